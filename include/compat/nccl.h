@@ -1,0 +1,1 @@
+/* compat header being written */

@@ -1,0 +1,45 @@
+/* Algorithms: (topology, collective, rank) -> schedule. They never touch a transport, a clock or a
+ * real buffer; they only emit steps into an nsccl_program_t. */
+#ifndef NSCCL_ALGO_ALGO_H
+#define NSCCL_ALGO_ALGO_H
+
+#include "sched/sched.h"
+
+struct nsccl_topo; /* topologies/topo.h; NULL means flat: every rank one hop from every other */
+
+typedef enum { NSCCL_ALGO_RING = 0, NSCCL_ALGO_TREE, NSCCL_ALGO_DIRECT, NSCCL_NUM_ALGOS } nsccl_algo_t;
+
+/* Knobs a builder may use. Zero-initialised options are valid and mean "defaults". */
+typedef struct {
+  /* Transfers longer than this are split into chunks that engines can pipeline (0: default). */
+  size_t chunk_bytes;
+  /* Variant inside a family, e.g. tree all-reduce: 0 auto, see tree.c (NSCCL_TREE_*). */
+  int variant;
+} nsccl_algo_opts_t;
+
+#define NSCCL_DEFAULT_CHUNK_BYTES ((size_t)1 << 20)
+
+typedef nscclResult_t (*nsccl_algo_build_fn)(const struct nsccl_topo *topo, const nsccl_algo_opts_t *opts,
+                                             nsccl_program_t *prog);
+
+/* Build rank prog->rank's program for prog->args on prog->nranks ranks. prog must be freshly
+ * initialised with nsccl_prog_init. */
+nscclResult_t nsccl_algo_build(nsccl_algo_t algo, const struct nsccl_topo *topo, const nsccl_algo_opts_t *opts,
+                               nsccl_program_t *prog);
+
+const char *nsccl_algo_name(nsccl_algo_t algo);
+/* Parse "ring" / "tree" / "direct"; returns -1 if unknown. */
+int nsccl_algo_from_name(const char *name);
+
+/* Per-family builders (ring.c, tree.c, direct.c). Each handles every nsccl_coll_t. */
+nscclResult_t nsccl_ring_build(const struct nsccl_topo *topo, const nsccl_algo_opts_t *opts, nsccl_program_t *prog);
+nscclResult_t nsccl_tree_build(const struct nsccl_topo *topo, const nsccl_algo_opts_t *opts, nsccl_program_t *prog);
+nscclResult_t nsccl_direct_build(const struct nsccl_topo *topo, const nsccl_algo_opts_t *opts, nsccl_program_t *prog);
+
+/* Shared helpers for builders (algo_common.c). */
+/* Bytes of one element of the collective's datatype. */
+size_t nsccl_algo_elem_bytes(const nsccl_program_t *prog);
+/* Effective chunk size in bytes, a multiple of the element size and at least one element. */
+size_t nsccl_algo_chunk_bytes(const nsccl_program_t *prog, const nsccl_algo_opts_t *opts);
+
+#endif

@@ -1,0 +1,43 @@
+/* The algorithm registry and helpers shared by the builders. */
+#include <string.h>
+
+#include "algo/algo.h"
+#include "core/check.h"
+#include "reduce/reduce.h"
+
+static const struct {
+  const char *name;
+  nsccl_algo_build_fn build;
+} algos[NSCCL_NUM_ALGOS] = {
+    [NSCCL_ALGO_RING] = {"ring", nsccl_ring_build},
+    [NSCCL_ALGO_TREE] = {"tree", nsccl_tree_build},
+    [NSCCL_ALGO_DIRECT] = {"direct", nsccl_direct_build},
+};
+
+const char *nsccl_algo_name(nsccl_algo_t algo) { return (unsigned)algo < NSCCL_NUM_ALGOS ? algos[algo].name : "?"; }
+
+int nsccl_algo_from_name(const char *name) {
+  for (int i = 0; i < NSCCL_NUM_ALGOS; i++)
+    if (name && !strcmp(name, algos[i].name)) return i;
+  return -1;
+}
+
+nscclResult_t nsccl_algo_build(nsccl_algo_t algo, const struct nsccl_topo *topo, const nsccl_algo_opts_t *opts,
+                               nsccl_program_t *prog) {
+  static const nsccl_algo_opts_t defaults = {0, 0};
+  if ((unsigned)algo >= NSCCL_NUM_ALGOS) NSCCL_FAIL(nscclInvalidArgument, "unknown algorithm %d", (int)algo);
+  NSCCL_CHECK(algos[algo].build(topo, opts ? opts : &defaults, prog));
+  if (nsccl_prog_failed(prog))
+    NSCCL_FAIL(nscclSystemError, "out of memory building the %s %s schedule", algos[algo].name,
+               nsccl_coll_name(prog->args.coll));
+  return nscclSuccess;
+}
+
+size_t nsccl_algo_elem_bytes(const nsccl_program_t *prog) { return nsccl_type_size(prog->args.dtype); }
+
+size_t nsccl_algo_chunk_bytes(const nsccl_program_t *prog, const nsccl_algo_opts_t *opts) {
+  size_t elem = nsccl_algo_elem_bytes(prog);
+  size_t chunk = opts && opts->chunk_bytes ? opts->chunk_bytes : NSCCL_DEFAULT_CHUNK_BYTES;
+  chunk -= chunk % elem;
+  return chunk ? chunk : elem;
+}

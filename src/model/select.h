@@ -1,0 +1,33 @@
+/* The selector: picks the algorithm for a collective from the cost model over a topology, unless
+ * the user overrides it (NSCCL_ALGO or nscclConfig_t.algo). */
+#ifndef NSCCL_MODEL_SELECT_H
+#define NSCCL_MODEL_SELECT_H
+
+#include "algo/algo.h"
+#include "sched/sched.h"
+
+struct nsccl_topo;
+
+/* A parsed override: per collective an algorithm, or -1 for "let the model choose". */
+typedef struct {
+  int algo[NSCCL_NUM_COLLS];
+} nsccl_algo_override_t;
+
+/* Parse "ring" | "tree" | "direct" | "auto" (every collective) or a list
+ * "allreduce:tree;allgather:direct" (the rest stay auto). NULL or "" means all auto.
+ * A bad spec returns nscclInvalidArgument with a message naming the bad part. */
+nscclResult_t nsccl_algo_override_parse(const char *spec, nsccl_algo_override_t *out);
+
+typedef struct {
+  nsccl_algo_t algo;                   /* the choice */
+  int overridden;                      /* 1 if it came from an override */
+  double predicted_s[NSCCL_NUM_ALGOS]; /* model time of each candidate, seconds (< 0: not applicable) */
+} nsccl_choice_t;
+
+/* Choose the algorithm for `coll` moving `bytes` (nccl-tests convention: the whole array, i.e.
+ * all-gather output, reduce-scatter input, all-reduce vector) on nranks ranks of topo (NULL: a flat
+ * crossbar with default host parameters). */
+nscclResult_t nsccl_select(const struct nsccl_topo *topo, const nsccl_algo_override_t *ovr, nsccl_coll_t coll,
+                           size_t bytes, int nranks, nsccl_choice_t *out);
+
+#endif
