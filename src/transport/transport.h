@@ -1,0 +1,61 @@
+/* The transport: libfabric RDM endpoints with tagged messages between the ranks of a communicator.
+ *
+ * A rank opens one endpoint per provider it needs: "shm" for peers on its own host, the network
+ * provider (efa > verbs > tcp, or the one forced by NSCCL_PROVIDER / FI_PROVIDER) for the others.
+ * Setup is two-phase so the caller can exchange addresses out of band (the bootstrap):
+ *   open -> local_address -> (allgather addresses) -> connect -> isend/irecv/test ... -> close.
+ * Messages larger than the provider's limit are split internally; memory is registered where the
+ * provider asks for it, through a registration cache. Nothing here knows about collectives. */
+#ifndef NSCCL_TRANSPORT_TRANSPORT_H
+#define NSCCL_TRANSPORT_TRANSPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nsccl.h"
+
+typedef struct nsccl_transport nsccl_transport_t;
+
+typedef struct {
+  int rank, nranks;
+  const int *host_of_rank; /* host index of every rank (ranks with equal index share a host) */
+  const char *provider;    /* force this provider for every peer (NULL: shm same-host, network otherwise) */
+  int timeout_ms;          /* deadline for blocking operations (connect, close) */
+} nsccl_transport_config_t;
+
+/* Fixed size of one rank's address blob exchanged by the bootstrap (all providers' names). */
+#define NSCCL_TRANSPORT_ADDR_BYTES 512
+
+nscclResult_t nsccl_transport_open(const nsccl_transport_config_t *cfg, nsccl_transport_t **out);
+/* Writes this rank's address blob (NSCCL_TRANSPORT_ADDR_BYTES bytes). */
+nscclResult_t nsccl_transport_local_address(nsccl_transport_t *t, void *blob);
+/* blobs: nranks * NSCCL_TRANSPORT_ADDR_BYTES, rank r's blob at r * NSCCL_TRANSPORT_ADDR_BYTES. */
+nscclResult_t nsccl_transport_connect(nsccl_transport_t *t, const void *blobs);
+/* The provider name used to reach `peer` (for logs), e.g. "shm" or "tcp". */
+const char *nsccl_transport_provider_of(const nsccl_transport_t *t, int peer);
+void nsccl_transport_close(nsccl_transport_t *t);
+
+/* A posted operation. The caller owns the storage until nsccl_transport_test reports it done. */
+typedef struct nsccl_xfer {
+  int done;            /* set to 1 when complete */
+  nscclResult_t status; /* result once done */
+  size_t bytes;        /* bytes moved */
+  /* transport private */
+  int pending;          /* fragments still in flight */
+  struct nsccl_xfer *next;
+} nsccl_xfer_t;
+
+/* Post a tagged send/receive of len bytes to/from peer. Tags match exactly, per peer. Returns at
+ * once; completion is observed with nsccl_transport_progress. */
+nscclResult_t nsccl_transport_isend(nsccl_transport_t *t, int peer, const void *buf, size_t len, uint64_t tag,
+                                    nsccl_xfer_t *x);
+nscclResult_t nsccl_transport_irecv(nsccl_transport_t *t, int peer, void *buf, size_t len, uint64_t tag,
+                                    nsccl_xfer_t *x);
+/* Poll completion queues once, marking finished transfers done. Returns the number of completions
+ * seen (>= 0) or a negative nscclResult_t on a transport error (e.g. a peer went away). Never
+ * blocks; callers that find nothing to do should yield (sched_yield) before polling again. */
+int nsccl_transport_progress(nsccl_transport_t *t);
+/* Cancel every posted operation (used by abort and timeouts); they complete with `status`. */
+void nsccl_transport_cancel_all(nsccl_transport_t *t, nscclResult_t status);
+
+#endif

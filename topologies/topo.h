@@ -1,0 +1,83 @@
+/* Topology modules: a topology is a graph of ranks and switches/NICs with directed links; a module
+ * builds it from key/value parameters and answers routes and a ring embedding. Topologies know
+ * nothing of algorithms, schedules or engines.
+ *
+ * Vertices [0, nranks) are ranks; further vertices are switches, NICs or the network. */
+#ifndef NSCCL_TOPOLOGIES_TOPO_H
+#define NSCCL_TOPOLOGIES_TOPO_H
+
+#include <stddef.h>
+
+#include "nsccl.h"
+
+#define NSCCL_TOPO_MAX_DIMS 8
+
+/* How a message passes an intermediate rank of a direct network (torus). */
+typedef enum {
+  NSCCL_FORWARD_ROUTED = 0, /* passes with only the link latency (cut-through in the chip's router) */
+  NSCCL_FORWARD_STORE = 1,  /* the chip receives and re-sends it: another endpoint_overhead per hop */
+} nsccl_forward_t;
+
+typedef struct {
+  int src, dst;     /* vertices */
+  double bandwidth; /* bytes/s in this direction */
+  double latency;   /* seconds this link adds (wire, port or switch traversal) */
+} nsccl_link_t;
+
+struct nsccl_topo_module;
+
+typedef struct nsccl_topo {
+  const struct nsccl_topo_module *module;
+  char name[64];   /* preset name or file path it came from */
+  int nranks;
+  int nvertices;   /* ranks + switches/NICs */
+  nsccl_link_t *links;
+  int nlinks;
+  /* Endpoint parameters (per rank). */
+  double endpoint_overhead; /* alpha: seconds a rank spends per message it sends */
+  double reduce_bandwidth;  /* bytes/s a rank reduces locally (gamma = 1 / this) */
+  nsccl_forward_t forward;  /* torus: how intermediate chips pass messages */
+  /* Dimension structure (torus): ndims > 0 lets per-dimension algorithms run. Rank r's coordinate
+   * in dimension d is (r / stride[d]) % dims[d], stride[0] = 1. */
+  int ndims;
+  int dims[NSCCL_TOPO_MAX_DIMS];
+  /* Hierarchy (efa, two-level switch, host): ranks [g*group_size, (g+1)*group_size) form group g
+   * (a server or a first-level switch); 0 means flat. */
+  int group_size;
+  const struct nsccl_topo *inner; /* efa: the topology inside one server (ranks 0..group_size-1) */
+  void *priv;                     /* module private */
+} nsccl_topo_t;
+
+/* Key/value parameters (from a preset file or a "module:key=v,key=v" string). */
+typedef struct {
+  const char *file; /* for messages: where the keys came from */
+  int n;
+  struct {
+    char key[64];
+    char value[192];
+    int line; /* line in file, 0 if from a string */
+    int used; /* set by the module when it consumed the key; unused keys are errors */
+  } kv[64];
+} nsccl_params_t;
+
+typedef struct nsccl_topo_module {
+  const char *name;
+  /* Fill t (module, nranks, links, parameters) from params. Errors name file:line. */
+  nscclResult_t (*build)(nsccl_topo_t *t, nsccl_params_t *params);
+  /* Links a message from src to dst crosses, in order (indices into t->links); returns how many,
+   * or -1 if max is too small. src != dst, both ranks. */
+  int (*route)(const nsccl_topo_t *t, int src, int dst, int *links, int max);
+  /* A ring embedding: order[0..nranks) with neighbours one hop apart where the topology allows. */
+  void (*ring)(const nsccl_topo_t *t, int *order);
+  void (*destroy)(nsccl_topo_t *t);
+} nsccl_topo_module_t;
+
+/* Load a topology by preset name (topologies/presets/NAME.conf, searched in NSCCL_PRESET_DIR, the
+ * source tree and the install data dir), by file path, or by spec string "torus:dims=4x4,...". */
+nscclResult_t nsccl_topo_load(const char *name_or_path, nsccl_topo_t **out);
+void nsccl_topo_free(nsccl_topo_t *t);
+/* Convenience wrappers over the module. */
+int nsccl_topo_route(const nsccl_topo_t *t, int src, int dst, int *links, int max);
+void nsccl_topo_ring(const nsccl_topo_t *t, int *order);
+
+#endif
