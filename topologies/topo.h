@@ -28,9 +28,9 @@ struct nsccl_topo_module;
 
 typedef struct nsccl_topo {
   const struct nsccl_topo_module *module;
-  char name[64];   /* preset name or file path it came from */
+  char name[64]; /* preset name or file path it came from */
   int nranks;
-  int nvertices;   /* ranks + switches/NICs */
+  int nvertices; /* ranks + switches/NICs */
   nsccl_link_t *links;
   int nlinks;
   /* Endpoint parameters (per rank). */
@@ -46,6 +46,17 @@ typedef struct nsccl_topo {
   int group_size;
   const struct nsccl_topo *inner; /* efa: the topology inside one server (ranks 0..group_size-1) */
   void *priv;                     /* module private */
+  /* ---- descriptive parameters (read by the cost model and tools; the links above are the truth) ---- */
+  double link_bandwidth;                     /* bytes/s per direction of one link / rank port */
+  double link_latency;                       /* seconds one link hop adds */
+  double dim_bandwidth[NSCCL_TOPO_MAX_DIMS]; /* torus: bytes/s per direction of a link in dimension d */
+  double switch_latency;                     /* switch: seconds one switch traversal adds (cut-through) */
+  int levels;                                /* switch: 1 or 2 levels; others 0 */
+  int ngroups;                               /* servers / first-level switches / hosts (1 if flat) */
+  int *group_of_rank;                        /* [nranks]: group (server, leaf switch, host) of each rank */
+  double nic_bandwidth;                      /* efa/host: bytes/s per NIC per direction */
+  double network_latency;                    /* efa/host: seconds from one NIC to another */
+  int nic_per_rank;                          /* efa: 1 a NIC per rank, 0 one per server */
 } nsccl_topo_t;
 
 /* Key/value parameters (from a preset file or a "module:key=v,key=v" string). */
@@ -79,5 +90,37 @@ void nsccl_topo_free(nsccl_topo_t *t);
 /* Convenience wrappers over the module. */
 int nsccl_topo_route(const nsccl_topo_t *t, int src, int dst, int *links, int max);
 void nsccl_topo_ring(const nsccl_topo_t *t, int *order);
+
+/* ---- added helpers (topo.c) ---- */
+/* Longest route any module produces (in links); a buffer of this size always suffices. */
+#define NSCCL_TOPO_MAX_ROUTE 256
+
+/* Registered modules by name ("torus", "switch", "efa", "host"); NULL if unknown. */
+const nsccl_topo_module_t *nsccl_topo_module_find(const char *name);
+/* Build a topology from parsed parameters (key "module" picks the module). Errors name file:line;
+ * unused keys are errors. */
+nscclResult_t nsccl_topo_from_params(nsccl_params_t *params, const char *name, nsccl_topo_t **out);
+/* Allocate an empty topology (links added with nsccl_topo_add_link) for modules to fill. */
+nscclResult_t nsccl_topo_alloc(nsccl_topo_t **out);
+/* Append a directed link; returns its index or -1 when memory ran out. */
+int nsccl_topo_add_link(nsccl_topo_t *t, int src, int dst, double bandwidth, double latency);
+
+/* What a message from src to dst sees on its route (src != dst):
+ *   hops      links crossed;
+ *   forwards  intermediate RANK vertices it passes (torus chips; switches and NICs are not counted);
+ *   latency   sum of link latencies, plus endpoint_overhead per forward when t->forward is STORE;
+ *   bandwidth the smallest link bandwidth on the route. */
+typedef struct {
+  int hops, forwards;
+  double latency, bandwidth;
+} nsccl_path_t;
+nscclResult_t nsccl_topo_path(const nsccl_topo_t *t, int src, int dst, nsccl_path_t *out);
+
+/* Torus coordinates (ndims > 0): coord[d] = (rank / stride_d) % dims[d]; and back. */
+void nsccl_topo_coord(const nsccl_topo_t *t, int rank, int *coord);
+int nsccl_topo_rank_at(const nsccl_topo_t *t, const int *coord);
+
+/* Directories searched for presets, in order; n filled, returns how many (at most max). */
+int nsccl_topo_preset_dirs(const char **dirs, int max);
 
 #endif

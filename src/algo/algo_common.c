@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "algo/algo.h"
+#include "algo/topo_algo.h"
 #include "core/check.h"
 #include "reduce/reduce.h"
 
@@ -26,7 +27,11 @@ nscclResult_t nsccl_algo_build(nsccl_algo_t algo, const struct nsccl_topo *topo,
                                nsccl_program_t *prog) {
   static const nsccl_algo_opts_t defaults = {0, 0};
   if ((unsigned)algo >= NSCCL_NUM_ALGOS) NSCCL_FAIL(nscclInvalidArgument, "unknown algorithm %d", (int)algo);
-  NSCCL_CHECK(algos[algo].build(topo, opts ? opts : &defaults, prog));
+  /* A known topology goes through the topology-aware dispatch (algo/topo_algo.c). */
+  if (topo)
+    NSCCL_CHECK(nsccl_topo_algo_build(algo, topo, opts ? opts : &defaults, prog));
+  else
+    NSCCL_CHECK(algos[algo].build(topo, opts ? opts : &defaults, prog));
   if (nsccl_prog_failed(prog))
     NSCCL_FAIL(nscclSystemError, "out of memory building the %s %s schedule", algos[algo].name,
                nsccl_coll_name(prog->args.coll));

@@ -1,10 +1,16 @@
-/* The selector. Placeholder rule until the cost model lands (issue 4): overrides are honoured;
- * otherwise direct for small messages, ring for large ones. */
+/* The selector: every algorithm family is priced by the cost model (cost.c) at its cheapest
+ * variant on the topology, and the cheapest family wins, unless an override (NSCCL_ALGO or
+ * nscclConfig_t.algo) names one. NSCCL_DEBUG=INFO with subsystem MODEL prints every candidate. */
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/check.h"
+#include "core/log.h"
+#include "model/cost.h"
 #include "model/select.h"
+#include "topologies/host.h"
 
 nscclResult_t nsccl_algo_override_parse(const char *spec, nsccl_algo_override_t *out) {
   for (int c = 0; c < NSCCL_NUM_COLLS; c++) out->algo[c] = -1;
@@ -36,13 +42,64 @@ nscclResult_t nsccl_algo_override_parse(const char *spec, nsccl_algo_override_t 
   return nscclSuccess;
 }
 
+/* A NULL topology is a flat host crossbar; building it for every call would be wasteful, so the
+ * last one built is kept (one per process, rebuilt when the rank count changes). */
+static pthread_mutex_t flat_lock = PTHREAD_MUTEX_INITIALIZER;
+static nsccl_topo_t *flat_cache;
+
+/* Called with flat_lock held; the caller keeps it while it reads the topology. */
+static nscclResult_t flat_topo(int nranks, const nsccl_topo_t **out) {
+  nscclResult_t rc = nscclSuccess;
+  if (!flat_cache || flat_cache->nranks != nranks) {
+    nsccl_topo_t *t = NULL;
+    int *hosts = calloc(nranks, sizeof(int));
+    rc = hosts ? nsccl_topo_host_build(nranks, hosts, 0, 0, 0, 0, 0, &t) : nscclSystemError;
+    free(hosts);
+    if (rc == nscclSuccess) {
+      nsccl_topo_free(flat_cache);
+      flat_cache = t;
+    }
+  }
+  *out = flat_cache;
+  if (rc != nscclSuccess) NSCCL_FAIL(rc, "selector: cannot build the flat host topology for %d ranks", nranks);
+  return nscclSuccess;
+}
+
 nscclResult_t nsccl_select(const struct nsccl_topo *topo, const nsccl_algo_override_t *ovr, nsccl_coll_t coll,
                            size_t bytes, int nranks, nsccl_choice_t *out) {
-  (void)topo;
-  (void)nranks;
   if ((unsigned)coll >= NSCCL_NUM_COLLS) NSCCL_FAIL(nscclInvalidArgument, "unknown collective %d", (int)coll);
-  for (int a = 0; a < NSCCL_NUM_ALGOS; a++) out->predicted_s[a] = -1.0;
+  if (!out) NSCCL_FAIL(nscclInvalidArgument, "nsccl_select: out is NULL");
+  if (topo && topo->nranks != nranks)
+    NSCCL_FAIL(nscclInvalidArgument, "selector: topology %s has %d ranks, the collective %d", topo->name, topo->nranks,
+               nranks);
+  if (nranks < 1) NSCCL_FAIL(nscclInvalidArgument, "selector: nranks = %d, need >= 1", nranks);
+  const nsccl_topo_t *t = topo;
+  nscclResult_t rc = nscclSuccess;
+  if (!t) {
+    pthread_mutex_lock(&flat_lock);
+    rc = flat_topo(nranks, &t);
+  }
+  int best = -1;
+  for (int a = 0; a < NSCCL_NUM_ALGOS; a++) {
+    out->predicted_s[a] = -1.0;
+    out->variant[a] = 0;
+    if (rc == nscclSuccess)
+      rc = nsccl_model_best_variant(t, NULL, coll, (nsccl_algo_t)a, bytes, nranks, &out->variant[a],
+                                    &out->predicted_s[a]);
+    if (out->predicted_s[a] >= 0 && (best < 0 || out->predicted_s[a] < out->predicted_s[best])) best = a;
+  }
+  if (!topo) pthread_mutex_unlock(&flat_lock);
+  if (rc != nscclSuccess) return rc;
   out->overridden = ovr && ovr->algo[coll] >= 0;
-  out->algo = out->overridden ? (nsccl_algo_t)ovr->algo[coll] : bytes <= 65536 ? NSCCL_ALGO_DIRECT : NSCCL_ALGO_RING;
+  out->algo = out->overridden ? (nsccl_algo_t)ovr->algo[coll] : (nsccl_algo_t)(best >= 0 ? best : NSCCL_ALGO_RING);
+  if (nsccl_log_enabled(NSCCL_LOG_INFO, NSCCL_SUBSYS_MODEL)) {
+    char line[512];
+    int len = 0;
+    for (int a = 0; a < NSCCL_NUM_ALGOS; a++)
+      len += snprintf(line + len, sizeof(line) - len, " %s=%.3fus",
+                      nsccl_model_variant_name((nsccl_algo_t)a, out->variant[a]), out->predicted_s[a] * 1e6);
+    NSCCL_INFO(NSCCL_SUBSYS_MODEL, "%s %zu bytes on %d ranks of %s:%s -> %s%s", nsccl_coll_name(coll), bytes, nranks,
+               topo ? t->name : "flat host", line, nsccl_algo_name(out->algo), out->overridden ? " (override)" : "");
+  }
   return nscclSuccess;
 }

@@ -22,6 +22,9 @@ typedef struct {
   nsccl_algo_t algo;                   /* the choice */
   int overridden;                      /* 1 if it came from an override */
   double predicted_s[NSCCL_NUM_ALGOS]; /* model time of each candidate, seconds (< 0: not applicable) */
+  /* Added: the builder variant (nsccl_algo_opts_t.variant) the model priced for each family, its
+   * cheapest on this topology. Build the chosen family with variant[algo] to run what was priced. */
+  int variant[NSCCL_NUM_ALGOS];
 } nsccl_choice_t;
 
 /* Choose the algorithm for `coll` moving `bytes` (nccl-tests convention: the whole array, i.e.

@@ -26,9 +26,7 @@ const char *nsccl_type_name(nscclDataType_t dtype) {
   return (unsigned)dtype < (unsigned)nscclNumTypes ? type_info[dtype].name : "invalid";
 }
 
-const char *nsccl_op_name(nscclRedOp_t op) {
-  return (unsigned)op < (unsigned)nscclNumOps ? op_names[op] : "invalid";
-}
+const char *nsccl_op_name(nscclRedOp_t op) { return (unsigned)op < (unsigned)nscclNumOps ? op_names[op] : "invalid"; }
 
 float nsccl_half_to_float(uint16_t h) { return nsccl_half_to_float_inl(h); }
 uint16_t nsccl_float_to_half(float f) { return nsccl_float_to_half_inl(f); }

@@ -37,11 +37,11 @@ void nsccl_transport_close(nsccl_transport_t *t);
 
 /* A posted operation. The caller owns the storage until nsccl_transport_test reports it done. */
 typedef struct nsccl_xfer {
-  int done;            /* set to 1 when complete */
+  int done;             /* set to 1 when complete */
   nscclResult_t status; /* result once done */
-  size_t bytes;        /* bytes moved */
-  /* transport private */
-  int pending;          /* fragments still in flight */
+  size_t bytes;         /* bytes moved */
+  /* transport private: fragments not yet completed; next is unused by the transport */
+  int pending;
   struct nsccl_xfer *next;
 } nsccl_xfer_t;
 
@@ -57,5 +57,29 @@ nscclResult_t nsccl_transport_irecv(nsccl_transport_t *t, int peer, void *buf, s
 int nsccl_transport_progress(nsccl_transport_t *t);
 /* Cancel every posted operation (used by abort and timeouts); they complete with `status`. */
 void nsccl_transport_cancel_all(nsccl_transport_t *t, nscclResult_t status);
+
+/* How many low bits of a caller's tag are usable: 64 when every provider in use has directed
+ * receive (shm, tcp here); otherwise the top ceil(log2(nranks)) bits carry the sender's rank and
+ * tags must fit below them (docs/transport.md, "Tags"). Larger tags are refused with
+ * nscclInvalidArgument. */
+int nsccl_transport_tag_bits(const nsccl_transport_t *t);
+
+/* Cap the fragment size (bytes; 0 = the provider's max_msg_size). Every rank must use the same value,
+ * since sender and receiver cut a message at the same points. NSCCL_TRANSPORT_MAX_MSG sets it at
+ * open; this call exists for tests. */
+nscclResult_t nsccl_transport_set_max_msg(nsccl_transport_t *t, size_t bytes);
+/* The fragment size used with `peer` (0 when peer is out of range). */
+size_t nsccl_transport_max_msg(const nsccl_transport_t *t, int peer);
+
+/* Counters, for tests and logs. */
+typedef struct {
+  uint64_t fragments;        /* fragments posted */
+  uint64_t deferred;         /* posts refused for lack of provider resources and queued for retry */
+  uint64_t mr_registrations; /* fi_mr_reg calls */
+  uint64_t mr_hits;          /* registration cache hits */
+  uint64_t mr_evictions;
+  uint64_t orphans; /* operations cancel_all could not reclaim from the provider before its deadline */
+} nsccl_transport_stats_t;
+void nsccl_transport_stats(const nsccl_transport_t *t, nsccl_transport_stats_t *out);
 
 #endif

@@ -1,0 +1,185 @@
+/* nsccl-model: predicted collective times on a topology, per algorithm, over a size sweep.
+ *
+ *   nsccl-model --topo PRESET|FILE|SPEC --coll allgather|reducescatter|allreduce|all
+ *               --algo ring|tree|direct|auto|all -b MIN -e MAX -f FACTOR [--csv]
+ *
+ * Sizes follow nccl-tests: the whole array (all-gather output, reduce-scatter input, all-reduce
+ * vector). Every row goes through emit_row(), which takes the source name ("model" here), so a
+ * simulator option can print "sim" rows beside them. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/check.h"
+#include "model/cost.h"
+#include "model/select.h"
+#include "topologies/topo.h"
+
+typedef struct {
+  const char *topo;
+  int coll; /* -1: all */
+  int algo; /* >= 0 one family; -1 all; -2 auto (the selected one) */
+  size_t min, max;
+  double factor;
+  int csv;
+} opts_t;
+
+static void usage(FILE *f) {
+  fprintf(f, "usage: nsccl-model --topo PRESET|FILE|SPEC [--coll C] [--algo A] [-b MIN] [-e MAX] [-f FACTOR] [--csv]\n"
+             "\n"
+             "Predicts collective times with nsccl's alpha-beta-gamma cost model (docs/model.md).\n"
+             "\n"
+             "  --topo T     topology: a preset name (trn2-16, trn2-u64, trn3-u64, trn3-u144, trn2-16x4-efa;\n"
+             "               searched in $NSCCL_PRESET_DIR, the source tree, <datadir>/nsccl/presets), an INI\n"
+             "               file path, or a spec such as 'torus:dims=4x4,link_bandwidth=1e11,...'. Required.\n"
+             "  --coll C     allgather | reducescatter | allreduce | all (default all)\n"
+             "  --algo A     ring | tree | direct: that family at its cheapest variant;\n"
+             "               auto: the algorithm the selector picks; all: every family (default all)\n"
+             "  -b MIN       smallest size in bytes (default 8); K, M, G suffixes = 2^10, 2^20, 2^30\n"
+             "  -e MAX       largest size in bytes (default 1G)\n"
+             "  -f FACTOR    multiply the size by FACTOR each row (default 2; must be > 1)\n"
+             "  --csv        CSV: header topology,collective,algorithm,bytes,source,time_us, one row per\n"
+             "               (collective, algorithm, size); source is 'model'\n"
+             "  -h, --help   this text\n"
+             "\n"
+             "Sizes are the whole array as in nccl-tests: all-gather output, reduce-scatter input,\n"
+             "all-reduce vector. The table shows each algorithm's predicted time (us, with the variant\n"
+             "priced) and the selected algorithm.\n");
+}
+
+static int parse_size(const char *s, size_t *out) {
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  if (end == s || errno || v < 0) return 0;
+  double mul = 1;
+  switch (toupper((unsigned char)*end)) {
+  case 'K': mul = 1024.0, end++; break;
+  case 'M': mul = 1024.0 * 1024, end++; break;
+  case 'G': mul = 1024.0 * 1024 * 1024, end++; break;
+  default: break;
+  }
+  if (*end == 'B' || *end == 'b') end++;
+  if (*end) return 0;
+  *out = (size_t)(v * mul);
+  return 1;
+}
+
+static int parse_args(int argc, char **argv, opts_t *o) {
+  *o = (opts_t){NULL, -1, -1, 8, (size_t)1 << 30, 2.0, 0};
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+      usage(stdout);
+      exit(0);
+    } else if (!strcmp(a, "--csv")) {
+      o->csv = 1;
+      continue;
+    }
+    if (!v) {
+      fprintf(stderr, "nsccl-model: %s needs a value (see --help)\n", a);
+      return 0;
+    }
+    i++;
+    if (!strcmp(a, "--topo")) {
+      o->topo = v;
+    } else if (!strcmp(a, "--coll")) {
+      o->coll = -2;
+      for (int c = 0; c < NSCCL_NUM_COLLS; c++)
+        if (!strcmp(v, nsccl_coll_name((nsccl_coll_t)c))) o->coll = c;
+      if (!strcmp(v, "all")) o->coll = -1;
+      if (o->coll == -2) {
+        fprintf(stderr, "nsccl-model: --coll %s: use allgather, reducescatter, allreduce or all\n", v);
+        return 0;
+      }
+    } else if (!strcmp(a, "--algo")) {
+      o->algo = !strcmp(v, "all") ? -1 : !strcmp(v, "auto") ? -2 : nsccl_algo_from_name(v);
+      if (o->algo == -1 && strcmp(v, "all")) {
+        fprintf(stderr, "nsccl-model: --algo %s: use ring, tree, direct, auto or all\n", v);
+        return 0;
+      }
+    } else if (!strcmp(a, "-b") || !strcmp(a, "-e")) {
+      if (!parse_size(v, !strcmp(a, "-b") ? &o->min : &o->max)) {
+        fprintf(stderr, "nsccl-model: %s %s: not a size (bytes, optionally with K, M or G)\n", a, v);
+        return 0;
+      }
+    } else if (!strcmp(a, "-f")) {
+      char *end;
+      o->factor = strtod(v, &end);
+      if (*end || !(o->factor > 1)) {
+        fprintf(stderr, "nsccl-model: -f %s: the factor must be a number > 1\n", v);
+        return 0;
+      }
+    } else {
+      fprintf(stderr, "nsccl-model: unknown option %s (see --help)\n", a);
+      return 0;
+    }
+  }
+  if (!o->topo) {
+    fprintf(stderr, "nsccl-model: --topo is required (see --help)\n");
+    return 0;
+  }
+  if (o->min > o->max) {
+    fprintf(stderr, "nsccl-model: -b %zu is larger than -e %zu\n", o->min, o->max);
+    return 0;
+  }
+  return 1;
+}
+
+/* One result row, in CSV or as a table cell. Every source (model, a simulator) prints through it. */
+static void emit_row(const opts_t *o, const nsccl_topo_t *t, nsccl_coll_t coll, const char *algo, size_t bytes,
+                     const char *source, double seconds) {
+  if (o->csv)
+    printf("%s,%s,%s,%zu,%s,%.3f\n", t->name, nsccl_coll_name(coll), algo, bytes, source, seconds * 1e6);
+  else
+    printf(" %12.2f", seconds * 1e6);
+}
+
+static int run_coll(const opts_t *o, const nsccl_topo_t *t, nsccl_coll_t coll) {
+  int algos[NSCCL_NUM_ALGOS], na = 0;
+  if (o->algo >= 0)
+    algos[na++] = o->algo;
+  else if (o->algo == -1)
+    for (int a = 0; a < NSCCL_NUM_ALGOS; a++) algos[na++] = a;
+  if (!o->csv) {
+    printf("# %s on %s (%d ranks), predicted time in us (source: model)\n", nsccl_coll_name(coll), t->name, t->nranks);
+    printf("%14s", "bytes");
+    for (int i = 0; i < na; i++) printf(" %12s", nsccl_algo_name((nsccl_algo_t)algos[i]));
+    if (o->algo == -2) printf(" %12s", "auto");
+    printf("  %s\n", "selected (variant)");
+  }
+  for (double s = (double)o->min; s <= (double)o->max * (1 + 1e-9); s = s * o->factor > s ? s * o->factor : s + 1) {
+    size_t bytes = (size_t)s;
+    nsccl_choice_t ch;
+    if (nsccl_select(t, NULL, coll, bytes, t->nranks, &ch) != nscclSuccess) {
+      fprintf(stderr, "nsccl-model: %s\n", nsccl_last_error());
+      return 0;
+    }
+    if (!o->csv) printf("%14zu", bytes);
+    for (int i = 0; i < na; i++)
+      emit_row(o, t, coll, nsccl_algo_name((nsccl_algo_t)algos[i]), bytes, "model", ch.predicted_s[algos[i]]);
+    if (o->algo == -2) emit_row(o, t, coll, nsccl_algo_name(ch.algo), bytes, "model", ch.predicted_s[ch.algo]);
+    if (!o->csv)
+      printf("  %s (%s)\n", nsccl_algo_name(ch.algo), nsccl_model_variant_name(ch.algo, ch.variant[ch.algo]));
+  }
+  if (!o->csv) printf("\n");
+  return 1;
+}
+
+int main(int argc, char **argv) {
+  opts_t o;
+  if (!parse_args(argc, argv, &o)) return 2;
+  nsccl_topo_t *t;
+  if (nsccl_topo_load(o.topo, &t) != nscclSuccess) {
+    fprintf(stderr, "nsccl-model: %s\n", nsccl_last_error());
+    return 1;
+  }
+  if (o.csv) printf("topology,collective,algorithm,bytes,source,time_us\n");
+  int ok = 1;
+  for (int c = 0; c < NSCCL_NUM_COLLS && ok; c++)
+    if (o.coll < 0 || o.coll == c) ok = run_coll(&o, t, (nsccl_coll_t)c);
+  nsccl_topo_free(t);
+  return ok ? 0 : 1;
+}

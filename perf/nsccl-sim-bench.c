@@ -1,0 +1,150 @@
+/* nsccl-sim-bench: how fast the simulator is. Builds one collective's schedules with the library's
+ * own builders on a topology preset and simulates a sweep of sizes, printing per size the simulated
+ * time and the simulator's work, then events per second over the sweep.
+ *
+ *   nsccl-sim-bench [--topo trn3-u144] [--coll allgather] [--algo direct] [--sizes 30]
+ *                   [--min 8] [--max 1073741824] [--packet BYTES|whole] [--max-packets N|unlimited]
+ *                   [--budget N|unlimited] [--chunk BYTES] [--quiet]
+ *
+ * Sizes follow nccl-tests: the whole array (all-gather output), geometrically spaced. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "algo/algo.h"
+#include "core/check.h"
+#include "engine/sim.h"
+#include "topologies/topo.h"
+
+static double clock_s(clockid_t id) {
+  struct timespec ts;
+  clock_gettime(id, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+static double now_s(void) { return clock_s(CLOCK_MONOTONIC); }
+/* CPU seconds of this process: on a shared machine, wall time also counts other people's work. */
+static double cpu_s(void) { return clock_s(CLOCK_PROCESS_CPUTIME_ID); }
+
+static int usage(const char *argv0) {
+  fprintf(stderr,
+          "usage: %s [--topo NAME] [--coll allgather|reducescatter|allreduce] [--algo ring|tree|direct]\n"
+          "          [--sizes N] [--min BYTES] [--max BYTES] [--packet BYTES|whole]\n"
+          "          [--max-packets N|unlimited] [--budget N|unlimited] [--chunk BYTES] [--quiet]\n",
+          argv0);
+  return 2;
+}
+
+static int coll_from_name(const char *s) {
+  for (int c = 0; c < NSCCL_NUM_COLLS; c++)
+    if (strcmp(s, nsccl_coll_name((nsccl_coll_t)c)) == 0) return c;
+  return -1;
+}
+
+int main(int argc, char **argv) {
+  const char *topo_name = "trn3-u144";
+  int coll = NSCCL_COLL_ALLGATHER, algo = NSCCL_ALGO_DIRECT, nsizes = 30, quiet = 0;
+  double min_bytes = 8, max_bytes = 1073741824.0;
+  nsccl_sim_opts_t opts;
+  memset(&opts, 0, sizeof(opts));
+  nsccl_algo_opts_t aopts;
+  memset(&aopts, 0, sizeof(aopts));
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (strcmp(a, "--quiet") == 0) {
+      quiet = 1;
+      continue;
+    }
+    if (!v) return usage(argv[0]);
+    i++;
+    if (strcmp(a, "--topo") == 0)
+      topo_name = v;
+    else if (strcmp(a, "--coll") == 0)
+      coll = coll_from_name(v);
+    else if (strcmp(a, "--algo") == 0)
+      algo = nsccl_algo_from_name(v);
+    else if (strcmp(a, "--sizes") == 0)
+      nsizes = atoi(v);
+    else if (strcmp(a, "--min") == 0)
+      min_bytes = atof(v);
+    else if (strcmp(a, "--max") == 0)
+      max_bytes = atof(v);
+    else if (strcmp(a, "--budget") == 0)
+      opts.packet_budget = strcmp(v, "unlimited") == 0 ? NSCCL_SIM_UNLIMITED_BUDGET : (uint64_t)atof(v);
+    else if (strcmp(a, "--chunk") == 0)
+      aopts.chunk_bytes = (size_t)atof(v);
+    else if (strcmp(a, "--packet") == 0)
+      opts.packet_bytes = strcmp(v, "whole") == 0 ? NSCCL_SIM_WHOLE_MESSAGE : (size_t)atof(v);
+    else if (strcmp(a, "--max-packets") == 0)
+      opts.max_packets = strcmp(v, "unlimited") == 0 ? NSCCL_SIM_UNLIMITED_PACKETS : (uint32_t)atol(v);
+    else
+      return usage(argv[0]);
+  }
+  if (coll < 0 || algo < 0 || nsizes < 1 || min_bytes < 1 || max_bytes < min_bytes) return usage(argv[0]);
+
+  nsccl_topo_t *topo = NULL;
+  if (nsccl_topo_load(topo_name, &topo) != nscclSuccess) {
+    fprintf(stderr, "nsccl-sim-bench: %s\n", nsccl_last_error());
+    return 1;
+  }
+  int n = topo->nranks;
+  nsccl_program_t *progs = calloc((size_t)n, sizeof(nsccl_program_t));
+  if (!progs) return 1;
+  printf("# %s %s on %s (%d ranks), %d sizes, packets %s, at most %s per message\n", nsccl_algo_name(algo),
+         nsccl_coll_name(coll), topo->name, n, nsizes,
+         opts.packet_bytes == NSCCL_SIM_WHOLE_MESSAGE ? "whole messages"
+         : opts.packet_bytes                          ? "custom"
+                                                      : "64 KiB",
+         opts.max_packets == NSCCL_SIM_UNLIMITED_PACKETS ? "unlimited"
+         : opts.max_packets                              ? "custom"
+                                                         : "16");
+  if (!quiet)
+    printf("%12s %14s %10s %10s %10s %10s %12s\n", "bytes", "sim_us", "messages", "packets", "events", "wall_ms",
+           "events/s");
+
+  double build_wall = 0, sim_wall = 0, sim_cpu = 0;
+  uint64_t events = 0;
+  int rc = 0;
+  for (int i = 0; i < nsizes && rc == 0; i++) {
+    double target = nsizes == 1 ? min_bytes : min_bytes * pow(max_bytes / min_bytes, (double)i / (nsizes - 1));
+    /* count per rank (NCCL's meaning for each collective) in bytes of uint8 */
+    size_t bytes = (size_t)llround(target);
+    nsccl_coll_args_t args = {(nsccl_coll_t)coll, bytes, nscclUint8, false};
+    if (coll != NSCCL_COLL_ALLREDUCE) args.count = bytes / (size_t)n ? bytes / (size_t)n : 1;
+    double t0 = now_s();
+    for (int r = 0; r < n && rc == 0; r++) {
+      if (nsccl_prog_init(&progs[r], r, n, &args) != nscclSuccess ||
+          nsccl_algo_build((nsccl_algo_t)algo, topo, &aopts, &progs[r]) != nscclSuccess) {
+        fprintf(stderr, "nsccl-sim-bench: building rank %d: %s\n", r, nsccl_last_error());
+        rc = 1;
+      }
+    }
+    double t1 = now_s();
+    build_wall += t1 - t0;
+    nsccl_sim_result_t res;
+    memset(&res, 0, sizeof(res));
+    double c0 = cpu_s();
+    if (rc == 0 && nsccl_sim_run(topo, progs, n, &opts, &res) != nscclSuccess) {
+      fprintf(stderr, "nsccl-sim-bench: simulating %zu bytes: %s\n", bytes, nsccl_last_error());
+      rc = 1;
+    }
+    sim_cpu += cpu_s() - c0;
+    sim_wall += res.wall_s;
+    events += res.events;
+    if (rc == 0 && !quiet)
+      printf("%12zu %14.3f %10llu %10llu %10llu %10.2f %12.3g\n",
+             coll == NSCCL_COLL_REDUCESCATTER ? nsccl_coll_send_bytes(&args, n) : nsccl_coll_recv_bytes(&args, n),
+             res.time_s * 1e6, (unsigned long long)res.messages, (unsigned long long)res.packets,
+             (unsigned long long)res.events, res.wall_s * 1e3, res.wall_s > 0 ? res.events / res.wall_s : 0.0);
+    for (int r = 0; r < n; r++) nsccl_prog_free(&progs[r]);
+  }
+  if (rc == 0)
+    printf("# simulated %llu events in %.3f s wall, %.3f s CPU (%.3g events per CPU second); building schedules "
+           "took %.3f s wall; total %.3f s wall\n",
+           (unsigned long long)events, sim_wall, sim_cpu, sim_cpu > 0 ? events / sim_cpu : 0.0, build_wall,
+           sim_wall + build_wall);
+  free(progs);
+  nsccl_topo_free(topo);
+  return rc;
+}

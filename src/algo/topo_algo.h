@@ -1,0 +1,29 @@
+/* Topology-aware variants of the ring and tree families (topo_ring.c, topo_tree.c). They are
+ * chosen with nsccl_algo_opts_t.variant when a topology is given; the values sit above every
+ * family's own variants (NSCCL_TREE_*, NSCCL_DIRECT_*) so one number names one schedule.
+ * Tree variants combine: NSCCL_TREE_MAPPED | NSCCL_TREE_RD. */
+#ifndef NSCCL_ALGO_TOPO_ALGO_H
+#define NSCCL_ALGO_TOPO_ALGO_H
+
+#include "algo/algo.h"
+
+#define NSCCL_RING_TOPO 16 /* ring over nsccl_topo_ring (one hop per step on a torus); default with a topology */
+#define NSCCL_RING_DIMS 17 /* torus: one ring per dimension in turn ("bucket"); all lines of a dimension at once */
+#define NSCCL_TREE_MAPPED                                                                                              \
+  0x100 /* | NSCCL_TREE_RD or _RABENSEIFNER, all-reduce on a torus: hypercube dimensions on torus dimensions */
+
+/* True if this (algorithm, variant) has a builder for coll on topo (NULL: flat). */
+int nsccl_topo_algo_supported(nsccl_algo_t algo, int variant, const struct nsccl_topo *topo, nsccl_coll_t coll,
+                              int nranks);
+
+/* nsccl_algo_build's path when topo != NULL: the topology-aware builders for their variants, the
+ * flat builders for the rest (ring variant 0 follows the topology's ring). */
+nscclResult_t nsccl_topo_algo_build(nsccl_algo_t algo, const struct nsccl_topo *topo, const nsccl_algo_opts_t *opts,
+                                    nsccl_program_t *prog);
+
+/* Hypercube labelling of a torus whose dimensions are all 1, 2 or 4: virtual rank v (bits of each
+ * dimension's coordinate, Gray-coded) -> rank, so every hypercube step is one hop. Returns 0 if the
+ * torus does not qualify (then perm is the identity). perm has nranks entries. */
+int nsccl_topo_hypercube_perm(const struct nsccl_topo *topo, int *perm);
+
+#endif

@@ -1,0 +1,25 @@
+/* Monotonic time and deadlines in nanoseconds: every wait in the runtime has a deadline. */
+#ifndef NSCCL_CORE_CLOCK_H
+#define NSCCL_CORE_CLOCK_H
+
+#include <stdint.h>
+#include <time.h>
+
+static inline int64_t nsccl_now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* The deadline timeout_ms from now. */
+static inline int64_t nsccl_deadline_ms(int timeout_ms) { return nsccl_now_ns() + (int64_t)timeout_ms * 1000000; }
+
+/* Milliseconds left until deadline, clamped to [0, INT32_MAX] (a poll() timeout). */
+static inline int nsccl_ms_left(int64_t deadline) {
+  int64_t left = deadline - nsccl_now_ns();
+  if (left <= 0) return 0;
+  left = (left + 999999) / 1000000;
+  return left > 0x7fffffff ? 0x7fffffff : (int)left;
+}
+
+#endif

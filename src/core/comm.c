@@ -1,0 +1,237 @@
+/* Communicator lifecycle: unique id, init (bootstrap -> transport -> engine), destroy, abort, and
+ * the small queries. Init order:
+ *   check arguments and config -> read the host (hwloc) -> rendezvous at rank 0 (host table) ->
+ *   open the transport with the host of every rank -> allgather transport addresses over the
+ *   bootstrap -> connect -> barrier (every endpoint is ready before the first message) -> live. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/args.h"
+#include "core/check.h"
+#include "core/clock.h"
+#include "core/comm.h"
+#include "core/error_detail.h"
+#include "core/log.h"
+
+/* ---- registry of live communicators ---- */
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct nscclComm **registry;
+static size_t registry_n, registry_cap;
+
+static nscclResult_t registry_add(struct nscclComm *c) {
+  pthread_mutex_lock(&registry_lock);
+  if (registry_n == registry_cap) {
+    size_t ncap = registry_cap ? registry_cap * 2 : 16;
+    struct nscclComm **n = realloc(registry, ncap * sizeof(*n));
+    if (!n) {
+      pthread_mutex_unlock(&registry_lock);
+      NSCCL_FAIL(nscclSystemError, "out of memory registering a communicator");
+    }
+    registry = n;
+    registry_cap = ncap;
+  }
+  registry[registry_n++] = c;
+  pthread_mutex_unlock(&registry_lock);
+  return nscclSuccess;
+}
+
+static int registry_remove(struct nscclComm *c) {
+  int found = 0;
+  pthread_mutex_lock(&registry_lock);
+  for (size_t i = 0; i < registry_n; i++)
+    if (registry[i] == c) {
+      registry[i] = registry[--registry_n];
+      found = 1;
+      break;
+    }
+  pthread_mutex_unlock(&registry_lock);
+  return found;
+}
+
+nscclResult_t nsccl_comm_check(const struct nscclComm *comm, const char *call) {
+  if (!comm) NSCCL_FAIL(nscclInvalidArgument, "%s: comm is NULL", call);
+  int live = 0;
+  pthread_mutex_lock(&registry_lock);
+  for (size_t i = 0; i < registry_n && !live; i++) live = registry[i] == comm;
+  pthread_mutex_unlock(&registry_lock);
+  if (!live || comm->magic != NSCCL_COMM_MAGIC)
+    NSCCL_FAIL(nscclInvalidUsage, "%s: comm %p is not a live communicator (destroyed, aborted, or never initialised)",
+               call, (const void *)comm);
+  return nscclSuccess;
+}
+
+/* ---- teardown ---- */
+static void comm_free(struct nscclComm *c) {
+  if (!c) return;
+  c->magic = 0;
+  if (c->tp) nsccl_transport_close(c->tp);
+  nsccl_fabric_destroy(c->engine); /* after the transport: posted receives may point into staging */
+  nsccl_bootstrap_close(c->bs);
+  for (int i = 0; i < NSCCL_PROG_CACHE; i++) nsccl_prog_free(&c->cache[i].prog);
+  free(c->host_of_rank);
+  free(c);
+}
+
+/* ---- init ---- */
+static void log_init_summary(const struct nscclComm *c) {
+  if (!nsccl_log_enabled(NSCCL_LOG_INFO, NSCCL_SUBSYS_INIT)) return;
+  char h[160];
+  NSCCL_INFO(NSCCL_SUBSYS_INIT, "comm rank %d of %d on host %d of %d (%s): %s; timeout %d ms, algo '%s', provider '%s'",
+             c->rank, c->nranks, c->host_of_rank[c->rank], c->nhosts, nsccl_bootstrap_hostname(c->bs, c->rank),
+             nsccl_host_info_str(&c->host, h, sizeof(h)), c->cfg.timeout_ms,
+             c->cfg.algo_spec[0] ? c->cfg.algo_spec : "auto", c->cfg.provider[0] ? c->cfg.provider : "default");
+  for (int p = 0; p < c->nranks; p++) {
+    if (p == c->rank) continue;
+    NSCCL_INFO(NSCCL_SUBSYS_NET, "peer %d (%s, host %d): provider %s", p, nsccl_bootstrap_hostname(c->bs, p),
+               c->host_of_rank[p], c->tp ? nsccl_transport_provider_of(c->tp, p) : "none");
+  }
+}
+
+static nscclResult_t connect_transport(struct nscclComm *c) {
+  nsccl_transport_config_t tc = {c->rank, c->nranks, c->host_of_rank, c->cfg.provider[0] ? c->cfg.provider : NULL,
+                                 c->cfg.timeout_ms};
+  NSCCL_CHECK(nsccl_transport_open(&tc, &c->tp));
+  char *blobs = calloc((size_t)c->nranks, NSCCL_TRANSPORT_ADDR_BYTES);
+  char mine[NSCCL_TRANSPORT_ADDR_BYTES];
+  if (!blobs) NSCCL_FAIL(nscclSystemError, "init: out of memory for %d transport addresses", c->nranks);
+  memset(mine, 0, sizeof(mine));
+  nscclResult_t rc = nsccl_transport_local_address(c->tp, mine);
+  if (rc == nscclSuccess)
+    rc = nsccl_bootstrap_allgather(c->bs, mine, blobs, NSCCL_TRANSPORT_ADDR_BYTES, c->cfg.timeout_ms);
+  if (rc == nscclSuccess) rc = nsccl_transport_connect(c->tp, blobs);
+  free(blobs);
+  return rc;
+}
+
+static nscclResult_t comm_init(struct nscclComm **out, int nranks, const nscclUniqueId *id, int rank,
+                               const nscclConfig_t *config) {
+  struct nscclComm *c = calloc(1, sizeof(*c));
+  if (!c) NSCCL_FAIL(nscclSystemError, "init: out of memory");
+  c->rank = rank;
+  c->nranks = nranks;
+  for (int i = 0; i < NSCCL_NUM_COLLS; i++) c->last_algo[i] = -1;
+  int64_t t0 = nsccl_now_ns();
+  nscclResult_t rc = nsccl_config_resolve(config, &c->cfg);
+  if (rc == nscclSuccess) rc = nsccl_host_info_get(&c->host);
+  int64_t t_host = nsccl_now_ns();
+  if (rc == nscclSuccess) rc = nsccl_bootstrap_init(id, rank, nranks, c->cfg.timeout_ms, &c->bs);
+  int64_t t_boot = nsccl_now_ns();
+  if (rc == nscclSuccess) {
+    c->nhosts = nsccl_bootstrap_nhosts(c->bs);
+    c->host_of_rank = malloc((size_t)nranks * sizeof(int));
+    if (!c->host_of_rank)
+      rc = nscclSystemError;
+    else
+      memcpy(c->host_of_rank, nsccl_bootstrap_host_of_rank(c->bs), (size_t)nranks * sizeof(int));
+  }
+  if (rc == nscclSuccess && nranks > 1) rc = connect_transport(c);
+  int64_t t_tp = nsccl_now_ns();
+  if (rc == nscclSuccess) rc = nsccl_fabric_create(c->tp, c->cfg.timeout_ms, &c->engine);
+  if (rc == nscclSuccess && nranks > 1) rc = nsccl_bootstrap_barrier(c->bs, c->cfg.timeout_ms);
+  if (rc == nscclSuccess) {
+    c->magic = NSCCL_COMM_MAGIC;
+    rc = registry_add(c);
+  }
+  if (rc != nscclSuccess) {
+    comm_free(c);
+    return rc;
+  }
+  nsccl_log_set_rank(rank);
+  log_init_summary(c);
+  NSCCL_INFO(NSCCL_SUBSYS_INIT, "init took %.1f ms: host %.1f, rendezvous %.1f, transport %.1f, barrier %.1f",
+             (nsccl_now_ns() - t0) / 1e6, (t_host - t0) / 1e6, (t_boot - t_host) / 1e6, (t_tp - t_boot) / 1e6,
+             (nsccl_now_ns() - t_tp) / 1e6);
+  *out = c;
+  return nscclSuccess;
+}
+
+nscclResult_t nscclCommInitRankConfig(nscclComm_t *comm, int nranks, nscclUniqueId commId, int rank,
+                                      nscclConfig_t *config) {
+  const char *call = config ? "nscclCommInitRankConfig" : "nscclCommInitRank";
+  NSCCL_CHECK(nsccl_args_check_init(call, comm, nranks, rank));
+  *comm = NULL;
+  nsccl_id_info_t info;
+  if (nsccl_bootstrap_decode_id(&commId, &info) != nscclSuccess) {
+    char why[512];
+    snprintf(why, sizeof(why), "%s", nsccl_error_detail());
+    NSCCL_FAIL(nscclInvalidArgument, "%s: %s", call, why);
+  }
+  nscclResult_t rc = comm_init(comm, nranks, &commId, rank, config);
+  if (rc != nscclSuccess) {
+    char why[900];
+    snprintf(why, sizeof(why), "%s", nsccl_error_detail());
+    /* Keep the cause's code; only prefix the call so the message says where it came from. */
+    nsccl_set_error(__FILE__, __LINE__, rc, "%s (rank %d of %d): %s", call, rank, nranks, why);
+  }
+  return rc;
+}
+
+nscclResult_t nscclCommInitRank(nscclComm_t *comm, int nranks, nscclUniqueId commId, int rank) {
+  return nscclCommInitRankConfig(comm, nranks, commId, rank, NULL);
+}
+
+nscclResult_t nscclGetUniqueId(nscclUniqueId *uniqueId) {
+  if (!uniqueId) NSCCL_FAIL(nscclInvalidArgument, "nscclGetUniqueId: uniqueId is NULL");
+  return nsccl_bootstrap_unique_id(uniqueId);
+}
+
+/* ---- teardown ---- */
+nscclResult_t nscclCommDestroy(nscclComm_t comm) {
+  NSCCL_CHECK(nsccl_comm_check(comm, "nscclCommDestroy"));
+  if (!registry_remove(comm))
+    NSCCL_FAIL(nscclInvalidUsage, "nscclCommDestroy: comm is being destroyed by another call");
+  nscclResult_t rc = nscclSuccess;
+  /* A clean comm waits for every rank so nobody closes endpoints a peer still sends to; a comm that
+   * already failed would only wait for the timeout, so it is torn down at once, like abort. */
+  if (comm->async_error == nscclSuccess && comm->nranks > 1) {
+    rc = nsccl_bootstrap_barrier(comm->bs, comm->cfg.timeout_ms);
+    if (rc != nscclSuccess) {
+      char why[900];
+      snprintf(why, sizeof(why), "%s", nsccl_error_detail());
+      nsccl_set_error(__FILE__, __LINE__, rc,
+                      "nscclCommDestroy (rank %d): the final barrier failed, resources were "
+                      "released anyway: %s",
+                      comm->rank, why);
+    }
+  }
+  comm_free(comm);
+  return rc;
+}
+
+nscclResult_t nscclCommAbort(nscclComm_t comm) {
+  NSCCL_CHECK(nsccl_comm_check(comm, "nscclCommAbort"));
+  if (!registry_remove(comm)) return nscclSuccess;
+  /* No barrier, no waiting on peers: cancel what is posted and close everything. */
+  if (comm->tp) nsccl_transport_cancel_all(comm->tp, nscclRemoteError);
+  comm_free(comm);
+  return nscclSuccess;
+}
+
+/* ---- queries ---- */
+nscclResult_t nscclCommCount(const nscclComm_t comm, int *count) {
+  NSCCL_CHECK(nsccl_comm_check(comm, "nscclCommCount"));
+  if (!count) NSCCL_FAIL(nscclInvalidArgument, "nscclCommCount: count is NULL");
+  *count = comm->nranks;
+  return nscclSuccess;
+}
+
+nscclResult_t nscclCommUserRank(const nscclComm_t comm, int *rank) {
+  NSCCL_CHECK(nsccl_comm_check(comm, "nscclCommUserRank"));
+  if (!rank) NSCCL_FAIL(nscclInvalidArgument, "nscclCommUserRank: rank is NULL");
+  *rank = comm->rank;
+  return nscclSuccess;
+}
+
+nscclResult_t nscclCommGetAsyncError(nscclComm_t comm, nscclResult_t *asyncError) {
+  NSCCL_CHECK(nsccl_comm_check(comm, "nscclCommGetAsyncError"));
+  if (!asyncError) NSCCL_FAIL(nscclInvalidArgument, "nscclCommGetAsyncError: asyncError is NULL");
+  *asyncError = comm->async_error;
+  return nscclSuccess;
+}
+
+const char *nscclGetLastError(nscclComm_t comm) {
+  (void)comm; /* errors are kept per thread, whatever the communicator */
+  return nsccl_last_error();
+}

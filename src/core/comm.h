@@ -1,0 +1,47 @@
+/* The communicator. Public calls receive an nscclComm_t that may be NULL, destroyed, or garbage;
+ * nsccl_comm_check looks it up in the registry of live communicators before touching it, so a
+ * destroyed pointer is recognised without reading freed memory (best effort: if the allocator
+ * hands the same address to a newer communicator, the stale pointer reaches that one). */
+#ifndef NSCCL_CORE_COMM_H
+#define NSCCL_CORE_COMM_H
+
+#include <stdint.h>
+
+#include "bootstrap/bootstrap.h"
+#include "core/config.h"
+#include "core/host_info.h"
+#include "engine/fabric.h"
+#include "sched/sched.h"
+#include "transport/transport.h"
+
+#define NSCCL_COMM_MAGIC 0x6e7363636c636f6dull /* "nscclcom" */
+#define NSCCL_PROG_CACHE 4
+
+typedef struct {
+  int valid;
+  nsccl_algo_t algo;
+  nsccl_program_t prog;
+} nsccl_cached_prog_t;
+
+struct nscclComm {
+  uint64_t magic; /* NSCCL_COMM_MAGIC while alive, 0 once destroyed */
+  int rank, nranks;
+  nsccl_comm_config_t cfg;
+  nsccl_host_info_t host;
+  int nhosts;
+  int *host_of_rank;
+  nsccl_bootstrap_t *bs;
+  nsccl_transport_t *tp; /* NULL for a single rank */
+  nsccl_fabric_t *engine;
+  uint64_t seq;                   /* collectives started so far */
+  nscclResult_t async_error;      /* first failure of a collective; the comm is unusable after one */
+  int last_algo[NSCCL_NUM_COLLS]; /* for logging choices when they change */
+  nsccl_cached_prog_t cache[NSCCL_PROG_CACHE];
+  unsigned cache_next;
+};
+
+/* Is comm a live communicator? nscclInvalidArgument (NULL) or nscclInvalidUsage (not live),
+ * naming the call. */
+nscclResult_t nsccl_comm_check(const struct nscclComm *comm, const char *call);
+
+#endif

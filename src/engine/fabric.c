@@ -1,0 +1,447 @@
+/* The fabric engine (see fabric.h): a dependency-driven loop over one rank's program.
+ *
+ * A step starts as soon as its last dependency completes. Local steps (COPY, REDUCE) run at once;
+ * message steps are posted to the transport and complete when the transport marks their xfer done.
+ * The calling thread polls the transport; when nothing moves it yields the CPU (sched_yield, then
+ * short sleeps), so that more ranks than cores still progress. A collective that makes no progress
+ * for timeout_ms is cancelled and reported. */
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/check.h"
+#include "core/clock.h"
+#include "core/error_detail.h"
+#include "core/log.h"
+#include "engine/fabric.h"
+#include "reduce/reduce.h"
+
+#define NCLASSES   48
+#define MIN_CLASS  12  /* 4 KiB: smaller staging requests share one class */
+#define SPIN_POLLS 16  /* idle polls before yielding */
+#define YIELDS     256 /* idle yields before sleeping */
+#define SLEEP_NS   20000
+
+typedef struct {
+  void **bufs;
+  int n, cap;
+} pool_class_t;
+
+struct nsccl_fabric {
+  nsccl_transport_t *tp;
+  int timeout_ms;
+  uint64_t seq_mask; /* sequence bits that fit the transport's tags */
+  /* Per-step state, sized for the largest program seen so far. */
+  uint32_t cap_steps, cap_deps;
+  int cap_ranks;
+  uint32_t *missing;  /* dependencies not yet complete */
+  uint32_t *succ_off; /* successors of s: succ[succ_off[s] .. succ_off[s+1]) */
+  uint32_t *succ;
+  uint32_t *msg_idx; /* message number within (direction, peer) */
+  uint32_t *ready;   /* queue of steps whose dependencies are complete */
+  uint32_t *inflight;
+  nsccl_xfer_t *xfer;
+  void **stage;    /* RECV_REDUCE: staging buffer while posted */
+  uint32_t *count; /* [2 * nranks]: messages per (direction, peer) */
+  unsigned char *scratch;
+  size_t scratch_cap;
+  pool_class_t pool[NCLASSES];
+  size_t pool_bytes; /* bytes cached in the pool */
+};
+
+nscclResult_t nsccl_fabric_create(nsccl_transport_t *tp, int timeout_ms, nsccl_fabric_t **out) {
+  nsccl_fabric_t *f = calloc(1, sizeof(*f));
+  if (!f) NSCCL_FAIL(nscclSystemError, "fabric engine: out of memory");
+  f->tp = tp;
+  f->timeout_ms = timeout_ms;
+  f->seq_mask = ((uint64_t)1 << NSCCL_FABRIC_SEQ_BITS) - 1;
+  if (tp) {
+    int bits = nsccl_transport_tag_bits(tp);
+    if (bits < 40) {
+      free(f);
+      NSCCL_FAIL(nscclInternalError, "fabric engine: the transport offers %d tag bits, 40 are needed", bits);
+    }
+    if (bits - 32 < NSCCL_FABRIC_SEQ_BITS) f->seq_mask = ((uint64_t)1 << (bits - 32)) - 1;
+  }
+  *out = f;
+  return nscclSuccess;
+}
+
+static void free_arrays(nsccl_fabric_t *f) {
+  free(f->missing);
+  free(f->succ_off);
+  free(f->succ);
+  free(f->msg_idx);
+  free(f->ready);
+  free(f->inflight);
+  free(f->xfer);
+  free(f->stage);
+  f->missing = f->succ_off = f->succ = f->msg_idx = f->ready = f->inflight = NULL;
+  f->xfer = NULL;
+  f->stage = NULL;
+  f->cap_steps = f->cap_deps = 0;
+}
+
+void nsccl_fabric_destroy(nsccl_fabric_t *f) {
+  if (!f) return;
+  free_arrays(f);
+  free(f->count);
+  free(f->scratch);
+  for (int c = 0; c < NCLASSES; c++) {
+    for (int i = 0; i < f->pool[c].n; i++) free(f->pool[c].bufs[i]);
+    free(f->pool[c].bufs);
+  }
+  free(f);
+}
+
+static int size_class(size_t bytes) {
+  int c = MIN_CLASS;
+  while (c < NCLASSES - 1 && ((size_t)1 << c) < bytes) c++;
+  return c;
+}
+
+static void *stage_get(nsccl_fabric_t *f, size_t bytes) {
+  int c = size_class(bytes);
+  pool_class_t *pc = &f->pool[c];
+  if (pc->n > 0) {
+    f->pool_bytes -= (size_t)1 << c;
+    return pc->bufs[--pc->n];
+  }
+  return malloc((size_t)1 << c);
+}
+
+static void stage_put(nsccl_fabric_t *f, void *buf, size_t bytes) {
+  int c = size_class(bytes);
+  pool_class_t *pc = &f->pool[c];
+  if (pc->n == pc->cap) {
+    int ncap = pc->cap ? pc->cap * 2 : 4;
+    void **n = realloc(pc->bufs, (size_t)ncap * sizeof(void *));
+    if (!n) {
+      free(buf);
+      return;
+    }
+    pc->bufs = n;
+    pc->cap = ncap;
+  }
+  pc->bufs[pc->n++] = buf;
+  f->pool_bytes += (size_t)1 << c;
+}
+
+/* Release cached staging beyond the cache limit, largest classes first. */
+static void stage_trim(nsccl_fabric_t *f) {
+  for (int c = NCLASSES - 1; c >= 0 && f->pool_bytes > NSCCL_FABRIC_STAGING_CACHE; c--)
+    while (f->pool[c].n > 0 && f->pool_bytes > NSCCL_FABRIC_STAGING_CACHE) {
+      free(f->pool[c].bufs[--f->pool[c].n]);
+      f->pool_bytes -= (size_t)1 << c;
+    }
+}
+
+static nscclResult_t reserve(nsccl_fabric_t *f, const nsccl_program_t *p) {
+  if (p->nsteps + 1 > f->cap_steps || p->ndeps + 1 > f->cap_deps) {
+    uint32_t ns = p->nsteps + 1 > f->cap_steps ? p->nsteps + 1 : f->cap_steps;
+    uint32_t nd = p->ndeps + 1 > f->cap_deps ? p->ndeps + 1 : f->cap_deps;
+    free_arrays(f);
+    f->missing = malloc(ns * sizeof(uint32_t));
+    f->succ_off = malloc((ns + 1) * sizeof(uint32_t));
+    f->succ = malloc(nd * sizeof(uint32_t));
+    f->msg_idx = malloc(ns * sizeof(uint32_t));
+    f->ready = malloc(ns * sizeof(uint32_t));
+    f->inflight = malloc(ns * sizeof(uint32_t));
+    f->xfer = malloc(ns * sizeof(nsccl_xfer_t));
+    f->stage = calloc(ns, sizeof(void *));
+    if (!f->missing || !f->succ_off || !f->succ || !f->msg_idx || !f->ready || !f->inflight || !f->xfer || !f->stage) {
+      free_arrays(f);
+      NSCCL_FAIL(nscclSystemError, "fabric engine: out of memory for a program of %u steps", p->nsteps);
+    }
+    f->cap_steps = ns;
+    f->cap_deps = nd;
+  }
+  if (p->nranks > f->cap_ranks) {
+    uint32_t *c = realloc(f->count, 2 * (size_t)p->nranks * sizeof(uint32_t));
+    if (!c) NSCCL_FAIL(nscclSystemError, "fabric engine: out of memory");
+    f->count = c;
+    f->cap_ranks = p->nranks;
+  }
+  size_t need = p->buf_bytes[NSCCL_BUF_SCRATCH];
+  if (need > f->scratch_cap) {
+    free(f->scratch);
+    f->scratch = malloc(need);
+    f->scratch_cap = f->scratch ? need : 0;
+    if (!f->scratch) NSCCL_FAIL(nscclSystemError, "fabric engine: cannot allocate %zu bytes of scratch", need);
+  }
+  return nscclSuccess;
+}
+
+static int is_msg(const nsccl_step_t *s) {
+  return s->kind == NSCCL_STEP_SEND || s->kind == NSCCL_STEP_RECV || s->kind == NSCCL_STEP_RECV_REDUCE;
+}
+
+static nscclResult_t check_region(const nsccl_program_t *p, uint32_t s, nsccl_region_t r, const char *which) {
+  if (r.bytes == 0) return nscclSuccess;
+  if (r.buf >= NSCCL_NUM_BUFS || r.offset > p->buf_bytes[r.buf] || r.bytes > p->buf_bytes[r.buf] - r.offset)
+    NSCCL_FAIL(nscclInternalError,
+               "%s schedule, rank %d step %u: %s region [%zu, +%zu) lies outside the %s buffer "
+               "(%zu bytes)",
+               nsccl_coll_name(p->args.coll), p->rank, s, which, r.offset, r.bytes,
+               nsccl_buf_name((nsccl_buf_t)(r.buf < NSCCL_NUM_BUFS ? r.buf : 0)),
+               r.buf < NSCCL_NUM_BUFS ? p->buf_bytes[r.buf] : 0);
+  return nscclSuccess;
+}
+
+/* Dependency graph, message numbers and region checks for this run. */
+static nscclResult_t setup(nsccl_fabric_t *f, const nsccl_program_t *p) {
+  uint32_t n = p->nsteps;
+  memset(f->succ_off, 0, (n + 1) * sizeof(uint32_t));
+  memset(f->count, 0, 2 * (size_t)p->nranks * sizeof(uint32_t));
+  for (uint32_t s = 0; s < n; s++) {
+    const nsccl_step_t *st = &p->steps[s];
+    f->missing[s] = st->ndeps;
+    for (uint32_t d = 0; d < st->ndeps; d++) {
+      uint32_t dep = p->deps[st->dep_first + d];
+      if (dep >= s)
+        NSCCL_FAIL(nscclInternalError, "%s schedule, rank %d: step %u depends on later step %u",
+                   nsccl_coll_name(p->args.coll), p->rank, s, dep);
+      f->succ_off[dep + 1]++;
+    }
+    if (st->kind >= NSCCL_NUM_STEP_KINDS)
+      NSCCL_FAIL(nscclInternalError, "rank %d step %u: unknown step kind %d", p->rank, s, st->kind);
+    NSCCL_CHECK(check_region(p, s, st->src, "source"));
+    NSCCL_CHECK(check_region(p, s, st->src2, "second source"));
+    NSCCL_CHECK(check_region(p, s, st->dst, "destination"));
+    if (is_msg(st)) {
+      if (st->peer < 0 || st->peer >= p->nranks || st->peer == p->rank)
+        NSCCL_FAIL(nscclInternalError, "rank %d step %u: message peer %d is not another rank of %d", p->rank, s,
+                   st->peer, p->nranks);
+      if (!f->tp && (st->kind == NSCCL_STEP_SEND ? st->src.bytes : st->dst.bytes))
+        NSCCL_FAIL(nscclInternalError, "rank %d step %u: a message without a transport", p->rank, s);
+      int dir = st->kind == NSCCL_STEP_SEND ? 0 : 1;
+      f->msg_idx[s] = f->count[dir * p->nranks + st->peer]++;
+    }
+  }
+  for (uint32_t s = 0; s < n; s++) f->succ_off[s + 1] += f->succ_off[s];
+  /* Fill successors using missing[] as a temporary cursor is not possible (it is live), so walk
+   * each step's dependencies and place s after the ones placed before. */
+  for (uint32_t s = 0; s < n; s++) f->ready[s] = 0; /* reuse ready[] as fill counters */
+  for (uint32_t s = 0; s < n; s++) {
+    const nsccl_step_t *st = &p->steps[s];
+    for (uint32_t d = 0; d < st->ndeps; d++) {
+      uint32_t dep = p->deps[st->dep_first + d];
+      f->succ[f->succ_off[dep] + f->ready[dep]++] = s;
+    }
+  }
+  return nscclSuccess;
+}
+
+typedef struct {
+  nsccl_fabric_t *f;
+  const nsccl_program_t *p;
+  unsigned char *base[NSCCL_NUM_BUFS];
+  nscclRedOp_t op; /* avg already mapped to sum */
+  uint64_t seq;
+  uint32_t head, tail, ninflight, ndone;
+} run_t;
+
+static void *ptr(run_t *r, nsccl_region_t reg) { return r->base[reg.buf] + reg.offset; }
+
+static nscclResult_t combine(run_t *r, void *dst, const void *a, const void *b, size_t bytes) {
+  size_t elem = nsccl_type_size(r->p->args.dtype);
+  if (bytes % elem)
+    NSCCL_FAIL(nscclInternalError, "%s schedule, rank %d: reduction over %zu bytes, not whole elements",
+               nsccl_coll_name(r->p->args.coll), r->p->rank, bytes);
+  return nsccl_reduce(dst, a, b, bytes / elem, r->p->args.dtype, r->op);
+}
+
+static void complete(run_t *r, uint32_t s) {
+  nsccl_fabric_t *f = r->f;
+  r->ndone++;
+  for (uint32_t i = f->succ_off[s]; i < f->succ_off[s + 1]; i++) {
+    uint32_t q = f->succ[i];
+    if (--f->missing[q] == 0) f->ready[r->tail++] = q;
+  }
+}
+
+static nscclResult_t start(run_t *r, uint32_t s) {
+  nsccl_fabric_t *f = r->f;
+  const nsccl_step_t *st = &r->p->steps[s];
+  switch (st->kind) {
+  case NSCCL_STEP_COPY:
+    if (st->src.bytes != st->dst.bytes)
+      NSCCL_FAIL(nscclInternalError, "rank %d step %u: COPY of %zu bytes into %zu", r->p->rank, s, st->src.bytes,
+                 st->dst.bytes);
+    if (st->dst.bytes && ptr(r, st->src) != ptr(r, st->dst)) memmove(ptr(r, st->dst), ptr(r, st->src), st->dst.bytes);
+    complete(r, s);
+    return nscclSuccess;
+  case NSCCL_STEP_REDUCE:
+    if (st->src.bytes != st->dst.bytes || st->src2.bytes != st->dst.bytes)
+      NSCCL_FAIL(nscclInternalError, "rank %d step %u: REDUCE operands of different sizes", r->p->rank, s);
+    if (st->dst.bytes) NSCCL_CHECK(combine(r, ptr(r, st->dst), ptr(r, st->src), ptr(r, st->src2), st->dst.bytes));
+    complete(r, s);
+    return nscclSuccess;
+  default: break;
+  }
+  uint64_t tag = NSCCL_FABRIC_TAG(r->seq, f->msg_idx[s], f->seq_mask);
+  nsccl_xfer_t *x = &f->xfer[s];
+  memset(x, 0, sizeof(*x));
+  nscclResult_t rc;
+  if (st->kind == NSCCL_STEP_SEND) {
+    if (st->src.bytes == 0) return complete(r, s), nscclSuccess;
+    rc = nsccl_transport_isend(f->tp, st->peer, ptr(r, st->src), st->src.bytes, tag, x);
+  } else if (st->kind == NSCCL_STEP_RECV) {
+    if (st->dst.bytes == 0) return complete(r, s), nscclSuccess;
+    rc = nsccl_transport_irecv(f->tp, st->peer, ptr(r, st->dst), st->dst.bytes, tag, x);
+  } else {
+    if (st->src.bytes != st->dst.bytes)
+      NSCCL_FAIL(nscclInternalError, "rank %d step %u: RECV_REDUCE operands of different sizes", r->p->rank, s);
+    if (st->dst.bytes == 0) return complete(r, s), nscclSuccess;
+    f->stage[s] = stage_get(f, st->dst.bytes);
+    if (!f->stage[s]) NSCCL_FAIL(nscclSystemError, "fabric engine: no memory for %zu bytes of staging", st->dst.bytes);
+    rc = nsccl_transport_irecv(f->tp, st->peer, f->stage[s], st->dst.bytes, tag, x);
+    if (rc != nscclSuccess) {
+      stage_put(f, f->stage[s], st->dst.bytes);
+      f->stage[s] = NULL;
+    }
+  }
+  if (rc != nscclSuccess) return rc;
+  f->inflight[r->ninflight++] = s;
+  return nscclSuccess;
+}
+
+static nscclResult_t finish(run_t *r, uint32_t s) {
+  nsccl_fabric_t *f = r->f;
+  const nsccl_step_t *st = &r->p->steps[s];
+  nsccl_xfer_t *x = &f->xfer[s];
+  if (x->status != nscclSuccess)
+    NSCCL_FAIL(x->status == nscclTimeout ? nscclTimeout : nscclRemoteError, "the %s rank %d failed (%s)",
+               st->kind == NSCCL_STEP_SEND ? "send to" : "receive from", st->peer, nscclGetErrorString(x->status));
+  if (st->kind == NSCCL_STEP_RECV_REDUCE) {
+    nscclResult_t rc = combine(r, ptr(r, st->dst), ptr(r, st->src), f->stage[s], st->dst.bytes);
+    stage_put(f, f->stage[s], st->dst.bytes);
+    f->stage[s] = NULL;
+    NSCCL_CHECK(rc);
+  }
+  complete(r, s);
+  return nscclSuccess;
+}
+
+/* "receives from ranks 1, 3 never arrived; sends to rank 2 never completed" for in-flight steps. */
+static void describe_pending(run_t *r, char *buf, size_t len) {
+  const nsccl_program_t *p = r->p;
+  size_t used = 0;
+  buf[0] = '\0';
+  for (int dir = 1; dir >= 0; dir--) {
+    int shown = 0;
+    for (int peer = 0; peer < p->nranks && used < len; peer++) {
+      int pending = 0;
+      for (uint32_t i = 0; i < r->ninflight && !pending; i++) {
+        const nsccl_step_t *st = &p->steps[r->f->inflight[i]];
+        pending =
+            st->peer == peer && (st->kind == NSCCL_STEP_SEND) == (dir == 0) && !r->f->xfer[r->f->inflight[i]].done;
+      }
+      if (!pending) continue;
+      if (!shown)
+        used += (size_t)snprintf(buf + used, len - used, "%s%s rank%s", used ? "; " : "",
+                                 dir ? "messages from" : "sends to", "");
+      used += (size_t)snprintf(buf + used, len - used, "%s %d", shown ? "," : "", peer);
+      shown++;
+    }
+    if (shown && used < len)
+      used += (size_t)snprintf(buf + used, len - used, dir ? " never arrived" : " never completed");
+  }
+  if (!buf[0]) snprintf(buf, len, "no transfer was pending");
+}
+
+/* Cancel what is posted, return staging to the pool, and record the failure. */
+static nscclResult_t abandon(run_t *r, nscclResult_t code, const char *why) {
+  nsccl_fabric_t *f = r->f;
+  char pending[512];
+  describe_pending(r, pending, sizeof(pending));
+  if (f->tp) nsccl_transport_cancel_all(f->tp, code);
+  /* Staging memory is not reused after a failure: a cancelled receive might still be written by a
+   * provider that ignores the cancellation, so it is kept until the engine is destroyed (after
+   * the transport is closed). */
+  NSCCL_FAIL(code, "%s #%llu (rank %d of %d, %zu elements of %s) %s: %s", nsccl_coll_name(r->p->args.coll),
+             (unsigned long long)r->seq, r->p->rank, r->p->nranks, r->p->args.count, nsccl_type_name(r->p->args.dtype),
+             why, pending);
+}
+
+nscclResult_t nsccl_fabric_run(nsccl_fabric_t *f, const nsccl_program_t *p, const void *sendbuff, void *recvbuff,
+                               nscclRedOp_t op, uint64_t seq) {
+  NSCCL_CHECK(reserve(f, p));
+  NSCCL_CHECK(setup(f, p));
+  run_t r = {0};
+  r.f = f;
+  r.p = p;
+  r.base[NSCCL_BUF_SEND] = (unsigned char *)(uintptr_t)sendbuff;
+  r.base[NSCCL_BUF_RECV] = recvbuff;
+  r.base[NSCCL_BUF_SCRATCH] = f->scratch;
+  r.op = op == nscclAvg ? nscclSum : op;
+  r.seq = seq;
+  for (uint32_t s = 0; s < p->nsteps; s++)
+    if (f->missing[s] == 0) f->ready[r.tail++] = s;
+
+  int64_t last_progress = nsccl_now_ns();
+  int64_t timeout_ns = (int64_t)f->timeout_ms * 1000000;
+  unsigned idle = 0;
+  nscclResult_t rc = nscclSuccess;
+  char why[256];
+  while (r.ndone < p->nsteps) {
+    int moved = 0;
+    while (r.head < r.tail) {
+      rc = start(&r, f->ready[r.head++]);
+      if (rc != nscclSuccess) {
+        snprintf(why, sizeof(why), "could not post a transfer: %s", nsccl_error_detail());
+        return abandon(&r, rc == nscclSystemError ? nscclSystemError : nscclRemoteError, why);
+      }
+      moved = 1;
+    }
+    if (r.ninflight) {
+      int n = nsccl_transport_progress(f->tp);
+      if (n < 0) {
+        snprintf(why, sizeof(why), "the transport failed (%s: %s)", nscclGetErrorString((nscclResult_t)-n),
+                 nsccl_error_detail());
+        return abandon(&r, -n == nscclTimeout ? nscclTimeout : nscclRemoteError, why);
+      }
+      for (uint32_t i = 0; i < r.ninflight;) {
+        uint32_t s = f->inflight[i];
+        if (!f->xfer[s].done) {
+          i++;
+          continue;
+        }
+        f->inflight[i] = f->inflight[--r.ninflight];
+        rc = finish(&r, s);
+        if (rc != nscclSuccess) {
+          snprintf(why, sizeof(why), "%s", nsccl_error_detail());
+          return abandon(&r, rc, why);
+        }
+        moved = 1;
+      }
+    } else if (r.head == r.tail && r.ndone < p->nsteps) {
+      NSCCL_FAIL(nscclInternalError, "%s #%llu: rank %d's schedule is stuck (%u of %u steps done, none runnable)",
+                 nsccl_coll_name(p->args.coll), (unsigned long long)seq, p->rank, r.ndone, p->nsteps);
+    }
+    if (moved) {
+      idle = 0;
+      last_progress = nsccl_now_ns();
+      continue;
+    }
+    if (++idle <= SPIN_POLLS) continue;
+    if (nsccl_now_ns() - last_progress > timeout_ns) {
+      snprintf(why, sizeof(why), "made no progress for %d ms (NSCCL_TIMEOUT_MS)", f->timeout_ms);
+      return abandon(&r, nscclTimeout, why);
+    }
+    if (idle <= SPIN_POLLS + YIELDS) {
+      sched_yield();
+    } else {
+      struct timespec ts = {0, SLEEP_NS};
+      nanosleep(&ts, NULL);
+    }
+  }
+  stage_trim(f);
+  if (op == nscclAvg && p->args.coll != NSCCL_COLL_ALLGATHER && p->buf_bytes[NSCCL_BUF_RECV]) {
+    size_t elem = nsccl_type_size(p->args.dtype);
+    NSCCL_CHECK(nsccl_reduce_avg_finish(recvbuff, p->buf_bytes[NSCCL_BUF_RECV] / elem, p->args.dtype, p->nranks));
+  }
+  return nscclSuccess;
+}

@@ -1,0 +1,46 @@
+/* The fabric engine: runs one rank's program (sched/sched.h) on real buffers, moving bytes through
+ * the transport. It knows nothing of the algorithm that made the program.
+ *
+ * Tags. Messages of one ordered pair of ranks match in program order, so the k-th message a rank
+ * sends to a peer in collective number `seq` of the communicator carries
+ *     tag = (seq mod 2^S) << 32 | k
+ * with S = min(24, nsccl_transport_tag_bits() - 32): the bits above stay 0, free for the
+ * transport (which may carry the sender's rank there when a provider lacks directed receive)
+ * and the peer's k-th receive from that rank posts the same tag. Sequence numbers keep messages of
+ * consecutive collectives apart; k counts every message step of the pair, including empty ones
+ * (those complete locally without touching the transport, on both sides alike).
+ *
+ * Memory. The scratch buffer and the staging buffers (RECV_REDUCE receives into staging, then
+ * reduces into the destination) belong to the engine and are reused from one collective to the
+ * next; staging buffers come from power-of-two size classes, and what is cached beyond
+ * NSCCL_FABRIC_STAGING_CACHE bytes is released after each collective. */
+#ifndef NSCCL_ENGINE_FABRIC_H
+#define NSCCL_ENGINE_FABRIC_H
+
+#include <stdint.h>
+
+#include "sched/sched.h"
+#include "transport/transport.h"
+
+#define NSCCL_FABRIC_SEQ_BITS              24
+#define NSCCL_FABRIC_TAG(seq, k, seq_mask) ((((uint64_t)(seq) & (seq_mask)) << 32) | (uint64_t)(uint32_t)(k))
+#define NSCCL_FABRIC_STAGING_CACHE         ((size_t)64 << 20)
+
+typedef struct nsccl_fabric nsccl_fabric_t;
+
+/* tp may be NULL for a single-rank communicator (programs without messages). timeout_ms: a
+ * collective that makes no progress for this long is cancelled. */
+nscclResult_t nsccl_fabric_create(nsccl_transport_t *tp, int timeout_ms, nsccl_fabric_t **out);
+/* Call after the transport is closed: posted operations may point into engine memory. */
+void nsccl_fabric_destroy(nsccl_fabric_t *f);
+
+/* Run prog with sendbuff/recvbuff as the send and recv buffers (aliased as the in-place rules say,
+ * exactly as the caller passed them). op is the reduction (nscclAvg: sum, then one division of
+ * the output by nranks). seq: the communicator's collective sequence number.
+ * Errors: nscclTimeout (no progress for timeout_ms) or nscclRemoteError (a transfer failed), with
+ * a message naming the collective, seq and the peers whose messages never completed; everything
+ * still posted is cancelled first. */
+nscclResult_t nsccl_fabric_run(nsccl_fabric_t *f, const nsccl_program_t *prog, const void *sendbuff, void *recvbuff,
+                               nscclRedOp_t op, uint64_t seq);
+
+#endif

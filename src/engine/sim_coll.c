@@ -1,0 +1,42 @@
+/* Simulating a whole collective: build every rank's schedule with the library's builders (the
+ * variant the cost model would pick unless told otherwise) and time them with the simulator. */
+#include <stdlib.h>
+
+#include "core/check.h"
+#include "engine/sim.h"
+#include "model/cost.h"
+#include "topologies/topo.h"
+
+nscclResult_t nsccl_sim_collective(const struct nsccl_topo *topo, nsccl_coll_t coll, nsccl_algo_t algo, int variant,
+                                   size_t bytes, const nsccl_sim_opts_t *opts, nsccl_sim_result_t *res) {
+  if (!topo || !res) NSCCL_FAIL(nscclInvalidArgument, "nsccl_sim_collective: topo and res must not be NULL");
+  if ((unsigned)coll >= NSCCL_NUM_COLLS) NSCCL_FAIL(nscclInvalidArgument, "unknown collective %d", (int)coll);
+  if ((unsigned)algo >= NSCCL_NUM_ALGOS) NSCCL_FAIL(nscclInvalidArgument, "unknown algorithm %d", (int)algo);
+  int n = topo->nranks;
+  if (variant < 0) {
+    double predicted;
+    NSCCL_CHECK(nsccl_model_best_variant(topo, NULL, coll, algo, bytes, n, &variant, &predicted));
+  }
+  nsccl_coll_args_t args = {coll, bytes, nscclUint8, false};
+  if (coll != NSCCL_COLL_ALLREDUCE) args.count = bytes / (size_t)n;
+  if (args.count == 0) args.count = 1;
+  nsccl_algo_opts_t aopts = {0, variant};
+  nsccl_program_t *progs = calloc((size_t)n, sizeof(nsccl_program_t));
+  if (!progs) NSCCL_FAIL(nscclSystemError, "nsccl_sim_collective: out of memory for %d programs", n);
+  nscclResult_t rc = nscclSuccess;
+  int built = 0;
+  for (; built < n && rc == nscclSuccess; built++) {
+    rc = nsccl_prog_init(&progs[built], built, n, &args);
+    if (rc == nscclSuccess) rc = nsccl_algo_build(algo, topo, &aopts, &progs[built]);
+  }
+  if (rc == nscclSuccess) rc = nsccl_sim_run(topo, progs, n, opts, res);
+  for (int r = 0; r < built; r++) nsccl_prog_free(&progs[r]);
+  free(progs);
+  return rc;
+}
+
+nscclResult_t nscclModelSimulate(const nscclTopo_t *topo, nscclModelColl_t coll, nscclModelAlgo_t algo, size_t bytes,
+                                 const nsccl_sim_opts_t *opts, nsccl_sim_result_t *result) {
+  if (!topo) NSCCL_FAIL(nscclInvalidArgument, "nscclModelSimulate: the simulator needs a topology (got NULL)");
+  return nsccl_sim_collective(topo, (nsccl_coll_t)coll, (nsccl_algo_t)algo, -1, bytes, opts, result);
+}

@@ -1,0 +1,451 @@
+/* The alpha-beta-gamma cost model: each algorithm is described as the steps its schedule takes
+ * (which rank sends how many bytes to which, who reduces how much), and every step is priced from
+ * the routes of its flows on the topology (cost.h states the step formula; docs/model.md derives
+ * it and the closed forms it gives on a switch and a torus). */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "algo/direct.h"
+#include "algo/topo_algo.h"
+#include "algo/tree.h"
+#include "core/check.h"
+#include "model/cost.h"
+#include "topologies/host.h"
+
+typedef struct {
+  const nsccl_topo_t *t;
+  int p;
+  double alpha, gamma, chunk;
+  double *load; /* [nlinks] seconds of traffic on each link in this step */
+  int *touched; /* links with load > 0 */
+  int ntouched;
+  double *msgs;            /* [p] messages each rank sends in this step */
+  double *red;             /* [p] bytes each rank reduces in this step */
+  double lat;              /* largest route latency of a flow in this step */
+  double lat_sum, lat_min; /* ring phases: sum and minimum of the route latencies of the flows */
+  double total;            /* seconds so far */
+  const int *map;          /* virtual rank -> rank (mapped tree), or NULL */
+  nscclResult_t rc;
+} model_t;
+
+static int phys(const model_t *m, int v) { return m->map ? m->map[v] : v; }
+
+/* A flow of `bytes` from src to dst sent as nmsgs messages (0: one per chunk). */
+static void flow_n(model_t *m, int src, int dst, double bytes, double nmsgs) {
+  if (bytes <= 0 || m->rc != nscclSuccess) return;
+  src = phys(m, src), dst = phys(m, dst);
+  if (src == dst) return;
+  int route[NSCCL_TOPO_MAX_ROUTE];
+  int n = nsccl_topo_route(m->t, src, dst, route, NSCCL_TOPO_MAX_ROUTE);
+  if (n <= 0) {
+    m->rc = nscclInternalError;
+    return;
+  }
+  double lat = 0, minbw = INFINITY;
+  int forwards = 0;
+  for (int i = 0; i < n; i++) {
+    const nsccl_link_t *l = &m->t->links[route[i]];
+    if (m->load[route[i]] == 0) m->touched[m->ntouched++] = route[i];
+    m->load[route[i]] += bytes / l->bandwidth;
+    lat += l->latency;
+    if (l->bandwidth < minbw) minbw = l->bandwidth;
+    if (i > 0 && l->src < m->t->nranks) forwards++;
+  }
+  double per_msg = nmsgs > 0 ? bytes / nmsgs : fmin(bytes, m->chunk);
+  /* A storing chip receives a whole message, pays its overhead and sends it again. */
+  if (m->t->forward == NSCCL_FORWARD_STORE) lat += forwards * (m->alpha + per_msg / minbw);
+  if (lat > m->lat) m->lat = lat;
+  m->lat_sum += lat;
+  if (lat < m->lat_min) m->lat_min = lat;
+  m->msgs[src] += nmsgs > 0 ? nmsgs : fmax(1.0, ceil(bytes / m->chunk));
+}
+
+static void flow(model_t *m, int src, int dst, double bytes) { flow_n(m, src, dst, bytes, 0); }
+
+static void reduce(model_t *m, int rank, double bytes) {
+  if (bytes > 0) m->red[phys(m, rank)] += bytes;
+}
+
+static void step_reset_latency(model_t *m) {
+  m->lat = m->lat_sum = 0;
+  m->lat_min = INFINITY;
+}
+
+/* Close a step that happens `repeat` times with the same flows. ring = 1: the flows form one ring
+ * and the repeats pipeline around it, so a block's journey of repeat = p-1 hops pays each edge's
+ * latency once (all edges but the cheapest), not the slowest edge's at every step. */
+static void step_end_ring(model_t *m, double repeat, int ring) {
+  double k = 0, W = 0, R = 0;
+  for (int r = 0; r < m->p; r++) {
+    if (m->msgs[r] > k) k = m->msgs[r];
+    if (m->red[r] > R) R = m->red[r];
+    m->msgs[r] = m->red[r] = 0;
+  }
+  for (int i = 0; i < m->ntouched; i++) {
+    if (m->load[m->touched[i]] > W) W = m->load[m->touched[i]];
+    m->load[m->touched[i]] = 0;
+  }
+  m->ntouched = 0;
+  double T;
+  if (k == 0) {
+    T = m->gamma * R;
+  } else {
+    double a = m->alpha, w = W / k, g = m->gamma * R / k;
+    T = a + w + g + (k - 1) * fmax(a, fmax(w, g));
+  }
+  double lat = ring && m->lat_sum > 0 ? m->lat_sum - m->lat_min : repeat * m->lat;
+  step_reset_latency(m);
+  m->total += repeat * T + lat;
+}
+
+static void step_end(model_t *m, double repeat) { step_end_ring(m, repeat, 0); }
+
+/* ---- ring family ---- */
+
+static void ring_phase(model_t *m, const int *order, double B, int reduce_too, int steps) {
+  int p = m->p;
+  for (int i = 0; i < p; i++) {
+    flow(m, order[i], order[(i + 1) % p], B);
+    if (reduce_too) reduce(m, order[(i + 1) % p], B);
+  }
+  step_end_ring(m, steps, 1);
+}
+
+static void model_ring(model_t *m, nsccl_coll_t coll, const int *order, double n) {
+  double B = n / m->p;
+  if (coll != NSCCL_COLL_ALLGATHER) ring_phase(m, order, B, 1, m->p - 1);
+  if (coll != NSCCL_COLL_REDUCESCATTER) ring_phase(m, order, B, 0, m->p - 1);
+}
+
+/* Per-dimension ("bucket") ring on a torus. A rank's blocks during a phase are the ranks that
+ * vary over a set S of dimensions (the others equal its own); they lie in runs of consecutive
+ * ranks of length prod_{d < a} k_d, a the lowest dimension not in S, each run one message. */
+static double runs_of(const nsccl_topo_t *t, unsigned S, double *blocks) {
+  double b = 1, run = 1;
+  int a = 0;
+  for (int d = 0; d < t->ndims; d++)
+    if (S >> d & 1) b *= t->dims[d];
+  while (a < t->ndims && (S >> a & 1)) run *= t->dims[a++];
+  *blocks = b;
+  return b / run;
+}
+
+/* Dimensions with k > 1, thinnest first (ties: lowest index first): all-gather's phase order;
+ * reduce-scatter runs it backwards so the thin links carry the smallest messages either way. */
+static int dims_order(const nsccl_topo_t *t, int *dims) {
+  int n = 0;
+  for (int d = 0; d < t->ndims; d++)
+    if (t->dims[d] > 1) dims[n++] = d;
+  for (int i = 1; i < n; i++)
+    for (int j = i; j > 0 && t->dim_bandwidth[dims[j]] < t->dim_bandwidth[dims[j - 1]]; j--) {
+      int x = dims[j];
+      dims[j] = dims[j - 1], dims[j - 1] = x;
+    }
+  return n;
+}
+
+static int torus_step(const nsccl_topo_t *t, int r, int d, int delta) {
+  int c[NSCCL_TOPO_MAX_DIMS];
+  nsccl_topo_coord(t, r, c);
+  c[d] = ((c[d] + delta) % t->dims[d] + t->dims[d]) % t->dims[d];
+  return nsccl_topo_rank_at(t, c);
+}
+
+static void dims_phase(model_t *m, int d, double bytes, double runs, int reduce_too) {
+  for (int r = 0; r < m->p; r++) {
+    int nb = torus_step(m->t, r, d, +1);
+    flow_n(m, r, nb, bytes, runs /* one message per run: the per-dimension builder does not chunk */);
+    if (reduce_too) reduce(m, nb, bytes);
+  }
+  step_end(m, m->t->dims[d] - 1);
+}
+
+static void model_ring_dims(model_t *m, nsccl_coll_t coll, double n) {
+  const nsccl_topo_t *t = m->t;
+  int dims[NSCCL_TOPO_MAX_DIMS], nd = dims_order(t, dims);
+  double B = n / m->p, blocks;
+  if (coll != NSCCL_COLL_ALLGATHER) {
+    unsigned U = (1u << t->ndims) - 1; /* dimensions still unreduced */
+    for (int j = nd - 1; j >= 0; j--) {
+      unsigned part = U & ~(1u << dims[j]);
+      double runs = runs_of(t, part, &blocks);
+      dims_phase(m, dims[j], blocks * B, runs, 1);
+      U = part;
+    }
+  }
+  if (coll != NSCCL_COLL_REDUCESCATTER) {
+    unsigned S = 0; /* dimensions gathered so far */
+    for (int j = 0; j < nd; j++) {
+      double runs = runs_of(t, S, &blocks);
+      dims_phase(m, dims[j], blocks * B, runs, 0);
+      S |= 1u << dims[j];
+    }
+  }
+}
+
+/* ---- tree family (as tree_*.c build them) ---- */
+
+typedef struct {
+  int P, L, x;
+} fold_t;
+
+static fold_t fold_of(int p) {
+  fold_t f = {1, 0, 0};
+  while (f.P * 2 <= p) f.P *= 2, f.L++;
+  f.x = p - f.P;
+  return f;
+}
+
+static int core_rank(const fold_t *f, int c) { return c < f->x ? 2 * c : c + f->x; }
+
+/* Extras (odd ranks below 2x) hand `bytes` to their core partner, which reduces them. */
+static void fold_in(model_t *m, const fold_t *f, double bytes) {
+  if (!f->x) return;
+  for (int i = 0; i < f->x; i++) {
+    flow(m, 2 * i + 1, 2 * i, bytes);
+    reduce(m, 2 * i, bytes);
+  }
+  step_end(m, 1);
+}
+
+static void fold_out(model_t *m, const fold_t *f, double bytes) {
+  if (!f->x) return;
+  for (int i = 0; i < f->x; i++) flow(m, 2 * i, 2 * i + 1, bytes);
+  step_end(m, 1);
+}
+
+/* Recursive halving over the cores, highest hypercube dimension first. */
+static void halving(model_t *m, const fold_t *f, double n) {
+  for (int k = 0; k < f->L; k++) {
+    double part = n / (double)(2 << k);
+    for (int c = 0; c < f->P; c++) {
+      int peer = core_rank(f, c ^ (1 << (f->L - 1 - k)));
+      flow(m, core_rank(f, c), peer, part);
+      reduce(m, peer, part);
+    }
+    step_end(m, 1);
+  }
+}
+
+static void doubling(model_t *m, const fold_t *f, double n) {
+  for (int k = 0; k < f->L; k++) {
+    double part = n / f->P * (1 << k);
+    for (int c = 0; c < f->P; c++) flow(m, core_rank(f, c), core_rank(f, c ^ (1 << k)), part);
+    step_end(m, 1);
+  }
+}
+
+static void model_tree(model_t *m, nsccl_coll_t coll, int variant, double n) {
+  int p = m->p;
+  fold_t f = fold_of(p);
+  double B = n / p;
+  if (coll == NSCCL_COLL_ALLGATHER) {
+    if (variant != NSCCL_TREE_BRUCK && (p & (p - 1)) == 0) {
+      for (int k = 0; (1 << k) < p; k++) {
+        for (int r = 0; r < p; r++) flow(m, r, r ^ (1 << k), B * (1 << k));
+        step_end(m, 1);
+      }
+    } else {
+      for (int k = 0; (1 << k) < p; k++) {
+        int d = 1 << k, run = d < p - d ? d : p - d;
+        for (int r = 0; r < p; r++) {
+          double pieces = r + run > p ? 2 : 1; /* a run wrapping past block p-1 goes as two messages */
+          flow_n(m, r, (r - d + p) % p, B * run, pieces * fmax(1.0, ceil(B * run / pieces / m->chunk)));
+        }
+        step_end(m, 1);
+      }
+    }
+  } else if (coll == NSCCL_COLL_REDUCESCATTER) {
+    fold_in(m, &f, n);
+    halving(m, &f, n);
+    fold_out(m, &f, B);
+  } else {
+    int v = variant & ~NSCCL_TREE_MAPPED;
+    if (v == NSCCL_TREE_AUTO) v = n <= (double)NSCCL_TREE_RD_MAX_BYTES ? NSCCL_TREE_RD : NSCCL_TREE_RABENSEIFNER;
+    fold_in(m, &f, n);
+    if (v == NSCCL_TREE_RD) {
+      for (int k = 0; k < f.L; k++) {
+        for (int c = 0; c < f.P; c++) {
+          int peer = core_rank(&f, c ^ (1 << k));
+          flow(m, core_rank(&f, c), peer, n);
+          reduce(m, peer, n);
+        }
+        step_end(m, 1);
+      }
+    } else {
+      halving(m, &f, n);
+      doubling(m, &f, n);
+    }
+    fold_out(m, &f, n);
+  }
+}
+
+/* ---- direct family ---- */
+
+static void model_direct(model_t *m, nsccl_coll_t coll, int variant, double n) {
+  int p = m->p;
+  double B = n / p;
+  if (coll == NSCCL_COLL_ALLREDUCE && variant == NSCCL_DIRECT_AUTO)
+    variant = n <= (double)NSCCL_DIRECT_ONESHOT_MAX_BYTES ? NSCCL_DIRECT_ONESHOT : NSCCL_DIRECT_RSAG;
+  if (coll == NSCCL_COLL_ALLREDUCE && variant == NSCCL_DIRECT_ONESHOT) {
+    for (int r = 0; r < p; r++) {
+      for (int j = 1; j < p; j++) flow(m, r, (r + j) % p, n);
+      reduce(m, r, (p - 1) * n);
+    }
+    step_end(m, 1);
+    return;
+  }
+  if (coll != NSCCL_COLL_ALLGATHER) {
+    for (int r = 0; r < p; r++) {
+      for (int j = 1; j < p; j++) flow(m, r, (r + j) % p, B);
+      reduce(m, r, (p - 1) * B);
+    }
+    step_end(m, 1);
+  }
+  if (coll != NSCCL_COLL_REDUCESCATTER) {
+    for (int r = 0; r < p; r++)
+      for (int j = 1; j < p; j++) flow(m, r, (r + j) % p, B);
+    step_end(m, 1);
+  }
+}
+
+/* ---- variants, names, entry points ---- */
+
+int nsccl_model_variants(const nsccl_topo_t *topo, nsccl_coll_t coll, nsccl_algo_t algo, int nranks, int *variants,
+                         int max) {
+  int cand[8], n = 0, out = 0;
+  switch (algo) {
+  case NSCCL_ALGO_RING:
+    cand[n++] = topo ? NSCCL_RING_TOPO : 0;
+    cand[n++] = NSCCL_RING_DIMS;
+    break;
+  case NSCCL_ALGO_TREE:
+    if (coll == NSCCL_COLL_ALLREDUCE) {
+      cand[n++] = NSCCL_TREE_RD;
+      cand[n++] = NSCCL_TREE_RABENSEIFNER;
+      cand[n++] = NSCCL_TREE_MAPPED | NSCCL_TREE_RD;
+      cand[n++] = NSCCL_TREE_MAPPED | NSCCL_TREE_RABENSEIFNER;
+    } else {
+      cand[n++] = NSCCL_TREE_AUTO;
+    }
+    break;
+  case NSCCL_ALGO_DIRECT:
+    if (coll == NSCCL_COLL_ALLREDUCE) {
+      cand[n++] = NSCCL_DIRECT_ONESHOT;
+      cand[n++] = NSCCL_DIRECT_RSAG;
+    } else {
+      cand[n++] = NSCCL_DIRECT_AUTO;
+    }
+    break;
+  default: return 0;
+  }
+  for (int i = 0; i < n && out < max; i++)
+    if (nsccl_topo_algo_supported(algo, cand[i], topo, coll, nranks)) variants[out++] = cand[i];
+  return out;
+}
+
+const char *nsccl_model_variant_name(nsccl_algo_t algo, int variant) {
+  switch (algo) {
+  case NSCCL_ALGO_RING:
+    return variant == NSCCL_RING_DIMS ? "ring/dims" : variant == NSCCL_RING_TOPO ? "ring/topo" : "ring";
+  case NSCCL_ALGO_TREE:
+    switch (variant) {
+    case NSCCL_TREE_RD: return "tree/rd";
+    case NSCCL_TREE_RABENSEIFNER: return "tree/rabenseifner";
+    case NSCCL_TREE_BINARY: return "tree/binary";
+    case NSCCL_TREE_DOUBLE_BINARY: return "tree/double-binary";
+    case NSCCL_TREE_BRUCK: return "tree/bruck";
+    case NSCCL_TREE_MAPPED | NSCCL_TREE_RD: return "tree/rd-mapped";
+    case NSCCL_TREE_MAPPED | NSCCL_TREE_RABENSEIFNER: return "tree/rabenseifner-mapped";
+    default: return "tree";
+    }
+  case NSCCL_ALGO_DIRECT:
+    return variant == NSCCL_DIRECT_ONESHOT ? "direct/oneshot" : variant == NSCCL_DIRECT_RSAG ? "direct/rsag" : "direct";
+  default: return "?";
+  }
+}
+
+nscclResult_t nsccl_model_predict(const nsccl_topo_t *topo, const nsccl_model_opts_t *opts, nsccl_coll_t coll,
+                                  nsccl_algo_t algo, int variant, size_t bytes, int nranks, double *seconds) {
+  if ((unsigned)coll >= NSCCL_NUM_COLLS) NSCCL_FAIL(nscclInvalidArgument, "model: unknown collective %d", (int)coll);
+  if ((unsigned)algo >= NSCCL_NUM_ALGOS) NSCCL_FAIL(nscclInvalidArgument, "model: unknown algorithm %d", (int)algo);
+  if (nranks < 1) NSCCL_FAIL(nscclInvalidArgument, "model: nranks = %d, need >= 1", nranks);
+  if (topo && topo->nranks != nranks)
+    NSCCL_FAIL(nscclInvalidArgument, "model: topology %s has %d ranks, asked about %d", topo->name, topo->nranks,
+               nranks);
+  if (!seconds) NSCCL_FAIL(nscclInvalidArgument, "model: seconds is NULL");
+  *seconds = 0;
+  if (nranks == 1 || bytes == 0) return nscclSuccess;
+  nsccl_topo_t *flat = NULL;
+  if (!topo) {
+    int *hosts = calloc(nranks, sizeof(int));
+    if (!hosts) NSCCL_FAIL(nscclSystemError, "model: out of memory");
+    nscclResult_t rc = nsccl_topo_host_build(nranks, hosts, 0, 0, 0, 0, 0, &flat);
+    free(hosts);
+    NSCCL_CHECK(rc);
+    topo = flat;
+  }
+  model_t m = {.t = topo, .p = nranks, .alpha = topo->endpoint_overhead, .gamma = 1.0 / topo->reduce_bandwidth};
+  size_t chunk = opts && opts->chunk_bytes ? opts->chunk_bytes : NSCCL_DEFAULT_CHUNK_BYTES;
+  m.chunk = chunk == SIZE_MAX ? INFINITY : (double)chunk;
+  step_reset_latency(&m);
+  m.load = calloc(topo->nlinks + 1, sizeof(double));
+  m.touched = malloc(sizeof(int) * (topo->nlinks + 1));
+  m.msgs = calloc(nranks, sizeof(double));
+  m.red = calloc(nranks, sizeof(double));
+  int *order = malloc(sizeof(int) * nranks);
+  nscclResult_t rc = nscclSuccess;
+  if (!m.load || !m.touched || !m.msgs || !m.red || !order) {
+    rc = nscclSystemError;
+    goto out;
+  }
+  double n = (double)bytes;
+  switch (algo) {
+  case NSCCL_ALGO_RING:
+    if (variant == NSCCL_RING_DIMS && topo->ndims > 0) {
+      model_ring_dims(&m, coll, n);
+      break;
+    }
+    if (flat || variant == 0)
+      for (int r = 0; r < nranks; r++) order[r] = r;
+    else
+      nsccl_topo_ring(topo, order);
+    model_ring(&m, coll, order, n);
+    break;
+  case NSCCL_ALGO_TREE:
+    if (variant & NSCCL_TREE_MAPPED) {
+      nsccl_topo_hypercube_perm(topo, order);
+      m.map = order;
+    }
+    model_tree(&m, coll, variant, n);
+    break;
+  default: model_direct(&m, coll, variant, n); break;
+  }
+  rc = m.rc;
+  *seconds = m.total;
+out:
+  free(m.load);
+  free(m.touched);
+  free(m.msgs);
+  free(m.red);
+  free(order);
+  nsccl_topo_free(flat);
+  if (rc != nscclSuccess)
+    NSCCL_FAIL(rc, "model: cannot price %s on %s", nsccl_algo_name(algo), topo ? "topology" : "flat");
+  return nscclSuccess;
+}
+
+nscclResult_t nsccl_model_best_variant(const nsccl_topo_t *topo, const nsccl_model_opts_t *opts, nsccl_coll_t coll,
+                                       nsccl_algo_t algo, size_t bytes, int nranks, int *variant, double *seconds) {
+  int v[8], nv = nsccl_model_variants(topo, coll, algo, nranks, v, 8);
+  *variant = 0;
+  *seconds = -1;
+  for (int i = 0; i < nv; i++) {
+    double s;
+    NSCCL_CHECK(nsccl_model_predict(topo, opts, coll, algo, v[i], bytes, nranks, &s));
+    if (*seconds < 0 || s < *seconds) *seconds = s, *variant = v[i];
+  }
+  return nscclSuccess;
+}

@@ -1,0 +1,237 @@
+/* Choosing a libfabric provider and opening its objects (fabric, domain, AV, CQ, endpoint).
+ *
+ * Providers are named by their core name: fi_getinfo reports RDM over tcp as "tcp;ofi_rxm" (the rxm
+ * utility layered on the tcp core), and the core name is what users write in NSCCL_PROVIDER and
+ * what ranks compare when they match address entries. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/check.h"
+#include "core/log.h"
+#include "transport/tp_internal.h"
+
+const char *nsccl_tp_core_name(const char *prov_name, char *buf, size_t len) {
+  snprintf(buf, len, "%s", prov_name ? prov_name : "");
+  char *semi = strchr(buf, ';');
+  if (semi) *semi = '\0';
+  return buf;
+}
+
+/* Hints shared by every query: reliable datagram endpoints with tagged and untagged messages. We
+ * accept the FI_CONTEXT modes (every fragment carries a fi_context2) and every local-registration
+ * mode we implement in mr_cache.c. */
+static struct fi_info *base_hints(uint64_t extra_caps) {
+  struct fi_info *h = fi_allocinfo();
+  if (!h) return NULL;
+  h->caps = FI_TAGGED | FI_MSG | extra_caps;
+  h->mode = FI_CONTEXT | FI_CONTEXT2;
+  h->ep_attr->type = FI_EP_RDM;
+  h->domain_attr->mr_mode = FI_MR_LOCAL | FI_MR_VIRT_ADDR | FI_MR_ALLOCATED | FI_MR_PROV_KEY | FI_MR_ENDPOINT;
+  h->domain_attr->threading = FI_THREAD_DOMAIN;
+  return h;
+}
+
+static int is_loopback(const struct fi_info *i) {
+  const char *d = i->domain_attr ? i->domain_attr->name : NULL;
+  return d && (!strcmp(d, "lo") || !strncmp(d, "lo:", 3));
+}
+
+/* Among entries of one provider, prefer the interface named by NSCCL_SOCKET_IFNAME, then IPv4 on a
+ * non-loopback interface, then the first one listed. */
+static int entry_score(const struct fi_info *i, const char *ifname) {
+  int s = 0;
+  if (ifname && *ifname && i->domain_attr && i->domain_attr->name && !strcmp(i->domain_attr->name, ifname)) s += 4;
+  if (!is_loopback(i)) s += 2;
+  if (i->addr_format == FI_SOCKADDR_IN) s += 1;
+  return s;
+}
+
+static struct fi_info *pick(struct fi_info *list, const char *want, const char *ifname) {
+  struct fi_info *best = NULL;
+  int best_score = -1;
+  char core[NSCCL_TP_NAME_LEN];
+  for (struct fi_info *i = list; i; i = i->next) {
+    const char *pn = i->fabric_attr ? i->fabric_attr->prov_name : NULL;
+    if (!pn) continue;
+    if (strcmp(nsccl_tp_core_name(pn, core, sizeof(core)), want) && strcmp(pn, want)) continue;
+    int s = entry_score(i, ifname);
+    if (s > best_score) best = i, best_score = s;
+  }
+  return best;
+}
+
+static void list_names(struct fi_info *list, char *out, size_t len) {
+  out[0] = '\0';
+  size_t used = 0;
+  char core[NSCCL_TP_NAME_LEN];
+  for (struct fi_info *i = list; i; i = i->next) {
+    if (!i->fabric_attr || !i->fabric_attr->prov_name) continue;
+    nsccl_tp_core_name(i->fabric_attr->prov_name, core, sizeof(core));
+    int seen = 0;
+    char other[NSCCL_TP_NAME_LEN];
+    for (struct fi_info *j = list; j != i && !seen; j = j->next)
+      if (j->fabric_attr && j->fabric_attr->prov_name)
+        seen = !strcmp(nsccl_tp_core_name(j->fabric_attr->prov_name, other, sizeof(other)), core);
+    if (seen) continue;
+    int n = snprintf(out + used, len - used, "%s%s", used ? ", " : "", core);
+    if (n < 0 || (size_t)n >= len - used) break;
+    used += (size_t)n;
+  }
+  if (!used) snprintf(out, len, "none");
+}
+
+/* Ask again for the chosen entry with what we would like on top of the basics: FI_DIRECTED_RECV
+ * (receives name their source, so tags need not carry the sender's rank) and FI_ORDER_SAS (sends
+ * between two endpoints match in order, so the fragments of a message can share its tag). NULL
+ * when the provider grants neither combination. */
+static struct fi_info *refine(const struct fi_info *chosen, uint64_t caps, uint64_t order) {
+  struct fi_info *h = base_hints(caps);
+  if (!h) return NULL;
+  h->fabric_attr->prov_name = strdup(chosen->fabric_attr->prov_name);
+  if (chosen->fabric_attr->name) h->fabric_attr->name = strdup(chosen->fabric_attr->name);
+  if (chosen->domain_attr->name) h->domain_attr->name = strdup(chosen->domain_attr->name);
+  h->addr_format = chosen->addr_format;
+  h->tx_attr->msg_order = order;
+  h->rx_attr->msg_order = order;
+  struct fi_info *res = NULL, *out = NULL;
+  if (fi_getinfo(NSCCL_FI_VERSION, NULL, NULL, 0, h, &res) == 0) {
+    for (struct fi_info *i = res; i && !out; i = i->next)
+      if ((i->caps & caps) == caps && (i->tx_attr->msg_order & order) == order &&
+          (i->rx_attr->msg_order & order) == order &&
+          !strcmp(i->fabric_attr->prov_name, chosen->fabric_attr->prov_name))
+        out = fi_dupinfo(i);
+    fi_freeinfo(res);
+  }
+  fi_freeinfo(h);
+  return out;
+}
+
+static struct fi_info *refine_best(const struct fi_info *chosen) {
+  struct fi_info *r = refine(chosen, FI_DIRECTED_RECV, FI_ORDER_SAS);
+  if (!r) r = refine(chosen, 0, FI_ORDER_SAS);
+  if (!r) r = refine(chosen, FI_DIRECTED_RECV, 0);
+  return r;
+}
+
+/* want: a provider name, or NULL for the best network provider (efa, verbs, tcp). origin names
+ * where the request came from, for the error message. */
+nscclResult_t nsccl_tp_select(const char *want, const char *origin, const char *ifname, struct fi_info **out) {
+  struct fi_info *h = base_hints(0), *list = NULL;
+  if (!h) NSCCL_FAIL(nscclSystemError, "transport: fi_allocinfo failed (out of memory)");
+  int rc = fi_getinfo(NSCCL_FI_VERSION, NULL, NULL, 0, h, &list);
+  fi_freeinfo(h);
+  if (rc != 0 && rc != -FI_ENODATA)
+    NSCCL_FAIL(nscclSystemError, "transport: fi_getinfo failed: %s (%d)", fi_strerror(-rc), rc);
+  const char *fi_provider = getenv("FI_PROVIDER");
+  char avail[512];
+  list_names(list, avail, sizeof(avail));
+  struct fi_info *chosen = NULL;
+  if (want) {
+    chosen = pick(list, want, ifname);
+    if (!chosen) {
+      fi_freeinfo(list);
+      NSCCL_FAIL(nscclInvalidArgument,
+                 "transport: provider '%s' (%s) is not available for reliable tagged messages; available: %s%s%s", want,
+                 origin, avail, fi_provider ? " (restricted by FI_PROVIDER=" : "", fi_provider ? fi_provider : "");
+    }
+  } else {
+    static const char *const order[] = {"efa", "verbs", "tcp"};
+    for (size_t k = 0; k < sizeof(order) / sizeof(order[0]) && !chosen; k++) chosen = pick(list, order[k], ifname);
+    if (!chosen) {
+      fi_freeinfo(list);
+      NSCCL_FAIL(nscclSystemError,
+                 "transport: no network provider (efa, verbs or tcp) offers reliable tagged messages; available: "
+                 "%s%s%s; set NSCCL_PROVIDER to one of them",
+                 avail, fi_provider ? " (restricted by FI_PROVIDER=" : "", fi_provider ? fi_provider : "");
+    }
+  }
+  struct fi_info *d = refine_best(chosen);
+  *out = d ? d : fi_dupinfo(chosen);
+  fi_freeinfo(list);
+  if (!*out) NSCCL_FAIL(nscclSystemError, "transport: fi_dupinfo failed (out of memory)");
+  return nscclSuccess;
+}
+
+#define FI_TRY(call, what)                                                                                             \
+  do {                                                                                                                 \
+    int fi_rc_ = (call);                                                                                               \
+    if (fi_rc_ != 0) {                                                                                                 \
+      nsccl_tp_prov_close(p);                                                                                          \
+      NSCCL_FAIL(nscclSystemError, "transport: %s failed for provider %s: %s (%d)", what, name, fi_strerror(-fi_rc_),  \
+                 fi_rc_);                                                                                              \
+    }                                                                                                                  \
+  } while (0)
+
+static const char *mr_mode_str(uint64_t m, char *buf, size_t len) {
+  snprintf(buf, len, "%s%s%s%s%s%s", m & FI_MR_LOCAL ? "|LOCAL" : "", m & FI_MR_VIRT_ADDR ? "|VIRT_ADDR" : "",
+           m & FI_MR_ALLOCATED ? "|ALLOCATED" : "", m & FI_MR_PROV_KEY ? "|PROV_KEY" : "",
+           m & FI_MR_ENDPOINT ? "|ENDPOINT" : "", m ? "" : "|none");
+  if (buf[0] == '|') memmove(buf, buf + 1, strlen(buf));
+  return buf;
+}
+
+/* Takes ownership of info (freed by nsccl_tp_prov_close). */
+nscclResult_t nsccl_tp_prov_open(nsccl_tp_prov_t *p, struct fi_info *info, int npeers, int force_mr) {
+  memset(p, 0, sizeof(*p));
+  p->info = info;
+  snprintf(p->full_name, sizeof(p->full_name), "%s", info->fabric_attr->prov_name);
+  nsccl_tp_core_name(p->full_name, p->name, sizeof(p->name));
+  const char *name = p->full_name;
+  p->directed = (info->caps & FI_DIRECTED_RECV) != 0;
+  p->ordered = (info->tx_attr->msg_order & FI_ORDER_SAS) && (info->rx_attr->msg_order & FI_ORDER_SAS);
+  p->max_msg = info->ep_attr->max_msg_size ? info->ep_attr->max_msg_size : SIZE_MAX;
+  uint64_t mr_mode = info->domain_attr->mr_mode;
+  p->need_mr = (mr_mode & FI_MR_LOCAL) || force_mr;
+
+  FI_TRY(fi_fabric(info->fabric_attr, &p->fabric, NULL), "fi_fabric");
+  FI_TRY(fi_domain(p->fabric, info, &p->domain, NULL), "fi_domain");
+  struct fi_cq_attr cq_attr = {.format = FI_CQ_FORMAT_TAGGED, .wait_obj = FI_WAIT_NONE};
+  FI_TRY(fi_cq_open(p->domain, &cq_attr, &p->cq, NULL), "fi_cq_open");
+  struct fi_av_attr av_attr = {.type = FI_AV_TABLE, .count = (size_t)(npeers > 0 ? npeers : 1)};
+  if (info->domain_attr->av_type != FI_AV_UNSPEC) av_attr.type = info->domain_attr->av_type;
+  FI_TRY(fi_av_open(p->domain, &av_attr, &p->av, NULL), "fi_av_open");
+  FI_TRY(fi_endpoint(p->domain, info, &p->ep, NULL), "fi_endpoint");
+  FI_TRY(fi_ep_bind(p->ep, &p->av->fid, 0), "fi_ep_bind(av)");
+  FI_TRY(fi_ep_bind(p->ep, &p->cq->fid, FI_TRANSMIT | FI_RECV), "fi_ep_bind(cq)");
+  FI_TRY(fi_enable(p->ep), "fi_enable");
+  p->addrlen = sizeof(p->addr);
+  FI_TRY(fi_getname(&p->ep->fid, p->addr, &p->addrlen), "fi_getname");
+
+  p->mrc.domain = p->domain;
+  p->mrc.ep = p->ep;
+  p->mrc.mr_mode = mr_mode;
+
+  char mrbuf[96];
+  NSCCL_INFO(NSCCL_SUBSYS_NET,
+             "transport: provider %s fabric %s domain %s: max_msg_size %zu, inject %zu, tx %zu rx %zu, mr_mode %s%s, "
+             "directed recv %s, send order %s, addr %zu bytes",
+             p->full_name, info->fabric_attr->name ? info->fabric_attr->name : "?",
+             info->domain_attr->name ? info->domain_attr->name : "?", info->ep_attr->max_msg_size,
+             info->tx_attr ? info->tx_attr->inject_size : 0, info->tx_attr ? info->tx_attr->size : 0,
+             info->rx_attr ? info->rx_attr->size : 0, mr_mode_str(mr_mode, mrbuf, sizeof(mrbuf)),
+             force_mr ? " (registration forced)" : "", p->directed ? "yes" : "no (source rank in tag)",
+             p->ordered ? "SAS (fragments share the tag)" : "none (messages are never split)", p->addrlen);
+  return nscclSuccess;
+}
+
+static void close_fid(struct fid *f, const char *what, const char *prov) {
+  if (!f) return;
+  int rc = fi_close(f);
+  if (rc) NSCCL_INFO(NSCCL_SUBSYS_NET, "transport: closing %s of %s: %s (%d)", what, prov, fi_strerror(-rc), rc);
+}
+
+/* The endpoint goes first (no more completions can name our buffers), then the registrations, the
+ * AV and CQ it was bound to, the domain and the fabric. */
+void nsccl_tp_prov_close(nsccl_tp_prov_t *p) {
+  close_fid(p->ep ? &p->ep->fid : NULL, "endpoint", p->full_name);
+  p->ep = NULL;
+  nsccl_mr_cache_destroy(&p->mrc);
+  close_fid(p->av ? &p->av->fid : NULL, "address vector", p->full_name);
+  close_fid(p->cq ? &p->cq->fid : NULL, "completion queue", p->full_name);
+  close_fid(p->domain ? &p->domain->fid : NULL, "domain", p->full_name);
+  close_fid(p->fabric ? &p->fabric->fid : NULL, "fabric", p->full_name);
+  p->av = NULL, p->cq = NULL, p->domain = NULL, p->fabric = NULL;
+  if (p->info) fi_freeinfo(p->info);
+  p->info = NULL;
+}

@@ -1,0 +1,164 @@
+/* The cost model against the textbook alpha-beta-gamma formulas (Thakur, Rabenseifner & Gropp
+ * 2005, as listed in collectives.md), written out here, on a flat single-hop switch with zero port
+ * latency and no chunking; plus closed forms on a torus, and the selector. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "algo/direct.h"
+#include "algo/topo_algo.h"
+#include "algo/tree.h"
+#include "core/check.h"
+#include "model/cost.h"
+#include "model/select.h"
+#include "topologies/topo.h"
+
+#define ALPHA 3e-6
+#define BW    2e9 /* beta = 1/BW */
+#define RBW   5e9 /* gamma = 1/RBW */
+
+static nsccl_topo_t *flat(int p) {
+  char spec[200];
+  snprintf(spec, sizeof(spec), "switch:ranks=%d,link_bandwidth=%g,endpoint_overhead=%g,reduce_bandwidth=%g", p, BW,
+           ALPHA, RBW);
+  nsccl_topo_t *t = NULL;
+  cr_assert_eq(nsccl_topo_load(spec, &t), nscclSuccess, "%s", nsccl_last_error());
+  return t;
+}
+
+static double predict(nsccl_topo_t *t, nsccl_coll_t c, nsccl_algo_t a, int v, double n, size_t chunk) {
+  nsccl_model_opts_t o = {chunk};
+  double s = -1;
+  cr_assert_eq(nsccl_model_predict(t, &o, c, a, v, (size_t)n, t->nranks, &s), nscclSuccess, "%s", nsccl_last_error());
+  return s;
+}
+
+static void near(double got, double want, const char *what, int p, double n) {
+  cr_assert(fabs(got - want) <= 1e-12 * want + 1e-18, "%s p=%d n=%.0f: model %.9g s, textbook %.9g s", what, p, n, got,
+            want);
+}
+
+Test(model, textbook_flat_switch) {
+  const double a = ALPHA, b = 1 / BW, g = 1 / RBW;
+  int ps[] = {2, 3, 4, 5, 6, 7, 8, 12, 16, 64};
+  double ns[] = {1024, 1 << 20, 3.0 * (1 << 24)};
+  for (size_t i = 0; i < sizeof(ps) / sizeof(ps[0]); i++)
+    for (size_t j = 0; j < sizeof(ns) / sizeof(ns[0]); j++) {
+      int p = ps[i];
+      double n = ns[j] - fmod(ns[j], p), f = (p - 1.0) / p, lg = ceil(log2(p));
+      nsccl_topo_t *t = flat(p);
+      /* ring */
+      near(predict(t, NSCCL_COLL_ALLGATHER, NSCCL_ALGO_RING, 0, n, SIZE_MAX), (p - 1) * a + f * n * b, "ring AG", p, n);
+      near(predict(t, NSCCL_COLL_REDUCESCATTER, NSCCL_ALGO_RING, 0, n, SIZE_MAX), (p - 1) * a + f * n * (b + g),
+           "ring RS", p, n);
+      near(predict(t, NSCCL_COLL_ALLREDUCE, NSCCL_ALGO_RING, 0, n, SIZE_MAX),
+           2 * (p - 1) * a + 2 * f * n * b + f * n * g, "ring AR", p, n);
+      /* recursive doubling (p = 2^k) and Bruck (any p) all-gather */
+      /* Bruck as built: step k sends run = min(2^k, p - 2^k) blocks; a run that wraps past block p-1
+       * (rank p-1's, whenever run > 1) goes as two messages, so that step is a 2-message pipeline. */
+      double bruck = 0;
+      for (int d = 1; d < p; d *= 2) {
+        double run = d < p - d ? d : p - d, w = run * (n / p) * b;
+        bruck += run > 1 ? a + w / 2 + fmax(a, w / 2) : a + w;
+      }
+      near(predict(t, NSCCL_COLL_ALLGATHER, NSCCL_ALGO_TREE, NSCCL_TREE_BRUCK, n, SIZE_MAX), bruck, "Bruck AG", p, n);
+      if ((p & (p - 1)) == 0) {
+        near(predict(t, NSCCL_COLL_ALLGATHER, NSCCL_ALGO_TREE, 0, n, SIZE_MAX), lg * a + f * n * b, "RD AG", p, n);
+        near(predict(t, NSCCL_COLL_REDUCESCATTER, NSCCL_ALGO_TREE, 0, n, SIZE_MAX), lg * a + f * n * (b + g),
+             "halving RS", p, n);
+        near(predict(t, NSCCL_COLL_ALLREDUCE, NSCCL_ALGO_TREE, NSCCL_TREE_RD, n, SIZE_MAX), lg * (a + n * b + n * g),
+             "RD AR", p, n);
+        near(predict(t, NSCCL_COLL_ALLREDUCE, NSCCL_ALGO_TREE, NSCCL_TREE_RABENSEIFNER, n, SIZE_MAX),
+             2 * lg * a + 2 * f * n * b + f * n * g, "Rabenseifner AR", p, n);
+      }
+      /* direct: p-1 messages issued back to back (alpha each) while the port drains them */
+      double m = n / p, step = fmax(a, m * b);
+      near(predict(t, NSCCL_COLL_ALLGATHER, NSCCL_ALGO_DIRECT, 0, n, SIZE_MAX), a + m * b + (p - 2) * step, "direct AG",
+           p, n);
+      nsccl_topo_free(t);
+    }
+}
+
+/* Chunking: a ring step of B bytes in c chunks is a c-stage pipeline of (alpha, chunk beta). */
+Test(model, chunk_pipeline) {
+  const double a = ALPHA, b = 1 / BW;
+  nsccl_topo_t *t = flat(4);
+  double n = 4.0 * 10 * 4096, B = n / 4, chunk = 4096, c = B / chunk; /* 10 chunks per block */
+  double want = 3 * (a + chunk * b + (c - 1) * fmax(a, chunk * b));
+  near(predict(t, NSCCL_COLL_ALLGATHER, NSCCL_ALGO_RING, 0, n, 4096), want, "chunked ring AG", 4, n);
+  nsccl_topo_free(t);
+}
+
+/* A 4x4 torus with link latency L: the snake ring is one hop per step and pays each edge's latency
+ * once per block journey (p-1 edges); dims ring has 3+3 steps; routed vs store. */
+Test(model, torus_closed_forms) {
+  const double a = ALPHA, b = 1 / BW, L = 5e-7;
+  nsccl_topo_t *t;
+  char spec[256];
+  snprintf(spec, sizeof(spec),
+           "torus:dims=4x4,link_bandwidth=%g,endpoint_overhead=%g,reduce_bandwidth=%g,link_latency=%g", BW, ALPHA, RBW,
+           L);
+  cr_assert_eq(nsccl_topo_load(spec, &t), nscclSuccess, "%s", nsccl_last_error());
+  double n = 16.0 * 1024, B = n / 16;
+  near(predict(t, NSCCL_COLL_ALLGATHER, NSCCL_ALGO_RING, NSCCL_RING_TOPO, n, SIZE_MAX), 15 * (a + B * b) + 15 * L,
+       "torus snake ring AG", 16, n);
+  /* dims: phase 1 along x sends B per step, phase 2 along y sends 4B (one run) per step */
+  near(predict(t, NSCCL_COLL_ALLGATHER, NSCCL_ALGO_RING, NSCCL_RING_DIMS, n, SIZE_MAX),
+       3 * (a + B * b + L) + 3 * (a + 4 * B * b + L), "torus dims ring AG", 16, n);
+  /* mapped RD all-reduce: 4 one-hop exchanges of n */
+  const double g = 1 / RBW;
+  near(predict(t, NSCCL_COLL_ALLREDUCE, NSCCL_ALGO_TREE, NSCCL_TREE_MAPPED | NSCCL_TREE_RD, n, SIZE_MAX),
+       4 * (a + n * b + n * g + L), "mapped RD AR", 16, n);
+  /* unmapped RD: in steps 2 and 4 partners are 2 apart in a ring of 4: 2 hops, and both pairs of a
+   * ring (0<->2, 1<->3) break the distance tie the same way round, so two flows share each link */
+  near(predict(t, NSCCL_COLL_ALLREDUCE, NSCCL_ALGO_TREE, NSCCL_TREE_RD, n, SIZE_MAX),
+       4 * (a + n * g) + 2 * n * b + 2 * (2 * n * b) + 6 * L, "RD AR on torus", 16, n);
+  nsccl_topo_free(t);
+}
+
+Test(model, selector_picks_cheapest_and_overrides) {
+  nsccl_topo_t *t;
+  cr_assert_eq(nsccl_topo_load("trn2-16", &t), nscclSuccess);
+  size_t sizes[] = {8, 4096, 1 << 20, 1 << 26};
+  for (int c = 0; c < NSCCL_NUM_COLLS; c++)
+    for (size_t i = 0; i < 4; i++) {
+      nsccl_choice_t ch;
+      cr_assert_eq(nsccl_select(t, NULL, (nsccl_coll_t)c, sizes[i], 16, &ch), nscclSuccess);
+      cr_assert_not(ch.overridden);
+      for (int a = 0; a < NSCCL_NUM_ALGOS; a++) {
+        double s;
+        int v;
+        cr_assert_eq(nsccl_model_best_variant(t, NULL, (nsccl_coll_t)c, (nsccl_algo_t)a, sizes[i], 16, &v, &s),
+                     nscclSuccess);
+        cr_assert_float_eq(ch.predicted_s[a], s, 1e-15);
+        cr_assert_leq(ch.predicted_s[ch.algo], s);
+      }
+    }
+  nsccl_algo_override_t ovr;
+  cr_assert_eq(nsccl_algo_override_parse("allreduce:direct;allgather:ring", &ovr), nscclSuccess);
+  nsccl_choice_t ch;
+  cr_assert_eq(nsccl_select(t, &ovr, NSCCL_COLL_ALLREDUCE, 1 << 26, 16, &ch), nscclSuccess);
+  cr_assert_eq(ch.algo, NSCCL_ALGO_DIRECT);
+  cr_assert(ch.overridden);
+  cr_assert_eq(nsccl_select(t, &ovr, NSCCL_COLL_REDUCESCATTER, 8, 16, &ch), nscclSuccess);
+  cr_assert_not(ch.overridden);
+  cr_assert_eq(nsccl_algo_override_parse("allreduce:bogus", &ovr), nscclInvalidArgument);
+  cr_assert_eq(nsccl_select(t, NULL, NSCCL_COLL_ALLREDUCE, 8, 15, &ch), nscclInvalidArgument); /* wrong rank count */
+  nsccl_topo_free(t);
+}
+
+Test(model, null_topology_is_flat_host) {
+  nsccl_choice_t ch;
+  for (int p = 1; p <= 9; p++) {
+    cr_assert_eq(nsccl_select(NULL, NULL, NSCCL_COLL_ALLREDUCE, 1 << 20, p, &ch), nscclSuccess, "%s",
+                 nsccl_last_error());
+    for (int a = 0; a < NSCCL_NUM_ALGOS; a++) cr_assert_geq(ch.predicted_s[a], 0);
+  }
+  /* small messages favour few steps, large ones the bandwidth-optimal ring */
+  cr_assert_eq(nsccl_select(NULL, NULL, NSCCL_COLL_ALLREDUCE, 8, 8, &ch), nscclSuccess);
+  cr_assert_neq(ch.algo, NSCCL_ALGO_RING);
+  cr_assert_eq(nsccl_select(NULL, NULL, NSCCL_COLL_ALLGATHER, (size_t)1 << 30, 8, &ch), nscclSuccess);
+  cr_assert_gt(ch.predicted_s[NSCCL_ALGO_TREE], ch.predicted_s[NSCCL_ALGO_RING] * 0.999);
+}

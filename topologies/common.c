@@ -1,0 +1,24 @@
+/* Keys every topology module reads the same way. */
+#include <string.h>
+
+#include "core/check.h"
+#include "topologies/common.h"
+
+nscclResult_t nsccl_topo_read_endpoint(nsccl_topo_t *t, nsccl_params_t *p, int required) {
+  NSCCL_CHECK(nsccl_params_time(p, "endpoint_overhead", required, &t->endpoint_overhead));
+  NSCCL_CHECK(nsccl_params_bw(p, "reduce_bandwidth", required, &t->reduce_bandwidth));
+  NSCCL_CHECK(nsccl_params_time(p, "link_latency", 0, &t->link_latency));
+  return nscclSuccess;
+}
+
+nscclResult_t nsccl_topo_read_forward(nsccl_topo_t *t, nsccl_params_t *p) {
+  const char *f = NULL;
+  NSCCL_CHECK(nsccl_params_string(p, "forward", 0, &f));
+  t->forward = NSCCL_FORWARD_ROUTED;
+  if (!f || !strcmp(f, "routed")) return nscclSuccess;
+  if (!strcmp(f, "store")) {
+    t->forward = NSCCL_FORWARD_STORE;
+    return nscclSuccess;
+  }
+  return nsccl_params_error(p, "forward", "key 'forward': '%s' is neither 'store' nor 'routed'", f);
+}

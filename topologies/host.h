@@ -1,0 +1,23 @@
+/* The machine the library runs on, for the runtime's selector: a shared-memory crossbar per host,
+ * hosts joined by a network vertex. */
+#ifndef NSCCL_TOPOLOGIES_HOST_H
+#define NSCCL_TOPOLOGIES_HOST_H
+
+#include "topologies/topo.h"
+
+/* Default host parameters (uncalibrated; see docs/topologies.md): used for a NULL topology and for
+ * arguments passed as 0. */
+#define NSCCL_HOST_DEFAULT_ALPHA     2e-6   /* s per message: a libfabric shm/tcp send, software path */
+#define NSCCL_HOST_DEFAULT_LINK_BW   5e9    /* B/s per rank into the host's shared memory (memcpy-bound) */
+#define NSCCL_HOST_DEFAULT_NET_BW    1.25e9 /* B/s per host NIC: 10 Gb/s Ethernet */
+#define NSCCL_HOST_DEFAULT_NET_LAT   20e-6  /* s host to host over TCP */
+#define NSCCL_HOST_DEFAULT_REDUCE_BW 4e9    /* B/s one core reduces (vectorised sum, memory-bound) */
+
+/* Build the host topology: host_of_rank[r] is the host index of rank r (any non-negative ints;
+ * ranks with equal values share a host). alpha = endpoint_overhead, link_bw = a rank's bandwidth
+ * into its host crossbar, net_bw = each host's NIC bandwidth, net_lat = host-to-host latency,
+ * reduce_bw = local reduction bytes/s. A value <= 0 takes the default above. */
+nscclResult_t nsccl_topo_host_build(int nranks, const int *host_of_rank, double alpha, double link_bw, double net_bw,
+                                    double net_lat, double reduce_bw, nsccl_topo_t **out);
+
+#endif

@@ -1,0 +1,192 @@
+/* The topology registry and loader, plus helpers every module and the cost model share. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/check.h"
+#include "core/log.h"
+#include "topologies/params.h"
+#include "topologies/topo.h"
+
+extern const nsccl_topo_module_t nsccl_topo_torus_module;
+extern const nsccl_topo_module_t nsccl_topo_switch_module;
+extern const nsccl_topo_module_t nsccl_topo_efa_module;
+extern const nsccl_topo_module_t nsccl_topo_host_module;
+
+static const nsccl_topo_module_t *const modules[] = {
+    &nsccl_topo_torus_module,
+    &nsccl_topo_switch_module,
+    &nsccl_topo_efa_module,
+    &nsccl_topo_host_module,
+};
+
+const nsccl_topo_module_t *nsccl_topo_module_find(const char *name) {
+  for (size_t i = 0; i < sizeof(modules) / sizeof(modules[0]); i++)
+    if (name && !strcmp(modules[i]->name, name)) return modules[i];
+  return NULL;
+}
+
+nscclResult_t nsccl_topo_alloc(nsccl_topo_t **out) {
+  nsccl_topo_t *t = calloc(1, sizeof(*t));
+  if (!t) NSCCL_FAIL(nscclSystemError, "out of memory allocating a topology");
+  t->ngroups = 1;
+  *out = t;
+  return nscclSuccess;
+}
+
+int nsccl_topo_add_link(nsccl_topo_t *t, int src, int dst, double bandwidth, double latency) {
+  /* Grow by doubling; capacity is implied by nlinks being a power of two or zero. */
+  if ((t->nlinks & (t->nlinks - 1)) == 0) {
+    size_t cap = t->nlinks ? (size_t)t->nlinks * 2 : 16;
+    nsccl_link_t *l = realloc(t->links, cap * sizeof(*l));
+    if (!l) return -1;
+    t->links = l;
+  }
+  t->links[t->nlinks] = (nsccl_link_t){src, dst, bandwidth, latency};
+  return t->nlinks++;
+}
+
+void nsccl_topo_free(nsccl_topo_t *t) {
+  if (!t) return;
+  if (t->module && t->module->destroy) t->module->destroy(t);
+  free(t->links);
+  free(t->group_of_rank);
+  free(t);
+}
+
+int nsccl_topo_route(const nsccl_topo_t *t, int src, int dst, int *links, int max) {
+  return t->module->route(t, src, dst, links, max);
+}
+
+void nsccl_topo_ring(const nsccl_topo_t *t, int *order) { t->module->ring(t, order); }
+
+nscclResult_t nsccl_topo_path(const nsccl_topo_t *t, int src, int dst, nsccl_path_t *out) {
+  int links[NSCCL_TOPO_MAX_ROUTE];
+  if (src < 0 || dst < 0 || src >= t->nranks || dst >= t->nranks || src == dst)
+    NSCCL_FAIL(nscclInvalidArgument, "path %d -> %d: ranks must differ and lie in [0, %d)", src, dst, t->nranks);
+  int n = nsccl_topo_route(t, src, dst, links, NSCCL_TOPO_MAX_ROUTE);
+  if (n <= 0) NSCCL_FAIL(nscclInternalError, "topology %s: no route %d -> %d", t->name, src, dst);
+  nsccl_path_t p = {n, 0, 0.0, 0.0};
+  for (int i = 0; i < n; i++) {
+    const nsccl_link_t *l = &t->links[links[i]];
+    p.latency += l->latency;
+    if (i == 0 || l->bandwidth < p.bandwidth) p.bandwidth = l->bandwidth;
+    if (i > 0 && l->src < t->nranks) p.forwards++;
+  }
+  if (t->forward == NSCCL_FORWARD_STORE) p.latency += p.forwards * t->endpoint_overhead;
+  *out = p;
+  return nscclSuccess;
+}
+
+void nsccl_topo_coord(const nsccl_topo_t *t, int rank, int *coord) {
+  for (int d = 0; d < t->ndims; d++) {
+    coord[d] = rank % t->dims[d];
+    rank /= t->dims[d];
+  }
+}
+
+int nsccl_topo_rank_at(const nsccl_topo_t *t, const int *coord) {
+  int r = 0;
+  for (int d = t->ndims - 1; d >= 0; d--) r = r * t->dims[d] + coord[d];
+  return r;
+}
+
+nscclResult_t nsccl_topo_from_params(nsccl_params_t *params, const char *name, nsccl_topo_t **out) {
+  const char *modname = NULL;
+  NSCCL_CHECK(nsccl_params_string(params, "module", 1, &modname));
+  const nsccl_topo_module_t *m = nsccl_topo_module_find(modname);
+  if (!m) return nsccl_params_error(params, "module", "unknown module '%s' (use torus, switch, efa or host)", modname);
+  nsccl_topo_t *t;
+  NSCCL_CHECK(nsccl_topo_alloc(&t));
+  t->module = m;
+  snprintf(t->name, sizeof(t->name), "%s", name);
+  nscclResult_t rc = m->build(t, params);
+  if (rc == nscclSuccess) rc = nsccl_params_check_unused(params, modname);
+  if (rc == nscclSuccess && !t->group_of_rank) {
+    /* Modules without groups: one group holding every rank. */
+    t->group_of_rank = calloc(t->nranks > 0 ? t->nranks : 1, sizeof(int));
+    if (!t->group_of_rank) rc = nscclSystemError;
+  }
+  if (rc != nscclSuccess) {
+    nsccl_topo_free(t);
+    return rc;
+  }
+  NSCCL_INFO(NSCCL_SUBSYS_TOPO, "topology %s: module %s, %d ranks, %d vertices, %d links", t->name, m->name, t->nranks,
+             t->nvertices, t->nlinks);
+  *out = t;
+  return nscclSuccess;
+}
+
+#ifndef NSCCL_SOURCE_PRESET_DIR
+#define NSCCL_SOURCE_PRESET_DIR ""
+#endif
+#ifndef NSCCL_INSTALL_PRESET_DIR
+#define NSCCL_INSTALL_PRESET_DIR ""
+#endif
+
+int nsccl_topo_preset_dirs(const char **dirs, int max) {
+  const char *cand[3] = {getenv("NSCCL_PRESET_DIR"), NSCCL_SOURCE_PRESET_DIR, NSCCL_INSTALL_PRESET_DIR};
+  int n = 0;
+  for (int i = 0; i < 3 && n < max; i++)
+    if (cand[i] && *cand[i]) dirs[n++] = cand[i];
+  return n;
+}
+
+static int is_file(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static int is_preset_name(const char *s) {
+  for (; *s; s++)
+    if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '-' || *s == '_' ||
+          *s == '.'))
+      return 0;
+  return 1;
+}
+
+nscclResult_t nsccl_topo_load(const char *name_or_path, nsccl_topo_t **out) {
+  if (!name_or_path || !*name_or_path || !out)
+    NSCCL_FAIL(nscclInvalidArgument, "nsccl_topo_load: need a preset name, file path or spec, and an output pointer");
+  *out = NULL;
+  nsccl_params_t *params = malloc(sizeof(*params));
+  if (!params) NSCCL_FAIL(nscclSystemError, "out of memory loading topology %s", name_or_path);
+  nscclResult_t rc;
+  char path[1024];
+  if (strchr(name_or_path, ':') && strchr(name_or_path, '=') && !strchr(name_or_path, '/') && !is_file(name_or_path)) {
+    /* "module:key=value,...": a spec string. */
+    rc = nsccl_params_parse_spec(name_or_path, params);
+    if (rc == nscclSuccess) rc = nsccl_topo_from_params(params, name_or_path, out);
+  } else if (strchr(name_or_path, '/') || is_file(name_or_path) || !is_preset_name(name_or_path)) {
+    rc = nsccl_params_parse_file(name_or_path, params);
+    if (rc == nscclSuccess) rc = nsccl_topo_from_params(params, name_or_path, out);
+  } else {
+    const char *dirs[3];
+    int nd = nsccl_topo_preset_dirs(dirs, 3);
+    rc = nscclInvalidArgument;
+    int found = 0;
+    for (int i = 0; i < nd && !found; i++) {
+      snprintf(path, sizeof(path), "%s/%s.conf", dirs[i], name_or_path);
+      if (!is_file(path)) continue;
+      found = 1;
+      char *saved = strdup(path); /* params->file points at it for messages during the build */
+      if (!saved) {
+        rc = nscclSystemError;
+        break;
+      }
+      rc = nsccl_params_parse_file(saved, params);
+      if (rc == nscclSuccess) rc = nsccl_topo_from_params(params, name_or_path, out);
+      free(saved);
+    }
+    if (!found) {
+      free(params);
+      NSCCL_FAIL(nscclInvalidArgument,
+                 "topology '%s': no preset file %s.conf in NSCCL_PRESET_DIR (%s), %s or %s, and no such file",
+                 name_or_path, name_or_path, getenv("NSCCL_PRESET_DIR") ? getenv("NSCCL_PRESET_DIR") : "unset",
+                 NSCCL_SOURCE_PRESET_DIR, NSCCL_INSTALL_PRESET_DIR);
+    }
+  }
+  free(params);
+  return rc;
+}

@@ -1,0 +1,134 @@
+/* torus: chips on a k0 x k1 x ... grid with wraparound links in every dimension (NeuronLink on
+ * Trainium2). Dimension-order routing takes the shorter way round in each dimension; the ring
+ * embedding is a boustrophedon ("snake") so ring neighbours are one hop apart. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/check.h"
+#include "topologies/common.h"
+
+typedef struct {
+  int *link_of; /* [rank][dim][dir]: link index from rank one step in dim, dir 0 = +1, 1 = -1; -1 none */
+} torus_priv_t;
+
+static int *link_slot(const nsccl_topo_t *t, int rank, int d, int dir) {
+  torus_priv_t *pv = t->priv;
+  return &pv->link_of[(rank * t->ndims + d) * 2 + dir];
+}
+
+static int step_rank(const nsccl_topo_t *t, int rank, int d, int delta) {
+  int c[NSCCL_TOPO_MAX_DIMS];
+  nsccl_topo_coord(t, rank, c);
+  c[d] = ((c[d] + delta) % t->dims[d] + t->dims[d]) % t->dims[d];
+  return nsccl_topo_rank_at(t, c);
+}
+
+static nscclResult_t torus_build(nsccl_topo_t *t, nsccl_params_t *p) {
+  double dims[NSCCL_TOPO_MAX_DIMS];
+  int nd = 0;
+  NSCCL_CHECK(nsccl_params_list(p, "dims", 1, dims, NSCCL_TOPO_MAX_DIMS, &nd));
+  long n = 1;
+  for (int d = 0; d < nd; d++) {
+    if (dims[d] < 1 || dims[d] != (int)dims[d] || dims[d] > 4096)
+      return nsccl_params_error(p, "dims", "key 'dims': each dimension must be an integer >= 1");
+    t->dims[d] = (int)dims[d];
+    n *= t->dims[d];
+    if (n > 1 << 20) return nsccl_params_error(p, "dims", "key 'dims': more than 2^20 ranks");
+  }
+  t->ndims = nd;
+  t->nranks = t->nvertices = (int)n;
+  int ranks = (int)n;
+  NSCCL_CHECK(nsccl_params_int(p, "ranks", 0, 1, &ranks));
+  if (ranks != n) return nsccl_params_error(p, "ranks", "key 'ranks' = %d does not match dims (%ld ranks)", ranks, n);
+
+  /* link_bandwidth applies to every dimension unless dim_bandwidth lists one value per dimension. */
+  double bw = 0, dbw[NSCCL_TOPO_MAX_DIMS];
+  int nbw = 0;
+  NSCCL_CHECK(nsccl_params_list(p, "dim_bandwidth", 0, dbw, NSCCL_TOPO_MAX_DIMS, &nbw));
+  NSCCL_CHECK(nsccl_params_bw(p, "link_bandwidth", nbw == 0, &bw));
+  if (nbw && nbw != nd)
+    return nsccl_params_error(p, "dim_bandwidth", "key 'dim_bandwidth': %d values for %d dimensions", nbw, nd);
+  for (int d = 0; d < nd; d++) {
+    t->dim_bandwidth[d] = nbw ? dbw[d] : bw;
+    if (!(t->dim_bandwidth[d] > 0))
+      return nsccl_params_error(p, "dim_bandwidth", "key 'dim_bandwidth': bandwidth must be > 0 bytes/s");
+  }
+  t->link_bandwidth = bw > 0 ? bw : t->dim_bandwidth[0];
+  NSCCL_CHECK(nsccl_topo_read_endpoint(t, p, 1));
+  NSCCL_CHECK(nsccl_topo_read_forward(t, p));
+
+  torus_priv_t *pv = calloc(1, sizeof(*pv));
+  if (!pv) NSCCL_FAIL(nscclSystemError, "out of memory building torus %s", t->name);
+  t->priv = pv;
+  pv->link_of = malloc(sizeof(int) * (size_t)n * nd * 2 + 1);
+  if (!pv->link_of) NSCCL_FAIL(nscclSystemError, "out of memory building torus %s", t->name);
+  for (int r = 0; r < n; r++) {
+    for (int d = 0; d < nd; d++) {
+      int k = t->dims[d];
+      *link_slot(t, r, d, 0) = *link_slot(t, r, d, 1) = -1;
+      if (k == 1) continue;
+      int fwd = nsccl_topo_add_link(t, r, step_rank(t, r, d, +1), t->dim_bandwidth[d], t->link_latency);
+      /* A ring of two has one neighbour: both directions use the same link. */
+      int bwd = k == 2 ? fwd : nsccl_topo_add_link(t, r, step_rank(t, r, d, -1), t->dim_bandwidth[d], t->link_latency);
+      if (fwd < 0 || bwd < 0) NSCCL_FAIL(nscclSystemError, "out of memory building torus %s", t->name);
+      *link_slot(t, r, d, 0) = fwd;
+      *link_slot(t, r, d, 1) = bwd;
+    }
+  }
+  return nscclSuccess;
+}
+
+static int torus_route(const nsccl_topo_t *t, int src, int dst, int *links, int max) {
+  int sc[NSCCL_TOPO_MAX_DIMS], dc[NSCCL_TOPO_MAX_DIMS];
+  nsccl_topo_coord(t, src, sc);
+  nsccl_topo_coord(t, dst, dc);
+  int n = 0, cur = src;
+  for (int d = 0; d < t->ndims; d++) {
+    int k = t->dims[d];
+    int delta = ((dc[d] - sc[d]) % k + k) % k;
+    if (delta == 0) continue;
+    /* Shorter way round; a tie (delta = k/2) goes the + way so routes are deterministic. */
+    int dir = delta <= k - delta ? 0 : 1;
+    int steps = dir == 0 ? delta : k - delta;
+    for (int s = 0; s < steps; s++) {
+      if (n >= max) return -1;
+      links[n++] = *link_slot(t, cur, d, dir);
+      cur = t->links[links[n - 1]].dst;
+    }
+  }
+  return n;
+}
+
+/* Boustrophedon over the dimensions: the outermost (slowest) dimension is an even one, so the last
+ * rank of the snake, (0, ..., 0, k_outer - 1), is one wraparound hop from the first (0, ..., 0).
+ * With every dimension odd (and more than one of size > 1) the closing edge is several hops. */
+static void torus_ring(const nsccl_topo_t *t, int *order) {
+  int nd = t->ndims, perm[NSCCL_TOPO_MAX_DIMS], np = 0, outer = -1;
+  for (int d = nd - 1; d >= 0 && outer < 0; d--)
+    if (t->dims[d] % 2 == 0) outer = d;
+  for (int d = 0; d < nd; d++)
+    if (d != outer) perm[np++] = d;
+  if (outer >= 0) perm[np++] = outer;
+  for (int j = 0; j < t->nranks; j++) {
+    int c[NSCCL_TOPO_MAX_DIMS] = {0}, rem = j, rev = 0, w = t->nranks;
+    for (int i = np - 1; i >= 0; i--) {
+      int k = t->dims[perm[i]];
+      w /= k;
+      if (rev) rem = k * w - 1 - rem; /* this block runs backwards */
+      int q = rem / w;
+      rem %= w;
+      c[perm[i]] = q;
+      rev = q & 1; /* odd blocks of the level below run backwards */
+    }
+    order[j] = nsccl_topo_rank_at(t, c);
+  }
+}
+
+static void torus_destroy(nsccl_topo_t *t) {
+  torus_priv_t *pv = t->priv;
+  if (pv) free(pv->link_of);
+  free(pv);
+  t->priv = NULL;
+}
+
+const nsccl_topo_module_t nsccl_topo_torus_module = {"torus", torus_build, torus_route, torus_ring, torus_destroy};
