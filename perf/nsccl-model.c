@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/check.h"
+#include "engine/sim.h" /* --sim (block owned by sim) */
 #include "model/cost.h"
 #include "model/select.h"
 #include "topologies/topo.h"
@@ -24,6 +25,7 @@ typedef struct {
   size_t min, max;
   double factor;
   int csv;
+  int sim; /* --sim: also time each schedule with the simulator */
 } opts_t;
 
 static void usage(FILE *f) {
@@ -41,7 +43,9 @@ static void usage(FILE *f) {
              "  -e MAX       largest size in bytes (default 1G)\n"
              "  -f FACTOR    multiply the size by FACTOR each row (default 2; must be > 1)\n"
              "  --csv        CSV: header topology,collective,algorithm,bytes,source,time_us, one row per\n"
-             "               (collective, algorithm, size); source is 'model'\n"
+             "               (collective, algorithm, size); source is 'model' (or 'sim')\n"
+             "  --sim        also time each algorithm's schedule with the discrete-event simulator\n"
+             "               (docs/simulator.md): 'sim' columns / rows beside the 'model' ones\n"
              "  -h, --help   this text\n"
              "\n"
              "Sizes are the whole array as in nccl-tests: all-gather output, reduce-scatter input,\n"
@@ -68,7 +72,7 @@ static int parse_size(const char *s, size_t *out) {
 }
 
 static int parse_args(int argc, char **argv, opts_t *o) {
-  *o = (opts_t){NULL, -1, -1, 8, (size_t)1 << 30, 2.0, 0};
+  *o = (opts_t){NULL, -1, -1, 8, (size_t)1 << 30, 2.0, 0, 0};
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -76,6 +80,9 @@ static int parse_args(int argc, char **argv, opts_t *o) {
       exit(0);
     } else if (!strcmp(a, "--csv")) {
       o->csv = 1;
+      continue;
+    } else if (!strcmp(a, "--sim")) {
+      o->sim = 1;
       continue;
     }
     if (!v) {
@@ -137,6 +144,25 @@ static void emit_row(const opts_t *o, const nsccl_topo_t *t, nsccl_coll_t coll, 
     printf(" %12.2f", seconds * 1e6);
 }
 
+/* ---- --sim (owner: sim): a "sim" row beside each "model" row, timing the variant the model priced
+ * with the simulator (src/engine/sim.c, docs/simulator.md). A family with no prediction gets none. */
+static int sim_row(const opts_t *o, const nsccl_topo_t *t, nsccl_coll_t coll, nsccl_algo_t algo,
+                   const nsccl_choice_t *ch, size_t bytes) {
+  if (ch->predicted_s[algo] < 0) {
+    if (!o->csv) printf(" %12s", "-");
+    return 1;
+  }
+  nsccl_sim_result_t res = {0};
+  if (nsccl_sim_collective(t, coll, algo, ch->variant[algo], bytes, NULL, &res) != nscclSuccess) {
+    fprintf(stderr, "nsccl-model: simulating %s %s at %zu bytes: %s\n", nsccl_algo_name(algo), nsccl_coll_name(coll),
+            bytes, nsccl_last_error());
+    return 0;
+  }
+  emit_row(o, t, coll, nsccl_algo_name(algo), bytes, "sim", res.time_s);
+  return 1;
+}
+/* ---- end of --sim ---- */
+
 static int run_coll(const opts_t *o, const nsccl_topo_t *t, nsccl_coll_t coll) {
   int algos[NSCCL_NUM_ALGOS], na = 0;
   if (o->algo >= 0)
@@ -144,10 +170,14 @@ static int run_coll(const opts_t *o, const nsccl_topo_t *t, nsccl_coll_t coll) {
   else if (o->algo == -1)
     for (int a = 0; a < NSCCL_NUM_ALGOS; a++) algos[na++] = a;
   if (!o->csv) {
-    printf("# %s on %s (%d ranks), predicted time in us (source: model)\n", nsccl_coll_name(coll), t->name, t->nranks);
+    printf("# %s on %s (%d ranks), predicted time in us (source: model%s)\n", nsccl_coll_name(coll), t->name, t->nranks,
+           o->sim ? "; columns marked sim: the simulator" : "");
     printf("%14s", "bytes");
-    for (int i = 0; i < na; i++) printf(" %12s", nsccl_algo_name((nsccl_algo_t)algos[i]));
-    if (o->algo == -2) printf(" %12s", "auto");
+    for (int i = 0; i < na; i++) {
+      printf(" %12s", nsccl_algo_name((nsccl_algo_t)algos[i]));
+      if (o->sim) printf(" %8s-sim", nsccl_algo_name((nsccl_algo_t)algos[i]));
+    }
+    if (o->algo == -2) printf(" %12s%s", "auto", o->sim ? "     auto-sim" : "");
     printf("  %s\n", "selected (variant)");
   }
   for (double s = (double)o->min; s <= (double)o->max * (1 + 1e-9); s = s * o->factor > s ? s * o->factor : s + 1) {
@@ -158,9 +188,14 @@ static int run_coll(const opts_t *o, const nsccl_topo_t *t, nsccl_coll_t coll) {
       return 0;
     }
     if (!o->csv) printf("%14zu", bytes);
-    for (int i = 0; i < na; i++)
+    for (int i = 0; i < na; i++) {
       emit_row(o, t, coll, nsccl_algo_name((nsccl_algo_t)algos[i]), bytes, "model", ch.predicted_s[algos[i]]);
-    if (o->algo == -2) emit_row(o, t, coll, nsccl_algo_name(ch.algo), bytes, "model", ch.predicted_s[ch.algo]);
+      if (o->sim && !sim_row(o, t, coll, (nsccl_algo_t)algos[i], &ch, bytes)) return 0;
+    }
+    if (o->algo == -2) {
+      emit_row(o, t, coll, nsccl_algo_name(ch.algo), bytes, "model", ch.predicted_s[ch.algo]);
+      if (o->sim && !sim_row(o, t, coll, ch.algo, &ch, bytes)) return 0;
+    }
     if (!o->csv)
       printf("  %s (%s)\n", nsccl_algo_name(ch.algo), nsccl_model_variant_name(ch.algo, ch.variant[ch.algo]));
   }

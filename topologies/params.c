@@ -238,3 +238,56 @@ nscclResult_t nsccl_params_check_unused(const nsccl_params_t *p, const char *mod
       return nsccl_params_error(p, p->kv[i].key, "unknown key '%s' for module '%s'", p->kv[i].key, module);
   return nscclSuccess;
 }
+
+/* ---- overrides (owner: claims) ---- */
+
+/* value * factor for every number of a list value, keeping the list's first separator style. */
+static nscclResult_t scale_value(nsccl_params_t *p, int i, const char *kv, double factor) {
+  char out[sizeof(p->kv[0].value)], buf[sizeof(p->kv[0].value)];
+  snprintf(buf, sizeof(buf), "%s", p->kv[i].value);
+  size_t len = 0;
+  int k = 0;
+  for (char *save = NULL, *tok = strtok_r(buf, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save), k++) {
+    double v;
+    if (!parse_number(tok, &v))
+      NSCCL_FAIL(nscclInvalidArgument, "override '%s': '%s' in '%s' is not a number to scale", kv, tok, p->kv[i].value);
+    int w = snprintf(out + len, sizeof(out) - len, "%s%.17g", k ? ", " : "", v * factor);
+    if (w < 0 || (size_t)w >= sizeof(out) - len) NSCCL_FAIL(nscclInvalidArgument, "override '%s': value too long", kv);
+    len += (size_t)w;
+  }
+  if (k == 0) NSCCL_FAIL(nscclInvalidArgument, "override '%s': key '%s' has an empty value", kv, p->kv[i].key);
+  snprintf(p->kv[i].value, sizeof(p->kv[i].value), "%s", out);
+  return nscclSuccess;
+}
+
+nscclResult_t nsccl_params_override(nsccl_params_t *p, const char *kv) {
+  const char *eq = kv ? strchr(kv, '=') : NULL;
+  if (!eq || eq == kv)
+    NSCCL_FAIL(nscclInvalidArgument, "override '%s': expected key=value or key*=factor", kv ? kv : "(null)");
+  int scale = eq[-1] == '*';
+  size_t klen = (size_t)(eq - kv) - (size_t)scale;
+  char key[sizeof(p->kv[0].key)];
+  if (klen == 0 || klen >= sizeof(key)) NSCCL_FAIL(nscclInvalidArgument, "override '%s': bad key length", kv);
+  memcpy(key, kv, klen);
+  key[klen] = '\0';
+  if (!strcmp(key, "module")) NSCCL_FAIL(nscclInvalidArgument, "override '%s': the module cannot be overridden", kv);
+  const char *value = eq + 1;
+  int i = find_index(p, key);
+  if (scale) {
+    double f;
+    if (!parse_number(value, &f))
+      NSCCL_FAIL(nscclInvalidArgument, "override '%s': factor '%s' is not a number", kv, value);
+    if (i < 0)
+      NSCCL_FAIL(nscclInvalidArgument, "override '%s': %s has no key '%s' to scale (set it with %s=VALUE)", kv,
+                 p->file ? p->file : "the topology", key, key);
+    NSCCL_CHECK(scale_value(p, i, kv, f));
+    p->kv[i].line = 0;
+    return nscclSuccess;
+  }
+  if (!*value) NSCCL_FAIL(nscclInvalidArgument, "override '%s': empty value", kv);
+  if (i < 0) return nsccl_params_set(p, key, value, 0);
+  if (strlen(value) >= sizeof(p->kv[i].value)) NSCCL_FAIL(nscclInvalidArgument, "override '%s': value too long", kv);
+  snprintf(p->kv[i].value, sizeof(p->kv[i].value), "%s", value);
+  p->kv[i].line = 0;
+  return nscclSuccess;
+}

@@ -35,4 +35,10 @@ nscclResult_t nsccl_params_error(const nsccl_params_t *p, const char *key, const
 /* Fail on the first key no module used ("unknown key"). */
 nscclResult_t nsccl_params_check_unused(const nsccl_params_t *p, const char *module);
 
+/* ---- overrides (owner: claims) ---- */
+/* Apply one override to parsed parameters: "key=value" replaces the value of key (or adds key);
+ * "key*=factor" multiplies every number in key's existing value (a list stays a list). The entry
+ * loses its file line (line 0): it no longer comes from the file. */
+nscclResult_t nsccl_params_override(nsccl_params_t *p, const char *kv);
+
 #endif

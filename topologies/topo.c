@@ -146,47 +146,85 @@ static int is_preset_name(const char *s) {
   return 1;
 }
 
+/* The parameters of a preset name, file path or "module:..." spec, parsed but not built. params->file
+ * may point into *file_out (a heap copy of the preset path, or NULL): free it after building. */
+static nscclResult_t load_params(const char *name_or_path, nsccl_params_t *params, char **file_out) {
+  char path[1024];
+  *file_out = NULL;
+  if (strchr(name_or_path, ':') && strchr(name_or_path, '=') && !strchr(name_or_path, '/') && !is_file(name_or_path))
+    return nsccl_params_parse_spec(name_or_path, params); /* "module:key=value,...": a spec string. */
+  if (strchr(name_or_path, '/') || is_file(name_or_path) || !is_preset_name(name_or_path))
+    return nsccl_params_parse_file(name_or_path, params);
+  const char *dirs[3];
+  int nd = nsccl_topo_preset_dirs(dirs, 3);
+  for (int i = 0; i < nd; i++) {
+    snprintf(path, sizeof(path), "%s/%s.conf", dirs[i], name_or_path);
+    if (!is_file(path)) continue;
+    char *saved = strdup(path); /* params->file points at it for messages during the build */
+    if (!saved) NSCCL_FAIL(nscclSystemError, "out of memory loading topology %s", name_or_path);
+    *file_out = saved;
+    return nsccl_params_parse_file(saved, params);
+  }
+  NSCCL_FAIL(nscclInvalidArgument,
+             "topology '%s': no preset file %s.conf in NSCCL_PRESET_DIR (%s), %s or %s, and no such file", name_or_path,
+             name_or_path, getenv("NSCCL_PRESET_DIR") ? getenv("NSCCL_PRESET_DIR") : "unset", NSCCL_SOURCE_PRESET_DIR,
+             NSCCL_INSTALL_PRESET_DIR);
+}
+
+/* "NAME?k=v&k=v" (overrides, docs/topologies.md): split at the last '?' and at every '&'. */
+static nscclResult_t load_query(const char *spec, nsccl_topo_t **out) {
+  char *copy = strdup(spec);
+  if (!copy) NSCCL_FAIL(nscclSystemError, "out of memory loading topology %s", spec);
+  char *q = strrchr(copy, '?');
+  *q = '\0';
+  const char *kv[64];
+  int n = 0;
+  nscclResult_t rc = nscclSuccess;
+  for (char *save = NULL, *tok = strtok_r(q + 1, "&", &save); tok; tok = strtok_r(NULL, "&", &save)) {
+    if (n == 64) {
+      nsccl_set_error(__FILE__, __LINE__, nscclInvalidArgument, "topology '%s': more than 64 overrides", spec);
+      rc = nscclInvalidArgument;
+      break;
+    }
+    kv[n++] = tok;
+  }
+  if (rc == nscclSuccess) rc = nsccl_topo_load_overrides(copy, kv, n, out);
+  free(copy);
+  return rc;
+}
+
 nscclResult_t nsccl_topo_load(const char *name_or_path, nsccl_topo_t **out) {
   if (!name_or_path || !*name_or_path || !out)
     NSCCL_FAIL(nscclInvalidArgument, "nsccl_topo_load: need a preset name, file path or spec, and an output pointer");
   *out = NULL;
+  if (strchr(name_or_path, '?') && !is_file(name_or_path)) return load_query(name_or_path, out);
+  return nsccl_topo_load_overrides(name_or_path, NULL, 0, out);
+}
+
+nscclResult_t nsccl_topo_load_overrides(const char *name_or_path, const char *const *kv, int n, nsccl_topo_t **out) {
+  if (!name_or_path || !*name_or_path || !out || n < 0 || (n > 0 && !kv))
+    NSCCL_FAIL(
+        nscclInvalidArgument,
+        "nsccl_topo_load_overrides: need a preset name, file path or spec, n >= 0 overrides and an output pointer");
+  *out = NULL;
   nsccl_params_t *params = malloc(sizeof(*params));
   if (!params) NSCCL_FAIL(nscclSystemError, "out of memory loading topology %s", name_or_path);
-  nscclResult_t rc;
-  char path[1024];
-  if (strchr(name_or_path, ':') && strchr(name_or_path, '=') && !strchr(name_or_path, '/') && !is_file(name_or_path)) {
-    /* "module:key=value,...": a spec string. */
-    rc = nsccl_params_parse_spec(name_or_path, params);
-    if (rc == nscclSuccess) rc = nsccl_topo_from_params(params, name_or_path, out);
-  } else if (strchr(name_or_path, '/') || is_file(name_or_path) || !is_preset_name(name_or_path)) {
-    rc = nsccl_params_parse_file(name_or_path, params);
-    if (rc == nscclSuccess) rc = nsccl_topo_from_params(params, name_or_path, out);
-  } else {
-    const char *dirs[3];
-    int nd = nsccl_topo_preset_dirs(dirs, 3);
-    rc = nscclInvalidArgument;
-    int found = 0;
-    for (int i = 0; i < nd && !found; i++) {
-      snprintf(path, sizeof(path), "%s/%s.conf", dirs[i], name_or_path);
-      if (!is_file(path)) continue;
-      found = 1;
-      char *saved = strdup(path); /* params->file points at it for messages during the build */
-      if (!saved) {
-        rc = nscclSystemError;
-        break;
-      }
-      rc = nsccl_params_parse_file(saved, params);
-      if (rc == nscclSuccess) rc = nsccl_topo_from_params(params, name_or_path, out);
-      free(saved);
-    }
-    if (!found) {
-      free(params);
-      NSCCL_FAIL(nscclInvalidArgument,
-                 "topology '%s': no preset file %s.conf in NSCCL_PRESET_DIR (%s), %s or %s, and no such file",
-                 name_or_path, name_or_path, getenv("NSCCL_PRESET_DIR") ? getenv("NSCCL_PRESET_DIR") : "unset",
-                 NSCCL_SOURCE_PRESET_DIR, NSCCL_INSTALL_PRESET_DIR);
-    }
+  char *file = NULL, name[256];
+  nscclResult_t rc = load_params(name_or_path, params, &file);
+  /* The name (and the "file" errors name) records the overrides: "trn2-u64?forward=store&...". */
+  size_t len = (size_t)snprintf(name, sizeof(name), "%s", name_or_path);
+  for (int i = 0; i < n && rc == nscclSuccess; i++) {
+    if (len < sizeof(name)) len += (size_t)snprintf(name + len, sizeof(name) - len, "%c%s", i ? '&' : '?', kv[i]);
+    rc = nsccl_params_override(params, kv[i]);
   }
+  if (rc == nscclSuccess) rc = nsccl_topo_from_params(params, name, out);
+  if (rc != nscclSuccess && n > 0) {
+    /* Say which overrides were in play: an unknown key is usually a misspelt override. */
+    char msg[768];
+    snprintf(msg, sizeof(msg), "%s", nsccl_last_error());
+    nsccl_set_error(__FILE__, __LINE__, rc, "%s (loading %s)", msg, name);
+  }
+  free(file);
   free(params);
   return rc;
 }

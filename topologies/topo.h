@@ -123,4 +123,14 @@ int nsccl_topo_rank_at(const nsccl_topo_t *t, const int *coord);
 /* Directories searched for presets, in order; n filled, returns how many (at most max). */
 int nsccl_topo_preset_dirs(const char **dirs, int max);
 
+/* ---- parameter overrides (owner: claims; docs/topologies.md "Overrides") ---- */
+/* Load a topology like nsccl_topo_load (preset name, file path or "module:..." spec), with n key
+ * overrides applied to its parameters before the module builds it. kv[i] is "key=value" (replaces the
+ * key's value, or adds the key) or "key*=factor" (multiplies every number of the key's existing value,
+ * lists included: "dim_bandwidth*=0.5"). A key the module does not read, a malformed override or a
+ * scaled key the preset does not have is nscclInvalidArgument, and the last error names it. The
+ * topology's name becomes "NAME?key=value&..." (truncated to fit name[]). nsccl_topo_load accepts the
+ * same form as one string: "trn2-u64?endpoint_overhead=2e-6&forward=store". */
+nscclResult_t nsccl_topo_load_overrides(const char *name_or_path, const char *const *kv, int n, nsccl_topo_t **out);
+
 #endif

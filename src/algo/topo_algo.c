@@ -2,6 +2,7 @@
  * topo_tree.c) for their variants, the flat builders otherwise. */
 #include <stdlib.h>
 
+#include "algo/hier.h"
 #include "algo/ring.h"
 #include "algo/topo_algo.h"
 #include "algo/tree.h"
@@ -49,6 +50,7 @@ int nsccl_topo_algo_supported(nsccl_algo_t algo, int variant, const struct nsccl
   const nsccl_topo_t *t = topo;
   int big;
   if (t && t->nranks != nranks) return 0;
+  if (variant & NSCCL_VARIANT_HIER) return variant == NSCCL_VARIANT_HIER && nsccl_hier_supported(t, algo, coll, nranks);
   switch (algo) {
   case NSCCL_ALGO_RING:
     if (variant == 0 || variant == NSCCL_RING_TOPO) return 1;
@@ -76,6 +78,12 @@ nscclResult_t nsccl_topo_algo_build(nsccl_algo_t algo, const struct nsccl_topo *
   if (t->nranks != prog->nranks)
     NSCCL_FAIL(nscclInvalidArgument, "topology %s has %d ranks, the program %d", t->name, t->nranks, prog->nranks);
   nsccl_algo_opts_t o = *opts;
+  if (o.variant & NSCCL_VARIANT_HIER) {
+    if (o.variant != NSCCL_VARIANT_HIER)
+      NSCCL_FAIL(nscclInvalidArgument, "%s: variant 0x%x combines NSCCL_VARIANT_HIER with other flags",
+                 nsccl_algo_name(algo), (unsigned)o.variant);
+    return nsccl_hier_build(t, algo, &o, prog);
+  }
   switch (algo) {
   case NSCCL_ALGO_RING: {
     if (o.variant == NSCCL_RING_DIMS && nsccl_topo_algo_supported(algo, o.variant, topo, prog->args.coll, prog->nranks))

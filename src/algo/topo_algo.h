@@ -12,6 +12,12 @@
 #define NSCCL_TREE_MAPPED                                                                                              \
   0x100 /* | NSCCL_TREE_RD or _RABENSEIFNER, all-reduce on a torus: hypercube dimensions on torus dimensions */
 
+/* | nothing else, on ring, tree or direct: the hierarchical schedule (algo/hier.h) for a topology whose
+ * ranks form groups (efa servers, hosts, leaf switches): ring phases inside each group, and across
+ * groups the family's own pattern (ring; tree = recursive halving/doubling, power-of-two groups;
+ * direct = one exchange). */
+#define NSCCL_VARIANT_HIER 0x200
+
 /* True if this (algorithm, variant) has a builder for coll on topo (NULL: flat). */
 int nsccl_topo_algo_supported(nsccl_algo_t algo, int variant, const struct nsccl_topo *topo, nsccl_coll_t coll,
                               int nranks);

@@ -426,15 +426,20 @@ nscclResult_t nsccl_fabric_run(nsccl_fabric_t *f, const nsccl_program_t *p, cons
       last_progress = nsccl_now_ns();
       continue;
     }
+    static int tune_yields = -1, tune_sleep = -1;
+    if (tune_yields < 0) {
+      tune_yields = getenv("TUNE_YIELDS") ? atoi(getenv("TUNE_YIELDS")) : YIELDS;
+      tune_sleep = getenv("TUNE_SLEEP") ? atoi(getenv("TUNE_SLEEP")) : SLEEP_NS;
+    }
     if (++idle <= SPIN_POLLS) continue;
     if (nsccl_now_ns() - last_progress > timeout_ns) {
       snprintf(why, sizeof(why), "made no progress for %d ms (NSCCL_TIMEOUT_MS)", f->timeout_ms);
       return abandon(&r, nscclTimeout, why);
     }
-    if (idle <= SPIN_POLLS + YIELDS) {
+    if (idle <= SPIN_POLLS + (unsigned)tune_yields) {
       sched_yield();
     } else {
-      struct timespec ts = {0, SLEEP_NS};
+      struct timespec ts = {0, tune_sleep};
       nanosleep(&ts, NULL);
     }
   }

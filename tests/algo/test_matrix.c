@@ -32,21 +32,21 @@ typedef struct {
   int variant;
   bool permuted; /* ring over a shuffled order (nsccl_ring_build_ordered) */
   unsigned colls;
-  bool big; /* runs the 31/64-rank x 65539 corner of all-gather / reduce-scatter */
+  unsigned big31, big64; /* collectives (AG/RS) it runs at 31 / 64 ranks x 65539 elements per rank */
 } algo_entry_t;
 
 static const algo_entry_t entries[] = {
-    {"ring", NSCCL_ALGO_RING, 0, false, AG | RS | AR, true},
-    {"ring-permuted", NSCCL_ALGO_RING, 0, true, AG | RS | AR, false},
-    {"tree", NSCCL_ALGO_TREE, NSCCL_TREE_AUTO, false, AG | RS | AR, true},
-    {"tree-bruck", NSCCL_ALGO_TREE, NSCCL_TREE_BRUCK, false, AG, false},
-    {"tree-rd", NSCCL_ALGO_TREE, NSCCL_TREE_RD, false, AR, false},
-    {"tree-rabenseifner", NSCCL_ALGO_TREE, NSCCL_TREE_RABENSEIFNER, false, AR, false},
-    {"tree-binary", NSCCL_ALGO_TREE, NSCCL_TREE_BINARY, false, AR, false},
-    {"tree-double-binary", NSCCL_ALGO_TREE, NSCCL_TREE_DOUBLE_BINARY, false, AR, false},
-    {"direct", NSCCL_ALGO_DIRECT, NSCCL_DIRECT_AUTO, false, AG | RS | AR, true},
-    {"direct-oneshot", NSCCL_ALGO_DIRECT, NSCCL_DIRECT_ONESHOT, false, AR, false},
-    {"direct-rsag", NSCCL_ALGO_DIRECT, NSCCL_DIRECT_RSAG, false, AR, false},
+    {"ring", NSCCL_ALGO_RING, 0, false, AG | RS | AR, AG | RS, RS},
+    {"ring-permuted", NSCCL_ALGO_RING, 0, true, AG | RS | AR, 0, 0},
+    {"tree", NSCCL_ALGO_TREE, NSCCL_TREE_AUTO, false, AG | RS | AR, AG | RS, 0},
+    {"tree-bruck", NSCCL_ALGO_TREE, NSCCL_TREE_BRUCK, false, AG, 0, 0},
+    {"tree-rd", NSCCL_ALGO_TREE, NSCCL_TREE_RD, false, AR, 0, 0},
+    {"tree-rabenseifner", NSCCL_ALGO_TREE, NSCCL_TREE_RABENSEIFNER, false, AR, 0, 0},
+    {"tree-binary", NSCCL_ALGO_TREE, NSCCL_TREE_BINARY, false, AR, 0, 0},
+    {"tree-double-binary", NSCCL_ALGO_TREE, NSCCL_TREE_DOUBLE_BINARY, false, AR, 0, 0},
+    {"direct", NSCCL_ALGO_DIRECT, NSCCL_DIRECT_AUTO, false, AG | RS | AR, AG | RS, AG},
+    {"direct-oneshot", NSCCL_ALGO_DIRECT, NSCCL_DIRECT_ONESHOT, false, AR, 0, 0},
+    {"direct-rsag", NSCCL_ALGO_DIRECT, NSCCL_DIRECT_RSAG, false, AR, 0, 0},
 };
 #define NENTRIES (int)(sizeof(entries) / sizeof(entries[0]))
 
@@ -84,7 +84,8 @@ static void pick_type_op(mcase_t *c, unsigned k) {
   c->op = reducing ? (int)((combo / NTYPES + combo) % nscclNumOps) : nscclSum;
   /* fp8 has 2-3 mantissa bits: exact small-integer sums only for a few ranks */
   if ((dt == nscclFloat8e4m3 || dt == nscclFloat8e5m2) && c->nranks > 8) dt = nscclBfloat16;
-  if (case_bytes(c->coll, c->nranks, c->count, tinfo[dt].size) > (200u << 20)) dt = k % 2 ? nscclUint8 : nscclInt8;
+  /* large all-gathers / reduce-scatters: 1-byte types keep memory and time down */
+  if (case_bytes(c->coll, c->nranks, c->count, tinfo[dt].size) > (24u << 20)) dt = k % 2 ? nscclUint8 : nscclInt8;
   c->dtype = dt;
 }
 
@@ -103,7 +104,13 @@ static size_t gen_cases(mcase_t *out) {
           for (int cj = 0; cj < ci; cj++) dup |= counts[cj] == counts[ci];
           if (dup) continue;
           size_t count = counts[ci];
-          if (coll != NSCCL_COLL_ALLREDUCE && nr >= 31 && count == 65539 && !entries[e].big) continue;
+          /* the expensive corner: n^2 * 65539 elements per case */
+          if (coll != NSCCL_COLL_ALLREDUCE && count == 65539 &&
+              ((nr == 31 && !(entries[e].big31 & (1u << coll))) || (nr == 64 && !(entries[e].big64 & (1u << coll)))))
+            continue;
+          if (entries[e].variant == NSCCL_DIRECT_ONESHOT && entries[e].algo == NSCCL_ALGO_DIRECT && nr == 64 &&
+              count == 65539)
+            continue; /* one-shot of 512 KiB vectors to 63 peers: never chosen, costly to run */
           /* small cases get a second combination, the other way in place */
           int reps = nr >= 2 && nr <= 8 && count >= (size_t)nr + 1 ? 2 : 1;
           for (int rep = 0; rep < reps; rep++, k++) {
@@ -112,9 +119,12 @@ static size_t gen_cases(mcase_t *out) {
             c.entry = e;
             c.nranks = nr;
             c.count = count;
-            c.in_place = (k + (unsigned)e) % 2;
+            /* in place and chunking from a hash, so they do not line up with counts or ranks */
+            uint64_t h = ref_mix(((uint64_t)coll << 48) ^ ((uint64_t)e << 40) ^ ((uint64_t)nr << 16) ^
+                                 ((uint64_t)ci << 4) ^ (uint64_t)rep);
+            c.in_place = rep ? !c.in_place : (h >> 7) & 1;
             /* small chunks on some larger cases so that pipelined schedules appear */
-            c.chunk = count >= 1000 && k % 3 == 0 ? (count == 1000 ? 96 : 4096) : 0;
+            c.chunk = count >= 1000 && (h >> 17) % 3 == 0 ? (count == 1000 ? 96 : 4096) : 0;
             c.seed = 0x5eed0000ull + n * 7919u;
             pick_type_op(&c, k);
             if (only) {

@@ -110,40 +110,44 @@ static void check_rc(nscclResult_t rc, const char *what) {
   if (failures++ < 20) fprintf(stderr, "rank %d: %s returned %d: %s\n", rank, what, (int)rc, nscclGetLastError(NULL));
 }
 
+/* Inputs of this rank (bufs.send_copy) and MPI's result (bufs.ref) for one shape. The reference
+ * does not depend on the algorithm, so it is computed once and checked against every algorithm. */
+static void make_ref(coll_t coll, const tcase_t *c, size_t count) {
+  size_t n = (size_t)nranks;
+  size_t send_n = coll == RS ? count * n : count, recv_n = coll == AG ? count * n : count;
+  /* Rank r's input starts at global index r * 1000003 so that ranks' vectors differ. */
+  fill(c, bufs.send_copy, c->narrow ? bufs.mpi_in : NULL, send_n, (size_t)rank * 1000003u, rank);
+  const void *mpi_send = c->narrow ? (const void *)bufs.mpi_in : bufs.send_copy;
+  void *mpi_recv = c->narrow ? (void *)bufs.mpi_out : (void *)bufs.ref;
+  double tm = MPI_Wtime();
+  if (coll == AR) MPI_Allreduce(mpi_send, mpi_recv, (int)count, c->mt, c->mop, MPI_COMM_WORLD);
+  if (coll == AG) MPI_Allgather(mpi_send, (int)count, c->mt, mpi_recv, (int)count, c->mt, MPI_COMM_WORLD);
+  if (coll == RS) MPI_Reduce_scatter_block(mpi_send, mpi_recv, (int)count, c->mt, c->mop, MPI_COMM_WORLD);
+  t_mpi += MPI_Wtime() - tm;
+  finish_ref(c, coll != AG, bufs.ref, mpi_recv, recv_n);
+}
 
-/* One collective call of `count` (the API's count) for case c, in or out of place. */
+/* One nsccl call of `count` (the API's count) for case c, in or out of place, checked against
+ * bufs.ref. */
 static void run_one(nscclComm_t comm, const char *algo, coll_t coll, const tcase_t *c, size_t count, int in_place) {
   size_t n = (size_t)nranks;
   size_t send_n = coll == RS ? count * n : count, recv_n = coll == AG ? count * n : count;
   size_t elem = c->elem;
+  char *send = bufs.send, *recv = bufs.recv, *ref = bufs.ref, *send_copy = bufs.send_copy;
   char what[160];
   snprintf(what, sizeof(what), "%s %s %s count=%zu %s", coll_names[coll], algo, c->name, count,
            in_place ? "in-place" : "out-of-place");
-  /* Buffers are allocated once (for the largest size) and reused: first-touch page faults are
-   * slow on virtual machines and would dominate the run time. */
-  char *send = bufs.send, *recv = bufs.recv, *ref = bufs.ref, *send_copy = bufs.send_copy;
-  float *mpi_in = bufs.mpi_in, *mpi_out = bufs.mpi_out;
-  /* Rank r's input: global indices [r*send_n, ...) keep ranks' vectors different; for
-   * reduce-scatter the whole vector of send_n elements. */
-  fill(c, send, c->narrow ? mpi_in : NULL, send_n, (size_t)rank * 1000003u, rank);
-  memcpy(send_copy, send, send_n * elem);
-  const void *mpi_send = c->narrow ? (const void *)mpi_in : send;
-  void *mpi_recv = c->narrow ? (void *)mpi_out : (void *)ref;
-  MPI_Op mop = c->mop;
-  double tm = MPI_Wtime();
-  if (coll == AR) MPI_Allreduce(mpi_send, mpi_recv, (int)count, c->mt, mop, MPI_COMM_WORLD);
-  if (coll == AG) MPI_Allgather(mpi_send, (int)count, c->mt, mpi_recv, (int)count, c->mt, MPI_COMM_WORLD);
-  if (coll == RS) MPI_Reduce_scatter_block(mpi_send, mpi_recv, (int)count, c->mt, mop, MPI_COMM_WORLD);
-  t_mpi += MPI_Wtime() - tm;
-  finish_ref(c, coll != AG, ref, mpi_recv, recv_n);
-
+  memcpy(send, send_copy, send_n * elem);
   nscclResult_t rc;
   double t0 = MPI_Wtime();
   if (!in_place) {
     memset(recv, 0xa5, recv_n * elem);
-    if (coll == AR) rc = nscclAllReduce(send, recv, count, c->dt, c->op, comm, NULL);
-    else if (coll == AG) rc = nscclAllGather(send, recv, count, c->dt, comm, NULL);
-    else rc = nscclReduceScatter(send, recv, count, c->dt, c->op, comm, NULL);
+    if (coll == AR)
+      rc = nscclAllReduce(send, recv, count, c->dt, c->op, comm, NULL);
+    else if (coll == AG)
+      rc = nscclAllGather(send, recv, count, c->dt, comm, NULL);
+    else
+      rc = nscclReduceScatter(send, recv, count, c->dt, c->op, comm, NULL);
     check_rc(rc, what);
     compare(what, recv, ref, recv_n, elem);
     char w2[200];
@@ -169,14 +173,17 @@ static void run_one(nscclComm_t comm, const char *algo, coll_t coll, const tcase
   if (getenv("COLL_MPI_VERBOSE") && rank == 0) printf("%s: %.3f s\n", what, dt);
 }
 
+#define NALGOS 4
+
 int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &nranks);
   int quick = argc > 1 && !strcmp(argv[1], "--quick");
+  /* big: 1 = also 1 MiB, 2 = also 1 MiB and 16 MiB (whole-array bytes). */
   const tcase_t cases[] = {
+      {"float/sum", nscclFloat, MPI_FLOAT, 4, nscclSum, MPI_SUM, NARROW_NONE, 2},
       {"int32/sum", nscclInt32, MPI_INT32_T, 4, nscclSum, MPI_SUM, NARROW_NONE, 1},
-      {"float/sum", nscclFloat, MPI_FLOAT, 4, nscclSum, MPI_SUM, NARROW_NONE, 1},
       {"double/max", nscclDouble, MPI_DOUBLE, 8, nscclMax, MPI_MAX, NARROW_NONE, 0},
       {"int64/prod", nscclInt64, MPI_INT64_T, 8, nscclProd, MPI_PROD, NARROW_NONE, 0},
       {"uint8/min", nscclUint8, MPI_UINT8_T, 1, nscclMin, MPI_MIN, NARROW_NONE, 0},
@@ -188,7 +195,8 @@ int main(int argc, char **argv) {
   };
   const size_t small_counts[] = {0, 1, 7, 1031, 20000};
   const size_t big_bytes[] = {(size_t)1 << 20, (size_t)16 << 20};
-  const char *algos[] = {"ring", "tree", "direct", NULL};
+  const char *algos[NALGOS] = {"ring", "tree", "direct", NULL};
+  const char *anames[NALGOS] = {"ring", "tree", "direct", "auto"};
 
   /* The largest buffer: a 16 MiB array, or the small counts times nranks times 8 bytes. */
   size_t cap = MAX_BYTES + (size_t)nranks * 20000 * 8 + 64;
@@ -203,50 +211,52 @@ int main(int argc, char **argv) {
     MPI_Abort(MPI_COMM_WORLD, 1);
   }
 
-  nscclUniqueId id;
-  for (size_t a = 0; a < sizeof(algos) / sizeof(algos[0]); a++) {
-    const char *aname = algos[a] ? algos[a] : "auto";
-    if (rank == 0) {
-      if (nscclGetUniqueId(&id) != nscclSuccess) {
-        fprintf(stderr, "nscclGetUniqueId: %s\n", nscclGetLastError(NULL));
-        MPI_Abort(MPI_COMM_WORLD, 1);
-      }
+  /* One communicator per algorithm, forced through nscclConfig_t.algo (NULL: the selector). */
+  nscclComm_t comms[NALGOS];
+  double t_init = MPI_Wtime();
+  for (int a = 0; a < NALGOS; a++) {
+    nscclUniqueId id;
+    if (rank == 0 && nscclGetUniqueId(&id) != nscclSuccess) {
+      fprintf(stderr, "nscclGetUniqueId: %s\n", nscclGetLastError(NULL));
+      MPI_Abort(MPI_COMM_WORLD, 1);
     }
     MPI_Bcast(&id, sizeof(id), MPI_BYTE, 0, MPI_COMM_WORLD);
     nscclConfig_t cfg = NSCCL_CONFIG_INITIALIZER;
     cfg.algo = algos[a];
-    nscclComm_t comm;
-    if (nscclCommInitRankConfig(&comm, nranks, id, rank, &cfg) != nscclSuccess) {
-      fprintf(stderr, "rank %d: init (%s) failed: %s\n", rank, aname, nscclGetLastError(NULL));
+    if (nscclCommInitRankConfig(&comms[a], nranks, id, rank, &cfg) != nscclSuccess) {
+      fprintf(stderr, "rank %d: init (%s) failed: %s\n", rank, anames[a], nscclGetLastError(NULL));
       MPI_Abort(MPI_COMM_WORLD, 1);
     }
-    double t0 = MPI_Wtime();
-    for (int coll = AR; coll <= RS; coll++)
-      for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
-        const tcase_t *c = &cases[k];
-        if (coll == AG && c->op == nscclAvg) continue; /* all-gather has no op: the sum cases cover these types */
-        for (int ip = 0; ip < 2; ip++) {
-          for (size_t s = 0; s < sizeof(small_counts) / sizeof(small_counts[0]); s++)
-            run_one(comm, aname, (coll_t)coll, c, small_counts[s], ip);
-          for (size_t s = 0; c->big && s < sizeof(big_bytes) / sizeof(big_bytes[0]); s++) {
-            if (quick && big_bytes[s] > ((size_t)1 << 20)) continue;
-            /* The whole array is big_bytes: all-reduce's vector, all-gather's output, reduce-scatter's input. */
-            size_t count = big_bytes[s] / c->elem / (coll == AR ? 1 : (size_t)nranks);
-            run_one(comm, aname, (coll_t)coll, c, count, ip);
-          }
-        }
-      }
-    double t1 = MPI_Wtime();
-    if (nscclCommDestroy(comm) != nscclSuccess && failures++ < 20)
-      fprintf(stderr, "rank %d: destroy (%s) failed: %s\n", rank, aname, nscclGetLastError(NULL));
-    if (rank == 0)
-      printf("algorithm %-6s: %.2f s (nsccl calls and checks %.2f s, MPI reference %.2f s)\n", aname, t1 - t0, t_nsccl,
-             t_mpi);
-    t_nsccl = t_mpi = 0;
   }
+  t_init = MPI_Wtime() - t_init;
+
+  double t0 = MPI_Wtime();
+  for (int coll = AR; coll <= RS; coll++)
+    for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+      const tcase_t *c = &cases[k];
+      if (coll == AG && c->op == nscclAvg) continue; /* all-gather has no op: the sum cases cover these types */
+      size_t counts[8], ncounts = 0;
+      for (size_t s = 0; s < sizeof(small_counts) / sizeof(small_counts[0]); s++) counts[ncounts++] = small_counts[s];
+      for (int s = 0; s < c->big; s++) {
+        if (quick && big_bytes[s] > ((size_t)1 << 20)) continue;
+        /* The whole array is big_bytes: all-reduce's vector, all-gather's output, reduce-scatter's input. */
+        counts[ncounts++] = big_bytes[s] / c->elem / (coll == AR ? 1 : (size_t)nranks);
+      }
+      for (size_t s = 0; s < ncounts; s++) {
+        make_ref((coll_t)coll, c, counts[s]);
+        for (int a = 0; a < NALGOS; a++)
+          for (int ip = 0; ip < 2; ip++) run_one(comms[a], anames[a], (coll_t)coll, c, counts[s], ip);
+      }
+    }
+  double t1 = MPI_Wtime();
+  for (int a = 0; a < NALGOS; a++)
+    if (nscclCommDestroy(comms[a]) != nscclSuccess && failures++ < 20)
+      fprintf(stderr, "rank %d: destroy (%s) failed: %s\n", rank, anames[a], nscclGetLastError(NULL));
   int total = 0;
   MPI_Allreduce(&failures, &total, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
-  if (rank == 0) printf("%d ranks: %s (%d failures)\n", nranks, total ? "FAILED" : "all results equal MPI's", total);
+  if (rank == 0)
+    printf("%d ranks: %s (%d failures); init %.2f s, collectives %.2f s (nsccl %.2f s, MPI reference %.2f s)\n", nranks,
+           total ? "FAILED" : "every result equals MPI's", total, t_init, t1 - t0, t_nsccl, t_mpi);
   MPI_Finalize();
   return total ? 1 : 0;
 }

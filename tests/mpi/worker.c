@@ -139,10 +139,10 @@ int main(int argc, char **argv) {
       double a0 = now_s();
       nscclResult_t arc = nscclCommAbort(comm);
       double abort_s = now_s() - a0;
-      fprintf(stderr, "rank %d: iteration %ld failed after %.2f s with %s (async %d); abort took %.3f s\n  %s\n",
-              rank, it, waited, nscclGetErrorString(rc), (int)async, abort_s, msg);
-      int ok = (rc == nscclRemoteError || rc == nscclTimeout) && async == rc && arc == nscclSuccess &&
-               abort_s < 2.0 && waited < timeout_ms / 1000.0 + 5.0;
+      fprintf(stderr, "rank %d: iteration %ld failed after %.2f s with %s (async %d); abort took %.3f s\n  %s\n", rank,
+              it, waited, nscclGetErrorString(rc), (int)async, abort_s, msg);
+      int ok = (rc == nscclRemoteError || rc == nscclTimeout) && async == rc && arc == nscclSuccess && abort_s < 2.0 &&
+               waited < timeout_ms / 1000.0 + 5.0;
       free(buf);
       return ok ? 0 : 1;
     }

@@ -15,6 +15,7 @@
 #include "engine/local.h"
 #include "model/cost.h"
 #include "sched/sched.h"
+#include "topologies/host.h"
 #include "topologies/topo.h"
 
 static int32_t input(int rank, size_t i) { return (int32_t)(rank * 7919 + (int)(i % 10007) + 1); }
@@ -114,3 +115,83 @@ Test(topo_sched, mixed_torus) {
   all_cases("torus:dims=2x3x4,link_bandwidth=1e9,endpoint_overhead=1e-6,reduce_bandwidth=1e9,forward=store");
 }
 Test(topo_sched, host_two_hosts) { all_cases("host:ranks=6,ranks_per_host=3"); }
+
+/* ---- hierarchical variants (algo/hier.h) ---- */
+
+/* Every hierarchical variant that applies to t, all collectives, counts around the rank count and
+ * one that chunks (4 KiB chunks), in and out of place. All-gather and reduce-scatter counts are per
+ * rank, so the largest one is scaled down to keep the whole array near 65539 elements. */
+static void hier_cases(const nsccl_topo_t *t, int expect_variants) {
+  int p = t->nranks, found = 0;
+  for (int a = 0; a < NSCCL_NUM_ALGOS; a++)
+    for (int c = 0; c < NSCCL_NUM_COLLS; c++) {
+      if (!nsccl_topo_algo_supported((nsccl_algo_t)a, NSCCL_VARIANT_HIER, t, (nsccl_coll_t)c, p)) continue;
+      found++;
+      size_t big = c == NSCCL_COLL_ALLREDUCE ? 65539 : 65539 / (size_t)p + 1;
+      size_t counts[] = {0, 1, (size_t)p - 1, (size_t)p + 1, 1000, big};
+      for (size_t k = 0; k < sizeof(counts) / sizeof(counts[0]); k++)
+        for (int ip = 0; ip < 2; ip++) run_case(t, (nsccl_coll_t)c, (nsccl_algo_t)a, NSCCL_VARIANT_HIER, counts[k], ip);
+    }
+  cr_assert_eq(found, expect_variants * NSCCL_NUM_COLLS, "%s: %d hierarchical (family, collective) pairs, want %d",
+               t->name, found, expect_variants * NSCCL_NUM_COLLS);
+}
+
+static void hier_named(const char *name, int expect_variants) {
+  nsccl_topo_t *t;
+  cr_assert_eq(nsccl_topo_load(name, &t), nscclSuccess, "%s: %s", name, nsccl_last_error());
+  hier_cases(t, expect_variants);
+  nsccl_topo_free(t);
+}
+
+/* Ranks on hosts in any order and any number per host (host_of_rank[r] = host of rank r). */
+static void hier_hosts(const int *host_of_rank, int n, int expect_variants) {
+  nsccl_topo_t *t;
+  cr_assert_eq(nsccl_topo_host_build(n, host_of_rank, 0, 0, 0, 0, 0, &t), nscclSuccess, "%s", nsccl_last_error());
+  hier_cases(t, expect_variants);
+  nsccl_topo_free(t);
+}
+
+Test(topo_sched_hier, trn2_16x4_efa, .timeout = 300) { hier_named("trn2-16x4-efa", 3); }
+
+/* 3 servers x 2 ranks, the inner topology given inline; 3 groups: no tree/hier. */
+#define EFA_3X2                                                                                                        \
+  "efa:servers=3,nic_bandwidth=25e9,network_latency=15e-6,inner.module=switch,inner.ranks=2,"                          \
+  "inner.link_bandwidth=100e9,inner.endpoint_overhead=1e-6,inner.reduce_bandwidth=1e11"
+Test(topo_sched_hier, efa_3x2) { hier_named(EFA_3X2, 2); }
+Test(topo_sched_hier, efa_2x3_nic_per_server) {
+  hier_named("efa:servers=2,nic=server,nic_bandwidth=25e9,network_latency=15e-6,inner.module=switch,inner.ranks=3,"
+             "inner.link_bandwidth=100e9,inner.endpoint_overhead=1e-6,inner.reduce_bandwidth=1e11",
+             3);
+}
+
+/* Uneven, interleaved groups: sizes 3, 2, 2 (no tree), then 3, 2, 1, 1 and 3, 2 (tree too). */
+Test(topo_sched_hier, uneven_hosts) {
+  int h3[] = {0, 1, 0, 2, 1, 0, 2};
+  hier_hosts(h3, 7, 2);
+  int h4[] = {0, 1, 2, 3, 0, 0, 1};
+  hier_hosts(h4, 7, 3);
+  int h2[] = {1, 1, 0, 1, 0};
+  hier_hosts(h2, 5, 3);
+}
+
+/* What does not qualify is refused with a reason, not built wrong. */
+Test(topo_sched_hier, rejects) {
+  nsccl_topo_t *t;
+  nsccl_coll_args_t args = {NSCCL_COLL_ALLREDUCE, 10, nscclInt32, false};
+  nsccl_program_t prog;
+  nsccl_algo_opts_t opts = {0, NSCCL_VARIANT_HIER};
+  cr_assert_eq(nsccl_topo_load("trn2-16", &t), nscclSuccess);
+  cr_assert_not(nsccl_topo_algo_supported(NSCCL_ALGO_RING, NSCCL_VARIANT_HIER, t, NSCCL_COLL_ALLREDUCE, 16));
+  cr_assert_eq(nsccl_prog_init(&prog, 0, 16, &args), nscclSuccess);
+  cr_assert_eq(nsccl_algo_build(NSCCL_ALGO_RING, t, &opts, &prog), nscclInvalidArgument);
+  cr_assert(strstr(nsccl_last_error(), "group"), "message: %s", nsccl_last_error());
+  nsccl_prog_free(&prog);
+  nsccl_topo_free(t);
+  cr_assert_eq(nsccl_topo_load(EFA_3X2, &t), nscclSuccess, "%s", nsccl_last_error());
+  cr_assert_not(nsccl_topo_algo_supported(NSCCL_ALGO_TREE, NSCCL_VARIANT_HIER, t, NSCCL_COLL_ALLREDUCE, 6));
+  cr_assert_eq(nsccl_prog_init(&prog, 0, 6, &args), nscclSuccess);
+  cr_assert_eq(nsccl_algo_build(NSCCL_ALGO_TREE, t, &opts, &prog), nscclInvalidArgument);
+  cr_assert(strstr(nsccl_last_error(), "power-of-two"), "message: %s", nsccl_last_error());
+  nsccl_prog_free(&prog);
+  nsccl_topo_free(t);
+}

@@ -1,0 +1,89 @@
+/* The simulator's state, shared by sim.c (the event loop) and sim_setup.c (checking the programs,
+ * matching messages, routes and packet sizes). Not an interface for anyone else. */
+#ifndef NSCCL_ENGINE_SIM_INTERNAL_H
+#define NSCCL_ENGINE_SIM_INTERNAL_H
+
+#include "engine/sim.h"
+#include "engine/sim_queue.h"
+#include "topologies/topo.h"
+
+#ifndef NSCCL_TOPO_MAX_ROUTE
+#define NSCCL_TOPO_MAX_ROUTE 256
+#endif
+
+enum { EV_PKT = 0, EV_STEP_DONE = 1, EV_MSG_ARRIVE = 2, EV_SEG_ARRIVE = 3 };
+
+#define EV_KIND(e) ((int)(e)->kind)
+#define EV_HOP(e)  ((uint32_t)(e)->hop)
+#define MAX_HOPS   0xffff
+
+typedef struct {
+  double free;   /* when the link finishes its last accepted packet */
+  double busy;   /* total seconds it was transmitting */
+  double inv_bw; /* seconds per byte */
+  double latency;
+  int to_rank; /* the link ends at a rank vertex */
+} link_state_t;
+
+typedef struct {
+  int src, dst;
+  uint32_t send_g, recv_g; /* global step ids */
+  uint32_t route, nhops;   /* links: route_pool[route .. route + nhops) */
+  uint32_t npkts;
+  double pkt_bytes, last_bytes;
+  uint32_t next_queued; /* the rank's issue queue: next message waiting for the issue unit */
+  uint32_t queued_hop;  /* hop it will start at once issued */
+  uint8_t arrived, posted;
+  uint8_t quiet_send, quiet_recv; /* nothing waits for the send / the plain RECV: no completion event */
+} msg_t;
+
+#define NONE UINT32_MAX
+
+typedef struct {
+  const nsccl_topo_t *t;
+  const nsccl_program_t *progs;
+  int n;
+  int store;
+  double alpha, red_inv, copy_inv;
+  int serial;
+
+  link_state_t *links;
+  msg_t *msgs;
+  uint32_t nmsgs;
+  int *route_pool;
+  size_t nroute, cap_route;
+
+  uint32_t *base;     /* [n + 1]: global id of rank r's step s is base[r] + s */
+  int *step_rank;     /* [G] */
+  uint32_t *missing;  /* [G]: dependencies not yet done */
+  uint32_t *succ_off; /* [G + 1] CSR of successors */
+  uint32_t *succ;
+  uint32_t *step_msg; /* [G]: message of a SEND / RECV / RECV_REDUCE */
+  uint8_t *done;      /* [G] */
+  uint32_t ndone, nsteps;
+  uint32_t *stack; /* steps completed at the current instant, successors not yet released */
+  uint32_t nstack;
+
+  double *ovh_free, *red_free, *copy_free, *rank_time;
+  /* Serial issue: messages waiting for a rank's issue unit, FIFO (an intrusive list through msgs).
+   * Keeping them out of the event queue until their turn keeps the heap small. */
+  uint32_t *issue_head, *issue_tail;
+
+  simq_t q;
+  uint64_t events, packets;
+} sim_t;
+
+static inline const nsccl_step_t *step_of(const sim_t *s, uint32_t g) {
+  int r = s->step_rank[g];
+  return &s->progs[r].steps[g - s->base[r]];
+}
+
+static inline int no_successors(const sim_t *s, uint32_t g) { return s->succ_off[g] == s->succ_off[g + 1]; }
+
+/* Check the programs' shape (ranks, peers, dependencies on earlier steps). */
+nscclResult_t nsccl_sim_check_steps(sim_t *s);
+/* Allocate the state, build successor lists, match messages, route them and cut packets. */
+nscclResult_t nsccl_sim_setup(sim_t *s, const nsccl_sim_opts_t *opts);
+void nsccl_sim_free_state(sim_t *s);
+
+#endif

@@ -1,0 +1,309 @@
+/* The simulator's preparation: check the programs, number and match the messages (the k-th SEND
+ * from a to b meets the k-th receive at b from a), route them (cached per ordered pair) and cut
+ * them into packets, and allocate everything the event loop needs up front. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/check.h"
+#include "engine/sim_internal.h"
+
+size_t nsccl_sim_packet_bytes(const nsccl_sim_opts_t *opts, size_t bytes, uint64_t total_bytes) {
+  size_t pkt = opts && opts->packet_bytes ? opts->packet_bytes : NSCCL_SIM_DEFAULT_PACKET_BYTES;
+  uint32_t maxp = opts && opts->max_packets ? opts->max_packets : NSCCL_SIM_DEFAULT_MAX_PACKETS;
+  uint64_t budget = opts && opts->packet_budget ? opts->packet_budget : NSCCL_SIM_DEFAULT_BUDGET;
+  if (maxp != NSCCL_SIM_UNLIMITED_PACKETS) {
+    size_t least = bytes / maxp + (bytes % maxp != 0);
+    if (pkt < least) pkt = least;
+  }
+  if (budget != NSCCL_SIM_UNLIMITED_BUDGET) {
+    uint64_t least = total_bytes / budget + (total_bytes % budget != 0);
+    if (pkt < least) pkt = (size_t)least;
+  }
+  return pkt < bytes ? pkt : bytes;
+}
+
+void nsccl_sim_free_state(sim_t *s) {
+  free(s->links);
+  free(s->msgs);
+  free(s->route_pool);
+  free(s->base);
+  free(s->step_rank);
+  free(s->missing);
+  free(s->succ_off);
+  free(s->succ);
+  free(s->step_msg);
+  free(s->stack);
+  free(s->done);
+  free(s->ovh_free);
+  free(s->red_free);
+  free(s->copy_free);
+  free(s->rank_time);
+  free(s->issue_head);
+  free(s->issue_tail);
+  simq_free(&s->q);
+}
+
+nscclResult_t nsccl_sim_check_steps(sim_t *s) {
+  for (int r = 0; r < s->n; r++) {
+    const nsccl_program_t *p = &s->progs[r];
+    if (p->rank != r || p->nranks != s->n)
+      NSCCL_FAIL(nscclInvalidArgument, "simulator: progs[%d] is rank %d of %d, expected rank %d of %d", r, p->rank,
+                 p->nranks, r, s->n);
+    if (p->nsteps > 0 && !p->steps) NSCCL_FAIL(nscclInvalidArgument, "simulator: rank %d has steps but no array", r);
+    for (uint32_t i = 0; i < p->nsteps; i++) {
+      const nsccl_step_t *st = &p->steps[i];
+      if (st->kind >= NSCCL_NUM_STEP_KINDS)
+        NSCCL_FAIL(nscclInvalidArgument, "simulator: rank %d step %u has unknown kind %d", r, i, (int)st->kind);
+      int comm = st->kind == NSCCL_STEP_SEND || st->kind == NSCCL_STEP_RECV || st->kind == NSCCL_STEP_RECV_REDUCE;
+      if (comm && (st->peer < 0 || st->peer >= s->n))
+        NSCCL_FAIL(nscclInvalidArgument, "simulator: rank %d step %u (%s) has peer %d outside [0, %d)", r, i,
+                   nsccl_step_kind_name(st->kind), st->peer, s->n);
+      const uint32_t *d = nsccl_step_deps(p, st);
+      for (uint32_t j = 0; j < st->ndeps; j++)
+        if (d[j] >= i)
+          NSCCL_FAIL(nscclInvalidArgument, "simulator: rank %d step %u depends on step %u, not an earlier one", r, i,
+                     d[j]);
+    }
+  }
+  return nscclSuccess;
+}
+
+/* Number the messages: the k-th SEND from a to b is message first[a*n+b] + k and meets the k-th
+ * RECV / RECV_REDUCE at b from a. */
+static nscclResult_t match_messages(sim_t *s) {
+  size_t n = (size_t)s->n;
+  nscclResult_t rc = nscclSuccess;
+  uint32_t *first = calloc(n * n + 1, sizeof(uint32_t));
+  uint32_t *snext = malloc(n * n * sizeof(uint32_t));
+  uint32_t *rnext = malloc(n * n * sizeof(uint32_t));
+  if (!first || !snext || !rnext) {
+    rc = nscclSystemError;
+    nsccl_set_error(__FILE__, __LINE__, rc, "simulator: out of memory matching messages of %zu ranks", n);
+    goto out;
+  }
+  for (size_t r = 0; r < n; r++)
+    for (uint32_t i = 0; i < s->progs[r].nsteps; i++)
+      if (s->progs[r].steps[i].kind == NSCCL_STEP_SEND) first[r * n + (size_t)s->progs[r].steps[i].peer + 1]++;
+  for (size_t i = 0; i < n * n; i++) first[i + 1] += first[i];
+  s->nmsgs = first[n * n];
+  s->msgs = calloc(s->nmsgs ? s->nmsgs : 1, sizeof(msg_t));
+  if (!s->msgs) {
+    rc = nscclSystemError;
+    nsccl_set_error(__FILE__, __LINE__, rc, "simulator: out of memory for %u messages", s->nmsgs);
+    goto out;
+  }
+  memcpy(snext, first, n * n * sizeof(uint32_t));
+  memcpy(rnext, first, n * n * sizeof(uint32_t));
+  for (size_t r = 0; r < n; r++) {
+    const nsccl_program_t *p = &s->progs[r];
+    for (uint32_t i = 0; i < p->nsteps; i++) {
+      const nsccl_step_t *st = &p->steps[i];
+      uint32_t g = s->base[r] + i;
+      if (st->kind == NSCCL_STEP_SEND) {
+        uint32_t mi = snext[r * n + (size_t)st->peer]++;
+        msg_t *m = &s->msgs[mi];
+        m->src = (int)r;
+        m->dst = st->peer;
+        m->send_g = g;
+        m->recv_g = UINT32_MAX;
+        m->last_bytes = (double)st->src.bytes; /* the message size until packets are cut */
+        s->step_msg[g] = mi;
+      }
+    }
+  }
+  for (size_t r = 0; r < n && rc == nscclSuccess; r++) {
+    const nsccl_program_t *p = &s->progs[r];
+    for (uint32_t i = 0; i < p->nsteps; i++) {
+      const nsccl_step_t *st = &p->steps[i];
+      if (st->kind != NSCCL_STEP_RECV && st->kind != NSCCL_STEP_RECV_REDUCE) continue;
+      size_t pair = (size_t)st->peer * n + r;
+      uint32_t mi = rnext[pair]++;
+      if (mi >= first[pair + 1]) {
+        rc = nscclInvalidUsage;
+        nsccl_set_error(__FILE__, __LINE__, rc,
+                        "simulator: rank %zu step %u (%s) receives message %u from rank %d, which sends only %u", r, i,
+                        nsccl_step_kind_name(st->kind), mi - first[pair] + 1, st->peer, first[pair + 1] - first[pair]);
+        break;
+      }
+      msg_t *m = &s->msgs[mi];
+      if ((double)st->dst.bytes != m->last_bytes) {
+        rc = nscclInvalidUsage;
+        nsccl_set_error(__FILE__, __LINE__, rc,
+                        "simulator: rank %zu step %u receives %zu bytes from rank %d, which sends %.0f in that message",
+                        r, i, st->dst.bytes, st->peer, m->last_bytes);
+        break;
+      }
+      m->recv_g = s->base[r] + i;
+      s->step_msg[m->recv_g] = mi;
+    }
+  }
+  for (uint32_t mi = 0; mi < s->nmsgs && rc == nscclSuccess; mi++)
+    if (s->msgs[mi].recv_g == UINT32_MAX) {
+      const msg_t *m = &s->msgs[mi];
+      rc = nscclInvalidUsage;
+      nsccl_set_error(__FILE__, __LINE__, rc, "simulator: rank %d step %u sends to rank %d, which never receives it",
+                      m->src, m->send_g - s->base[m->src], m->dst);
+    }
+out:
+  free(first);
+  free(snext);
+  free(rnext);
+  return rc;
+}
+
+/* Routes (cached per ordered pair) and packet sizes of every message. */
+static nscclResult_t plan_messages(sim_t *s, const nsccl_sim_opts_t *opts) {
+  size_t n = (size_t)s->n;
+  int64_t *pair = malloc(n * n * sizeof(int64_t)); /* offset << 16 | hops, or -1 */
+  if (!pair) NSCCL_FAIL(nscclSystemError, "simulator: out of memory for the route cache of %zu ranks", n);
+  memset(pair, 0xff, n * n * sizeof(int64_t));
+  int buf[NSCCL_TOPO_MAX_ROUTE];
+  nscclResult_t rc = nscclSuccess;
+  uint64_t total = 0;
+  for (uint32_t mi = 0; mi < s->nmsgs; mi++) total += (uint64_t)s->msgs[mi].last_bytes;
+  for (uint32_t mi = 0; mi < s->nmsgs; mi++) {
+    msg_t *m = &s->msgs[mi];
+    int64_t *pr = &pair[(size_t)m->src * n + (size_t)m->dst];
+    if (*pr < 0) {
+      int h = 0;
+      if (m->src != m->dst) h = s->t->module->route(s->t, m->src, m->dst, buf, NSCCL_TOPO_MAX_ROUTE);
+      if (h < 0 || h > MAX_HOPS || (h == 0 && m->src != m->dst)) {
+        rc = nscclInvalidArgument;
+        nsccl_set_error(__FILE__, __LINE__, rc, "simulator: topology %s gives no route from rank %d to rank %d",
+                        s->t->name, m->src, m->dst);
+        break;
+      }
+      for (int i = 0; i < h; i++)
+        if (buf[i] < 0 || buf[i] >= s->t->nlinks) {
+          rc = nscclInvalidArgument;
+          nsccl_set_error(__FILE__, __LINE__, rc, "simulator: route %d->%d of %s names link %d of %d", m->src, m->dst,
+                          s->t->name, buf[i], s->t->nlinks);
+          goto out;
+        }
+      if (s->nroute + (size_t)h > s->cap_route) {
+        size_t ncap = s->cap_route * 2 + (size_t)h + 64;
+        int *np = realloc(s->route_pool, ncap * sizeof(int));
+        if (!np) {
+          rc = nscclSystemError;
+          nsccl_set_error(__FILE__, __LINE__, rc, "simulator: out of memory for routes");
+          break;
+        }
+        s->route_pool = np;
+        s->cap_route = ncap;
+      }
+      memcpy(s->route_pool + s->nroute, buf, (size_t)h * sizeof(int));
+      *pr = (int64_t)s->nroute << 16 | h;
+      s->nroute += (size_t)h;
+    }
+    m->route = (uint32_t)(*pr >> 16);
+    m->nhops = (uint32_t)(*pr & 0xffff);
+    size_t bytes = (size_t)m->last_bytes;
+    size_t pkt = nsccl_sim_packet_bytes(opts, bytes, total);
+    m->npkts = bytes == 0 ? 1 : (uint32_t)((bytes + pkt - 1) / pkt);
+    if (bytes > 0 && (bytes + pkt - 1) / pkt > UINT32_MAX - 1) {
+      rc = nscclInvalidArgument;
+      nsccl_set_error(__FILE__, __LINE__, rc, "simulator: packet size %zu cuts a %zu-byte message into too many", pkt,
+                      bytes);
+      break;
+    }
+    m->pkt_bytes = (double)pkt;
+    m->last_bytes = (double)(bytes - (size_t)(m->npkts - 1) * pkt);
+  }
+out:
+  free(pair);
+  return rc;
+}
+
+nscclResult_t nsccl_sim_setup(sim_t *s, const nsccl_sim_opts_t *opts) {
+  const nsccl_topo_t *t = s->t;
+  size_t n = (size_t)s->n;
+  s->store = t->forward == NSCCL_FORWARD_STORE;
+  s->alpha = t->endpoint_overhead > 0 ? t->endpoint_overhead : 0.0;
+  s->red_inv = t->reduce_bandwidth > 0 ? 1.0 / t->reduce_bandwidth : 0.0;
+  s->copy_inv = opts && opts->copy_bandwidth > 0 ? 1.0 / opts->copy_bandwidth : 0.0;
+  s->serial = !(opts && opts->overlap_overhead);
+
+  s->links = calloc(t->nlinks ? (size_t)t->nlinks : 1, sizeof(link_state_t));
+  s->base = calloc(n + 1, sizeof(uint32_t));
+  size_t nissuers = t->nranks > s->n ? (size_t)t->nranks : n; /* chips forward too */
+  s->ovh_free = calloc(nissuers, sizeof(double));
+  s->issue_head = malloc(nissuers * sizeof(uint32_t));
+  s->issue_tail = malloc(nissuers * sizeof(uint32_t));
+  s->red_free = calloc(n, sizeof(double));
+  s->copy_free = calloc(n, sizeof(double));
+  s->rank_time = calloc(n, sizeof(double));
+  if (!s->links || !s->base || !s->ovh_free || !s->red_free || !s->copy_free || !s->rank_time || !s->issue_head ||
+      !s->issue_tail)
+    NSCCL_FAIL(nscclSystemError, "simulator: out of memory for %zu ranks", n);
+  memset(s->issue_head, 0xff, nissuers * sizeof(uint32_t));
+  for (int i = 0; i < t->nlinks; i++) {
+    const nsccl_link_t *l = &t->links[i];
+    if (!(l->bandwidth > 0) || !(l->latency >= 0))
+      NSCCL_FAIL(nscclInvalidArgument, "simulator: link %d (%d->%d) of %s has bandwidth %g and latency %g", i, l->src,
+                 l->dst, t->name, l->bandwidth, l->latency);
+    s->links[i].inv_bw = 1.0 / l->bandwidth;
+    s->links[i].latency = l->latency;
+    s->links[i].to_rank = l->dst >= 0 && l->dst < t->nranks;
+  }
+
+  uint64_t total = 0;
+  for (size_t r = 0; r < n; r++) {
+    s->base[r] = (uint32_t)total;
+    total += s->progs[r].nsteps;
+  }
+  if (total >= UINT32_MAX)
+    NSCCL_FAIL(nscclInvalidArgument, "simulator: %llu steps are too many", (unsigned long long)total);
+  s->nsteps = (uint32_t)total;
+  s->base[n] = s->nsteps;
+  size_t G = s->nsteps ? s->nsteps : 1;
+  s->step_rank = malloc(G * sizeof(int));
+  s->missing = malloc(G * sizeof(uint32_t));
+  s->succ_off = calloc(G + 1, sizeof(uint32_t));
+  s->step_msg = calloc(G, sizeof(uint32_t));
+  s->stack = malloc(G * sizeof(uint32_t));
+  s->done = calloc(G, 1);
+  if (!s->step_rank || !s->missing || !s->succ_off || !s->step_msg || !s->stack || !s->done)
+    NSCCL_FAIL(nscclSystemError, "simulator: out of memory for %u steps", s->nsteps);
+
+  uint64_t nsucc = 0;
+  for (size_t r = 0; r < n; r++) {
+    const nsccl_program_t *p = &s->progs[r];
+    for (uint32_t i = 0; i < p->nsteps; i++) {
+      const nsccl_step_t *st = &p->steps[i];
+      uint32_t g = s->base[r] + i;
+      s->step_rank[g] = (int)r;
+      s->missing[g] = st->ndeps;
+      const uint32_t *d = nsccl_step_deps(p, st);
+      for (uint32_t j = 0; j < st->ndeps; j++) s->succ_off[s->base[r] + d[j] + 1]++;
+      nsucc += st->ndeps;
+    }
+  }
+  for (size_t g = 0; g < s->nsteps; g++) s->succ_off[g + 1] += s->succ_off[g];
+  s->succ = malloc((nsucc ? nsucc : 1) * sizeof(uint32_t));
+  uint32_t *fill = malloc(G * sizeof(uint32_t));
+  if (!s->succ || !fill) {
+    free(fill);
+    NSCCL_FAIL(nscclSystemError, "simulator: out of memory for %llu dependencies", (unsigned long long)nsucc);
+  }
+  memcpy(fill, s->succ_off, G * sizeof(uint32_t));
+  for (size_t r = 0; r < n; r++) {
+    const nsccl_program_t *p = &s->progs[r];
+    for (uint32_t i = 0; i < p->nsteps; i++) {
+      const uint32_t *d = nsccl_step_deps(p, &p->steps[i]);
+      for (uint32_t j = 0; j < p->steps[i].ndeps; j++) s->succ[fill[s->base[r] + d[j]]++] = s->base[r] + i;
+    }
+  }
+  free(fill);
+
+  NSCCL_CHECK(match_messages(s));
+  for (uint32_t mi = 0; mi < s->nmsgs; mi++) {
+    msg_t *m = &s->msgs[mi];
+    m->quiet_send = no_successors(s, m->send_g);
+    m->quiet_recv = no_successors(s, m->recv_g) && step_of(s, m->recv_g)->kind == NSCCL_STEP_RECV;
+  }
+  NSCCL_CHECK(plan_messages(s, opts));
+  /* Pending events stay near a few per message in flight; start there and grow if needed. */
+  if (!simq_init(&s->q, (size_t)s->nmsgs + G + 64))
+    NSCCL_FAIL(nscclSystemError, "simulator: out of memory for the event queue");
+  return nscclSuccess;
+}
