@@ -221,7 +221,10 @@ nscclResult_t nsccl_topo_load_overrides(const char *name_or_path, const char *co
   if (rc != nscclSuccess && n > 0) {
     /* Say which overrides were in play: an unknown key is usually a misspelt override. */
     char msg[768];
-    snprintf(msg, sizeof(msg), "%s", nsccl_last_error());
+    const char *prev = nsccl_last_error(), *prefix = nscclGetErrorString(rc);
+    size_t pl = strlen(prefix);
+    if (!strncmp(prev, prefix, pl) && !strncmp(prev + pl, ": ", 2)) prev += pl + 2; /* set_error adds it again */
+    snprintf(msg, sizeof(msg), "%s", prev);
     nsccl_set_error(__FILE__, __LINE__, rc, "%s (loading %s)", msg, name);
   }
   free(file);

@@ -78,10 +78,11 @@ static void comm_free(struct nscclComm *c) {
 static void log_init_summary(const struct nscclComm *c) {
   if (!nsccl_log_enabled(NSCCL_LOG_INFO, NSCCL_SUBSYS_INIT)) return;
   char h[160];
-  NSCCL_INFO(NSCCL_SUBSYS_INIT, "comm rank %d of %d on host %d of %d (%s): %s; timeout %d ms, algo '%s', provider '%s'",
-             c->rank, c->nranks, c->host_of_rank[c->rank], c->nhosts, nsccl_bootstrap_hostname(c->bs, c->rank),
-             nsccl_host_info_str(&c->host, h, sizeof(h)), c->cfg.timeout_ms,
-             c->cfg.algo_spec[0] ? c->cfg.algo_spec : "auto", c->cfg.provider[0] ? c->cfg.provider : "default");
+  NSCCL_INFO(
+      NSCCL_SUBSYS_INIT, "comm rank %d of %d on host %d of %d (%s): %s%s; timeout %d ms, algo '%s', provider '%s'",
+      c->rank, c->nranks, c->host_of_rank[c->rank], c->nhosts, nsccl_bootstrap_hostname(c->bs, c->rank),
+      nsccl_host_info_str(&c->host, h, sizeof(h)), c->oversubscribed ? ", oversubscribed" : "", c->cfg.timeout_ms,
+      c->cfg.algo_spec[0] ? c->cfg.algo_spec : "auto", c->cfg.provider[0] ? c->cfg.provider : "default");
   for (int p = 0; p < c->nranks; p++) {
     if (p == c->rank) continue;
     NSCCL_INFO(NSCCL_SUBSYS_NET, "peer %d (%s, host %d): provider %s", p, nsccl_bootstrap_hostname(c->bs, p),
@@ -129,6 +130,15 @@ static nscclResult_t comm_init(struct nscclComm **out, int nranks, const nscclUn
   if (rc == nscclSuccess && nranks > 1) rc = connect_transport(c);
   int64_t t_tp = nsccl_now_ns();
   if (rc == nscclSuccess) rc = nsccl_fabric_create(c->tp, c->cfg.timeout_ms, &c->engine);
+  if (rc == nscclSuccess) {
+    int local = 0;
+    for (int r = 0; r < nranks; r++) local += c->host_of_rank[r] == c->host_of_rank[rank];
+    int cpus = c->host.bound_pus > 0 ? c->host.bound_pus : c->host.pus;
+    /* The binding of one rank says little (mpirun may bind each to one core), so compare with all
+     * PUs of the host as well. */
+    c->oversubscribed = cpus > 0 && local > (c->host.pus > cpus ? c->host.pus : cpus);
+    nsccl_fabric_set_oversubscribed(c->engine, c->oversubscribed);
+  }
   if (rc == nscclSuccess && nranks > 1) rc = nsccl_bootstrap_barrier(c->bs, c->cfg.timeout_ms);
   if (rc == nscclSuccess) {
     c->magic = NSCCL_COMM_MAGIC;

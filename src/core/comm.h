@@ -30,6 +30,7 @@ struct nscclComm {
   nsccl_host_info_t host;
   int nhosts;
   int *host_of_rank;
+  int oversubscribed; /* more ranks on this host than PUs: the engine sleeps sooner when idle */
   nsccl_bootstrap_t *bs;
   nsccl_transport_t *tp; /* NULL for a single rank */
   nsccl_fabric_t *engine;

@@ -31,6 +31,8 @@ typedef struct nsccl_fabric nsccl_fabric_t;
 /* tp may be NULL for a single-rank communicator (programs without messages). timeout_ms: a
  * collective that makes no progress for this long is cancelled. */
 nscclResult_t nsccl_fabric_create(nsccl_transport_t *tp, int timeout_ms, nsccl_fabric_t **out);
+/* More ranks on this host than cores it may use: wait by sleeping sooner (see fabric.c). */
+void nsccl_fabric_set_oversubscribed(nsccl_fabric_t *f, int oversubscribed);
 /* Call after the transport is closed: posted operations may point into engine memory. */
 void nsccl_fabric_destroy(nsccl_fabric_t *f);
 

@@ -11,29 +11,15 @@
 #include "algo/topo_algo.h"
 #include "algo/tree.h"
 #include "core/check.h"
-#include "model/cost.h"
+#include "model/cost_internal.h"
 #include "topologies/host.h"
 
-typedef struct {
-  const nsccl_topo_t *t;
-  int p;
-  double alpha, gamma, chunk;
-  double *load; /* [nlinks] seconds of traffic on each link in this step */
-  int *touched; /* links with load > 0 */
-  int ntouched;
-  double *msgs;            /* [p] messages each rank sends in this step */
-  double *red;             /* [p] bytes each rank reduces in this step */
-  double lat;              /* largest route latency of a flow in this step */
-  double lat_sum, lat_min; /* ring phases: sum and minimum of the route latencies of the flows */
-  double total;            /* seconds so far */
-  const int *map;          /* virtual rank -> rank (mapped tree), or NULL */
-  nscclResult_t rc;
-} model_t;
+typedef nsccl_model_t model_t;
 
 static int phys(const model_t *m, int v) { return m->map ? m->map[v] : v; }
 
 /* A flow of `bytes` from src to dst sent as nmsgs messages (0: one per chunk). */
-static void flow_n(model_t *m, int src, int dst, double bytes, double nmsgs) {
+void nsccl_model_flow(model_t *m, int src, int dst, double bytes, double nmsgs) {
   if (bytes <= 0 || m->rc != nscclSuccess) return;
   src = phys(m, src), dst = phys(m, dst);
   if (src == dst) return;
@@ -62,13 +48,13 @@ static void flow_n(model_t *m, int src, int dst, double bytes, double nmsgs) {
   m->msgs[src] += nmsgs > 0 ? nmsgs : fmax(1.0, ceil(bytes / m->chunk));
 }
 
-static void flow(model_t *m, int src, int dst, double bytes) { flow_n(m, src, dst, bytes, 0); }
+static void flow(model_t *m, int src, int dst, double bytes) { nsccl_model_flow(m, src, dst, bytes, 0); }
 
-static void reduce(model_t *m, int rank, double bytes) {
+void nsccl_model_reduce(model_t *m, int rank, double bytes) {
   if (bytes > 0) m->red[phys(m, rank)] += bytes;
 }
 
-static void step_reset_latency(model_t *m) {
+void nsccl_model_step_reset_latency(model_t *m) {
   m->lat = m->lat_sum = 0;
   m->lat_min = INFINITY;
 }
@@ -76,7 +62,7 @@ static void step_reset_latency(model_t *m) {
 /* Close a step that happens `repeat` times with the same flows. ring = 1: the flows form one ring
  * and the repeats pipeline around it, so a block's journey of repeat = p-1 hops pays each edge's
  * latency once (all edges but the cheapest), not the slowest edge's at every step. */
-static void step_end_ring(model_t *m, double repeat, int ring) {
+void nsccl_model_step_end(model_t *m, double repeat, int ring) {
   double k = 0, W = 0, R = 0;
   for (int r = 0; r < m->p; r++) {
     if (m->msgs[r] > k) k = m->msgs[r];
@@ -95,12 +81,15 @@ static void step_end_ring(model_t *m, double repeat, int ring) {
     double a = m->alpha, w = W / k, g = m->gamma * R / k;
     T = a + w + g + (k - 1) * fmax(a, fmax(w, g));
   }
-  double lat = ring && m->lat_sum > 0 ? m->lat_sum - m->lat_min : repeat * m->lat;
-  step_reset_latency(m);
+  double lat = m->lat_override >= 0     ? m->lat_override
+               : ring && m->lat_sum > 0 ? m->lat_sum - m->lat_min
+                                        : repeat * m->lat;
+  m->lat_override = -1;
+  nsccl_model_step_reset_latency(m);
   m->total += repeat * T + lat;
 }
 
-static void step_end(model_t *m, double repeat) { step_end_ring(m, repeat, 0); }
+static void step_end(model_t *m, double repeat) { nsccl_model_step_end(m, repeat, 0); }
 
 /* ---- ring family ---- */
 
@@ -108,9 +97,9 @@ static void ring_phase(model_t *m, const int *order, double B, int reduce_too, i
   int p = m->p;
   for (int i = 0; i < p; i++) {
     flow(m, order[i], order[(i + 1) % p], B);
-    if (reduce_too) reduce(m, order[(i + 1) % p], B);
+    if (reduce_too) nsccl_model_reduce(m, order[(i + 1) % p], B);
   }
-  step_end_ring(m, steps, 1);
+  nsccl_model_step_end(m, steps, 1);
 }
 
 static void model_ring(model_t *m, nsccl_coll_t coll, const int *order, double n) {
@@ -156,8 +145,8 @@ static int torus_step(const nsccl_topo_t *t, int r, int d, int delta) {
 static void dims_phase(model_t *m, int d, double bytes, double runs, int reduce_too) {
   for (int r = 0; r < m->p; r++) {
     int nb = torus_step(m->t, r, d, +1);
-    flow_n(m, r, nb, bytes, runs /* one message per run: the per-dimension builder does not chunk */);
-    if (reduce_too) reduce(m, nb, bytes);
+    nsccl_model_flow(m, r, nb, bytes, runs /* one message per run: the per-dimension builder does not chunk */);
+    if (reduce_too) nsccl_model_reduce(m, nb, bytes);
   }
   step_end(m, m->t->dims[d] - 1);
 }
@@ -205,7 +194,7 @@ static void fold_in(model_t *m, const fold_t *f, double bytes) {
   if (!f->x) return;
   for (int i = 0; i < f->x; i++) {
     flow(m, 2 * i + 1, 2 * i, bytes);
-    reduce(m, 2 * i, bytes);
+    nsccl_model_reduce(m, 2 * i, bytes);
   }
   step_end(m, 1);
 }
@@ -223,7 +212,7 @@ static void halving(model_t *m, const fold_t *f, double n) {
     for (int c = 0; c < f->P; c++) {
       int peer = core_rank(f, c ^ (1 << (f->L - 1 - k)));
       flow(m, core_rank(f, c), peer, part);
-      reduce(m, peer, part);
+      nsccl_model_reduce(m, peer, part);
     }
     step_end(m, 1);
   }
@@ -234,6 +223,49 @@ static void doubling(model_t *m, const fold_t *f, double n) {
     double part = n / f->P * (1 << k);
     for (int c = 0; c < f->P; c++) flow(m, core_rank(f, c), core_rank(f, c ^ (1 << k)), part);
     step_end(m, 1);
+  }
+}
+
+/* Binary trees (tree_allreduce.c): heap order over the ranks (mirror: reversed), chunk by chunk
+ * up (reduced at the parent) and down. A chunk climbs the depth-D tree level by level and comes
+ * back down (2D single-chunk steps: the pipeline fill), and each further chunk costs one stage in
+ * which every edge carries a chunk each way (the steady state: an inner rank sends 3 chunks and
+ * reduces 2 per stage). The double tree runs both trees at once, each with half the vector. */
+static int heap_depth(int v) {
+  int d = 0;
+  while (v > 0) v = (v - 1) / 2, d++;
+  return d;
+}
+
+static void btree_flows(model_t *m, int trees, double c, int level, int up, int down) {
+  int p = m->p;
+  for (int t = 0; t < trees; t++)
+    for (int v = 1; v < p; v++) {
+      if (level >= 0 && heap_depth(v) != level) continue;
+      int child = t ? p - 1 - v : v, parent = t ? p - 1 - (v - 1) / 2 : (v - 1) / 2;
+      if (up) {
+        nsccl_model_flow(m, child, parent, c, 1);
+        nsccl_model_reduce(m, parent, c);
+      }
+      if (down) nsccl_model_flow(m, parent, child, c, 1);
+    }
+}
+
+static void model_btree(model_t *m, int trees, double n) {
+  double share = n / trees, c = fmin(share, m->chunk), k = ceil(share / c);
+  int D = heap_depth(m->p - 1);
+  for (int l = D; l >= 1; l--) {
+    btree_flows(m, trees, c, l, 1, 0);
+    step_end(m, 1);
+  }
+  for (int l = 1; l <= D; l++) {
+    btree_flows(m, trees, c, l, 0, 1);
+    step_end(m, 1);
+  }
+  if (k > 1) {
+    btree_flows(m, trees, c, -1, 1, 1);
+    m->lat_override = 0; /* the fill already paid the latency of the tree's depth */
+    step_end(m, k - 1);
   }
 }
 
@@ -252,7 +284,7 @@ static void model_tree(model_t *m, nsccl_coll_t coll, int variant, double n) {
         int d = 1 << k, run = d < p - d ? d : p - d;
         for (int r = 0; r < p; r++) {
           double pieces = r + run > p ? 2 : 1; /* a run wrapping past block p-1 goes as two messages */
-          flow_n(m, r, (r - d + p) % p, B * run, pieces * fmax(1.0, ceil(B * run / pieces / m->chunk)));
+          nsccl_model_flow(m, r, (r - d + p) % p, B * run, pieces * fmax(1.0, ceil(B * run / pieces / m->chunk)));
         }
         step_end(m, 1);
       }
@@ -264,13 +296,17 @@ static void model_tree(model_t *m, nsccl_coll_t coll, int variant, double n) {
   } else {
     int v = variant & ~NSCCL_TREE_MAPPED;
     if (v == NSCCL_TREE_AUTO) v = n <= (double)NSCCL_TREE_RD_MAX_BYTES ? NSCCL_TREE_RD : NSCCL_TREE_RABENSEIFNER;
+    if (v == NSCCL_TREE_BINARY || v == NSCCL_TREE_DOUBLE_BINARY) {
+      model_btree(m, v == NSCCL_TREE_DOUBLE_BINARY ? 2 : 1, n);
+      return;
+    }
     fold_in(m, &f, n);
     if (v == NSCCL_TREE_RD) {
       for (int k = 0; k < f.L; k++) {
         for (int c = 0; c < f.P; c++) {
           int peer = core_rank(&f, c ^ (1 << k));
           flow(m, core_rank(&f, c), peer, n);
-          reduce(m, peer, n);
+          nsccl_model_reduce(m, peer, n);
         }
         step_end(m, 1);
       }
@@ -292,7 +328,7 @@ static void model_direct(model_t *m, nsccl_coll_t coll, int variant, double n) {
   if (coll == NSCCL_COLL_ALLREDUCE && variant == NSCCL_DIRECT_ONESHOT) {
     for (int r = 0; r < p; r++) {
       for (int j = 1; j < p; j++) flow(m, r, (r + j) % p, n);
-      reduce(m, r, (p - 1) * n);
+      nsccl_model_reduce(m, r, (p - 1) * n);
     }
     step_end(m, 1);
     return;
@@ -300,7 +336,7 @@ static void model_direct(model_t *m, nsccl_coll_t coll, int variant, double n) {
   if (coll != NSCCL_COLL_ALLGATHER) {
     for (int r = 0; r < p; r++) {
       for (int j = 1; j < p; j++) flow(m, r, (r + j) % p, B);
-      reduce(m, r, (p - 1) * B);
+      nsccl_model_reduce(m, r, (p - 1) * B);
     }
     step_end(m, 1);
   }
@@ -327,6 +363,8 @@ int nsccl_model_variants(const nsccl_topo_t *topo, nsccl_coll_t coll, nsccl_algo
       cand[n++] = NSCCL_TREE_RABENSEIFNER;
       cand[n++] = NSCCL_TREE_MAPPED | NSCCL_TREE_RD;
       cand[n++] = NSCCL_TREE_MAPPED | NSCCL_TREE_RABENSEIFNER;
+      cand[n++] = NSCCL_TREE_BINARY;
+      cand[n++] = NSCCL_TREE_DOUBLE_BINARY;
     } else {
       cand[n++] = NSCCL_TREE_AUTO;
     }
@@ -341,6 +379,7 @@ int nsccl_model_variants(const nsccl_topo_t *topo, nsccl_coll_t coll, nsccl_algo
     break;
   default: return 0;
   }
+  cand[n++] = NSCCL_VARIANT_HIER; /* kept only where the topology has groups */
   for (int i = 0; i < n && out < max; i++)
     if (nsccl_topo_algo_supported(algo, cand[i], topo, coll, nranks)) variants[out++] = cand[i];
   return out;
@@ -349,6 +388,7 @@ int nsccl_model_variants(const nsccl_topo_t *topo, nsccl_coll_t coll, nsccl_algo
 const char *nsccl_model_variant_name(nsccl_algo_t algo, int variant) {
   switch (algo) {
   case NSCCL_ALGO_RING:
+    if (variant == NSCCL_VARIANT_HIER) return "ring/hier";
     return variant == NSCCL_RING_DIMS ? "ring/dims" : variant == NSCCL_RING_TOPO ? "ring/topo" : "ring";
   case NSCCL_ALGO_TREE:
     switch (variant) {
@@ -359,9 +399,11 @@ const char *nsccl_model_variant_name(nsccl_algo_t algo, int variant) {
     case NSCCL_TREE_BRUCK: return "tree/bruck";
     case NSCCL_TREE_MAPPED | NSCCL_TREE_RD: return "tree/rd-mapped";
     case NSCCL_TREE_MAPPED | NSCCL_TREE_RABENSEIFNER: return "tree/rabenseifner-mapped";
+    case NSCCL_VARIANT_HIER: return "tree/hier";
     default: return "tree";
     }
   case NSCCL_ALGO_DIRECT:
+    if (variant == NSCCL_VARIANT_HIER) return "direct/hier";
     return variant == NSCCL_DIRECT_ONESHOT ? "direct/oneshot" : variant == NSCCL_DIRECT_RSAG ? "direct/rsag" : "direct";
   default: return "?";
   }
@@ -387,10 +429,14 @@ nscclResult_t nsccl_model_predict(const nsccl_topo_t *topo, const nsccl_model_op
     NSCCL_CHECK(rc);
     topo = flat;
   }
-  model_t m = {.t = topo, .p = nranks, .alpha = topo->endpoint_overhead, .gamma = 1.0 / topo->reduce_bandwidth};
+  model_t m = {.t = topo,
+               .p = nranks,
+               .alpha = topo->endpoint_overhead,
+               .gamma = 1.0 / topo->reduce_bandwidth,
+               .lat_override = -1};
   size_t chunk = opts && opts->chunk_bytes ? opts->chunk_bytes : NSCCL_DEFAULT_CHUNK_BYTES;
   m.chunk = chunk == SIZE_MAX ? INFINITY : (double)chunk;
-  step_reset_latency(&m);
+  nsccl_model_step_reset_latency(&m);
   m.load = calloc(topo->nlinks + 1, sizeof(double));
   m.touched = malloc(sizeof(int) * (topo->nlinks + 1));
   m.msgs = calloc(nranks, sizeof(double));
@@ -402,6 +448,12 @@ nscclResult_t nsccl_model_predict(const nsccl_topo_t *topo, const nsccl_model_op
     goto out;
   }
   double n = (double)bytes;
+  if (variant == NSCCL_VARIANT_HIER) {
+    rc = nsccl_model_hier(&m, coll, algo, n);
+    if (rc == nscclSuccess) rc = m.rc;
+    *seconds = m.total;
+    goto out;
+  }
   switch (algo) {
   case NSCCL_ALGO_RING:
     if (variant == NSCCL_RING_DIMS && topo->ndims > 0) {

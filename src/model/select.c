@@ -6,14 +6,44 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "algo/direct.h"
+#include "algo/topo_algo.h"
+#include "algo/tree.h"
 #include "core/check.h"
 #include "core/log.h"
 #include "model/cost.h"
 #include "model/select.h"
 #include "topologies/host.h"
 
+/* "ring" -> ring, variant -1; "ring/hier" -> ring, NSCCL_VARIANT_HIER; -1 if unknown. */
+static int algo_and_variant(const char *name, int *variant) {
+  static const int known[] = {0,
+                              NSCCL_RING_TOPO,
+                              NSCCL_RING_DIMS,
+                              NSCCL_TREE_RD,
+                              NSCCL_TREE_RABENSEIFNER,
+                              NSCCL_TREE_BINARY,
+                              NSCCL_TREE_DOUBLE_BINARY,
+                              NSCCL_TREE_BRUCK,
+                              NSCCL_TREE_MAPPED | NSCCL_TREE_RD,
+                              NSCCL_TREE_MAPPED | NSCCL_TREE_RABENSEIFNER,
+                              NSCCL_DIRECT_ONESHOT,
+                              NSCCL_DIRECT_RSAG,
+                              NSCCL_VARIANT_HIER};
+  const char *slash = strchr(name, '/');
+  *variant = -1;
+  if (!slash) return nsccl_algo_from_name(name);
+  for (int a = 0; a < NSCCL_NUM_ALGOS; a++)
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+      if (!strcmp(name, nsccl_model_variant_name((nsccl_algo_t)a, known[i]))) {
+        *variant = known[i];
+        return a;
+      }
+  return -1;
+}
+
 nscclResult_t nsccl_algo_override_parse(const char *spec, nsccl_algo_override_t *out) {
-  for (int c = 0; c < NSCCL_NUM_COLLS; c++) out->algo[c] = -1;
+  for (int c = 0; c < NSCCL_NUM_COLLS; c++) out->algo[c] = out->variant[c] = -1;
   if (!spec || !*spec) return nscclSuccess;
   char buf[256];
   if (strlen(spec) >= sizeof(buf)) NSCCL_FAIL(nscclInvalidArgument, "algorithm override '%.40s...' is too long", spec);
@@ -21,12 +51,15 @@ nscclResult_t nsccl_algo_override_parse(const char *spec, nsccl_algo_override_t 
   for (char *save = NULL, *item = strtok_r(buf, ";,", &save); item; item = strtok_r(NULL, ";,", &save)) {
     char *colon = strchr(item, ':');
     const char *name = colon ? colon + 1 : item;
-    int algo = strcmp(name, "auto") == 0 ? -1 : nsccl_algo_from_name(name);
+    int variant = -1;
+    int algo = strcmp(name, "auto") == 0 ? -1 : algo_and_variant(name, &variant);
     if (algo < 0 && strcmp(name, "auto") != 0)
       NSCCL_FAIL(nscclInvalidArgument,
-                 "algorithm override '%s': unknown algorithm '%s' (use ring, tree, direct or auto)", spec, name);
+                 "algorithm override '%s': unknown algorithm '%s' (use ring, tree, direct or auto, optionally with a "
+                 "variant such as ring/hier)",
+                 spec, name);
     if (!colon) {
-      for (int c = 0; c < NSCCL_NUM_COLLS; c++) out->algo[c] = algo;
+      for (int c = 0; c < NSCCL_NUM_COLLS; c++) out->algo[c] = algo, out->variant[c] = variant;
       continue;
     }
     *colon = '\0';
@@ -38,6 +71,7 @@ nscclResult_t nsccl_algo_override_parse(const char *spec, nsccl_algo_override_t 
                  "algorithm override '%s': unknown collective '%s' (use allreduce, allgather or reducescatter)", spec,
                  item);
     out->algo[coll] = algo;
+    out->variant[coll] = variant;
   }
   return nscclSuccess;
 }
@@ -87,6 +121,14 @@ nscclResult_t nsccl_select(const struct nsccl_topo *topo, const nsccl_algo_overr
       rc = nsccl_model_best_variant(t, NULL, coll, (nsccl_algo_t)a, bytes, nranks, &out->variant[a],
                                     &out->predicted_s[a]);
     if (out->predicted_s[a] >= 0 && (best < 0 || out->predicted_s[a] < out->predicted_s[best])) best = a;
+  }
+  /* A forced variant ("ring/hier") that applies: price what will run (under the flat lock). */
+  int forced = ovr && ovr->algo[coll] >= 0 && ovr->variant[coll] >= 0 && rc == nscclSuccess &&
+               nsccl_topo_algo_supported((nsccl_algo_t)ovr->algo[coll], ovr->variant[coll], t, coll, nranks);
+  if (forced) {
+    int a = ovr->algo[coll];
+    out->variant[a] = ovr->variant[coll];
+    rc = nsccl_model_predict(t, NULL, coll, (nsccl_algo_t)a, out->variant[a], bytes, nranks, &out->predicted_s[a]);
   }
   if (!topo) pthread_mutex_unlock(&flat_lock);
   if (rc != nscclSuccess) return rc;

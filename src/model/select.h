@@ -11,10 +11,15 @@ struct nsccl_topo;
 /* A parsed override: per collective an algorithm, or -1 for "let the model choose". */
 typedef struct {
   int algo[NSCCL_NUM_COLLS];
+  /* Added: a variant forced with "family/variant" (e.g. "ring/hier", names as
+   * nsccl_model_variant_name prints them), or -1: the family's cheapest variant. */
+  int variant[NSCCL_NUM_COLLS];
 } nsccl_algo_override_t;
 
 /* Parse "ring" | "tree" | "direct" | "auto" (every collective) or a list
- * "allreduce:tree;allgather:direct" (the rest stay auto). NULL or "" means all auto.
+ * "allreduce:tree;allgather:direct" (the rest stay auto). A family may name its variant:
+ * "ring/hier", "allreduce:tree/rabenseifner"; a forced variant that does not apply to the topology
+ * falls back to the family's cheapest. NULL or "" means all auto.
  * A bad spec returns nscclInvalidArgument with a message naming the bad part. */
 nscclResult_t nsccl_algo_override_parse(const char *spec, nsccl_algo_override_t *out);
 

@@ -5,8 +5,9 @@
  *
  * Decoding is exact. Encoding rounds to nearest, ties to even, assuming the default floating-point
  * rounding mode (the subnormal path rounds by one float addition, like every other float operation
- * of the kernels). Nothing here creates a float subnormal, so flush-to-zero / denormals-are-zero
- * modes set by -ffast-math programs do not change decoded values. */
+ * of the kernels). Decoding float16 and fp8 never goes through a float subnormal, so flush-to-zero /
+ * denormals-are-zero modes (set by -ffast-math programs) do not change those values; bfloat16
+ * subnormals are float subnormals and behave as float does. */
 #ifndef NSCCL_REDUCE_REDUCE_CONVERT_H
 #define NSCCL_REDUCE_REDUCE_CONVERT_H
 

@@ -14,6 +14,7 @@
 #include <rdma/fi_errno.h>
 #include <rdma/fi_tagged.h>
 
+#include "transport/fastpath.h"
 #include "transport/transport.h"
 
 /* The libfabric API version we are written against. */
@@ -107,6 +108,7 @@ struct nsccl_transport {
   nscclResult_t cancel_status;
   nscclResult_t deferred_error; /* error seen while progressing inside isend/irecv: reported next */
   nsccl_transport_stats_t stats;
+  nsccl_fp_t *fp; /* same-host fast path for small messages, NULL when off (fastpath.c) */
 };
 
 /* provider.c */

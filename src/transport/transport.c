@@ -113,6 +113,9 @@ nscclResult_t nsccl_transport_open(const nsccl_transport_config_t *cfg, nsccl_tr
     nsccl_transport_close(t);
     return rc;
   }
+  /* The fast path serves the peers reached through shm (never a forced network provider). */
+  for (int r = 0; r < t->nranks && !t->fp; r++)
+    if (!strcmp(t->provs[t->prov_of_peer[r]].name, "shm")) t->fp = nsccl_fp_open(t->rank, t->nranks);
   *out = t;
   return nscclSuccess;
 }
@@ -141,7 +144,31 @@ nscclResult_t nsccl_transport_local_address(nsccl_transport_t *t, void *blob) {
     memcpy(b + off, p->addr, p->addrlen);
     off += p->addrlen;
   }
+  /* After the providers: "NSFP" and the fast path's segment name, when it has one. */
+  if (t->fp && off + 4 + NSCCL_FP_BLOB_BYTES <= NSCCL_TRANSPORT_ADDR_BYTES) {
+    memcpy(b + off, "NSFP", 4);
+    nsccl_fp_describe(t->fp, b + off + 4);
+  }
   return nscclSuccess;
+}
+
+/* The fast-path part of a well-formed blob (after its provider entries), or NULL. */
+static const unsigned char *blob_fastpath(const unsigned char *b) {
+  size_t off = 6;
+  for (int i = 0; i < b[5]; i++) {
+    if (off + 1 > NSCCL_TRANSPORT_ADDR_BYTES) return NULL;
+    off += 1 + b[off];
+    if (off + 2 > NSCCL_TRANSPORT_ADDR_BYTES) return NULL;
+    off += 2 + ((size_t)b[off] | ((size_t)b[off + 1] << 8));
+  }
+  if (off + 4 + NSCCL_FP_BLOB_BYTES > NSCCL_TRANSPORT_ADDR_BYTES || memcmp(b + off, "NSFP", 4)) return NULL;
+  return b + off + 4;
+}
+
+int nsccl_transport_enable_fastpath(nsccl_transport_t *t) {
+  if (!t || !t->fp) return 0;
+  nsccl_fp_enable(t->fp);
+  return nsccl_fp_enabled(t->fp);
 }
 
 /* Find provider `name` in a peer's blob. Returns 1 and the address when found, 0 when absent, -1
@@ -189,6 +216,8 @@ nscclResult_t nsccl_transport_connect(nsccl_transport_t *t, const void *blobs) {
                  "nsccl_transport_connect: rank %d has no %s address (it opened: %s); ranks must agree on providers "
                  "(set NSCCL_PROVIDER alike everywhere)",
                  r, p->name, names[0] ? names : "none");
+    const unsigned char *fpb = t->fp && !strcmp(p->name, "shm") ? blob_fastpath(b) : NULL;
+    if (fpb) NSCCL_CHECK(nsccl_fp_connect(t->fp, r, fpb));
     int n = fi_av_insert(p->av, addr, 1, &t->peer_addr[r], 0, NULL);
     if (n != 1)
       NSCCL_FAIL(nscclSystemError, "nsccl_transport_connect: fi_av_insert of rank %d's %s address failed: %s (%d)", r,
@@ -248,6 +277,7 @@ void nsccl_transport_close(nsccl_transport_t *t) {
   for (int i = 0; i < t->nprovs; i++) busy |= t->provs[i].dq_head[0] || t->provs[i].dq_head[1];
   if (busy) nsccl_transport_cancel_all(t, nscclInvalidUsage);
   for (int i = 0; i < t->nprovs; i++) nsccl_tp_prov_close(&t->provs[i]);
+  nsccl_fp_close(t->fp);
   nsccl_tp_xfer_release(t);
   free(t->prov_of_peer);
   free(t->peer_addr);

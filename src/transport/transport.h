@@ -71,6 +71,14 @@ nscclResult_t nsccl_transport_set_max_msg(nsccl_transport_t *t, size_t bytes);
 /* The fragment size used with `peer` (0 when peer is out of range). */
 size_t nsccl_transport_max_msg(const nsccl_transport_t *t, int peer);
 
+/* Turn on the same-host fast path for small messages (docs/transport.md, "Fast path"): messages of
+ * at most NSCCL_TRANSPORT_FP_EAGER bytes to peers reached through shm go through shared-memory rings
+ * instead of libfabric. Every rank of the communicator must turn it on (the fabric engine does),
+ * and such receives must be posted with the message's exact length. NSCCL_SHM_FASTPATH=0 keeps it
+ * off. Returns 1 if it is on for at least one peer. */
+int nsccl_transport_enable_fastpath(nsccl_transport_t *t);
+#define NSCCL_TRANSPORT_FP_EAGER 8128
+
 /* Counters, for tests and logs. */
 typedef struct {
   uint64_t fragments;        /* fragments posted */

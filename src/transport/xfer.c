@@ -277,6 +277,10 @@ static nscclResult_t post_xfer(nsccl_transport_t *t, int kind, int peer, void *b
     NSCCL_FAIL(nscclInvalidArgument,
                "%s: tag 0x%llx does not fit in %d bits (%s has no directed receive: the top %d bits carry the rank)",
                op, (unsigned long long)tag, 64 - t->rank_bits, p->full_name, t->rank_bits);
+  /* Small same-host messages bypass libfabric when the fast path is on (fastpath.c). */
+  if (nsccl_fp_takes(t->fp, peer, len))
+    return kind == NSCCL_FRAG_SEND ? nsccl_fp_isend(t->fp, peer, buf, len, tag, x)
+                                   : nsccl_fp_irecv(t->fp, peer, buf, len, tag, x);
   size_t fsz = nsccl_transport_max_msg(t, peer);
   size_t nfrags = len == 0 ? 1 : len / fsz + (len % fsz != 0);
   if (nfrags > 1 && !p->ordered)
@@ -340,7 +344,7 @@ nscclResult_t nsccl_transport_irecv(nsccl_transport_t *t, int peer, void *buf, s
 }
 
 static int progress_all(nsccl_transport_t *t, int quiet, nscclResult_t *err) {
-  int ncomp = 0;
+  int ncomp = nsccl_fp_progress(t->fp);
   for (int i = 0; i < t->nprovs; i++) {
     nsccl_tp_prov_t *p = &t->provs[i];
     nscclResult_t e = poll_cq(t, p, quiet, &ncomp);
@@ -371,6 +375,7 @@ static double now_ms(void) {
 void nsccl_transport_cancel_all(nsccl_transport_t *t, nscclResult_t status) {
   if (!t) return;
   t->cancel_status = status;
+  nsccl_fp_cancel_all(t->fp, status);
   /* Never handed to the provider: finish them here. */
   for (int i = 0; i < t->nprovs; i++) {
     nsccl_frag_t *f;

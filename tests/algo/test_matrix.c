@@ -113,6 +113,7 @@ static size_t gen_cases(mcase_t *out) {
             continue; /* one-shot of 512 KiB vectors to 63 peers: never chosen, costly to run */
           /* small cases get a second combination, the other way in place */
           int reps = nr >= 2 && nr <= 8 && count >= (size_t)nr + 1 ? 2 : 1;
+          bool prev_in_place = false;
           for (int rep = 0; rep < reps; rep++, k++) {
             mcase_t c = {0};
             c.coll = coll;
@@ -122,7 +123,8 @@ static size_t gen_cases(mcase_t *out) {
             /* in place and chunking from a hash, so they do not line up with counts or ranks */
             uint64_t h = ref_mix(((uint64_t)coll << 48) ^ ((uint64_t)e << 40) ^ ((uint64_t)nr << 16) ^
                                  ((uint64_t)ci << 4) ^ (uint64_t)rep);
-            c.in_place = rep ? !c.in_place : (h >> 7) & 1;
+            c.in_place = rep ? !prev_in_place : (h >> 7) & 1;
+            prev_in_place = c.in_place;
             /* small chunks on some larger cases so that pipelined schedules appear */
             c.chunk = count >= 1000 && (h >> 17) % 3 == 0 ? (count == 1000 ? 96 : 4096) : 0;
             c.seed = 0x5eed0000ull + n * 7919u;

@@ -162,3 +162,107 @@ Test(model, null_topology_is_flat_host) {
   cr_assert_eq(nsccl_select(NULL, NULL, NSCCL_COLL_ALLGATHER, (size_t)1 << 30, 8, &ch), nscclSuccess);
   cr_assert_gt(ch.predicted_s[NSCCL_ALGO_TREE], ch.predicted_s[NSCCL_ALGO_RING] * 0.999);
 }
+
+/* ---- hierarchical schedules (algo/hier.h) and binary trees ---- */
+
+/* S servers of G ranks: a zero-latency switch inside (port bandwidth BW), a NIC per rank of NBW
+ * bytes/s with network latency NLAT (on the way in to the network only). */
+#define NBW  5e8
+#define NLAT 7e-6
+static nsccl_topo_t *efa(int S, int G) {
+  char spec[300];
+  snprintf(spec, sizeof(spec),
+           "efa:servers=%d,nic_bandwidth=%g,network_latency=%g,inner.module=switch,inner.ranks=%d,"
+           "inner.link_bandwidth=%g,inner.endpoint_overhead=%g,inner.reduce_bandwidth=%g",
+           S, NBW, NLAT, G, BW, ALPHA, RBW);
+  nsccl_topo_t *t = NULL;
+  cr_assert_eq(nsccl_topo_load(spec, &t), nscclSuccess, "%s", nsccl_last_error());
+  return t;
+}
+
+/* Closed forms of the three inter-group patterns, written from the schedules (docs/model.md,
+ * "## Hierarchical (EFA)"), with no chunking. */
+Test(model, hier_closed_forms) {
+  const double a = ALPHA, bi = 1 / BW, bn = 1 / NBW, g = 1 / RBW;
+  int S = 4, G = 4, p = S * G;
+  nsccl_topo_t *t = efa(S, G);
+  double n = p * 4096.0, B = n / p;
+  /* ring/hier all-reduce: intra ring RS of n/G blocks, inter ring RS + AG of n/(G S) shares (a
+   * block's journey crosses the network S-1 times), intra ring AG */
+  double sh = n / (G * S);
+  double want = (G - 1) * (a + n / G * (bi + g)) + (S - 1) * (a + sh * (bn + g)) + (S - 1) * NLAT +
+                (S - 1) * (a + sh * bn) + (S - 1) * NLAT + (G - 1) * (a + n / G * bi);
+  near(predict(t, NSCCL_COLL_ALLREDUCE, NSCCL_ALGO_RING, NSCCL_VARIANT_HIER, n, SIZE_MAX), want, "ring/hier AR", p, n);
+  /* direct/hier all-gather: one exchange of S-1 blocks over the NIC, then an intra ring whose
+   * steps send S separate blocks (ranks s*G + i are not adjacent) */
+  want = a + B * bn + (S - 2) * fmax(a, B * bn) + NLAT + (G - 1) * (a + B * bi + (S - 1) * fmax(a, B * bi));
+  near(predict(t, NSCCL_COLL_ALLGATHER, NSCCL_ALGO_DIRECT, NSCCL_VARIANT_HIER, n, SIZE_MAX), want, "direct/hier AG", p,
+       n);
+  /* tree/hier reduce-scatter: intra ring RS of S-block sets, then halving across the 4 servers */
+  want = (G - 1) * (a + B * (bi + g) + (S - 1) * fmax(a, fmax(B * bi, B * g))) +
+         (a + B * (bn + g) + fmax(a, fmax(B * bn, B * g)) + NLAT) + (a + B * (bn + g) + NLAT);
+  near(predict(t, NSCCL_COLL_REDUCESCATTER, NSCCL_ALGO_TREE, NSCCL_VARIANT_HIER, n, SIZE_MAX), want, "tree/hier RS", p,
+       n);
+  nsccl_topo_free(t);
+}
+
+/* On trn2-16x4-efa a large all-reduce goes hierarchical: the flat ring pays the 25 GB/s NIC in each
+ * of its 2(p-1) = 126 steps, the hierarchical one only in 2(S-1) = 6 steps of 1/64 of the vector,
+ * the rest on 256 GB/s torus links. */
+Test(model, efa_prefers_hierarchical_allreduce) {
+  nsccl_topo_t *t;
+  cr_assert_eq(nsccl_topo_load("trn2-16x4-efa", &t), nscclSuccess, "%s", nsccl_last_error());
+  size_t sizes[] = {(size_t)16 << 20, (size_t)256 << 20, (size_t)1 << 30};
+  for (int i = 0; i < 3; i++) {
+    nsccl_choice_t ch;
+    cr_assert_eq(nsccl_select(t, NULL, NSCCL_COLL_ALLREDUCE, sizes[i], 64, &ch), nscclSuccess);
+    cr_assert_eq(ch.variant[ch.algo], NSCCL_VARIANT_HIER, "%zu bytes: chose %s", sizes[i],
+                 nsccl_model_variant_name(ch.algo, ch.variant[ch.algo]));
+    double flat = predict(t, NSCCL_COLL_ALLREDUCE, NSCCL_ALGO_RING, NSCCL_RING_TOPO, (double)sizes[i], 0);
+    double hier = predict(t, NSCCL_COLL_ALLREDUCE, NSCCL_ALGO_RING, NSCCL_VARIANT_HIER, (double)sizes[i], 0);
+    cr_assert_lt(hier * 4, flat, "%zu bytes: ring/hier %.1f us, flat ring %.1f us", sizes[i], hier * 1e6, flat * 1e6);
+    cr_assert_leq(ch.predicted_s[ch.algo], hier);
+  }
+  /* NSCCL_ALGO=ring/hier forces it even where it is not the cheapest (8 bytes) */
+  nsccl_algo_override_t ovr;
+  nsccl_choice_t ch;
+  cr_assert_eq(nsccl_algo_override_parse("allreduce:ring/hier;allgather:tree", &ovr), nscclSuccess, "%s",
+               nsccl_last_error());
+  cr_assert_eq(nsccl_select(t, &ovr, NSCCL_COLL_ALLREDUCE, 8, 64, &ch), nscclSuccess);
+  cr_assert(ch.overridden && ch.algo == NSCCL_ALGO_RING && ch.variant[NSCCL_ALGO_RING] == NSCCL_VARIANT_HIER);
+  cr_assert_float_eq(ch.predicted_s[NSCCL_ALGO_RING],
+                     predict(t, NSCCL_COLL_ALLREDUCE, NSCCL_ALGO_RING, NSCCL_VARIANT_HIER, 8, 0), 1e-15);
+  cr_assert_eq(nsccl_algo_override_parse("ring/bogus", &ovr), nscclInvalidArgument);
+  /* every family offers its hierarchical variant there (4 servers: tree/hier too) */
+  for (int a = 0; a < NSCCL_NUM_ALGOS; a++) {
+    int v[8], nv = nsccl_model_variants(t, NSCCL_COLL_ALLGATHER, (nsccl_algo_t)a, 64, v, 8), has = 0;
+    for (int i = 0; i < nv; i++) has |= v[i] == NSCCL_VARIANT_HIER;
+    cr_assert(has, "%s offers no hierarchical all-gather", nsccl_algo_name(a));
+  }
+  nsccl_topo_free(t);
+  /* a torus has no groups: no hierarchical variant */
+  cr_assert_eq(nsccl_topo_load("trn2-16", &t), nscclSuccess);
+  for (int a = 0; a < NSCCL_NUM_ALGOS; a++) {
+    int v[8], nv = nsccl_model_variants(t, NSCCL_COLL_ALLREDUCE, (nsccl_algo_t)a, 16, v, 8);
+    for (int i = 0; i < nv; i++) cr_assert_neq(v[i], NSCCL_VARIANT_HIER);
+  }
+  nsccl_topo_free(t);
+}
+
+/* Binary tree on 4 ranks of a flat switch (heap 0 <- 1 <- 3, 0 <- 2), one chunk: up level 2, up
+ * level 1 (the root receives and reduces 2n), down level 1 (the root sends 2 messages), down 2. */
+Test(model, binary_trees_priced) {
+  const double a = ALPHA, b = 1 / BW, g = 1 / RBW;
+  nsccl_topo_t *t = flat(4);
+  double n = 1 << 16;
+  double want = (a + n * (b + g)) + (a + 2 * n * (b + g)) + (a + n * b + fmax(a, n * b)) + (a + n * b);
+  near(predict(t, NSCCL_COLL_ALLREDUCE, NSCCL_ALGO_TREE, NSCCL_TREE_BINARY, n, SIZE_MAX), want, "binary tree AR", 4, n);
+  /* the double tree halves what each tree carries: cheaper than one tree for large vectors */
+  double one = predict(t, NSCCL_COLL_ALLREDUCE, NSCCL_ALGO_TREE, NSCCL_TREE_BINARY, 1 << 26, 0);
+  double two = predict(t, NSCCL_COLL_ALLREDUCE, NSCCL_ALGO_TREE, NSCCL_TREE_DOUBLE_BINARY, 1 << 26, 0);
+  cr_assert_lt(two, one);
+  int v[8], nv = nsccl_model_variants(t, NSCCL_COLL_ALLREDUCE, NSCCL_ALGO_TREE, 4, v, 8), seen = 0;
+  for (int i = 0; i < nv; i++) seen |= (v[i] == NSCCL_TREE_BINARY) | (v[i] == NSCCL_TREE_DOUBLE_BINARY) << 1;
+  cr_assert_eq(seen, 3, "the selector's candidates lack the binary trees");
+  nsccl_topo_free(t);
+}

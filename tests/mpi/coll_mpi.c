@@ -7,7 +7,9 @@
  * identical, not merely close. MPI has no float16/bfloat16: for those, MPI reduces the same values
  * as floats and the test rounds the (exact, small integer) results to the narrow type.
  *
- *   mpirun -n N coll_mpi [--quick]      (--quick: sizes up to 1 MiB) */
+ *   mpirun -n N coll_mpi [--quick] [--small] [--no-auto]
+ *     --quick: sizes up to 1 MiB; --small: up to 20000 elements (160 KiB x nranks at most);
+ *     --no-auto: only the forced algorithms (the selector's choice is one of them anyway). */
 #include <mpi.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -179,7 +181,20 @@ int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &nranks);
-  int quick = argc > 1 && !strcmp(argv[1], "--quick");
+  int quick = 0, small = 0, nalgos = NALGOS;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--quick"))
+      quick = 1;
+    else if (!strcmp(argv[i], "--small"))
+      small = 1;
+    else if (!strcmp(argv[i], "--no-auto"))
+      nalgos = NALGOS - 1; /* the selector only picks one of the others */
+    else {
+      if (rank == 0) fprintf(stderr, "usage: coll_mpi [--quick] [--small] [--no-auto]\n");
+      MPI_Finalize();
+      return 2;
+    }
+  }
   /* big: 1 = also 1 MiB, 2 = also 1 MiB and 16 MiB (whole-array bytes). */
   const tcase_t cases[] = {
       {"float/sum", nscclFloat, MPI_FLOAT, 4, nscclSum, MPI_SUM, NARROW_NONE, 2},
@@ -214,7 +229,7 @@ int main(int argc, char **argv) {
   /* One communicator per algorithm, forced through nscclConfig_t.algo (NULL: the selector). */
   nscclComm_t comms[NALGOS];
   double t_init = MPI_Wtime();
-  for (int a = 0; a < NALGOS; a++) {
+  for (int a = 0; a < nalgos; a++) {
     nscclUniqueId id;
     if (rank == 0 && nscclGetUniqueId(&id) != nscclSuccess) {
       fprintf(stderr, "nscclGetUniqueId: %s\n", nscclGetLastError(NULL));
@@ -237,19 +252,19 @@ int main(int argc, char **argv) {
       if (coll == AG && c->op == nscclAvg) continue; /* all-gather has no op: the sum cases cover these types */
       size_t counts[8], ncounts = 0;
       for (size_t s = 0; s < sizeof(small_counts) / sizeof(small_counts[0]); s++) counts[ncounts++] = small_counts[s];
-      for (int s = 0; s < c->big; s++) {
+      for (int s = 0; !small && s < c->big; s++) {
         if (quick && big_bytes[s] > ((size_t)1 << 20)) continue;
         /* The whole array is big_bytes: all-reduce's vector, all-gather's output, reduce-scatter's input. */
         counts[ncounts++] = big_bytes[s] / c->elem / (coll == AR ? 1 : (size_t)nranks);
       }
       for (size_t s = 0; s < ncounts; s++) {
         make_ref((coll_t)coll, c, counts[s]);
-        for (int a = 0; a < NALGOS; a++)
+        for (int a = 0; a < nalgos; a++)
           for (int ip = 0; ip < 2; ip++) run_one(comms[a], anames[a], (coll_t)coll, c, counts[s], ip);
       }
     }
   double t1 = MPI_Wtime();
-  for (int a = 0; a < NALGOS; a++)
+  for (int a = 0; a < nalgos; a++)
     if (nscclCommDestroy(comms[a]) != nscclSuccess && failures++ < 20)
       fprintf(stderr, "rank %d: destroy (%s) failed: %s\n", rank, anames[a], nscclGetLastError(NULL));
   int total = 0;

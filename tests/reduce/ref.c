@@ -96,9 +96,11 @@ uint32_t ref_encode(const ref_fmt_t *f, double v) {
     best = last;
   else if (width(f) <= 8) {
     /* Exhaustive: every candidate code, keep the nearest (ties to even). */
+    double mags[256];
+    for (uint32_t c = 0; c <= last; c++) mags[c] = ref_magnitude(f, c);
     best = 0;
     for (uint32_t c = 1; c <= last; c++) {
-      double dc = fabs(ref_magnitude(f, c) - a), db = fabs(ref_magnitude(f, best) - a);
+      double dc = fabs(mags[c] - a), db = fabs(mags[best] - a);
       if (dc < db || (dc == db && (c & 1) == 0)) best = c;
     }
   } else {

@@ -379,3 +379,25 @@ Test(validate, large_schedules_are_fast, .timeout = 60) {
   nsccl_prog_copy(&progs[5], SND(0, 8), RCV(0, 8), NSCCL_NODEPS);
   expect_bad("rank 5 step", "write-write race");
 }
+
+Test(validate, every_dependency_of_the_ring_is_needed) {
+  /* In the hand-built ring every dependency orders a write before a read; dropping any one of them
+   * must be reported. */
+  setup_progs(4, NSCCL_COLL_ALLGATHER, 6, nscclInt32, false);
+  build_ring_allgather(4, 6, 2);
+  expect_ok();
+  int dropped = 0;
+  for (int r = 0; r < 4; r++)
+    for (uint32_t i = 0; i < progs[r].nsteps; i++) {
+      nsccl_step_t *s = &progs[r].steps[i];
+      if (!s->ndeps) continue;
+      uint32_t keep = s->ndeps;
+      s->ndeps = 0;
+      cr_expect_eq(validate(), nscclInvalidUsage, "rank %d step %u without its dependency was accepted", r, i);
+      cr_expect(strstr(err, "race") != NULL, "rank %d step %u: %s", r, i, err);
+      s->ndeps = keep;
+      dropped++;
+    }
+  cr_assert_eq(dropped, 4 * 3 * 2);
+  expect_ok();
+}

@@ -62,20 +62,26 @@ static void run_case(const nsccl_topo_t *t, nsccl_coll_t coll, nsccl_algo_t algo
   }
   cr_assert_eq(nsccl_local_run(progs, p, (const void *const *)send, recv, nscclSum, err, sizeof(err)), nscclSuccess,
                "%s: local engine: %s", what, err);
+  /* The serial reference, once: the all-gather output or the element-wise sum of every input. */
+  int32_t *ref = malloc(sizeof(int32_t) * (total ? total : 1));
+  cr_assert_not_null(ref);
+  for (size_t i = 0; i < total; i++) {
+    ref[i] = 0;
+    if (coll == NSCCL_COLL_ALLGATHER)
+      ref[i] = input((int)(i / count), i % count);
+    else
+      for (int q = 0; q < p; q++) ref[i] += input(q, i);
+  }
   for (int r = 0; r < p; r++) {
     const int32_t *out = recv[r];
     size_t nout = coll == NSCCL_COLL_REDUCESCATTER ? count : total;
     for (size_t i = 0; i < nout; i++) {
-      int32_t want = 0;
-      if (coll == NSCCL_COLL_ALLGATHER) {
-        want = input((int)(i / count), i % count);
-      } else {
-        size_t gi = coll == NSCCL_COLL_REDUCESCATTER ? (size_t)r * count + i : i;
-        for (int q = 0; q < p; q++) want += input(q, gi);
-      }
-      cr_assert_eq(out[i], want, "%s: rank %d element %zu: got %d want %d", what, r, i, out[i], want);
+      int32_t want = ref[coll == NSCCL_COLL_REDUCESCATTER ? (size_t)r * count + i : i];
+      if (out[i] != want) /* assert only on a mismatch: a Criterion assert per element is slow */
+        cr_assert_fail("%s: rank %d element %zu: got %d want %d", what, r, i, out[i], want);
     }
   }
+  free(ref);
   for (int r = 0; r < p; r++) {
     nsccl_prog_free(&progs[r]);
     void *base = !in_place ? send[r] : coll == NSCCL_COLL_ALLGATHER ? recv[r] : send[r];
@@ -85,6 +91,11 @@ static void run_case(const nsccl_topo_t *t, nsccl_coll_t coll, nsccl_algo_t algo
   free(progs);
   free(send);
   free(recv);
+}
+
+/* topo_sched_hier below runs the hierarchical variants on trn2-16x4-efa with more counts. */
+static bool skip_hier(const nsccl_topo_t *t, int variant) {
+  return variant == NSCCL_VARIANT_HIER && !strcmp(t->name, "trn2-16x4-efa");
 }
 
 static void all_cases(const char *name) {
@@ -97,7 +108,7 @@ static void all_cases(const char *name) {
       int v[8], nv = nsccl_model_variants(t, (nsccl_coll_t)c, (nsccl_algo_t)a, p, v, 8);
       cr_assert_gt(nv, 0, "%s: no variant of %s for %s", name, nsccl_algo_name(a), nsccl_coll_name(c));
       for (int i = 0; i < nv; i++)
-        for (size_t k = 0; k < sizeof(counts) / sizeof(counts[0]); k++)
+        for (size_t k = 0; k < sizeof(counts) / sizeof(counts[0]) && !skip_hier(t, v[i]); k++)
           for (int ip = 0; ip < 2; ip++) run_case(t, (nsccl_coll_t)c, (nsccl_algo_t)a, v[i], counts[k], ip);
     }
   nsccl_topo_free(t);

@@ -1,0 +1,219 @@
+/* nsccl-perf --calibrate: measure this host's alpha, beta and gamma, write them as a `host`
+ * topology file, then time the usual sweep and compare every row with the cost model's prediction
+ * on that topology (and on the uncalibrated defaults, for contrast).
+ *
+ *   alpha: a ring all-gather of one float per rank takes p-1 steps of one tiny message each, so
+ *          alpha = t / (p - 1) (the engine's and the transport's whole per-step cost);
+ *   beta:  a ring all-gather of LARGE bytes takes (p-1) alpha + (p-1)/p n beta, solved for beta;
+ *          link_bandwidth = 1 / beta;
+ *   gamma: nsccl_reduce (the reduce kernels) summing two float arrays of 32 MiB, on every rank at
+ *          once (ranks share the machine's cores and memory as in a collective), the median rank.
+ * Every rank measures; times are the slowest rank's per iteration, the median over iterations. */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/clock.h"
+#include "model/cost.h"
+#include "perf/perf.h"
+#include "perf/perf_sweep.h"
+#include "reduce/reduce.h"
+#include "topologies/host.h"
+#include "topologies/topo.h"
+
+#define LARGE_BYTES ((size_t)32 << 20)
+#define LOCAL_BYTES ((size_t)32 << 20)
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n) {
+  qsort(v, (size_t)n, sizeof(double), cmp_double);
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static double now_s(void) { return (double)nsccl_now_ns() * 1e-9; }
+
+/* Median over iterations of the slowest rank's time of a ring all-gather of `bytes` in total. */
+static double time_ring_allgather(nscclComm_t ring, size_t bytes, int iters, int nranks) {
+  size_t per = bytes / sizeof(float) / (size_t)nranks;
+  if (per == 0) per = 1;
+  float *buf = calloc(per * (size_t)nranks, sizeof(float));
+  float *src = calloc(per, sizeof(float));
+  double *t = malloc(sizeof(double) * (size_t)iters * 2);
+  if (!buf || !src || !t) MPI_Abort(MPI_COMM_WORLD, 1);
+  for (int it = -2; it < iters; it++) {
+    MPI_Barrier(MPI_COMM_WORLD);
+    double t0 = now_s();
+    if (nscclAllGather(src, buf, per, nscclFloat32, ring, NULL) != nscclSuccess) {
+      fprintf(stderr, "nsccl-perf: calibration all-gather failed: %s\n", nscclGetLastError(ring));
+      MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    if (it >= 0) t[it] = now_s() - t0;
+  }
+  MPI_Allreduce(t, t + iters, iters, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+  double m = median(t + iters, iters);
+  free(buf);
+  free(src);
+  free(t);
+  return m;
+}
+
+/* Bytes/s of dst = a + b over float arrays (kind 0) or of memcpy (kind 1): best of 5 on this rank,
+ * then the median over ranks (all ranks run at once). */
+static double local_bandwidth(int kind, int nranks) {
+  size_t n = LOCAL_BYTES / sizeof(float);
+  float *a = malloc(LOCAL_BYTES), *b = malloc(LOCAL_BYTES), *d = malloc(LOCAL_BYTES);
+  if (!a || !b || !d) MPI_Abort(MPI_COMM_WORLD, 1);
+  for (size_t i = 0; i < n; i++) a[i] = b[i] = d[i] = (float)(i & 1023);
+  double best = 1e30;
+  MPI_Barrier(MPI_COMM_WORLD);
+  for (int it = 0; it < 5; it++) {
+    double t0 = now_s();
+    if (kind == 0)
+      nsccl_reduce(d, a, b, n, nscclFloat32, nscclSum);
+    else
+      memcpy(d, a, LOCAL_BYTES);
+    double dt = now_s() - t0;
+    if (dt < best) best = dt;
+  }
+  double bw = (double)LOCAL_BYTES / best, *all = malloc(sizeof(double) * (size_t)nranks);
+  MPI_Allgather(&bw, 1, MPI_DOUBLE, all, 1, MPI_DOUBLE, MPI_COMM_WORLD);
+  double m = median(all, nranks);
+  free(all);
+  free(a);
+  free(b);
+  free(d);
+  return m;
+}
+
+static void mkdir_parents(const char *path) {
+  char tmp[1024];
+  snprintf(tmp, sizeof(tmp), "%s", path);
+  for (char *p = tmp + 1; *p; p++)
+    if (*p == '/') {
+      *p = '\0';
+      mkdir(tmp, 0755);
+      *p = '/';
+    }
+}
+
+/* Median |predicted - measured| / measured over the rows of one collective, on topo. */
+static double model_error(const perf_rows_t *rows, nsccl_coll_t coll, const nsccl_topo_t *topo, int nranks, int *n) {
+  double *err = malloc(sizeof(double) * (size_t)(2 * rows->n + 1));
+  *n = 0;
+  for (int i = 0; i < rows->n; i++) {
+    const perf_row_t *r = &rows->v[i];
+    if (r->shape.coll != coll || r->algo_id < 0) continue;
+    double pred;
+    if (nsccl_model_predict(topo, NULL, coll, (nsccl_algo_t)r->algo_id, 0, r->shape.bytes, nranks, &pred) !=
+        nscclSuccess)
+      continue;
+    for (int ip = 0; ip < 2; ip++)
+      if (r->time_us[ip] > 0) err[(*n)++] = fabs(pred * 1e6 - r->time_us[ip]) / r->time_us[ip];
+  }
+  double m = *n ? median(err, *n) : NAN;
+  free(err);
+  return m;
+}
+
+int perf_calibrate(const perf_opts_t *o, nscclComm_t comm, int rank, int nranks) {
+  /* A ring communicator for the alpha / beta probes, whatever --algo says for the sweep. */
+  nscclUniqueId id;
+  if (rank == 0 && nscclGetUniqueId(&id) != nscclSuccess) MPI_Abort(MPI_COMM_WORLD, 1);
+  MPI_Bcast(&id, sizeof(id), MPI_BYTE, 0, MPI_COMM_WORLD);
+  nscclConfig_t cfg = NSCCL_CONFIG_INITIALIZER;
+  cfg.algo = "ring";
+  nscclComm_t ring;
+  if (nscclCommInitRankConfig(&ring, nranks, id, rank, &cfg) != nscclSuccess) {
+    fprintf(stderr, "nsccl-perf: rank %d: calibration communicator: %s\n", rank, nscclGetLastError(NULL));
+    MPI_Abort(MPI_COMM_WORLD, 1);
+  }
+  double alpha = NSCCL_HOST_DEFAULT_ALPHA, link_bw = NSCCL_HOST_DEFAULT_LINK_BW;
+  double t_small = 0, t_large = 0;
+  if (nranks > 1) {
+    t_small = time_ring_allgather(ring, sizeof(float) * (size_t)nranks, 200, nranks);
+    t_large = time_ring_allgather(ring, LARGE_BYTES, 10, nranks);
+    alpha = t_small / (nranks - 1);
+    double frac = (double)(nranks - 1) / nranks;
+    double beta = (t_large - (nranks - 1) * alpha) / (frac * (double)LARGE_BYTES);
+    if (beta > 0) link_bw = 1.0 / beta;
+  }
+  nscclCommDestroy(ring);
+  double reduce_bw = local_bandwidth(0, nranks);
+  double memcpy_bw = local_bandwidth(1, nranks);
+
+  int ok = 1;
+  if (rank == 0) {
+    printf("# nsccl-perf --calibrate on %d ranks (one host)\n", nranks);
+    if (nranks > 1)
+      printf("#   ring all-gather of %d floats: %.2f us -> alpha = %.3f us per step\n"
+             "#   ring all-gather of %zu MiB: %.1f us -> link bandwidth = %.3f GB/s (beta = %.4f ns/B)\n",
+             nranks, t_small * 1e6, alpha * 1e6, LARGE_BYTES >> 20, t_large * 1e6, link_bw / 1e9, 1e9 / link_bw);
+    else
+      printf("#   1 rank: no messages to time; alpha and link bandwidth keep the defaults\n");
+    printf("#   reduce kernel (float sum, %zu MiB): %.3f GB/s -> gamma = %.4f ns/B\n", LOCAL_BYTES >> 20,
+           reduce_bw / 1e9, 1e9 / reduce_bw);
+    printf("#   memcpy (%zu MiB, for reference): %.3f GB/s\n", LOCAL_BYTES >> 20, memcpy_bw / 1e9);
+    mkdir_parents(o->topo_out);
+    FILE *f = fopen(o->topo_out, "w");
+    if (!f) {
+      fprintf(stderr, "nsccl-perf: cannot write the topology to '%s': %s\n", o->topo_out, strerror(errno));
+      ok = 0;
+    } else {
+      fprintf(f,
+              "# This host, calibrated by nsccl-perf --calibrate on %d ranks (docs/performance.md).\n"
+              "# alpha from a ring all-gather of one float per rank, link bandwidth from one of %zu MiB,\n"
+              "# reduce bandwidth from the float-sum kernel. Measured memcpy: %.3e B/s.\n"
+              "[topology]\nmodule = host\nranks = %d\nranks_per_host = %d\n"
+              "endpoint_overhead = %.4e\nlink_bandwidth = %.4e\nreduce_bandwidth = %.4e\n",
+              nranks, LARGE_BYTES >> 20, memcpy_bw, nranks, nranks, alpha, link_bw, reduce_bw);
+      fclose(f);
+      printf("# wrote %s\n", o->topo_out);
+    }
+  }
+  MPI_Bcast(&ok, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  if (!ok) return 1;
+
+  /* The sweep, measured as without --calibrate; rank 0 then compares each row with the model. */
+  perf_rows_t rows;
+  memset(&rows, 0, sizeof(rows));
+  perf_sweep(o, comm, rank, nranks, NULL, &rows);
+  if (rank == 0) {
+    nsccl_topo_t *topo = NULL;
+    if (nsccl_topo_load(o->topo_out, &topo) != nscclSuccess) {
+      fprintf(stderr, "nsccl-perf: cannot load the topology just written: %s\n", nscclGetLastError(NULL));
+      free(rows.v);
+      return 1;
+    }
+    printf("#\n# Model against measurement (out-of-place and in-place rows; predicted for the algorithm run)\n");
+    printf("# %14s %10s %7s %12s %12s %12s %8s\n", "collective", "size(B)", "algo", "measured(us)", "model(us)",
+           "default(us)", "error");
+    for (int i = 0; i < rows.n; i++) {
+      const perf_row_t *r = &rows.v[i];
+      double pred = NAN, pdef = NAN;
+      if (r->algo_id >= 0) {
+        nsccl_model_predict(topo, NULL, r->shape.coll, (nsccl_algo_t)r->algo_id, 0, r->shape.bytes, nranks, &pred);
+        nsccl_model_predict(NULL, NULL, r->shape.coll, (nsccl_algo_t)r->algo_id, 0, r->shape.bytes, nranks, &pdef);
+      }
+      double meas = 0.5 * (r->time_us[0] + r->time_us[1]);
+      printf("  %14s %10zu %7s %12.2f %12.2f %12.2f %7.1f%%\n", perf_coll_name(r->shape.coll), r->shape.bytes, r->algo,
+             meas, pred * 1e6, pdef * 1e6, meas > 0 ? 100 * fabs(pred * 1e6 - meas) / meas : NAN);
+    }
+    printf("#\n# Median absolute relative error of the model (calibrated host file | uncalibrated defaults):\n");
+    for (int k = 0; k < PERF_NCOLLS; k++) {
+      nsccl_coll_t c = perf_coll_order[k];
+      if (!(o->coll_mask & (1 << c))) continue;
+      int n1, n2;
+      double e1 = model_error(&rows, c, topo, nranks, &n1), e2 = model_error(&rows, c, NULL, nranks, &n2);
+      printf("#   %-14s %6.1f%% | %6.1f%%   over %d measurements\n", perf_coll_name(c), 100 * e1, 100 * e2, n1);
+    }
+    nsccl_topo_free(topo);
+  }
+  free(rows.v);
+  return 0;
+}

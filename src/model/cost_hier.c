@@ -1,0 +1,157 @@
+/* Pricing of the hierarchical schedules (algo/hier.c) as the builder emits them: ring phases inside
+ * every group at once, and the inter-group phase (ring, recursive halving/doubling or one direct
+ * exchange) of every column at once, each flow routed over the topology (docs/model.md,
+ * "## Hierarchical (EFA)").
+ *
+ * The sets a position sends are the builder's (same layout, same merging of adjacent blocks into one
+ * message). Where the sets of one team differ in size (groups of unequal size) every step is
+ * charged the largest set: exact for equal groups, an upper bound otherwise. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "algo/hier.h"
+#include "core/check.h"
+#include "model/cost_internal.h"
+
+typedef struct {
+  nsccl_model_t *m;
+  const nsccl_hier_layout_t *L;
+  nsccl_coll_t coll;
+  double n;
+  unsigned char *mark; /* [nranks] scratch for counting merged runs */
+} hm_t;
+
+/* Messages for `pieces` messages totalling `bytes` (each cut into chunks). */
+static double msgs(const hm_t *h, double pieces, double bytes) {
+  if (pieces <= 0 || bytes <= 0) return 0;
+  return pieces * fmax(1.0, ceil(bytes / pieces / h->m->chunk));
+}
+
+/* Bytes and messages (merged runs) of position j's set in group g's team. */
+static void intra_set(hm_t *h, int g, int j, double *bytes, double *pieces) {
+  const nsccl_hier_layout_t *L = h->L;
+  int G = L->size[g], ncol = 0;
+  for (int c = j; c < L->width; c += G) ncol++;
+  if (h->coll == NSCCL_COLL_ALLREDUCE) {
+    *bytes = ncol * h->n / L->width;
+    *pieces = G == 1 ? 1 : ncol; /* columns j, j+G, ... are adjacent only when G == 1 */
+    return;
+  }
+  int nb = 0, runs = 0;
+  for (int r = 0; r < L->nranks; r++) h->mark[r] = 0;
+  for (int c = j; c < L->width; c += G)
+    for (int q = 0; q < L->ngroups; q++)
+      if (c < L->size[q]) h->mark[L->members[L->first[q] + c]] = 1, nb++;
+  for (int r = 0; r < L->nranks; r++) runs += h->mark[r] && (r == 0 || !h->mark[r - 1]);
+  *bytes = nb * h->n / L->nranks;
+  *pieces = runs;
+}
+
+/* Ring reduce-scatter (reduce_too) or all-gather in every group at once. */
+static void intra_ring(hm_t *h, int reduce_too) {
+  nsccl_model_t *m = h->m;
+  const nsccl_hier_layout_t *L = h->L;
+  int maxG = 0;
+  double journey = 0;
+  for (int g = 0; g < L->ngroups; g++) {
+    int G = L->size[g];
+    if (G < 2) continue;
+    if (G > maxG) maxG = G;
+    double b = 0, pc = 1;
+    for (int j = 0; j < G; j++) {
+      double bj, pj;
+      intra_set(h, g, j, &bj, &pj);
+      if (bj > b) b = bj, pc = pj;
+    }
+    m->lat_sum = 0, m->lat_min = INFINITY;
+    for (int j = 0; j < G; j++) {
+      int src = L->members[L->first[g] + j], dst = L->members[L->first[g] + (j + 1) % G];
+      nsccl_model_flow(m, src, dst, b, msgs(h, pc, b));
+      if (reduce_too) nsccl_model_reduce(m, dst, b);
+    }
+    if (m->lat_sum > 0 && m->lat_sum - m->lat_min > journey) journey = m->lat_sum - m->lat_min;
+  }
+  if (maxG < 2) return;
+  m->lat_override = journey;
+  nsccl_model_step_end(m, maxG - 1, 1);
+}
+
+/* Bytes of one position's set in a column's team: a share of the column's block (all-reduce) or
+ * one rank's block. */
+static double inter_set(const hm_t *h) {
+  const nsccl_hier_layout_t *L = h->L;
+  return h->coll == NSCCL_COLL_ALLREDUCE ? h->n / L->width / L->ngroups : h->n / L->nranks;
+}
+
+/* Inter-group reduce-scatter (reduce_too) or all-gather of every column at once. */
+static void inter_phase(hm_t *h, nsccl_algo_t inter, int reduce_too) {
+  nsccl_model_t *m = h->m;
+  const nsccl_hier_layout_t *L = h->L;
+  int S = L->ngroups, K = L->width;
+  double b = inter_set(h);
+  if (inter == NSCCL_ALGO_RING) {
+    double journey = 0;
+    for (int c = 0; c < K; c++) {
+      m->lat_sum = 0, m->lat_min = INFINITY;
+      for (int q = 0; q < S; q++) {
+        int src = nsccl_hier_member(L, q, c), dst = nsccl_hier_member(L, (q + 1) % S, c);
+        nsccl_model_flow(m, src, dst, b, msgs(h, 1, b));
+        if (reduce_too) nsccl_model_reduce(m, dst, b);
+      }
+      if (m->lat_sum > 0 && m->lat_sum - m->lat_min > journey) journey = m->lat_sum - m->lat_min;
+    }
+    m->lat_override = journey;
+    nsccl_model_step_end(m, S - 1, 1);
+  } else if (inter == NSCCL_ALGO_TREE) {
+    /* Halving sends S/2, S/4, ... sets; doubling 1, 2, ... sets. A share of an all-reduce column is
+     * one contiguous message; blocks of different ranks one message each. */
+    for (int w0 = 1; w0 < S; w0 *= 2) {
+      int w = reduce_too ? S / (2 * w0) : w0;
+      double bytes = w * b, pieces = h->coll == NSCCL_COLL_ALLREDUCE ? 1 : w;
+      for (int c = 0; c < K; c++)
+        for (int q = 0; q < S; q++) {
+          int dst = nsccl_hier_member(L, q ^ w, c);
+          nsccl_model_flow(m, nsccl_hier_member(L, q, c), dst, bytes, msgs(h, pieces, bytes));
+          if (reduce_too) nsccl_model_reduce(m, dst, bytes);
+        }
+      nsccl_model_step_end(m, 1, 0);
+    }
+  } else {
+    for (int c = 0; c < K; c++)
+      for (int q = 0; q < S; q++) {
+        int src = nsccl_hier_member(L, q, c);
+        for (int d = 1; d < S; d++) nsccl_model_flow(m, src, nsccl_hier_member(L, (q + d) % S, c), b, msgs(h, 1, b));
+        if (reduce_too) nsccl_model_reduce(m, src, (S - 1) * b);
+      }
+    nsccl_model_step_end(m, 1, 0);
+  }
+}
+
+nscclResult_t nsccl_model_hier(nsccl_model_t *m, nsccl_coll_t coll, nsccl_algo_t inter, double n) {
+  nsccl_hier_layout_t L;
+  NSCCL_CHECK(nsccl_hier_layout(m->t, &L));
+  hm_t h = {m, &L, coll, n, malloc((size_t)L.nranks)};
+  if (!h.mark) {
+    nsccl_hier_layout_free(&L);
+    NSCCL_FAIL(nscclSystemError, "model: out of memory pricing a hierarchical schedule");
+  }
+  switch (coll) {
+  case NSCCL_COLL_ALLREDUCE:
+    intra_ring(&h, 1);
+    inter_phase(&h, inter, 1);
+    inter_phase(&h, inter, 0);
+    intra_ring(&h, 0);
+    break;
+  case NSCCL_COLL_ALLGATHER:
+    inter_phase(&h, inter, 0);
+    intra_ring(&h, 0);
+    break;
+  default:
+    intra_ring(&h, 1);
+    inter_phase(&h, inter, 1);
+    break;
+  }
+  free(h.mark);
+  nsccl_hier_layout_free(&L);
+  return nscclSuccess;
+}

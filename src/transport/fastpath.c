@@ -1,0 +1,390 @@
+/* Same-host fast path for small messages (see fastpath.h and docs/transport.md, "Fast path").
+ *
+ * libfabric's shm provider costs about a microsecond per small message here (a locked command
+ * queue, a completion queue entry, and progress calls on both sides). For messages that fit a
+ * slot, this path is one memcpy into the receiver's memory and one release store:
+ *
+ *   segment of rank R (/dev/shm/nsccl-fp-<pid>-<n>, created at open, mapped by same-host peers):
+ *     page 0: header;  ring[s] for every sender s: a control page (consumed count, written by R)
+ *     then SLOTS slots of SLOT_BYTES: {seq, tag, len} + payload.
+ *
+ * Sender s writes its k-th message (k = 0, 1, ...) into slot k % SLOTS once R has consumed message
+ * k - SLOTS, then publishes it with seq = k + 1 (release). R polls slot tail % SLOTS for
+ * seq == tail + 1 (acquire), matches the tag against its posted receives from s in post order
+ * (else keeps a copy as unexpected), and publishes consumed = tail + 1. One producer and one
+ * consumer per ring: no locks, no atomics beyond ordered loads and stores. Sends complete as soon
+ * as the copy is made (like fi_inject); a full ring queues the send until the receiver frees slots. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/check.h"
+#include "core/log.h"
+#include "transport/fastpath.h"
+
+#define SLOTS      16
+#define SLOT_BYTES 8192
+#define SLOT_HDR   64
+#define CTRL_BYTES 4096
+#define HDR_BYTES  4096
+#define RING_BYTES ((size_t)CTRL_BYTES + (size_t)SLOTS * SLOT_BYTES)
+#define MAX_RANKS  512
+#define SEG_MAGIC  0x6e7363636c667031ull /* "nscclfp1" */
+#define POLL_BATCH 32
+
+_Static_assert(NSCCL_FP_EAGER_BYTES + SLOT_HDR <= SLOT_BYTES, "eager bytes must fit a slot");
+_Static_assert(NSCCL_FP_EAGER_BYTES == NSCCL_TRANSPORT_FP_EAGER, "one eager limit");
+
+typedef struct {
+  uint64_t seq; /* k + 1 once message k is in the slot */
+  uint64_t tag;
+  uint64_t len;
+} slot_hdr_t;
+
+typedef struct fp_req {
+  struct fp_req *next;
+  void *buf;
+  const void *sbuf;
+  size_t len;
+  uint64_t tag;
+  nsccl_xfer_t *x;
+} fp_req_t;
+
+typedef struct fp_msg {
+  struct fp_msg *next;
+  uint64_t tag;
+  size_t len;
+  unsigned char data[];
+} fp_msg_t;
+
+typedef struct {
+  int on;
+  unsigned char *tx_ring; /* my ring in the peer's segment */
+  void *tx_map;
+  size_t tx_len;
+  uint64_t head;               /* messages I wrote to the peer */
+  uint64_t tail;               /* messages I consumed from the peer */
+  fp_req_t *sq_head, *sq_tail; /* sends waiting for a free slot */
+  fp_req_t *rq_head, *rq_tail; /* posted receives, in post order */
+  fp_msg_t *uq_head, *uq_tail; /* unexpected messages, in arrival order */
+} fp_peer_t;
+
+struct nsccl_fp {
+  int rank, nranks, enabled;
+  char name[NSCCL_FP_BLOB_BYTES];
+  unsigned char *seg;
+  size_t seg_len;
+  fp_peer_t *peers;
+  int *active, nactive;
+  fp_req_t *free_reqs;
+};
+
+static size_t seg_bytes(int nranks) { return HDR_BYTES + (size_t)nranks * RING_BYTES; }
+static unsigned char *ring_of(unsigned char *seg, int sender) { return seg + HDR_BYTES + (size_t)sender * RING_BYTES; }
+static uint64_t *consumed_of(unsigned char *ring) { return (uint64_t *)ring; }
+static slot_hdr_t *slot_of(unsigned char *ring, uint64_t k) {
+  return (slot_hdr_t *)(ring + CTRL_BYTES + (size_t)(k % SLOTS) * SLOT_BYTES);
+}
+
+/* Segments of processes that died without closing (SIGKILL) stay in /dev/shm: remove them. */
+static void remove_stale(void) {
+  DIR *d = opendir("/dev/shm");
+  if (!d) return;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    int pid = 0;
+    if (sscanf(e->d_name, "nsccl-fp-%d-", &pid) != 1 || pid <= 0) continue;
+    if (kill(pid, 0) != 0 && errno == ESRCH) {
+      char path[300];
+      snprintf(path, sizeof(path), "/%s", e->d_name);
+      shm_unlink(path);
+    }
+  }
+  closedir(d);
+}
+
+nsccl_fp_t *nsccl_fp_open(int rank, int nranks) {
+  const char *env = getenv("NSCCL_SHM_FASTPATH");
+  if ((env && !strcmp(env, "0")) || nranks > MAX_RANKS) return NULL;
+  static int counter;
+  remove_stale();
+  nsccl_fp_t *fp = calloc(1, sizeof(*fp));
+  if (!fp) return NULL;
+  fp->rank = rank;
+  fp->nranks = nranks;
+  fp->peers = calloc((size_t)nranks, sizeof(fp_peer_t));
+  fp->active = calloc((size_t)nranks, sizeof(int));
+  snprintf(fp->name, sizeof(fp->name), "/nsccl-fp-%d-%d", (int)getpid(), __atomic_fetch_add(&counter, 1, 0));
+  fp->seg_len = seg_bytes(nranks);
+  int fd = fp->peers && fp->active ? shm_open(fp->name, O_CREAT | O_EXCL | O_RDWR, 0600) : -1;
+  if (fd < 0 || ftruncate(fd, (off_t)fp->seg_len) != 0) {
+    NSCCL_WARN(NSCCL_SUBSYS_NET, "transport: no shared-memory fast path (%s: %s); small messages use libfabric",
+               fp->name, strerror(errno));
+    if (fd >= 0) close(fd), shm_unlink(fp->name);
+    free(fp->peers);
+    free(fp->active);
+    free(fp);
+    return NULL;
+  }
+  fp->seg = mmap(NULL, fp->seg_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  close(fd);
+  if (fp->seg == MAP_FAILED) {
+    shm_unlink(fp->name);
+    free(fp->peers);
+    free(fp->active);
+    free(fp);
+    return NULL;
+  }
+  *(uint64_t *)fp->seg = SEG_MAGIC;
+  ((int32_t *)fp->seg)[2] = nranks;
+  if (getenv("NSCCL_SHM_FASTPATH") && !strcmp(getenv("NSCCL_SHM_FASTPATH"), "1")) fp->enabled = 1;
+  return fp;
+}
+
+void nsccl_fp_describe(const nsccl_fp_t *fp, unsigned char *blob) {
+  memset(blob, 0, NSCCL_FP_BLOB_BYTES);
+  if (fp) memcpy(blob, fp->name, strlen(fp->name));
+}
+
+nscclResult_t nsccl_fp_connect(nsccl_fp_t *fp, int peer, const unsigned char *part) {
+  if (!fp || peer < 0 || peer >= fp->nranks || part[0] != '/') return nscclSuccess;
+  char name[NSCCL_FP_BLOB_BYTES + 1];
+  memcpy(name, part, NSCCL_FP_BLOB_BYTES);
+  name[NSCCL_FP_BLOB_BYTES] = '\0';
+  fp_peer_t *p = &fp->peers[peer];
+  size_t len = seg_bytes(fp->nranks);
+  void *m = MAP_FAILED;
+  if (peer == fp->rank) {
+    m = fp->seg;
+  } else {
+    /* A peer whose segment we cannot map would wait forever for messages we send elsewhere: fail. */
+    int fd = shm_open(name, O_RDWR, 0);
+    if (fd < 0)
+      NSCCL_FAIL(nscclSystemError, "transport: cannot open rank %d's fast-path segment %s: %s", peer, name,
+                 strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) == 0 && (size_t)st.st_size >= len)
+      m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if (m == MAP_FAILED)
+      NSCCL_FAIL(nscclSystemError, "transport: cannot map rank %d's fast-path segment %s (%zu bytes)", peer, name, len);
+    if (*(uint64_t *)m != SEG_MAGIC || ((int32_t *)m)[2] != fp->nranks) {
+      munmap(m, len);
+      NSCCL_FAIL(nscclInvalidUsage, "transport: rank %d's fast-path segment %s belongs to another communicator", peer,
+                 name);
+    }
+    p->tx_map = m;
+    p->tx_len = len;
+  }
+  p->tx_ring = ring_of(m, fp->rank);
+  p->on = 1;
+  fp->active[fp->nactive++] = peer;
+  return nscclSuccess;
+}
+
+int nsccl_fp_takes(const nsccl_fp_t *fp, int peer, size_t len) {
+  return fp && fp->enabled && len <= NSCCL_FP_EAGER_BYTES && fp->peers[peer].on;
+}
+
+void nsccl_fp_enable(nsccl_fp_t *fp) {
+  if (fp) {
+    const char *env = getenv("NSCCL_SHM_FASTPATH");
+    fp->enabled = !(env && !strcmp(env, "0"));
+  }
+}
+
+int nsccl_fp_enabled(const nsccl_fp_t *fp) { return fp && fp->enabled; }
+
+static fp_req_t *req_get(nsccl_fp_t *fp) {
+  fp_req_t *r = fp->free_reqs;
+  if (r)
+    fp->free_reqs = r->next;
+  else
+    r = malloc(sizeof(*r));
+  if (r) r->next = NULL;
+  return r;
+}
+
+static void req_put(nsccl_fp_t *fp, fp_req_t *r) {
+  r->next = fp->free_reqs;
+  fp->free_reqs = r;
+}
+
+static void finish(nsccl_xfer_t *x, nscclResult_t st, size_t bytes) {
+  x->status = st;
+  x->bytes = bytes;
+  x->pending = 0;
+  x->done = 1;
+}
+
+/* Copy into the peer's ring if a slot is free. Returns 1 when written. */
+static int try_write(fp_peer_t *p, const void *buf, size_t len, uint64_t tag) {
+  uint64_t consumed = __atomic_load_n(consumed_of(p->tx_ring), __ATOMIC_ACQUIRE);
+  if (p->head - consumed >= SLOTS) return 0;
+  slot_hdr_t *s = slot_of(p->tx_ring, p->head);
+  if (len) memcpy((unsigned char *)s + SLOT_HDR, buf, len);
+  s->tag = tag;
+  s->len = len;
+  __atomic_store_n(&s->seq, p->head + 1, __ATOMIC_RELEASE);
+  p->head++;
+  return 1;
+}
+
+nscclResult_t nsccl_fp_isend(nsccl_fp_t *fp, int peer, const void *buf, size_t len, uint64_t tag, nsccl_xfer_t *x) {
+  fp_peer_t *p = &fp->peers[peer];
+  if (!p->sq_head && try_write(p, buf, len, tag)) {
+    finish(x, nscclSuccess, len);
+    return nscclSuccess;
+  }
+  fp_req_t *r = req_get(fp);
+  if (!r) NSCCL_FAIL(nscclSystemError, "transport: out of memory queueing a send to rank %d", peer);
+  r->sbuf = buf;
+  r->len = len;
+  r->tag = tag;
+  r->x = x;
+  if (p->sq_tail)
+    p->sq_tail->next = r;
+  else
+    p->sq_head = r;
+  p->sq_tail = r;
+  return nscclSuccess;
+}
+
+static void deliver(nsccl_xfer_t *x, void *buf, size_t cap, const void *data, size_t len) {
+  if (len > cap) {
+    finish(x, nscclInvalidUsage, 0); /* truncation, as FI_ETRUNC */
+    return;
+  }
+  if (len) memcpy(buf, data, len);
+  finish(x, nscclSuccess, len);
+}
+
+nscclResult_t nsccl_fp_irecv(nsccl_fp_t *fp, int peer, void *buf, size_t len, uint64_t tag, nsccl_xfer_t *x) {
+  fp_peer_t *p = &fp->peers[peer];
+  for (fp_msg_t **pm = &p->uq_head, *prev = NULL; *pm; prev = *pm, pm = &(*pm)->next) {
+    fp_msg_t *m = *pm;
+    if (m->tag != tag) continue;
+    *pm = m->next;
+    if (p->uq_tail == m) p->uq_tail = prev;
+    deliver(x, buf, len, m->data, m->len);
+    free(m);
+    return nscclSuccess;
+  }
+  fp_req_t *r = req_get(fp);
+  if (!r) NSCCL_FAIL(nscclSystemError, "transport: out of memory posting a receive from rank %d", peer);
+  r->buf = buf;
+  r->len = len;
+  r->tag = tag;
+  r->x = x;
+  if (p->rq_tail)
+    p->rq_tail->next = r;
+  else
+    p->rq_head = r;
+  p->rq_tail = r;
+  return nscclSuccess;
+}
+
+/* Match one arrived message against the posted receives, else keep a copy. Returns 1 if it
+ * completed a receive, 0 if kept, -1 if out of memory (the slot is left for a later try). */
+static int arrive(nsccl_fp_t *fp, fp_peer_t *p, const slot_hdr_t *s) {
+  const unsigned char *data = (const unsigned char *)s + SLOT_HDR;
+  for (fp_req_t **pr = &p->rq_head, *prev = NULL; *pr; prev = *pr, pr = &(*pr)->next) {
+    fp_req_t *r = *pr;
+    if (r->tag != s->tag) continue;
+    *pr = r->next;
+    if (p->rq_tail == r) p->rq_tail = prev;
+    deliver(r->x, r->buf, r->len, data, s->len);
+    req_put(fp, r);
+    return 1;
+  }
+  fp_msg_t *m = malloc(sizeof(*m) + s->len);
+  if (!m) return -1;
+  m->next = NULL;
+  m->tag = s->tag;
+  m->len = s->len;
+  if (s->len) memcpy(m->data, data, s->len);
+  if (p->uq_tail)
+    p->uq_tail->next = m;
+  else
+    p->uq_head = m;
+  p->uq_tail = m;
+  return 0;
+}
+
+int nsccl_fp_progress(nsccl_fp_t *fp) {
+  if (!fp || !fp->enabled) return 0;
+  int n = 0;
+  for (int i = 0; i < fp->nactive; i++) {
+    int peer = fp->active[i];
+    fp_peer_t *p = &fp->peers[peer];
+    unsigned char *ring = ring_of(fp->seg, peer);
+    int got = 0;
+    while (got < POLL_BATCH) {
+      slot_hdr_t *s = slot_of(ring, p->tail);
+      if (__atomic_load_n(&s->seq, __ATOMIC_ACQUIRE) != p->tail + 1) break;
+      int a = arrive(fp, p, s);
+      if (a < 0) break;
+      n += a;
+      got++;
+      p->tail++;
+      __atomic_store_n(consumed_of(ring), p->tail, __ATOMIC_RELEASE);
+    }
+    while (p->sq_head && try_write(p, p->sq_head->sbuf, p->sq_head->len, p->sq_head->tag)) {
+      fp_req_t *r = p->sq_head;
+      p->sq_head = r->next;
+      if (!p->sq_head) p->sq_tail = NULL;
+      finish(r->x, nscclSuccess, r->len);
+      req_put(fp, r);
+      n++;
+    }
+  }
+  return n;
+}
+
+void nsccl_fp_cancel_all(nsccl_fp_t *fp, nscclResult_t status) {
+  if (!fp) return;
+  for (int i = 0; i < fp->nactive; i++) {
+    fp_peer_t *p = &fp->peers[fp->active[i]];
+    for (int q = 0; q < 2; q++) {
+      fp_req_t *r = q ? p->rq_head : p->sq_head;
+      while (r) {
+        fp_req_t *next = r->next;
+        finish(r->x, status, 0);
+        req_put(fp, r);
+        r = next;
+      }
+    }
+    p->sq_head = p->sq_tail = p->rq_head = p->rq_tail = NULL;
+  }
+}
+
+void nsccl_fp_close(nsccl_fp_t *fp) {
+  if (!fp) return;
+  nsccl_fp_cancel_all(fp, nscclInvalidUsage);
+  for (int r = 0; r < fp->nranks; r++) {
+    fp_peer_t *p = &fp->peers[r];
+    if (p->tx_map) munmap(p->tx_map, p->tx_len);
+    for (fp_msg_t *m = p->uq_head; m;) {
+      fp_msg_t *next = m->next;
+      free(m);
+      m = next;
+    }
+  }
+  while (fp->free_reqs) {
+    fp_req_t *r = fp->free_reqs;
+    fp->free_reqs = r->next;
+    free(r);
+  }
+  munmap(fp->seg, fp->seg_len);
+  shm_unlink(fp->name);
+  free(fp->peers);
+  free(fp->active);
+  free(fp);
+}

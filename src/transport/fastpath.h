@@ -1,0 +1,42 @@
+/* Same-host fast path for small messages (fastpath.c): every rank owns a shared-memory segment
+ * with one single-producer ring per sender; a small message is copied into a slot of the
+ * receiver's ring for this sender and matched by tag on the receiving side, bypassing libfabric's
+ * queues (docs/transport.md, "Fast path"). Internal to src/transport. */
+#ifndef NSCCL_TRANSPORT_FASTPATH_H
+#define NSCCL_TRANSPORT_FASTPATH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "transport/transport.h"
+
+/* Messages up to this many bytes take the fast path (both ends decide from the length alone, so a
+ * receive must be posted with the message's exact length when it is at most this). */
+#define NSCCL_FP_EAGER_BYTES 8128
+/* Bytes of the fast path's part of the address blob (name of the segment). */
+#define NSCCL_FP_BLOB_BYTES 64
+
+typedef struct nsccl_fp nsccl_fp_t;
+
+/* Create this rank's segment (peers is nranks). Returns NULL without error when the fast path is
+ * disabled (NSCCL_SHM_FASTPATH=0) or unavailable (logged). */
+nsccl_fp_t *nsccl_fp_open(int rank, int nranks);
+/* Write the segment name into blob[0 .. NSCCL_FP_BLOB_BYTES). */
+void nsccl_fp_describe(const nsccl_fp_t *fp, unsigned char *blob);
+/* Map peer's segment from its blob part; peers whose blob part is empty or whose segment cannot be
+ * mapped are not fast-path peers. use[peer] must be nonzero for the peers to try (same host, shm). */
+nscclResult_t nsccl_fp_connect(nsccl_fp_t *fp, int peer, const unsigned char *blob_part);
+/* 1 if messages of len bytes to/from peer take the fast path (when enabled). */
+int nsccl_fp_takes(const nsccl_fp_t *fp, int peer, size_t len);
+void nsccl_fp_enable(nsccl_fp_t *fp);
+int nsccl_fp_enabled(const nsccl_fp_t *fp);
+
+nscclResult_t nsccl_fp_isend(nsccl_fp_t *fp, int peer, const void *buf, size_t len, uint64_t tag, nsccl_xfer_t *x);
+nscclResult_t nsccl_fp_irecv(nsccl_fp_t *fp, int peer, void *buf, size_t len, uint64_t tag, nsccl_xfer_t *x);
+/* Poll the rings and retry queued sends; returns completions (>= 0). */
+int nsccl_fp_progress(nsccl_fp_t *fp);
+/* Finish every pending fast-path operation with status. */
+void nsccl_fp_cancel_all(nsccl_fp_t *fp, nscclResult_t status);
+void nsccl_fp_close(nsccl_fp_t *fp);
+
+#endif

@@ -1,0 +1,97 @@
+#!/bin/sh
+# nsccl-perf end to end under mpirun (suite 'mpi'): perf_test.sh MODE NSCCL_PERF
+#   run     2 ranks, every collective, --vs-mpi, --csv: columns, #wrong 0, CSV header and rows
+#   types   2 ranks, other datatypes and ops, checked
+#   one     1 rank works
+#   corrupt one output element flipped (NSCCL_PERF_CORRUPT): the checker must count it and fail
+#   help    --help prints the usage and exits 0
+#   badopt  unknown option, -c 1 and a bad size: exit status != 0 and a message naming the problem
+set -u
+mode=$1
+perf=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+export NSCCL_TIMEOUT_MS=${NSCCL_TIMEOUT_MS:-60000}
+mpirun="mpirun --oversubscribe --mca mpi_yield_when_idle 1"
+
+fail() {
+  echo "FAIL: $*"
+  echo "---- stdout"; cat "$tmp/out" 2>/dev/null
+  echo "---- stderr"; cat "$tmp/err" 2>/dev/null
+  exit 1
+}
+
+# Every data row (lines not starting with '#') must have #wrong = 0 in both placements.
+# Columns: size count type redop root | time algbw busbw #wrong [mpi ratio] | same | algo
+check_rows() { # $1 = 1 with --vs-mpi
+  awk -v vs="$1" '
+    /^#/ || NF == 0 { next }
+    { n++; w1 = $9; w2 = vs ? $15 : $13; want = vs ? 18 : 14
+      if (NF != want) { print "row has " NF " fields, want " want ": " $0; bad = 1 }
+      if (w1 != "0" || w2 != "0") { print "wrong elements in: " $0; bad = 1 } }
+    END { if (n == 0) { print "no data rows"; bad = 1 }; exit bad }' "$tmp/out"
+}
+
+case $mode in
+run)
+  $mpirun -n 2 "$perf" -c all -b 8 -e 256K -f 8 -n 3 -w 1 -C 1 --vs-mpi --csv "$tmp/r.csv" >"$tmp/out" 2>"$tmp/err" ||
+    fail "nsccl-perf exited with $?"
+  for col in size count type redop root time algbw busbw '#wrong' 'mpi(us)' ratio out-of-place in-place; do
+    grep '^#' "$tmp/out" | grep -qF -- "$col" || fail "column '$col' missing from the header"
+  done
+  for c in allreduce allgather reducescatter; do
+    grep -q "^# Collective: $c" "$tmp/out" || fail "no section for $c"
+  done
+  grep -q '^# Out of bounds values : 0 OK$' "$tmp/out" || fail "no '# Out of bounds values : 0 OK' line"
+  grep -q '^# Avg bus bandwidth    : [0-9.e+-]* *$' "$tmp/out" || fail "no '# Avg bus bandwidth' line"
+  grep -q '^# Peak RSS per rank' "$tmp/out" || fail "no peak RSS line"
+  check_rows 1 || fail "bad data rows"
+  want='collective,bytes,count,type,redop,algo,time_us,algbw_GBps,busbw_GBps,wrong,mpi_time_us,ratio'
+  [ "$(head -n 1 "$tmp/r.csv")" = "$want" ] || fail "CSV header is '$(head -n 1 "$tmp/r.csv")'"
+  rows=$(grep -vc '^#' "$tmp/out")
+  csvrows=$(($(wc -l <"$tmp/r.csv") - 1))
+  [ "$csvrows" -eq $((2 * rows)) ] || fail "CSV has $csvrows rows for $rows table rows (want 2 per row)"
+  awk -F, 'NR > 1 && (NF != 12 || $10 != "0" || $11 == "" || $12 == "") { print "bad CSV row: " $0; bad = 1 }
+           END { exit bad }' "$tmp/r.csv" || fail "bad CSV rows"
+  grep -q '^allgather_inplace,' "$tmp/r.csv" || fail "no in-place CSV rows"
+  ;;
+types)
+  for spec in "-d int32 -o max" "-d double -o avg" "-d half -o prod --algo ring" "-d uint8 -o min" \
+    "-d bfloat16 -o sum --algo direct" "-d float -o avg --algo tree"; do
+    # shellcheck disable=SC2086
+    $mpirun -n 2 "$perf" -c all -b 4 -e 40000 -f 10 -n 2 -w 0 -C 1 $spec >"$tmp/out" 2>"$tmp/err" ||
+      fail "'$spec' exited with $?"
+    grep -q '^# Out of bounds values : 0 OK$' "$tmp/out" || fail "'$spec': results wrong"
+    check_rows 0 || fail "'$spec': bad rows"
+  done
+  ;;
+one)
+  $mpirun -n 1 "$perf" -c all -b 8 -e 64K -f 16 -n 2 -w 1 --vs-mpi >"$tmp/out" 2>"$tmp/err" || fail "1 rank exited with $?"
+  grep -q '^# Out of bounds values : 0 OK$' "$tmp/out" || fail "1 rank: results wrong"
+  check_rows 1 || fail "1 rank: bad rows"
+  ;;
+corrupt)
+  NSCCL_PERF_CORRUPT=1 $mpirun -x NSCCL_PERF_CORRUPT -n 2 "$perf" -c allreduce -b 64 -e 64 -n 1 -w 0 -C 1 \
+    >"$tmp/out" 2>"$tmp/err" && fail "a corrupted result did not make nsccl-perf fail"
+  grep -q '^# Out of bounds values : 2 FAILED$' "$tmp/out" || fail "want 2 wrong values (one per placement)"
+  ;;
+help)
+  "$perf" --help >"$tmp/out" 2>"$tmp/err" || fail "--help exited with $?"
+  for w in usage: -c -b -e -f -n -w -C -d -o --algo --vs-mpi --csv --calibrate; do
+    grep -qF -- "$w" "$tmp/out" || fail "--help does not mention $w"
+  done
+  ;;
+badopt)
+  "$perf" --no-such-option >"$tmp/out" 2>"$tmp/err" && fail "an unknown option was accepted"
+  grep -q "unknown option '--no-such-option'" "$tmp/err" || fail "no clear message for an unknown option"
+  "$perf" -c 1 >"$tmp/out" 2>"$tmp/err" && fail "-c 1 was accepted"
+  grep -q -- "-C" "$tmp/err" || fail "-c 1 does not point at -C"
+  "$perf" -b 12Q >"$tmp/out" 2>"$tmp/err" && fail "-b 12Q was accepted"
+  grep -q -- "-b: '12Q' is not a size" "$tmp/err" || fail "no clear message for a bad size"
+  "$perf" -d half --vs-mpi >"$tmp/out" 2>"$tmp/err" && fail "--vs-mpi with half was accepted"
+  grep -q "MPI has no datatype" "$tmp/err" || fail "no clear message for --vs-mpi with half"
+  ;;
+*) echo "unknown mode $mode"; exit 2 ;;
+esac
+echo "ok: $mode"
