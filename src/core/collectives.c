@@ -15,12 +15,13 @@
 #include "reduce/reduce.h"
 
 /* The program for (args, algo), built or taken from the cache. */
-static nscclResult_t get_program(struct nscclComm *c, const nsccl_coll_args_t *args, nsccl_algo_t algo,
+static nscclResult_t get_program(struct nscclComm *c, const nsccl_coll_args_t *args, nsccl_algo_t algo, int variant,
                                  const nsccl_program_t **out) {
   for (int i = 0; i < NSCCL_PROG_CACHE; i++) {
     nsccl_cached_prog_t *e = &c->cache[i];
-    if (e->valid && e->algo == algo && e->prog.args.coll == args->coll && e->prog.args.count == args->count &&
-        e->prog.args.dtype == args->dtype && e->prog.args.in_place == args->in_place) {
+    if (e->valid && e->algo == algo && e->variant == variant && e->prog.args.coll == args->coll &&
+        e->prog.args.count == args->count && e->prog.args.dtype == args->dtype &&
+        e->prog.args.in_place == args->in_place) {
       *out = &e->prog;
       return nscclSuccess;
     }
@@ -31,13 +32,15 @@ static nscclResult_t get_program(struct nscclComm *c, const nsccl_coll_args_t *a
   NSCCL_CHECK(nsccl_prog_init(&e->prog, c->rank, c->nranks, args));
   nsccl_algo_opts_t opts;
   memset(&opts, 0, sizeof(opts));
-  nscclResult_t rc = nsccl_algo_build(algo, NULL, &opts, &e->prog);
+  opts.variant = variant;
+  nscclResult_t rc = nsccl_algo_build(algo, c->topo, &opts, &e->prog);
   if (rc != nscclSuccess) {
     nsccl_prog_free(&e->prog);
     return rc;
   }
   e->valid = 1;
   e->algo = algo;
+  e->variant = variant;
   *out = &e->prog;
   return nscclSuccess;
 }
@@ -60,7 +63,7 @@ static nscclResult_t run(const char *call, nsccl_coll_t coll, const void *sendbu
                  : coll == NSCCL_COLL_ALLGATHER ? nsccl_coll_recv_bytes(&args, comm->nranks)
                                                 : nsccl_coll_send_bytes(&args, comm->nranks);
   nsccl_choice_t choice;
-  NSCCL_CHECK(nsccl_select(NULL, &comm->cfg.ovr, coll, bytes, comm->nranks, &choice));
+  NSCCL_CHECK(nsccl_select(comm->topo, &comm->cfg.ovr, coll, bytes, comm->nranks, &choice));
   if (comm->last_algo[coll] != (int)choice.algo) {
     comm->last_algo[coll] = (int)choice.algo;
     NSCCL_INFO(NSCCL_SUBSYS_COLL, "%s of %zu bytes on %d ranks: algorithm %s (%s)", nsccl_coll_name(coll), bytes,
@@ -71,7 +74,7 @@ static nscclResult_t run(const char *call, nsccl_coll_t coll, const void *sendbu
               nsccl_algo_name(choice.algo));
 
   const nsccl_program_t *prog = NULL;
-  NSCCL_CHECK(get_program(comm, &args, choice.algo, &prog));
+  NSCCL_CHECK(get_program(comm, &args, choice.algo, choice.variant[choice.algo], &prog));
   uint64_t seq = comm->seq++;
   nscclResult_t rc = nsccl_fabric_run(comm->engine, prog, sendbuff, recvbuff, op, seq);
   if (rc != nscclSuccess) {

@@ -14,6 +14,7 @@
 #include "core/comm.h"
 #include "core/error_detail.h"
 #include "core/log.h"
+#include "topologies/host.h"
 
 /* ---- registry of live communicators ---- */
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -70,6 +71,7 @@ static void comm_free(struct nscclComm *c) {
   nsccl_fabric_destroy(c->engine); /* after the transport: posted receives may point into staging */
   nsccl_bootstrap_close(c->bs);
   for (int i = 0; i < NSCCL_PROG_CACHE; i++) nsccl_prog_free(&c->cache[i].prog);
+  nsccl_topo_free(c->topo);
   free(c->host_of_rank);
   free(c);
 }
@@ -127,6 +129,9 @@ static nscclResult_t comm_init(struct nscclComm **out, int nranks, const nscclUn
     else
       memcpy(c->host_of_rank, nsccl_bootstrap_host_of_rank(c->bs), (size_t)nranks * sizeof(int));
   }
+  /* A crossbar per host, hosts joined by the network, with default host parameters: what the
+   * selector prices and what topology-aware algorithms (ring order, hierarchy) follow. */
+  if (rc == nscclSuccess) rc = nsccl_topo_host_build(nranks, c->host_of_rank, 0, 0, 0, 0, 0, &c->topo);
   if (rc == nscclSuccess && nranks > 1) rc = connect_transport(c);
   int64_t t_tp = nsccl_now_ns();
   if (rc == nscclSuccess) rc = nsccl_fabric_create(c->tp, c->cfg.timeout_ms, &c->engine);

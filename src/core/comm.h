@@ -20,6 +20,7 @@
 typedef struct {
   int valid;
   nsccl_algo_t algo;
+  int variant;
   nsccl_program_t prog;
 } nsccl_cached_prog_t;
 
@@ -30,7 +31,8 @@ struct nscclComm {
   nsccl_host_info_t host;
   int nhosts;
   int *host_of_rank;
-  int oversubscribed; /* more ranks on this host than PUs: the engine sleeps sooner when idle */
+  struct nsccl_topo *topo; /* the host topology the selector and the algorithms see */
+  int oversubscribed;      /* more ranks on this host than PUs: the engine sleeps sooner when idle */
   nsccl_bootstrap_t *bs;
   nsccl_transport_t *tp; /* NULL for a single rank */
   nsccl_fabric_t *engine;
