@@ -113,6 +113,62 @@ nscclResult_t nscclAllGather(const void *sendbuff, void *recvbuff, size_t sendco
 nscclResult_t nscclReduceScatter(const void *sendbuff, void *recvbuff, size_t recvcount, nscclDataType_t datatype,
                                  nscclRedOp_t op, nscclComm_t comm, nscclStream_t stream);
 
+/* ---- rooted collectives and point-to-point ---- */
+/* count elements of root's sendbuff land in every rank's recvbuff (sendbuff is read on the root
+ * only). In place when sendbuff == recvbuff. */
+nscclResult_t nscclBroadcast(const void *sendbuff, void *recvbuff, size_t count, nscclDataType_t datatype, int root,
+                             nscclComm_t comm, nscclStream_t stream);
+/* Legacy in-place form of nscclBroadcast. */
+nscclResult_t nscclBcast(void *buff, size_t count, nscclDataType_t datatype, int root, nscclComm_t comm,
+                         nscclStream_t stream);
+/* Every rank's count elements reduced with op into root's recvbuff (recvbuff is written on the root
+ * only and may be NULL elsewhere). In place when sendbuff == recvbuff. */
+nscclResult_t nscclReduce(const void *sendbuff, void *recvbuff, size_t count, nscclDataType_t datatype, nscclRedOp_t op,
+                          int root, nscclComm_t comm, nscclStream_t stream);
+/* Point-to-point: the k-th nscclSend to a peer meets the peer's k-th nscclRecv from this rank, with
+ * the same count and datatype. A rank that sends to and receives from the same peer must put both
+ * inside one nscclGroupStart/nscclGroupEnd, which posts them together. */
+nscclResult_t nscclSend(const void *sendbuff, size_t count, nscclDataType_t datatype, int peer, nscclComm_t comm,
+                        nscclStream_t stream);
+nscclResult_t nscclRecv(void *recvbuff, size_t count, nscclDataType_t datatype, int peer, nscclComm_t comm,
+                        nscclStream_t stream);
+
+/* ---- group calls ----
+ * Operations issued between nscclGroupStart and the matching nscclGroupEnd (by the same thread,
+ * on any communicators; groups nest) are checked when issued and run at the outermost
+ * nscclGroupEnd, in issue order, except that consecutive nscclSend/nscclRecv calls are posted
+ * together and progress together. See docs/compat.md. */
+nscclResult_t nscclGroupStart(void);
+nscclResult_t nscclGroupEnd(void);
+
+/* ---- streams: ordered host work queues ----
+ * A collective given a stream is checked, queued, and returns; a progress thread per stream runs
+ * the queue in order. Buffers must stay valid and untouched until the stream is synchronized, as
+ * with a GPU stream. Errors of queued work are returned by the next nscclStreamSynchronize (and
+ * nscclStreamQuery) and recorded as the communicator's nscclCommGetAsyncError. */
+nscclResult_t nscclStreamCreate(nscclStream_t *stream);
+/* Wait until everything queued so far has run; returns the first error of queued work since the
+ * last synchronize (then clears it), or nscclSuccess. */
+nscclResult_t nscclStreamSynchronize(nscclStream_t stream);
+/* nscclSuccess when the queue is empty and idle, nscclInProgress while work is pending, or the
+ * pending error of queued work (not cleared). */
+nscclResult_t nscclStreamQuery(nscclStream_t stream);
+/* Waits for queued work, then releases the stream. */
+nscclResult_t nscclStreamDestroy(nscclStream_t stream);
+
+/* ---- communicators ---- */
+#define NSCCL_SPLIT_NOCOLOR (-1)
+/* Collective over comm: ranks passing the same color form a new communicator, ranked by key (ties
+ * by rank in comm). NSCCL_SPLIT_NOCOLOR: no new communicator, *newcomm = NULL. config NULL
+ * inherits comm's settings. */
+nscclResult_t nscclCommSplit(nscclComm_t comm, int color, int key, nscclComm_t *newcomm, nscclConfig_t *config);
+/* Finish outstanding work of comm (collectives in nsccl complete before their stream is
+ * synchronized, so this waits for nothing queued elsewhere) and make it ready for destroy. */
+nscclResult_t nscclCommFinalize(nscclComm_t comm);
+/* Several ranks in one process: not supported (each rank needs its own thread to progress);
+ * returns nscclInvalidUsage. Use one process per rank (mpirun) or nscclCommInitRank per thread. */
+nscclResult_t nscclCommInitAll(nscclComm_t *comms, int ndev, const int *devlist);
+
 #ifdef __cplusplus
 }
 #endif

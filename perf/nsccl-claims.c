@@ -255,10 +255,10 @@ typedef struct {
 static nscclResult_t simulate(const opts_t *o, const nsccl_topo_t *t, nsccl_coll_t coll, nsccl_algo_t algo, int variant,
                               size_t bytes, nsccl_sim_result_t *res) {
   int n = t->nranks;
-  nsccl_coll_args_t args = {coll, bytes, nscclUint8, false};
+  nsccl_coll_args_t args = {.coll = coll, .count = bytes, .dtype = nscclUint8};
   if (coll != NSCCL_COLL_ALLREDUCE) args.count = bytes / (size_t)n;
   if (args.count == 0) args.count = 1;
-  nsccl_algo_opts_t aopts = {o->chunk, variant};
+  nsccl_algo_opts_t aopts = {.chunk_bytes = o->chunk, .variant = variant};
   nsccl_program_t *progs = calloc((size_t)n, sizeof(*progs));
   if (!progs) NSCCL_FAIL(nscclSystemError, "out of memory for %d programs", n);
   nscclResult_t rc = nscclSuccess;

@@ -77,8 +77,8 @@ static int check(nsccl_coll_t coll, int n, int r, size_t count, const int32_t *o
 
 /* One table row: returns 1 when everything checked out. */
 static int run_one(nsccl_algo_t algo, nsccl_coll_t coll, int n, size_t count, size_t chunk) {
-  nsccl_coll_args_t args = {coll, count, nscclInt32, false};
-  nsccl_algo_opts_t opts = {chunk, 0};
+  nsccl_coll_args_t args = {.coll = coll, .count = count, .dtype = nscclInt32, .in_place = false};
+  nsccl_algo_opts_t opts = {.chunk_bytes = chunk};
   nsccl_program_t *progs = calloc((size_t)n, sizeof(*progs));
   int32_t **send = calloc((size_t)n, sizeof(*send)), **recv = calloc((size_t)n, sizeof(*recv));
   char err[1024] = "";

@@ -2,8 +2,10 @@
  * topology file, then time the usual sweep and compare every row with the cost model's prediction
  * on that topology (and on the uncalibrated defaults, for contrast).
  *
- *   alpha: a ring all-gather of one float per rank takes p-1 steps of one tiny message each, so
- *          alpha = t / (p - 1) (the engine's and the transport's whole per-step cost);
+ *   alpha: a tree (recursive doubling / Bruck) all-gather of one float per rank takes ceil(lg p)
+ *          steps of tiny messages, so alpha = t / ceil(lg p) (the engine's and the transport's
+ *          whole per-step cost; the tree is what the selector runs at small sizes, and a ring's
+ *          p-1 dependent steps suffer most from oversubscription);
  *   beta:  a ring all-gather of LARGE bytes takes (p-1) alpha + (p-1)/p n beta, solved for beta;
  *          link_bandwidth = 1 / beta;
  *   gamma: nsccl_reduce (the reduce kernels) summing two float arrays of 32 MiB, on every rank at
@@ -38,8 +40,8 @@ static double median(double *v, int n) {
 
 static double now_s(void) { return (double)nsccl_now_ns() * 1e-9; }
 
-/* Median over iterations of the slowest rank's time of a ring all-gather of `bytes` in total. */
-static double time_ring_allgather(nscclComm_t ring, size_t bytes, int iters, int nranks) {
+/* Median over iterations of the slowest rank's time of an all-gather of `bytes` in total on c. */
+static double time_allgather(nscclComm_t c, size_t bytes, int iters, int nranks) {
   size_t per = bytes / sizeof(float) / (size_t)nranks;
   if (per == 0) per = 1;
   float *buf = calloc(per * (size_t)nranks, sizeof(float));
@@ -49,8 +51,8 @@ static double time_ring_allgather(nscclComm_t ring, size_t bytes, int iters, int
   for (int it = -2; it < iters; it++) {
     MPI_Barrier(MPI_COMM_WORLD);
     double t0 = now_s();
-    if (nscclAllGather(src, buf, per, nscclFloat32, ring, NULL) != nscclSuccess) {
-      fprintf(stderr, "nsccl-perf: calibration all-gather failed: %s\n", nscclGetLastError(ring));
+    if (nscclAllGather(src, buf, per, nscclFloat32, c, NULL) != nscclSuccess) {
+      fprintf(stderr, "nsccl-perf: calibration all-gather failed: %s\n", nscclGetLastError(c));
       MPI_Abort(MPI_COMM_WORLD, 1);
     }
     if (it >= 0) t[it] = now_s() - t0;
@@ -121,29 +123,37 @@ static double model_error(const perf_rows_t *rows, nsccl_coll_t coll, const nscc
   return m;
 }
 
-int perf_calibrate(const perf_opts_t *o, nscclComm_t comm, int rank, int nranks) {
-  /* A ring communicator for the alpha / beta probes, whatever --algo says for the sweep. */
+static nscclComm_t probe_comm(const char *algo, int rank, int nranks) {
   nscclUniqueId id;
   if (rank == 0 && nscclGetUniqueId(&id) != nscclSuccess) MPI_Abort(MPI_COMM_WORLD, 1);
   MPI_Bcast(&id, sizeof(id), MPI_BYTE, 0, MPI_COMM_WORLD);
   nscclConfig_t cfg = NSCCL_CONFIG_INITIALIZER;
-  cfg.algo = "ring";
-  nscclComm_t ring;
-  if (nscclCommInitRankConfig(&ring, nranks, id, rank, &cfg) != nscclSuccess) {
+  cfg.algo = algo;
+  nscclComm_t c;
+  if (nscclCommInitRankConfig(&c, nranks, id, rank, &cfg) != nscclSuccess) {
     fprintf(stderr, "nsccl-perf: rank %d: calibration communicator: %s\n", rank, nscclGetLastError(NULL));
     MPI_Abort(MPI_COMM_WORLD, 1);
   }
+  return c;
+}
+
+int perf_calibrate(const perf_opts_t *o, nscclComm_t comm, int rank, int nranks) {
+  /* Communicators for the alpha (tree) and beta (ring) probes, whatever --algo says for the sweep. */
+  nscclComm_t ring = probe_comm("ring", rank, nranks), tree = probe_comm("tree", rank, nranks);
   double alpha = NSCCL_HOST_DEFAULT_ALPHA, link_bw = NSCCL_HOST_DEFAULT_LINK_BW;
   double t_small = 0, t_large = 0;
   if (nranks > 1) {
-    t_small = time_ring_allgather(ring, sizeof(float) * (size_t)nranks, 200, nranks);
-    t_large = time_ring_allgather(ring, LARGE_BYTES, 10, nranks);
-    alpha = t_small / (nranks - 1);
+    int lg = 0;
+    while ((1 << lg) < nranks) lg++;
+    t_small = time_allgather(tree, sizeof(float) * (size_t)nranks, 200, nranks);
+    t_large = time_allgather(ring, LARGE_BYTES, 10, nranks);
+    alpha = t_small / lg;
     double frac = (double)(nranks - 1) / nranks;
     double beta = (t_large - (nranks - 1) * alpha) / (frac * (double)LARGE_BYTES);
     if (beta > 0) link_bw = 1.0 / beta;
   }
   nscclCommDestroy(ring);
+  nscclCommDestroy(tree);
   double reduce_bw = local_bandwidth(0, nranks);
   double memcpy_bw = local_bandwidth(1, nranks);
 
@@ -151,7 +161,7 @@ int perf_calibrate(const perf_opts_t *o, nscclComm_t comm, int rank, int nranks)
   if (rank == 0) {
     printf("# nsccl-perf --calibrate on %d ranks (one host)\n", nranks);
     if (nranks > 1)
-      printf("#   ring all-gather of %d floats: %.2f us -> alpha = %.3f us per step\n"
+      printf("#   tree all-gather of %d floats: %.2f us -> alpha = %.3f us per step\n"
              "#   ring all-gather of %zu MiB: %.1f us -> link bandwidth = %.3f GB/s (beta = %.4f ns/B)\n",
              nranks, t_small * 1e6, alpha * 1e6, LARGE_BYTES >> 20, t_large * 1e6, link_bw / 1e9, 1e9 / link_bw);
     else
@@ -167,7 +177,7 @@ int perf_calibrate(const perf_opts_t *o, nscclComm_t comm, int rank, int nranks)
     } else {
       fprintf(f,
               "# This host, calibrated by nsccl-perf --calibrate on %d ranks (docs/performance.md).\n"
-              "# alpha from a ring all-gather of one float per rank, link bandwidth from one of %zu MiB,\n"
+              "# alpha from a tree all-gather of one float per rank, link bandwidth from a ring one of %zu MiB,\n"
               "# reduce bandwidth from the float-sum kernel. Measured memcpy: %.3e B/s.\n"
               "[topology]\nmodule = host\nranks = %d\nranks_per_host = %d\n"
               "endpoint_overhead = %.4e\nlink_bandwidth = %.4e\nreduce_bandwidth = %.4e\n",

@@ -98,7 +98,7 @@ out:
 
 int nsccl_hier_supported(const struct nsccl_topo *topo, nsccl_algo_t inter, nsccl_coll_t coll, int nranks) {
   const nsccl_topo_t *t = topo;
-  (void)coll;
+  if ((unsigned)coll >= NSCCL_NUM_COLLS) return 0; /* all-gather, reduce-scatter, all-reduce only */
   if (!t || t->nranks != nranks || t->ngroups < 2 || !t->group_of_rank) return 0;
   if (inter == NSCCL_ALGO_TREE) return (t->ngroups & (t->ngroups - 1)) == 0;
   return inter == NSCCL_ALGO_RING || inter == NSCCL_ALGO_DIRECT;

@@ -51,3 +51,48 @@ nscclResult_t nsccl_args_check_coll(const char *call, nsccl_coll_t coll, const v
                                               : "recvbuff == sendbuff + rank * recvcount");
   return nscclSuccess;
 }
+
+static nscclResult_t check_type_count(const char *call, nscclDataType_t dtype, size_t count) {
+  if ((unsigned)dtype >= nscclNumTypes || nsccl_type_size(dtype) == 0)
+    NSCCL_FAIL(nscclInvalidArgument, "%s: datatype %d is not an nscclDataType_t (valid: 0..%d)", call, (int)dtype,
+               nscclNumTypes - 1);
+  if (count > SIZE_MAX / nsccl_type_size(dtype))
+    NSCCL_FAIL(nscclInvalidArgument, "%s: count %zu x %zu bytes overflows size_t", call, count,
+               nsccl_type_size(dtype));
+  return nscclSuccess;
+}
+
+nscclResult_t nsccl_args_check_rooted(const char *call, nsccl_coll_t coll, const void *sendbuff, const void *recvbuff,
+                                      size_t count, nscclDataType_t dtype, nscclRedOp_t op, int root,
+                                      const struct nscclComm *comm, bool *in_place) {
+  NSCCL_CHECK(nsccl_comm_check(comm, call));
+  NSCCL_CHECK(check_type_count(call, dtype, count));
+  if (coll == NSCCL_COLL_REDUCE && (unsigned)op >= nscclNumOps)
+    NSCCL_FAIL(nscclInvalidArgument, "%s: op %d is not an nscclRedOp_t (valid: 0..%d)", call, (int)op, nscclNumOps - 1);
+  if (root < 0 || root >= comm->nranks)
+    NSCCL_FAIL(nscclInvalidArgument, "%s: root %d is outside [0, %d)", call, root, comm->nranks);
+  int is_root = comm->rank == root;
+  int send_used = coll == NSCCL_COLL_REDUCE || is_root, recv_used = coll == NSCCL_COLL_BROADCAST || is_root;
+  if (count > 0 && send_used && !sendbuff)
+    NSCCL_FAIL(nscclInvalidArgument, "%s: sendbuff is NULL with count %zu%s", call, count, is_root ? " on the root" : "");
+  if (count > 0 && recv_used && !recvbuff)
+    NSCCL_FAIL(nscclInvalidArgument, "%s: recvbuff is NULL with count %zu%s", call, count, is_root ? " on the root" : "");
+  *in_place = sendbuff == recvbuff;
+  uintptr_t s = (uintptr_t)sendbuff, r = (uintptr_t)recvbuff;
+  size_t bytes = count * nsccl_type_size(dtype);
+  if (count > 0 && send_used && recv_used && !*in_place && s < r + bytes && r < s + bytes)
+    NSCCL_FAIL(nscclInvalidArgument,
+               "%s: sendbuff and recvbuff overlap without being in place (sendbuff == recvbuff); use separate buffers",
+               call);
+  return nscclSuccess;
+}
+
+nscclResult_t nsccl_args_check_p2p(const char *call, const void *buf, size_t count, nscclDataType_t dtype, int peer,
+                                   const struct nscclComm *comm) {
+  NSCCL_CHECK(nsccl_comm_check(comm, call));
+  NSCCL_CHECK(check_type_count(call, dtype, count));
+  if (peer < 0 || peer >= comm->nranks)
+    NSCCL_FAIL(nscclInvalidArgument, "%s: peer %d is outside [0, %d)", call, peer, comm->nranks);
+  if (count > 0 && !buf) NSCCL_FAIL(nscclInvalidArgument, "%s: buffer is NULL with count %zu", call, count);
+  return nscclSuccess;
+}

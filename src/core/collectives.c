@@ -1,16 +1,21 @@
 /* The collective calls: check arguments, pick the algorithm (selector, or the override from
  * config->algo / NSCCL_ALGO), get the rank's program (cached per communicator for repeated calls
- * of the same shape), and run it through the fabric engine. Streams: every call runs to completion
- * before it returns, whatever stream is passed. */
+ * of the same shape), and run it through the fabric engine. Each public call becomes an
+ * nsccl_op_t handed to nsccl_op_submit (core/op.c): run now (NULL stream), queued on a stream, or
+ * kept for the enclosing group. Broadcast and reduce are not priced by the cost model: their
+ * family comes from a global override (NSCCL_ALGO=ring|tree|direct) or a fixed size rule
+ * (algo/bcast_reduce.h). */
 #include <stdio.h>
 #include <string.h>
 
 #include "algo/algo.h"
+#include "algo/bcast_reduce.h"
 #include "core/args.h"
 #include "core/check.h"
 #include "core/comm.h"
 #include "core/error_detail.h"
 #include "core/log.h"
+#include "core/op.h"
 #include "model/select.h"
 #include "reduce/reduce.h"
 
@@ -21,7 +26,7 @@ static nscclResult_t get_program(struct nscclComm *c, const nsccl_coll_args_t *a
     nsccl_cached_prog_t *e = &c->cache[i];
     if (e->valid && e->algo == algo && e->variant == variant && e->prog.args.coll == args->coll &&
         e->prog.args.count == args->count && e->prog.args.dtype == args->dtype &&
-        e->prog.args.in_place == args->in_place) {
+        e->prog.args.in_place == args->in_place && e->prog.args.root == args->root) {
       *out = &e->prog;
       return nscclSuccess;
     }
@@ -33,7 +38,8 @@ static nscclResult_t get_program(struct nscclComm *c, const nsccl_coll_args_t *a
   nsccl_algo_opts_t opts;
   memset(&opts, 0, sizeof(opts));
   opts.variant = variant;
-  nscclResult_t rc = nsccl_algo_build(algo, c->topo, &opts, &e->prog);
+  nscclResult_t rc = args->coll >= NSCCL_NUM_COLLS ? nsccl_bcast_reduce_build(algo, &opts, &e->prog)
+                                                  : nsccl_algo_build(algo, c->topo, &opts, &e->prog);
   if (rc != nscclSuccess) {
     nsccl_prog_free(&e->prog);
     return rc;
@@ -45,38 +51,58 @@ static nscclResult_t get_program(struct nscclComm *c, const nsccl_coll_args_t *a
   return nscclSuccess;
 }
 
-static nscclResult_t run(const char *call, nsccl_coll_t coll, const void *sendbuff, void *recvbuff, size_t count,
-                         nscclDataType_t dtype, nscclRedOp_t op, nscclComm_t comm) {
-  nsccl_coll_args_t args;
-  memset(&args, 0, sizeof(args));
-  NSCCL_CHECK(nsccl_args_check_coll(call, coll, sendbuff, recvbuff, count, dtype, op, comm, &args.in_place));
+/* Rooted collectives: a global override, when every collective is forced to one family, else the
+ * fixed rule. */
+static nsccl_algo_t rooted_algo(const struct nscclComm *c, size_t bytes, int *overridden) {
+  int a = c->cfg.ovr.algo[0];
+  for (int k = 1; k < NSCCL_NUM_COLLS; k++)
+    if (c->cfg.ovr.algo[k] != a) a = -1;
+  *overridden = a >= 0;
+  return a >= 0 ? (nsccl_algo_t)a : nsccl_bcast_reduce_default(bytes, c->nranks);
+}
+
+nscclResult_t nsccl_coll_run(const nsccl_op_t *o) {
+  struct nscclComm *comm = o->comm;
+  const char *call = o->call;
+  nsccl_coll_t coll = o->coll;
+  nscclRedOp_t op = o->op;
+  NSCCL_CHECK(nsccl_comm_check(comm, call));
   if (comm->async_error != nscclSuccess)
     NSCCL_FAIL(nscclInvalidUsage, "%s: the communicator failed earlier (%s); call nscclCommAbort", call,
                nscclGetErrorString(comm->async_error));
+  nsccl_coll_args_t args;
+  memset(&args, 0, sizeof(args));
   args.coll = coll;
-  args.count = count;
-  args.dtype = dtype;
-  if (coll == NSCCL_COLL_ALLGATHER) op = nscclSum; /* unused; keeps the engine's checks simple */
+  args.count = o->count;
+  args.dtype = o->dtype;
+  args.in_place = o->in_place;
+  args.root = o->root;
+  if (coll == NSCCL_COLL_ALLGATHER || coll == NSCCL_COLL_BROADCAST)
+    op = nscclSum; /* unused; keeps the engine's checks simple */
 
   /* nccl-tests convention for the selector: the whole array. */
-  size_t bytes = coll == NSCCL_COLL_ALLREDUCE   ? nsccl_coll_send_bytes(&args, comm->nranks)
-                 : coll == NSCCL_COLL_ALLGATHER ? nsccl_coll_recv_bytes(&args, comm->nranks)
-                                                : nsccl_coll_send_bytes(&args, comm->nranks);
+  size_t bytes = coll == NSCCL_COLL_ALLGATHER ? nsccl_coll_recv_bytes(&args, comm->nranks)
+                                              : nsccl_coll_send_bytes(&args, comm->nranks);
   nsccl_choice_t choice;
-  NSCCL_CHECK(nsccl_select(comm->topo, &comm->cfg.ovr, coll, bytes, comm->nranks, &choice));
+  memset(&choice, 0, sizeof(choice));
+  if (coll < NSCCL_NUM_COLLS) {
+    NSCCL_CHECK(nsccl_select(comm->topo, &comm->cfg.ovr, coll, bytes, comm->nranks, &choice));
+  } else {
+    choice.algo = rooted_algo(comm, bytes, &choice.overridden);
+  }
   if (comm->last_algo[coll] != (int)choice.algo) {
     comm->last_algo[coll] = (int)choice.algo;
     NSCCL_INFO(NSCCL_SUBSYS_COLL, "%s of %zu bytes on %d ranks: algorithm %s (%s)", nsccl_coll_name(coll), bytes,
                comm->nranks, nsccl_algo_name(choice.algo), choice.overridden ? "forced" : "selected");
   }
   NSCCL_TRACE(NSCCL_SUBSYS_COLL, "%s #%llu: %zu x %s, op %s, %s, algorithm %s", call, (unsigned long long)comm->seq,
-              count, nsccl_type_name(dtype), nsccl_op_name(op), args.in_place ? "in place" : "out of place",
+              o->count, nsccl_type_name(o->dtype), nsccl_op_name(op), args.in_place ? "in place" : "out of place",
               nsccl_algo_name(choice.algo));
 
   const nsccl_program_t *prog = NULL;
   NSCCL_CHECK(get_program(comm, &args, choice.algo, choice.variant[choice.algo], &prog));
   uint64_t seq = comm->seq++;
-  nscclResult_t rc = nsccl_fabric_run(comm->engine, prog, sendbuff, recvbuff, op, seq);
+  nscclResult_t rc = nsccl_fabric_run(comm->engine, prog, o->sendbuff, o->recvbuff, op, seq);
   if (rc != nscclSuccess) {
     char why[900];
     snprintf(why, sizeof(why), "%s", nsccl_error_detail());
@@ -87,20 +113,80 @@ static nscclResult_t run(const char *call, nsccl_coll_t coll, const void *sendbu
   return rc;
 }
 
+static nscclResult_t submit_coll(const char *call, nsccl_coll_t coll, const void *sendbuff, void *recvbuff,
+                                 size_t count, nscclDataType_t dtype, nscclRedOp_t op, int root, nscclComm_t comm,
+                                 nscclStream_t stream) {
+  nsccl_op_t o;
+  memset(&o, 0, sizeof(o));
+  o.kind = NSCCL_OP_COLL;
+  o.call = call;
+  o.comm = comm;
+  o.stream = stream;
+  o.coll = coll;
+  o.sendbuff = sendbuff;
+  o.recvbuff = recvbuff;
+  o.count = count;
+  o.dtype = dtype;
+  o.op = op;
+  o.root = root;
+  return nsccl_op_submit(&o);
+}
+
 nscclResult_t nscclAllReduce(const void *sendbuff, void *recvbuff, size_t count, nscclDataType_t datatype,
                              nscclRedOp_t op, nscclComm_t comm, nscclStream_t stream) {
-  (void)stream;
-  return run("nscclAllReduce", NSCCL_COLL_ALLREDUCE, sendbuff, recvbuff, count, datatype, op, comm);
+  return submit_coll("nscclAllReduce", NSCCL_COLL_ALLREDUCE, sendbuff, recvbuff, count, datatype, op, 0, comm, stream);
 }
 
 nscclResult_t nscclAllGather(const void *sendbuff, void *recvbuff, size_t sendcount, nscclDataType_t datatype,
                              nscclComm_t comm, nscclStream_t stream) {
-  (void)stream;
-  return run("nscclAllGather", NSCCL_COLL_ALLGATHER, sendbuff, recvbuff, sendcount, datatype, nscclSum, comm);
+  return submit_coll("nscclAllGather", NSCCL_COLL_ALLGATHER, sendbuff, recvbuff, sendcount, datatype, nscclSum, 0, comm,
+                     stream);
 }
 
 nscclResult_t nscclReduceScatter(const void *sendbuff, void *recvbuff, size_t recvcount, nscclDataType_t datatype,
                                  nscclRedOp_t op, nscclComm_t comm, nscclStream_t stream) {
-  (void)stream;
-  return run("nscclReduceScatter", NSCCL_COLL_REDUCESCATTER, sendbuff, recvbuff, recvcount, datatype, op, comm);
+  return submit_coll("nscclReduceScatter", NSCCL_COLL_REDUCESCATTER, sendbuff, recvbuff, recvcount, datatype, op, 0,
+                     comm, stream);
+}
+
+nscclResult_t nscclBroadcast(const void *sendbuff, void *recvbuff, size_t count, nscclDataType_t datatype, int root,
+                             nscclComm_t comm, nscclStream_t stream) {
+  return submit_coll("nscclBroadcast", NSCCL_COLL_BROADCAST, sendbuff, recvbuff, count, datatype, nscclSum, root, comm,
+                     stream);
+}
+
+nscclResult_t nscclBcast(void *buff, size_t count, nscclDataType_t datatype, int root, nscclComm_t comm,
+                         nscclStream_t stream) {
+  return submit_coll("nscclBcast", NSCCL_COLL_BROADCAST, buff, buff, count, datatype, nscclSum, root, comm, stream);
+}
+
+nscclResult_t nscclReduce(const void *sendbuff, void *recvbuff, size_t count, nscclDataType_t datatype, nscclRedOp_t op,
+                          int root, nscclComm_t comm, nscclStream_t stream) {
+  return submit_coll("nscclReduce", NSCCL_COLL_REDUCE, sendbuff, recvbuff, count, datatype, op, root, comm, stream);
+}
+
+static nscclResult_t submit_p2p(const char *call, nsccl_op_kind_t kind, const void *sendbuff, void *recvbuff,
+                                size_t count, nscclDataType_t dtype, int peer, nscclComm_t comm, nscclStream_t stream) {
+  nsccl_op_t o;
+  memset(&o, 0, sizeof(o));
+  o.kind = kind;
+  o.call = call;
+  o.comm = comm;
+  o.stream = stream;
+  o.sendbuff = sendbuff;
+  o.recvbuff = recvbuff;
+  o.count = count;
+  o.dtype = dtype;
+  o.peer = peer;
+  return nsccl_op_submit(&o);
+}
+
+nscclResult_t nscclSend(const void *sendbuff, size_t count, nscclDataType_t datatype, int peer, nscclComm_t comm,
+                        nscclStream_t stream) {
+  return submit_p2p("nscclSend", NSCCL_OP_SEND, sendbuff, NULL, count, datatype, peer, comm, stream);
+}
+
+nscclResult_t nscclRecv(void *recvbuff, size_t count, nscclDataType_t datatype, int peer, nscclComm_t comm,
+                        nscclStream_t stream) {
+  return submit_p2p("nscclRecv", NSCCL_OP_RECV, NULL, recvbuff, count, datatype, peer, comm, stream);
 }

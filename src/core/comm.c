@@ -14,6 +14,7 @@
 #include "core/comm.h"
 #include "core/error_detail.h"
 #include "core/log.h"
+#include "core/op.h"
 #include "topologies/host.h"
 
 /* ---- registry of live communicators ---- */
@@ -73,7 +74,32 @@ static void comm_free(struct nscclComm *c) {
   for (int i = 0; i < NSCCL_PROG_CACHE; i++) nsccl_prog_free(&c->cache[i].prog);
   nsccl_topo_free(c->topo);
   free(c->host_of_rank);
+  free(c->p2p_sent);
+  free(c->p2p_recvd);
+  pthread_mutex_destroy(&c->lock);
+  pthread_mutex_destroy(&c->qlock);
+  pthread_cond_destroy(&c->qcond);
   free(c);
+}
+
+/* ---- operations queued on streams ---- */
+void nsccl_comm_pending_add(struct nscclComm *c, int n) {
+  pthread_mutex_lock(&c->qlock);
+  c->pending += n;
+  pthread_mutex_unlock(&c->qlock);
+}
+
+void nsccl_comm_pending_done(struct nscclComm *c, int n) {
+  pthread_mutex_lock(&c->qlock);
+  c->pending -= n;
+  if (c->pending == 0) pthread_cond_broadcast(&c->qcond);
+  pthread_mutex_unlock(&c->qlock); /* c may be freed by a waiter from here on */
+}
+
+void nsccl_comm_pending_wait(struct nscclComm *c) {
+  pthread_mutex_lock(&c->qlock);
+  while (c->pending > 0) pthread_cond_wait(&c->qcond, &c->qlock);
+  pthread_mutex_unlock(&c->qlock);
 }
 
 /* ---- init ---- */
@@ -114,7 +140,10 @@ static nscclResult_t comm_init(struct nscclComm **out, int nranks, const nscclUn
   if (!c) NSCCL_FAIL(nscclSystemError, "init: out of memory");
   c->rank = rank;
   c->nranks = nranks;
-  for (int i = 0; i < NSCCL_NUM_COLLS; i++) c->last_algo[i] = -1;
+  pthread_mutex_init(&c->lock, NULL);
+  pthread_mutex_init(&c->qlock, NULL);
+  pthread_cond_init(&c->qcond, NULL);
+  for (int i = 0; i < NSCCL_NUM_COLLS_ALL; i++) c->last_algo[i] = -1;
   int64_t t0 = nsccl_now_ns();
   nscclResult_t rc = nsccl_config_resolve(config, &c->cfg);
   if (rc == nscclSuccess) rc = nsccl_host_info_get(&c->host);
@@ -195,6 +224,7 @@ nscclResult_t nscclGetUniqueId(nscclUniqueId *uniqueId) {
 /* ---- teardown ---- */
 nscclResult_t nscclCommDestroy(nscclComm_t comm) {
   NSCCL_CHECK(nsccl_comm_check(comm, "nscclCommDestroy"));
+  nsccl_comm_pending_wait(comm); /* work queued on streams runs first */
   if (!registry_remove(comm))
     NSCCL_FAIL(nscclInvalidUsage, "nscclCommDestroy: comm is being destroyed by another call");
   nscclResult_t rc = nscclSuccess;
@@ -218,8 +248,15 @@ nscclResult_t nscclCommDestroy(nscclComm_t comm) {
 nscclResult_t nscclCommAbort(nscclComm_t comm) {
   NSCCL_CHECK(nsccl_comm_check(comm, "nscclCommAbort"));
   if (!registry_remove(comm)) return nscclSuccess;
-  /* No barrier, no waiting on peers: cancel what is posted and close everything. */
+  /* No barrier, no waiting on peers: cancel what is posted and close everything. Operations still
+   * queued on streams now fail at once (the comm is no longer live); one running on a progress
+   * thread is cancelled and returns, and only then is the memory freed. */
+  int idle = pthread_mutex_trylock(&comm->lock) == 0;
   if (comm->tp) nsccl_transport_cancel_all(comm->tp, nscclRemoteError);
+  if (idle) pthread_mutex_unlock(&comm->lock);
+  nsccl_comm_pending_wait(comm);
+  pthread_mutex_lock(&comm->lock);
+  pthread_mutex_unlock(&comm->lock);
   comm_free(comm);
   return nscclSuccess;
 }

@@ -5,6 +5,7 @@
 #ifndef NSCCL_CORE_COMM_H
 #define NSCCL_CORE_COMM_H
 
+#include <pthread.h>
 #include <stdint.h>
 
 #include "bootstrap/bootstrap.h"
@@ -38,9 +39,17 @@ struct nscclComm {
   nsccl_fabric_t *engine;
   uint64_t seq;                   /* collectives started so far */
   nscclResult_t async_error;      /* first failure of a collective; the comm is unusable after one */
-  int last_algo[NSCCL_NUM_COLLS]; /* for logging choices when they change */
+  int last_algo[NSCCL_NUM_COLLS_ALL]; /* for logging choices when they change */
   nsccl_cached_prog_t cache[NSCCL_PROG_CACHE];
   unsigned cache_next;
+  /* One operation at a time on the engine, whichever thread or stream issues it (core/op.c). */
+  pthread_mutex_t lock;
+  /* Operations queued on streams and not yet finished: finalize, destroy and abort wait for them,
+   * so a progress thread never touches a freed communicator. */
+  pthread_mutex_t qlock;
+  pthread_cond_t qcond;
+  int pending;
+  uint32_t *p2p_sent, *p2p_recvd; /* per peer: nscclSend / nscclRecv messages so far (their tags) */
 };
 
 /* Is comm a live communicator? nscclInvalidArgument (NULL) or nscclInvalidUsage (not live),

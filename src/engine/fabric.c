@@ -72,7 +72,8 @@ nscclResult_t nsccl_fabric_create(nsccl_transport_t *tp, int timeout_ms, nsccl_f
       free(f);
       NSCCL_FAIL(nscclInternalError, "fabric engine: the transport offers %d tag bits, 40 are needed", bits);
     }
-    if (bits - 32 < NSCCL_FABRIC_SEQ_BITS) f->seq_mask = ((uint64_t)1 << (bits - 32)) - 1;
+    /* The top usable tag bit is reserved for point-to-point messages (NSCCL_FABRIC_P2P_TAG). */
+    if (bits - 33 < NSCCL_FABRIC_SEQ_BITS) f->seq_mask = ((uint64_t)1 << (bits - 33)) - 1;
   }
   *out = f;
   return nscclSuccess;
@@ -453,7 +454,11 @@ nscclResult_t nsccl_fabric_run(nsccl_fabric_t *f, const nsccl_program_t *p, cons
     }
   }
   stage_trim(f);
-  if (op == nscclAvg && p->args.coll != NSCCL_COLL_ALLGATHER && p->buf_bytes[NSCCL_BUF_RECV]) {
+  /* Average divides the output: none for all-gather and broadcast; only the root's for reduce (the
+   * other ranks' recvbuff is never touched and may be NULL). */
+  int has_output = p->args.coll != NSCCL_COLL_ALLGATHER && p->args.coll != NSCCL_COLL_BROADCAST &&
+                   (p->args.coll != NSCCL_COLL_REDUCE || p->rank == p->args.root);
+  if (op == nscclAvg && has_output && p->buf_bytes[NSCCL_BUF_RECV]) {
     size_t elem = nsccl_type_size(p->args.dtype);
     NSCCL_CHECK(nsccl_reduce_avg_finish(recvbuff, p->buf_bytes[NSCCL_BUF_RECV] / elem, p->args.dtype, p->nranks));
   }

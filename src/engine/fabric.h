@@ -4,7 +4,8 @@
  * Tags. Messages of one ordered pair of ranks match in program order, so the k-th message a rank
  * sends to a peer in collective number `seq` of the communicator carries
  *     tag = (seq mod 2^S) << 32 | k
- * with S = min(24, nsccl_transport_tag_bits() - 32): the bits above stay 0, free for the
+ * with S = min(24, nsccl_transport_tag_bits() - 33): the bits above stay 0 (the top usable one marks
+ * point-to-point messages, NSCCL_FABRIC_P2P_TAG), the rest free for the
  * transport (which may carry the sender's rank there when a provider lacks directed receive)
  * and the peer's k-th receive from that rank posts the same tag. Sequence numbers keep messages of
  * consecutive collectives apart; k counts every message step of the pair, including empty ones
@@ -25,6 +26,10 @@
 #define NSCCL_FABRIC_SEQ_BITS              24
 #define NSCCL_FABRIC_TAG(seq, k, seq_mask) ((((uint64_t)(seq) & (seq_mask)) << 32) | (uint64_t)(uint32_t)(k))
 #define NSCCL_FABRIC_STAGING_CACHE         ((size_t)64 << 20)
+/* Point-to-point messages (nscclSend/nscclRecv, src/core/p2p.c) carry the top usable tag bit, which
+ * collectives never set (their sequence field stops below it), and the number of earlier messages
+ * of the same direction between the pair in the low 32 bits. tag_bits: nsccl_transport_tag_bits. */
+#define NSCCL_FABRIC_P2P_TAG(tag_bits, k)  (((uint64_t)1 << ((tag_bits) - 1)) | (uint64_t)(uint32_t)(k))
 
 typedef struct nsccl_fabric nsccl_fabric_t;
 

@@ -17,7 +17,7 @@ nscclResult_t nsccl_sim_collective(const struct nsccl_topo *topo, nsccl_coll_t c
     double predicted;
     NSCCL_CHECK(nsccl_model_best_variant(topo, NULL, coll, algo, bytes, n, &variant, &predicted));
   }
-  nsccl_coll_args_t args = {coll, bytes, nscclUint8, false};
+  nsccl_coll_args_t args = {.coll = coll, .count = bytes, .dtype = nscclUint8, .in_place = false};
   if (coll != NSCCL_COLL_ALLREDUCE) args.count = bytes / (size_t)n;
   if (args.count == 0) args.count = 1;
   nsccl_algo_opts_t aopts = {0, variant};

@@ -379,7 +379,10 @@ int nsccl_model_variants(const nsccl_topo_t *topo, nsccl_coll_t coll, nsccl_algo
     break;
   default: return 0;
   }
-  cand[n++] = NSCCL_VARIANT_HIER; /* kept only where the topology has groups */
+  /* Hierarchical schedules are offered where groups are joined by a network (efa servers, hosts):
+   * that is what they are for. They also build on a two-level switch's leaves (NSCCL_ALGO=ring/hier),
+   * but there the selector sticks to the flat schedules. */
+  if (topo && topo->nic_bandwidth > 0) cand[n++] = NSCCL_VARIANT_HIER;
   for (int i = 0; i < n && out < max; i++)
     if (nsccl_topo_algo_supported(algo, cand[i], topo, coll, nranks)) variants[out++] = cand[i];
   return out;

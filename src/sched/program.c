@@ -16,7 +16,9 @@ size_t nsccl_coll_send_bytes(const nsccl_coll_args_t *args, int nranks) {
   switch (args->coll) {
   case NSCCL_COLL_ALLGATHER: return args->count * elem;
   case NSCCL_COLL_REDUCESCATTER: return args->count * elem * (size_t)nranks;
-  case NSCCL_COLL_ALLREDUCE: return args->count * elem;
+  case NSCCL_COLL_ALLREDUCE:
+  case NSCCL_COLL_BROADCAST:
+  case NSCCL_COLL_REDUCE: return args->count * elem;
   default: return 0;
   }
 }
@@ -26,14 +28,16 @@ size_t nsccl_coll_recv_bytes(const nsccl_coll_args_t *args, int nranks) {
   switch (args->coll) {
   case NSCCL_COLL_ALLGATHER: return args->count * elem * (size_t)nranks;
   case NSCCL_COLL_REDUCESCATTER: return args->count * elem;
-  case NSCCL_COLL_ALLREDUCE: return args->count * elem;
+  case NSCCL_COLL_ALLREDUCE:
+  case NSCCL_COLL_BROADCAST:
+  case NSCCL_COLL_REDUCE: return args->count * elem;
   default: return 0;
   }
 }
 
 const char *nsccl_coll_name(nsccl_coll_t coll) {
-  static const char *const names[] = {"allgather", "reducescatter", "allreduce"};
-  return (unsigned)coll < NSCCL_NUM_COLLS ? names[coll] : "?";
+  static const char *const names[] = {"allgather", "reducescatter", "allreduce", "broadcast", "reduce"};
+  return (unsigned)coll < NSCCL_NUM_COLLS_ALL ? names[coll] : "?";
 }
 
 const char *nsccl_step_kind_name(nsccl_step_kind_t kind) {
@@ -50,8 +54,11 @@ nscclResult_t nsccl_prog_init(nsccl_program_t *p, int rank, int nranks, const ns
   memset(p, 0, sizeof(*p));
   if (nranks < 1 || rank < 0 || rank >= nranks)
     NSCCL_FAIL(nscclInvalidArgument, "program for rank %d of %d: rank out of range", rank, nranks);
-  if ((unsigned)args->coll >= NSCCL_NUM_COLLS)
+  if ((unsigned)args->coll >= NSCCL_NUM_COLLS_ALL)
     NSCCL_FAIL(nscclInvalidArgument, "unknown collective %d", (int)args->coll);
+  if ((args->coll == NSCCL_COLL_BROADCAST || args->coll == NSCCL_COLL_REDUCE) &&
+      (args->root < 0 || args->root >= nranks))
+    NSCCL_FAIL(nscclInvalidArgument, "%s: root %d outside [0, %d)", nsccl_coll_name(args->coll), args->root, nranks);
   if (nsccl_type_size(args->dtype) == 0) NSCCL_FAIL(nscclInvalidArgument, "unknown datatype %d", (int)args->dtype);
   p->rank = rank;
   p->nranks = nranks;

@@ -47,15 +47,31 @@ typedef struct {
   uint32_t ndeps;
 } nsccl_step_t;
 
-typedef enum { NSCCL_COLL_ALLGATHER = 0, NSCCL_COLL_REDUCESCATTER, NSCCL_COLL_ALLREDUCE, NSCCL_NUM_COLLS } nsccl_coll_t;
+/* NSCCL_NUM_COLLS counts the collectives every algorithm family, the cost model, the selector and
+ * the simulator handle (all-gather, reduce-scatter, all-reduce); code that loops over "every
+ * collective" loops to it. Rooted collectives follow it: only the builders of src/algo/bcast_reduce.h
+ * build them, and the model, selector and simulator reject them as unknown (docs/compat.md). */
+typedef enum {
+  NSCCL_COLL_ALLGATHER = 0,
+  NSCCL_COLL_REDUCESCATTER,
+  NSCCL_COLL_ALLREDUCE,
+  NSCCL_NUM_COLLS,
+  NSCCL_COLL_BROADCAST = NSCCL_NUM_COLLS, /* root's send -> every rank's recv (count elements) */
+  NSCCL_COLL_REDUCE,                      /* every rank's send reduced into root's recv */
+  NSCCL_NUM_COLLS_ALL
+} nsccl_coll_t;
 
 /* What one rank was asked to do. count follows NCCL: all-gather the per-rank send count,
- * reduce-scatter the per-rank receive count, all-reduce the whole vector. */
+ * reduce-scatter the per-rank receive count, all-reduce, broadcast and reduce the whole vector
+ * (send and recv both hold count elements on every rank; only the root's send of a broadcast and
+ * the root's recv of a reduce carry meaning, the other ranks' are never touched). In place: send ==
+ * recv, as for all-reduce. */
 typedef struct {
   nsccl_coll_t coll;
   size_t count;
   nscclDataType_t dtype;
   bool in_place;
+  int root; /* broadcast / reduce: the root rank; 0 for the others */
 } nsccl_coll_args_t;
 
 typedef struct {

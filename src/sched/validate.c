@@ -73,10 +73,10 @@ static nscclResult_t check_form(nsccl_vctx_t *v, const nsccl_program_t *progs, i
     return nsccl_vfail(v, "program %d says it is rank %d of %d, expected rank %d of %d", r, p->rank, p->nranks, r,
                        nranks);
   if (nsccl_prog_failed(p)) return nsccl_vfail(v, "rank %d: the program was not fully built (out of memory)", r);
-  if ((unsigned)p->args.coll >= NSCCL_NUM_COLLS || nsccl_type_size(p->args.dtype) == 0)
+  if ((unsigned)p->args.coll >= NSCCL_NUM_COLLS_ALL || nsccl_type_size(p->args.dtype) == 0)
     return nsccl_vfail(v, "rank %d: unknown collective %d or datatype %d", r, (int)p->args.coll, (int)p->args.dtype);
   if (p->args.coll != p0->args.coll || p->args.count != p0->args.count || p->args.dtype != p0->args.dtype ||
-      p->args.in_place != p0->args.in_place)
+      p->args.in_place != p0->args.in_place || p->args.root != p0->args.root)
     return nsccl_vfail(
         v, "rank %d runs %s count %zu dtype %s in_place %d but rank 0 runs %s count %zu dtype %s in_place %d", r,
         nsccl_coll_name(p->args.coll), p->args.count, nsccl_type_name(p->args.dtype), p->args.in_place,

@@ -89,7 +89,9 @@ static void layout(acc_t *a) {
   a->base[NSCCL_BUF_SCRATCH] = S + R;
   if (!p->args.in_place) return;
   switch (p->args.coll) {
-  case NSCCL_COLL_ALLREDUCE: a->base[NSCCL_BUF_RECV] = 0; break;
+  case NSCCL_COLL_ALLREDUCE:
+  case NSCCL_COLL_BROADCAST:
+  case NSCCL_COLL_REDUCE: a->base[NSCCL_BUF_RECV] = 0; break;
   case NSCCL_COLL_ALLGATHER:
     a->base[NSCCL_BUF_RECV] = 0;
     a->base[NSCCL_BUF_SEND] = (size_t)p->rank * S;
@@ -139,14 +141,21 @@ static nscclResult_t build_segments(acc_t *a) {
   if (!a->flags || !a->writer || !a->readers) return oom(a);
   size_t S = p->buf_bytes[NSCCL_BUF_SEND], R = p->buf_bytes[NSCCL_BUF_RECV], X = p->buf_bytes[NSCCL_BUF_SCRATCH];
   size_t sb = a->base[NSCCL_BUF_SEND], rb = a->base[NSCCL_BUF_RECV], xb = a->base[NSCCL_BUF_SCRATCH];
-  /* In place with nothing to combine (one rank, or all-gather's own slot) the input is the output. */
-  bool final = p->args.in_place && (p->nranks == 1 || p->args.coll == NSCCL_COLL_ALLGATHER);
+  /* What the buffers mean for this rank. Rooted collectives use only the root's send (broadcast)
+   * or the root's recv (reduce); the other ranks' are not to be read or written. */
+  bool root = p->rank == p->args.root;
+  bool send_valid = !(p->args.coll == NSCCL_COLL_BROADCAST && !root);
+  bool recv_used = !(p->args.coll == NSCCL_COLL_REDUCE && !root);
+  /* In place with nothing to combine (one rank, all-gather's own slot, the broadcast root) the
+   * input is the output. */
+  bool final = p->args.in_place && (p->nranks == 1 || p->args.coll == NSCCL_COLL_ALLGATHER ||
+                                    (p->args.coll == NSCCL_COLL_BROADCAST && root));
   for (uint32_t k = 0; k < a->nseg; k++) {
     size_t lo = a->bound[k], hi = a->bound[k + 1];
     a->writer[k] = NONE;
     a->readers[k] = NONE;
-    if (inside(lo, hi, sb, sb + S)) a->flags[k] |= SEG_INIT | (final ? SEG_FINAL : 0);
-    if (inside(lo, hi, rb, rb + R)) a->flags[k] |= SEG_OUT | SEG_WRITABLE;
+    if (send_valid && inside(lo, hi, sb, sb + S)) a->flags[k] |= SEG_INIT | (final ? SEG_FINAL : 0);
+    if (recv_used && inside(lo, hi, rb, rb + R)) a->flags[k] |= SEG_OUT | SEG_WRITABLE;
     if (inside(lo, hi, xb, xb + X)) a->flags[k] |= SEG_WRITABLE;
   }
   return nscclSuccess;
@@ -271,8 +280,8 @@ static nscclResult_t check_step(acc_t *a, uint32_t j) {
       }
       if (!(a->flags[g] & SEG_WRITABLE))
         return nsccl_vfail(a->v,
-                           "rank %d step %u (%s) writes %s[%zu, %zu), which is the caller's send buffer and not "
-                           "part of the output",
+                           "rank %d step %u (%s) writes %s[%zu, %zu), which is the caller's send buffer or an "
+                           "unused buffer, not part of the output",
                            p->rank, j, nsccl_vkind(s), bname, lo, hi);
       if (w != NONE && !is_ancestor(a, w, j))
         return nsccl_vfail(a->v,

@@ -8,12 +8,13 @@
  *     page 0: header;  ring[s] for every sender s: a control page (consumed count, written by R)
  *     then SLOTS slots of SLOT_BYTES: {seq, tag, len} + payload.
  *
- * Sender s writes its k-th message (k = 0, 1, ...) into slot k % SLOTS once R has consumed message
- * k - SLOTS, then publishes it with seq = k + 1 (release). R polls slot tail % SLOTS for
- * seq == tail + 1 (acquire), matches the tag against its posted receives from s in post order
- * (else keeps a copy as unexpected), and publishes consumed = tail + 1. One producer and one
- * consumer per ring: no locks, no atomics beyond ordered loads and stores. Sends complete as soon
- * as the copy is made (like fi_inject); a full ring queues the send until the receiver frees slots. */
+ * Sender s writes its k-th fragment (k = 0, 1, ...) into slot k % SLOTS once R has consumed fragment
+ * k - SLOTS, then publishes it with seq = k + 1 (release); a message longer than a slot's payload
+ * takes consecutive fragments (pipelined: the receiver copies one out while the next goes in). R polls slot tail %
+ * SLOTS for seq == tail + 1 (acquire), matches the tag against its posted receives from s in post order (else keeps a
+ * copy as unexpected), and publishes consumed = tail + 1. One producer and one consumer per ring: no locks, no atomics
+ * beyond ordered loads and stores. Sends complete as soon as the copy is made (like fi_inject); a full ring queues the
+ * send until the receiver frees slots. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -29,23 +30,25 @@
 #include "core/log.h"
 #include "transport/fastpath.h"
 
-#define SLOTS      16
-#define SLOT_BYTES 8192
-#define SLOT_HDR   64
-#define CTRL_BYTES 4096
-#define HDR_BYTES  4096
-#define RING_BYTES ((size_t)CTRL_BYTES + (size_t)SLOTS * SLOT_BYTES)
-#define MAX_RANKS  512
-#define SEG_MAGIC  0x6e7363636c667031ull /* "nscclfp1" */
-#define POLL_BATCH 32
+#define SLOTS        32
+#define SLOT_BYTES   8192
+#define SLOT_HDR     64
+#define SLOT_PAYLOAD (SLOT_BYTES - SLOT_HDR)
+#define CTRL_BYTES   4096
+#define HDR_BYTES    4096
+#define RING_BYTES   ((size_t)CTRL_BYTES + (size_t)SLOTS * SLOT_BYTES)
+#define MAX_RANKS    512
+#define SEG_MAGIC    0x6e7363636c667031ull /* "nscclfp1" */
+#define POLL_BATCH   32
 
-_Static_assert(NSCCL_FP_EAGER_BYTES + SLOT_HDR <= SLOT_BYTES, "eager bytes must fit a slot");
+_Static_assert(NSCCL_FP_EAGER_BYTES <= (SLOTS / 2) * SLOT_PAYLOAD, "an eager message takes at most half a ring");
 _Static_assert(NSCCL_FP_EAGER_BYTES == NSCCL_TRANSPORT_FP_EAGER, "one eager limit");
 
 typedef struct {
-  uint64_t seq; /* k + 1 once message k is in the slot */
+  uint64_t seq; /* k + 1 once fragment k is in the slot */
   uint64_t tag;
-  uint64_t len;
+  uint64_t len;   /* bytes of this fragment */
+  uint64_t total; /* bytes of the whole message (its fragments follow each other in the ring) */
 } slot_hdr_t;
 
 typedef struct fp_req {
@@ -53,6 +56,7 @@ typedef struct fp_req {
   void *buf;
   const void *sbuf;
   size_t len;
+  size_t done; /* sends: bytes already written to the ring */
   uint64_t tag;
   nsccl_xfer_t *x;
 } fp_req_t;
@@ -74,6 +78,12 @@ typedef struct {
   fp_req_t *sq_head, *sq_tail; /* sends waiting for a free slot */
   fp_req_t *rq_head, *rq_tail; /* posted receives, in post order */
   fp_msg_t *uq_head, *uq_tail; /* unexpected messages, in arrival order */
+  /* The message being received from this peer, between its first and last fragment: */
+  int rx_busy;
+  fp_req_t *rx_req;      /* the posted receive it matched, or NULL */
+  fp_msg_t *rx_msg;      /* else the unexpected copy being filled */
+  unsigned char *rx_dst; /* NULL: discarding (truncated or canceled) */
+  size_t rx_off, rx_total;
 } fp_peer_t;
 
 struct nsccl_fp {
@@ -224,39 +234,6 @@ static void finish(nsccl_xfer_t *x, nscclResult_t st, size_t bytes) {
   x->done = 1;
 }
 
-/* Copy into the peer's ring if a slot is free. Returns 1 when written. */
-static int try_write(fp_peer_t *p, const void *buf, size_t len, uint64_t tag) {
-  uint64_t consumed = __atomic_load_n(consumed_of(p->tx_ring), __ATOMIC_ACQUIRE);
-  if (p->head - consumed >= SLOTS) return 0;
-  slot_hdr_t *s = slot_of(p->tx_ring, p->head);
-  if (len) memcpy((unsigned char *)s + SLOT_HDR, buf, len);
-  s->tag = tag;
-  s->len = len;
-  __atomic_store_n(&s->seq, p->head + 1, __ATOMIC_RELEASE);
-  p->head++;
-  return 1;
-}
-
-nscclResult_t nsccl_fp_isend(nsccl_fp_t *fp, int peer, const void *buf, size_t len, uint64_t tag, nsccl_xfer_t *x) {
-  fp_peer_t *p = &fp->peers[peer];
-  if (!p->sq_head && try_write(p, buf, len, tag)) {
-    finish(x, nscclSuccess, len);
-    return nscclSuccess;
-  }
-  fp_req_t *r = req_get(fp);
-  if (!r) NSCCL_FAIL(nscclSystemError, "transport: out of memory queueing a send to rank %d", peer);
-  r->sbuf = buf;
-  r->len = len;
-  r->tag = tag;
-  r->x = x;
-  if (p->sq_tail)
-    p->sq_tail->next = r;
-  else
-    p->sq_head = r;
-  p->sq_tail = r;
-  return nscclSuccess;
-}
-
 static void deliver(nsccl_xfer_t *x, void *buf, size_t cap, const void *data, size_t len) {
   if (len > cap) {
     finish(x, nscclInvalidUsage, 0); /* truncation, as FI_ETRUNC */
@@ -264,6 +241,46 @@ static void deliver(nsccl_xfer_t *x, void *buf, size_t cap, const void *data, si
   }
   if (len) memcpy(buf, data, len);
   finish(x, nscclSuccess, len);
+}
+
+/* Write as many fragments of r as the ring has room for. Returns 1 when the whole message is in. */
+static int try_write(fp_peer_t *p, fp_req_t *r) {
+  uint64_t consumed = __atomic_load_n(consumed_of(p->tx_ring), __ATOMIC_ACQUIRE);
+  do {
+    if (p->head - consumed >= SLOTS) {
+      consumed = __atomic_load_n(consumed_of(p->tx_ring), __ATOMIC_ACQUIRE);
+      if (p->head - consumed >= SLOTS) return 0;
+    }
+    slot_hdr_t *s = slot_of(p->tx_ring, p->head);
+    size_t n = r->len - r->done < SLOT_PAYLOAD ? r->len - r->done : SLOT_PAYLOAD;
+    if (n) memcpy((unsigned char *)s + SLOT_HDR, (const unsigned char *)r->sbuf + r->done, n);
+    s->tag = r->tag;
+    s->len = n;
+    s->total = r->len;
+    __atomic_store_n(&s->seq, p->head + 1, __ATOMIC_RELEASE);
+    p->head++;
+    r->done += n;
+  } while (r->done < r->len);
+  return 1;
+}
+
+nscclResult_t nsccl_fp_isend(nsccl_fp_t *fp, int peer, const void *buf, size_t len, uint64_t tag, nsccl_xfer_t *x) {
+  fp_peer_t *p = &fp->peers[peer];
+  fp_req_t local = {NULL, NULL, buf, len, 0, tag, x};
+  if (!p->sq_head && try_write(p, &local)) {
+    finish(x, nscclSuccess, len);
+    return nscclSuccess;
+  }
+  fp_req_t *r = req_get(fp);
+  if (!r) NSCCL_FAIL(nscclSystemError, "transport: out of memory queueing a send to rank %d", peer);
+  *r = local; /* keeps the bytes already written */
+  r->next = NULL;
+  if (p->sq_tail)
+    p->sq_tail->next = r;
+  else
+    p->sq_head = r;
+  p->sq_tail = r;
+  return nscclSuccess;
 }
 
 nscclResult_t nsccl_fp_irecv(nsccl_fp_t *fp, int peer, void *buf, size_t len, uint64_t tag, nsccl_xfer_t *x) {
@@ -291,25 +308,63 @@ nscclResult_t nsccl_fp_irecv(nsccl_fp_t *fp, int peer, void *buf, size_t len, ui
   return nscclSuccess;
 }
 
-/* Match one arrived message against the posted receives, else keep a copy. Returns 1 if it
- * completed a receive, 0 if kept, -1 if out of memory (the slot is left for a later try). */
-static int arrive(nsccl_fp_t *fp, fp_peer_t *p, const slot_hdr_t *s) {
-  const unsigned char *data = (const unsigned char *)s + SLOT_HDR;
+/* The first posted receive from p with this tag, unlinked; NULL if none. */
+static fp_req_t *take_posted(fp_peer_t *p, uint64_t tag) {
   for (fp_req_t **pr = &p->rq_head, *prev = NULL; *pr; prev = *pr, pr = &(*pr)->next) {
     fp_req_t *r = *pr;
-    if (r->tag != s->tag) continue;
+    if (r->tag != tag) continue;
     *pr = r->next;
     if (p->rq_tail == r) p->rq_tail = prev;
-    deliver(r->x, r->buf, r->len, data, s->len);
-    req_put(fp, r);
+    r->next = NULL;
+    return r;
+  }
+  return NULL;
+}
+
+/* One arrived fragment. The first fragment of a message picks its destination: the first posted
+ * receive with its tag, else an unexpected copy. Returns completions, or -1 when out of memory (the
+ * slot is left for a later try). */
+static int arrive(nsccl_fp_t *fp, fp_peer_t *p, const slot_hdr_t *s) {
+  const unsigned char *data = (const unsigned char *)s + SLOT_HDR;
+  if (!p->rx_busy) {
+    p->rx_req = take_posted(p, s->tag);
+    p->rx_msg = NULL;
+    p->rx_dst = NULL;
+    if (p->rx_req) {
+      if (s->total <= p->rx_req->len) p->rx_dst = p->rx_req->buf; /* else truncated: discard */
+    } else {
+      fp_msg_t *m = malloc(sizeof(*m) + s->total);
+      if (!m) return -1;
+      m->next = NULL;
+      m->tag = s->tag;
+      m->len = s->total;
+      p->rx_msg = m;
+      p->rx_dst = m->data;
+    }
+    p->rx_off = 0;
+    p->rx_total = s->total;
+    p->rx_busy = 1;
+  }
+  if (p->rx_dst && s->len) memcpy(p->rx_dst + p->rx_off, data, s->len);
+  p->rx_off += s->len;
+  if (p->rx_off < p->rx_total) return 0;
+  p->rx_busy = 0;
+  if (p->rx_req) {
+    finish(p->rx_req->x, p->rx_dst ? nscclSuccess : nscclInvalidUsage, p->rx_dst ? p->rx_total : 0);
+    req_put(fp, p->rx_req);
+    p->rx_req = NULL;
     return 1;
   }
-  fp_msg_t *m = malloc(sizeof(*m) + s->len);
-  if (!m) return -1;
-  m->next = NULL;
-  m->tag = s->tag;
-  m->len = s->len;
-  if (s->len) memcpy(m->data, data, s->len);
+  fp_msg_t *m = p->rx_msg;
+  p->rx_msg = NULL;
+  /* A receive may have been posted while the message was arriving. */
+  fp_req_t *r = take_posted(p, m->tag);
+  if (r) {
+    deliver(r->x, r->buf, r->len, m->data, m->len);
+    req_put(fp, r);
+    free(m);
+    return 1;
+  }
   if (p->uq_tail)
     p->uq_tail->next = m;
   else
@@ -336,7 +391,7 @@ int nsccl_fp_progress(nsccl_fp_t *fp) {
       p->tail++;
       __atomic_store_n(consumed_of(ring), p->tail, __ATOMIC_RELEASE);
     }
-    while (p->sq_head && try_write(p, p->sq_head->sbuf, p->sq_head->len, p->sq_head->tag)) {
+    while (p->sq_head && try_write(p, p->sq_head)) {
       fp_req_t *r = p->sq_head;
       p->sq_head = r->next;
       if (!p->sq_head) p->sq_tail = NULL;
@@ -362,6 +417,12 @@ void nsccl_fp_cancel_all(nsccl_fp_t *fp, nscclResult_t status) {
       }
     }
     p->sq_head = p->sq_tail = p->rq_head = p->rq_tail = NULL;
+    if (p->rx_busy && p->rx_req) {
+      finish(p->rx_req->x, status, 0);
+      req_put(fp, p->rx_req);
+      p->rx_req = NULL;
+      p->rx_dst = NULL; /* later fragments of it are discarded */
+    }
   }
 }
 
@@ -371,6 +432,7 @@ void nsccl_fp_close(nsccl_fp_t *fp) {
   for (int r = 0; r < fp->nranks; r++) {
     fp_peer_t *p = &fp->peers[r];
     if (p->tx_map) munmap(p->tx_map, p->tx_len);
+    free(p->rx_msg);
     for (fp_msg_t *m = p->uq_head; m;) {
       fp_msg_t *next = m->next;
       free(m);

@@ -12,7 +12,7 @@
 
 /* Messages up to this many bytes take the fast path (both ends decide from the length alone, so a
  * receive must be posted with the message's exact length when it is at most this). */
-#define NSCCL_FP_EAGER_BYTES 8128
+#define NSCCL_FP_EAGER_BYTES 65536
 /* Bytes of the fast path's part of the address blob (name of the segment). */
 #define NSCCL_FP_BLOB_BYTES 64
 

@@ -77,7 +77,7 @@ size_t nsccl_transport_max_msg(const nsccl_transport_t *t, int peer);
  * and such receives must be posted with the message's exact length. NSCCL_SHM_FASTPATH=0 keeps it
  * off. Returns 1 if it is on for at least one peer. */
 int nsccl_transport_enable_fastpath(nsccl_transport_t *t);
-#define NSCCL_TRANSPORT_FP_EAGER 8128
+#define NSCCL_TRANSPORT_FP_EAGER 65536
 
 /* Counters, for tests and logs. */
 typedef struct {

@@ -3,12 +3,14 @@
  * runs them on the local engine and compares every rank's output with a serial reference
  * (matrix_ref.h) computed here, independently of src/reduce.
  *
- * The case list is generated (one Criterion parameterized test per case). Datatypes and ops rotate
+ * The case list is generated; one Criterion parameterized case per (collective, algorithm, rank count) runs
+ * every count, datatype, op and in-place combination of that line. Datatypes and ops rotate
  * over the cases so that every algorithm meets many combinations without the full product; the
  * expensive corners (31/64 ranks x 65539 elements per rank) run only with 1-byte types and fewer
  * algorithms. NSCCL_MATRIX_ONLY=<substring> runs only the cases whose description contains it. */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,13 +146,16 @@ static size_t gen_cases(mcase_t *out) {
   return n;
 }
 
-static void free_cases(struct criterion_test_params *crp) { cr_free(crp->params); }
+/* Message of the last failed case; helpers return false after filling it. */
+static char fail_msg[1400];
 
-ParameterizedTestParameters(matrix, case) {
-  size_t n = gen_cases(NULL);
-  mcase_t *cases = cr_malloc(sizeof(mcase_t) * (n ? n : 1));
-  gen_cases(cases);
-  return cr_make_param_array(mcase_t, cases, n, free_cases);
+static bool failf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static bool failf(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(fail_msg, sizeof(fail_msg), fmt, ap);
+  va_end(ap);
+  return false;
 }
 
 /* A fixed shuffle of [0, n), the same on every rank. */
@@ -196,23 +201,26 @@ static void *xmalloc(size_t n) {
   return p;
 }
 
-static void build_all(const mcase_t *c, const char *desc) {
+static bool build_all(const mcase_t *c, const char *desc) {
   int n = c->nranks;
   const algo_entry_t *e = &entries[c->entry];
-  nsccl_coll_args_t args = {(nsccl_coll_t)c->coll, c->count, (nscclDataType_t)c->dtype, c->in_place};
-  nsccl_algo_opts_t opts = {c->chunk, e->variant};
+  nsccl_coll_args_t args = {
+      .coll = (nsccl_coll_t)c->coll, .count = c->count, .dtype = (nscclDataType_t)c->dtype, .in_place = c->in_place};
+  nsccl_algo_opts_t opts = {.chunk_bytes = c->chunk, .variant = e->variant};
   int *order = xmalloc(sizeof(int) * (size_t)n);
   ring_order(n, order);
   for (int r = 0; r < n; r++) {
-    cr_assert_eq(nsccl_prog_init(&W.progs[r], r, n, &args), nscclSuccess, "%s: prog_init", desc);
-    nscclResult_t rc = e->permuted ? nsccl_ring_build_ordered(order, &opts, &W.progs[r])
-                                   : nsccl_algo_build(e->algo, NULL, &opts, &W.progs[r]);
+    nscclResult_t rc = nsccl_prog_init(&W.progs[r], r, n, &args);
+    if (rc == nscclSuccess)
+      rc = e->permuted ? nsccl_ring_build_ordered(order, &opts, &W.progs[r])
+                       : nsccl_algo_build(e->algo, NULL, &opts, &W.progs[r]);
     if (rc != nscclSuccess) {
       free(order);
-      cr_assert_fail("%s: building rank %d failed (%d): %s", desc, r, (int)rc, nscclGetLastError(NULL));
+      return failf("%s: building rank %d failed (%d): %s", desc, r, (int)rc, nscclGetLastError(NULL));
     }
   }
   free(order);
+  return true;
 }
 
 /* Allocate buffers, write inputs, and accumulate the reference. */
@@ -273,7 +281,7 @@ static void make_inputs(const mcase_t *c, const ref_gen_t *g) {
   }
 }
 
-static void check_outputs(const mcase_t *c, const char *desc) {
+static bool check_outputs(const mcase_t *c, const char *desc) {
   int n = c->nranks;
   const tinfo_t *t = &tinfo[c->dtype];
   size_t rb = W.progs[0].buf_bytes[NSCCL_BUF_RECV], relems = rb / t->size;
@@ -285,8 +293,8 @@ static void check_outputs(const mcase_t *c, const char *desc) {
         double x = ref_load_float(got, i, (nscclDataType_t)c->dtype), want = W.expected_avg[first + i];
         double tol = ldexp(fabs(want), -t->mbits);
         if (!(fabs(x - want) <= tol))
-          cr_assert_fail("%s: rank %d element %zu is %.9g, expected %.9g (avg, tolerance %.3g)", desc, r, i, x, want,
-                         tol);
+          return failf("%s: rank %d element %zu is %.9g, expected %.9g (avg, tolerance %.3g)", desc, r, i, x, want,
+                       tol);
       }
       continue;
     }
@@ -297,9 +305,10 @@ static void check_outputs(const mcase_t *c, const char *desc) {
     uint64_t gb = 0, wb = 0;
     memcpy(&gb, got + i * t->size, t->size);
     memcpy(&wb, want + i * t->size, t->size);
-    cr_assert_fail("%s: rank %d element %zu has bits 0x%llx, expected 0x%llx%s", desc, r, i, (unsigned long long)gb,
-                   (unsigned long long)wb, t->kind == K_FLOAT ? " (float)" : "");
+    return failf("%s: rank %d element %zu has bits 0x%llx, expected 0x%llx%s", desc, r, i, (unsigned long long)gb,
+                 (unsigned long long)wb, t->kind == K_FLOAT ? " (float)" : "");
   }
+  return true;
 }
 
 static double now(void) {
@@ -308,7 +317,8 @@ static double now(void) {
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-ParameterizedTest(mcase_t *c, matrix, case, .timeout = 120) {
+/* One case: build, validate, run, compare. False (with fail_msg) on any failure. */
+static bool run_case(const mcase_t *c) {
   char desc[160], err[1024];
   double t0 = now(), t1, t2, t3;
   describe(c, desc, sizeof(desc));
@@ -318,22 +328,77 @@ ParameterizedTest(mcase_t *c, matrix, case, .timeout = 120) {
   W.send = calloc((size_t)n, sizeof(void *));
   W.recv = calloc((size_t)n, sizeof(void *));
   cr_assert(W.progs && W.bufs && W.send && W.recv);
-  build_all(c, desc);
+  bool ok = build_all(c, desc);
   t1 = now();
-  nscclResult_t rc = nsccl_sched_validate(W.progs, n, err, sizeof(err));
+  nscclResult_t rc = ok ? nsccl_sched_validate(W.progs, n, err, sizeof(err)) : nscclSuccess;
   t2 = now();
-  if (rc != nscclSuccess) cr_assert_fail("%s: validator: %s", desc, err);
-  ref_gen_t g;
-  ref_gen_init(&g, (nscclDataType_t)c->dtype, (nscclRedOp_t)c->op, n, c->seed);
-  make_inputs(c, &g);
-  rc = nsccl_local_run(W.progs, n, W.send, W.recv, (nscclRedOp_t)c->op, err, sizeof(err));
-  if (rc != nscclSuccess) cr_assert_fail("%s: local engine (%d): %s", desc, (int)rc, err);
-  check_outputs(c, desc);
+  if (ok && rc != nscclSuccess) ok = failf("%s: validator: %s", desc, err);
+  if (ok) {
+    ref_gen_t g;
+    ref_gen_init(&g, (nscclDataType_t)c->dtype, (nscclRedOp_t)c->op, n, c->seed);
+    make_inputs(c, &g);
+    rc = nsccl_local_run(W.progs, n, W.send, W.recv, (nscclRedOp_t)c->op, err, sizeof(err));
+    if (rc != nscclSuccess) ok = failf("%s: local engine (%d): %s", desc, (int)rc, err);
+  }
+  if (ok) ok = check_outputs(c, desc);
   t3 = now();
   /* shown with --verbose: which case, how long building, validating and the rest took */
-  cr_log_info("%s: %u steps/rank, build %.3f validate %.3f run+check %.3f s", desc, W.progs[0].nsteps, t1 - t0, t2 - t1,
-              t3 - t2);
+  if (ok)
+    cr_log_info("%s: %u steps/rank, build %.3f validate %.3f run+check %.3f s", desc, W.progs[0].nsteps, t1 - t0,
+                t2 - t1, t3 - t2);
   free_world(n);
+  return ok;
+}
+
+/* One Criterion case per (collective, algorithm, rank count): it runs every count, datatype, op
+ * and in-place combination of that line, and reports each failing one (not only the first). */
+typedef struct {
+  int coll, entry, nranks;
+} mgroup_t;
+
+static size_t gen_groups(mgroup_t *out) {
+  size_t n = gen_cases(NULL), ng = 0;
+  mcase_t *cases = malloc(sizeof(mcase_t) * (n ? n : 1));
+  if (!cases) return 0;
+  gen_cases(cases);
+  for (size_t i = 0; i < n; i++) {
+    if (i && cases[i].coll == cases[i - 1].coll && cases[i].entry == cases[i - 1].entry &&
+        cases[i].nranks == cases[i - 1].nranks)
+      continue;
+    if (out) out[ng] = (mgroup_t){cases[i].coll, cases[i].entry, cases[i].nranks};
+    ng++;
+  }
+  free(cases);
+  return ng;
+}
+
+static void free_groups(struct criterion_test_params *crp) { cr_free(crp->params); }
+
+ParameterizedTestParameters(matrix, cases) {
+  size_t n = gen_groups(NULL);
+  mgroup_t *groups = cr_malloc(sizeof(mgroup_t) * (n ? n : 1));
+  gen_groups(groups);
+  return cr_make_param_array(mgroup_t, groups, n, free_groups);
+}
+
+ParameterizedTest(mgroup_t *gp, matrix, cases, .timeout = 300) {
+  size_t n = gen_cases(NULL);
+  mcase_t *cases = xmalloc(sizeof(mcase_t) * n);
+  gen_cases(cases);
+  int ran = 0, failed = 0;
+  for (size_t i = 0; i < n; i++) {
+    const mcase_t *c = &cases[i];
+    if (c->coll != gp->coll || c->entry != gp->entry || c->nranks != gp->nranks) continue;
+    ran++;
+    if (!run_case(c)) {
+      failed++;
+      cr_expect_fail("%s", fail_msg);
+    }
+  }
+  cr_log_info("%s %s n=%d: %d cases, %d failed", nsccl_coll_name((nsccl_coll_t)gp->coll), entries[gp->entry].name,
+              gp->nranks, ran, failed);
+  cr_expect_gt(ran, 0);
+  free(cases);
 }
 
 /* The list itself: enough cases, every collective x algorithm x rank count present. */

@@ -47,9 +47,9 @@ static double direct_time(const nsccl_topo_t *t, nsccl_coll_t coll, size_t bytes
   nsccl_choice_t ch;
   cr_assert_eq(nsccl_select(t, NULL, coll, bytes, t->nranks, &ch), nscclSuccess, "%s", nsccl_last_error());
   int n = t->nranks;
-  nsccl_coll_args_t args = {coll, bytes, nscclUint8, false};
+  nsccl_coll_args_t args = {.coll = coll, .count = bytes, .dtype = nscclUint8};
   if (coll != NSCCL_COLL_ALLREDUCE) args.count = bytes / (size_t)n > 0 ? bytes / (size_t)n : 1;
-  nsccl_algo_opts_t ao = {0, ch.variant[ch.algo]};
+  nsccl_algo_opts_t ao = {.variant = ch.variant[ch.algo]};
   nsccl_program_t progs[64];
   cr_assert_leq(n, 64);
   for (int r = 0; r < n; r++) {

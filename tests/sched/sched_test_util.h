@@ -14,7 +14,7 @@ static int nprogs;
 static char err[1024];
 
 static inline void setup_progs(int nranks, nsccl_coll_t coll, size_t count, nscclDataType_t dt, bool in_place) {
-  nsccl_coll_args_t args = {coll, count, dt, in_place};
+  nsccl_coll_args_t args = {.coll = coll, .count = count, .dtype = dt, .in_place = in_place};
   nprogs = nranks;
   for (int r = 0; r < nranks; r++) cr_assert_eq(nsccl_prog_init(&progs[r], r, nranks, &args), nscclSuccess);
   err[0] = '\0';

@@ -147,7 +147,7 @@ Test(validate, unknown_step_kind) {
 
 Test(validate, inconsistent_args) {
   setup_progs(2, NSCCL_COLL_ALLREDUCE, 4, nscclInt32, false);
-  nsccl_coll_args_t other = {NSCCL_COLL_ALLREDUCE, 5, nscclInt32, false};
+  nsccl_coll_args_t other = {.coll = NSCCL_COLL_ALLREDUCE, .count = 5, .dtype = nscclInt32, .in_place = false};
   nsccl_prog_free(&progs[1]);
   cr_assert_eq(nsccl_prog_init(&progs[1], 1, 2, &other), nscclSuccess);
   expect_bad("rank 1 runs allreduce count 5");
@@ -400,4 +400,45 @@ Test(validate, every_dependency_of_the_ring_is_needed) {
     }
   cr_assert_eq(dropped, 4 * 3 * 2);
   expect_ok();
+}
+
+/* ---- rooted collectives: only the root's send (broadcast) / recv (reduce) carry meaning ---- */
+
+static void setup_rooted(int nranks, nsccl_coll_t coll, size_t count, int root, bool in_place) {
+  nsccl_coll_args_t args = {.coll = coll, .count = count, .dtype = nscclInt32, .in_place = in_place, .root = root};
+  nprogs = nranks;
+  for (int r = 0; r < nranks; r++) cr_assert_eq(nsccl_prog_init(&progs[r], r, nranks, &args), nscclSuccess);
+}
+
+Test(validate, broadcast_flat_tree) {
+  for (int in_place = 0; in_place < 2; in_place++) {
+    setup_rooted(3, NSCCL_COLL_BROADCAST, 4, 1, in_place);
+    for (int r = 0; r < 3; r++) {
+      if (r == 1) {
+        if (!in_place) nsccl_prog_copy(&progs[r], SND(0, 16), RCV(0, 16), NSCCL_NODEPS);
+        nsccl_prog_send(&progs[r], 0, SND(0, 16), NSCCL_NODEPS);
+        nsccl_prog_send(&progs[r], 2, SND(0, 16), NSCCL_NODEPS);
+      } else {
+        nsccl_prog_recv(&progs[r], 1, RCV(0, 16), NSCCL_NODEPS);
+      }
+    }
+    expect_ok();
+    free_progs();
+  }
+}
+
+Test(validate, broadcast_non_root_send_is_not_input) {
+  setup_rooted(2, NSCCL_COLL_BROADCAST, 4, 0, false);
+  nsccl_prog_copy(&progs[0], SND(0, 16), RCV(0, 16), NSCCL_NODEPS);
+  nsccl_prog_copy(&progs[1], SND(0, 16), RCV(0, 16), NSCCL_NODEPS); /* rank 1's send means nothing */
+  expect_bad("rank 1 step 0 (COPY) reads src send[0, 16)", "read before write");
+}
+
+Test(validate, reduce_non_root_recv_is_not_output) {
+  setup_rooted(2, NSCCL_COLL_REDUCE, 4, 0, false);
+  nsccl_prog_recv_reduce(&progs[0], 1, SND(0, 16), RCV(0, 16), NSCCL_NODEPS);
+  nsccl_prog_send(&progs[1], 0, SND(0, 16), NSCCL_NODEPS);
+  expect_ok();
+  nsccl_prog_copy(&progs[1], SND(0, 16), RCV(0, 16), NSCCL_NODEPS);
+  expect_bad("rank 1 step 1 (COPY) writes recv[0, 16)", "not part of the output");
 }

@@ -24,7 +24,7 @@ static int32_t input(int rank, size_t i) { return (int32_t)(rank * 7919 + (int)(
 static void run_case(const nsccl_topo_t *t, nsccl_coll_t coll, nsccl_algo_t algo, int variant, size_t count,
                      bool in_place) {
   int p = t->nranks;
-  nsccl_coll_args_t args = {coll, count, nscclInt32, in_place};
+  nsccl_coll_args_t args = {.coll = coll, .count = count, .dtype = nscclInt32, .in_place = in_place};
   nsccl_program_t *progs = calloc(p, sizeof(*progs));
   void **send = calloc(p, sizeof(void *)), **recv = calloc(p, sizeof(void *));
   size_t sb = nsccl_coll_send_bytes(&args, p), rb = nsccl_coll_recv_bytes(&args, p);
@@ -188,7 +188,7 @@ Test(topo_sched_hier, uneven_hosts) {
 /* What does not qualify is refused with a reason, not built wrong. */
 Test(topo_sched_hier, rejects) {
   nsccl_topo_t *t;
-  nsccl_coll_args_t args = {NSCCL_COLL_ALLREDUCE, 10, nscclInt32, false};
+  nsccl_coll_args_t args = {.coll = NSCCL_COLL_ALLREDUCE, .count = 10, .dtype = nscclInt32};
   nsccl_program_t prog;
   nsccl_algo_opts_t opts = {0, NSCCL_VARIANT_HIER};
   cr_assert_eq(nsccl_topo_load("trn2-16", &t), nscclSuccess);
@@ -205,4 +205,11 @@ Test(topo_sched_hier, rejects) {
   cr_assert(strstr(nsccl_last_error(), "power-of-two"), "message: %s", nsccl_last_error());
   nsccl_prog_free(&prog);
   nsccl_topo_free(t);
+}
+
+/* Leaf switches are groups too (built on request; the selector offers hier only across a network). */
+Test(topo_sched_hier, two_level_switch) {
+  hier_named("switch:ranks=8,levels=2,ranks_per_switch=4,spine_bandwidth=1e10,link_bandwidth=1e10,"
+             "endpoint_overhead=1e-6,reduce_bandwidth=1e10",
+             3);
 }

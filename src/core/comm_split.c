@@ -1,0 +1,120 @@
+/* nscclCommSplit, nscclCommFinalize, nscclCommInitAll.
+ *
+ * Split: every rank of the parent allgathers (color, key) over the parent's bootstrap; the ranks of
+ * one color, ordered by (key, parent rank), form the new communicator, whose rank 0 makes a fresh
+ * unique id (its own listening socket); a second allgather over the parent's bootstrap hands that id
+ * to the other members, and each color then initialises like any communicator (own bootstrap, own
+ * transport endpoints), concurrently with the other colors. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/check.h"
+#include "core/comm.h"
+#include "core/error_detail.h"
+#include "core/op.h"
+
+typedef struct {
+  int color, key, rank, env_id;
+} split_entry_t;
+
+typedef struct {
+  nscclUniqueId id;
+  int ok;
+} split_id_t;
+
+static int before(const split_entry_t *a, const split_entry_t *b) {
+  return a->key < b->key || (a->key == b->key && a->rank < b->rank);
+}
+
+nscclResult_t nscclCommSplit(nscclComm_t comm, int color, int key, nscclComm_t *newcomm, nscclConfig_t *config) {
+  NSCCL_CHECK(nsccl_comm_check(comm, "nscclCommSplit"));
+  if (!newcomm) NSCCL_FAIL(nscclInvalidArgument, "nscclCommSplit: newcomm (the output pointer) is NULL");
+  *newcomm = NULL;
+  if (color < 0 && color != NSCCL_SPLIT_NOCOLOR)
+    NSCCL_FAIL(nscclInvalidArgument, "nscclCommSplit: color %d is negative and not NSCCL_SPLIT_NOCOLOR", color);
+  if (comm->async_error != nscclSuccess)
+    NSCCL_FAIL(nscclInvalidUsage, "nscclCommSplit: the communicator failed earlier (%s)",
+               nscclGetErrorString(comm->async_error));
+  int n = comm->nranks;
+  split_entry_t mine = {color, key, comm->rank, getenv("NSCCL_COMM_ID") && *getenv("NSCCL_COMM_ID")};
+  split_entry_t *all = calloc((size_t)n, sizeof(*all));
+  split_id_t *ids = calloc((size_t)n, sizeof(*ids));
+  if (!all || !ids) {
+    free(all);
+    free(ids);
+    NSCCL_FAIL(nscclSystemError, "nscclCommSplit: out of memory for %d ranks", n);
+  }
+  pthread_mutex_lock(&comm->lock);
+  nscclResult_t rc = nscclSuccess;
+  if (n > 1) rc = nsccl_bootstrap_allgather(comm->bs, &mine, all, sizeof(mine), comm->cfg.timeout_ms);
+  else all[0] = mine;
+  int env_id = 0, newrank = 0, size = 0, leader = -1;
+  for (int r = 0; r < n; r++) env_id |= all[r].env_id;
+  if (rc == nscclSuccess && color != NSCCL_SPLIT_NOCOLOR) {
+    for (int r = 0; r < n; r++) {
+      if (all[r].color != color) continue;
+      size++;
+      if (before(&all[r], &mine)) newrank++;
+      if (leader < 0 || before(&all[r], &all[leader])) leader = r;
+    }
+  }
+  split_id_t my_id;
+  memset(&my_id, 0, sizeof(my_id));
+  if (rc == nscclSuccess && !env_id && leader == comm->rank)
+    my_id.ok = nsccl_bootstrap_unique_id(&my_id.id) == nscclSuccess;
+  if (rc == nscclSuccess && n > 1)
+    rc = nsccl_bootstrap_allgather(comm->bs, &my_id, ids, sizeof(my_id), comm->cfg.timeout_ms);
+  else if (rc == nscclSuccess)
+    ids[0] = my_id;
+  pthread_mutex_unlock(&comm->lock);
+  nscclUniqueId id;
+  int ok = leader >= 0 && ids[leader].ok;
+  if (ok) id = ids[leader].id;
+  free(all);
+  free(ids);
+  if (rc != nscclSuccess) {
+    char why[900];
+    snprintf(why, sizeof(why), "%s", nsccl_error_detail());
+    if (rc == nscclTimeout || rc == nscclRemoteError) comm->async_error = rc;
+    NSCCL_FAIL(rc, "nscclCommSplit (rank %d): exchanging colors failed: %s", comm->rank, why);
+  }
+  if (env_id)
+    NSCCL_FAIL(nscclInvalidUsage,
+               "nscclCommSplit: NSCCL_COMM_ID is set, so every new communicator would rendezvous at the same "
+               "address; unset it (pass the id with MPI instead) to split");
+  if (color == NSCCL_SPLIT_NOCOLOR) return nscclSuccess;
+  if (!ok)
+    NSCCL_FAIL(nscclSystemError, "nscclCommSplit (rank %d, color %d): the new communicator's rank 0 could not make a "
+               "unique id", comm->rank, color);
+  nscclConfig_t inherit = NSCCL_CONFIG_INITIALIZER;
+  if (!config) {
+    inherit.timeoutMs = comm->cfg.timeout_ms;
+    inherit.algo = comm->cfg.algo_spec[0] ? comm->cfg.algo_spec : NULL;
+    inherit.provider = comm->cfg.provider[0] ? comm->cfg.provider : NULL;
+    config = &inherit;
+  }
+  return nscclCommInitRankConfig(newcomm, size, id, newrank, config);
+}
+
+nscclResult_t nscclCommFinalize(nscclComm_t comm) {
+  NSCCL_CHECK(nsccl_comm_check(comm, "nscclCommFinalize"));
+  nsccl_comm_pending_wait(comm);
+  pthread_mutex_lock(&comm->lock); /* and whatever another thread is running on it */
+  pthread_mutex_unlock(&comm->lock);
+  return nscclSuccess;
+}
+
+nscclResult_t nscclCommInitAll(nscclComm_t *comms, int ndev, const int *devlist) {
+  (void)devlist; /* devices are virtual: one rank each */
+  if (!comms) NSCCL_FAIL(nscclInvalidArgument, "nscclCommInitAll: comms is NULL");
+  if (ndev < 1) NSCCL_FAIL(nscclInvalidArgument, "nscclCommInitAll: ndev is %d, must be at least 1", ndev);
+  if (ndev > 1)
+    NSCCL_FAIL(nscclInvalidUsage,
+               "nscclCommInitAll: %d ranks in one process are not supported (a rank progresses only while a thread "
+               "drives it); use one process per rank, or nscclCommInitRank from one thread per rank",
+               ndev);
+  nscclUniqueId id;
+  NSCCL_CHECK(nscclGetUniqueId(&id));
+  return nscclCommInitRank(&comms[0], 1, id, 0);
+}

@@ -1,0 +1,81 @@
+/* Captured operations (see op.h): checking, dispatch to group / stream / now, and running a list
+ * of them in order with consecutive point-to-point operations posted together. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/args.h"
+#include "core/check.h"
+#include "core/op.h"
+
+nscclResult_t nsccl_op_check(nsccl_op_t *op) {
+  switch (op->kind) {
+  case NSCCL_OP_COLL:
+    if (op->coll == NSCCL_COLL_BROADCAST || op->coll == NSCCL_COLL_REDUCE)
+      return nsccl_args_check_rooted(op->call, op->coll, op->sendbuff, op->recvbuff, op->count, op->dtype, op->op,
+                                     op->root, op->comm, &op->in_place);
+    return nsccl_args_check_coll(op->call, op->coll, op->sendbuff, op->recvbuff, op->count, op->dtype, op->op,
+                                 op->comm, &op->in_place);
+  case NSCCL_OP_SEND:
+    return nsccl_args_check_p2p(op->call, op->sendbuff, op->count, op->dtype, op->peer, op->comm);
+  default: return nsccl_args_check_p2p(op->call, op->recvbuff, op->count, op->dtype, op->peer, op->comm);
+  }
+}
+
+nscclResult_t nsccl_op_submit(nsccl_op_t *op) {
+  nscclResult_t rc = nsccl_op_check(op);
+  if (rc != nscclSuccess) {
+    if (nsccl_group_active()) nsccl_group_fail(rc);
+    return rc;
+  }
+  if (nsccl_group_active()) return nsccl_group_add(op);
+  if (op->stream) return nsccl_stream_enqueue(op->stream, op, 1);
+  return nsccl_ops_run(op, 1);
+}
+
+static int cmp_ptr(const void *a, const void *b) {
+  uintptr_t x = (uintptr_t)*(void *const *)a, y = (uintptr_t)*(void *const *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* ops[0..n) are point-to-point: lock their communicators (each once, in address order so two
+ * threads never wait for each other) and run them as one batch. */
+static nscclResult_t run_p2p_batch(const nsccl_op_t *ops, int n) {
+  struct nscclComm *stack[8], **comms = n <= 8 ? stack : malloc((size_t)n * sizeof(*comms));
+  if (!comms) NSCCL_FAIL(nscclSystemError, "%s: out of memory for a batch of %d operations", ops[0].call, n);
+  for (int i = 0; i < n; i++) comms[i] = ops[i].comm;
+  qsort(comms, (size_t)n, sizeof(*comms), cmp_ptr);
+  int m = 0;
+  for (int i = 0; i < n; i++)
+    if (m == 0 || comms[m - 1] != comms[i]) comms[m++] = comms[i];
+  /* The comms were checked when the operations were issued, but a queued batch may find one
+   * destroyed since: check before touching its lock. */
+  nscclResult_t rc = nscclSuccess;
+  for (int i = 0; i < m && rc == nscclSuccess; i++) rc = nsccl_comm_check(comms[i], ops[0].call);
+  if (rc == nscclSuccess) {
+    for (int i = 0; i < m; i++) pthread_mutex_lock(&comms[i]->lock);
+    rc = nsccl_p2p_run(ops, n);
+    for (int i = m - 1; i >= 0; i--) pthread_mutex_unlock(&comms[i]->lock);
+  }
+  if (comms != stack) free(comms);
+  return rc;
+}
+
+nscclResult_t nsccl_ops_run(const nsccl_op_t *ops, int n) {
+  for (int i = 0; i < n;) {
+    if (ops[i].kind == NSCCL_OP_COLL) {
+      NSCCL_CHECK(nsccl_comm_check(ops[i].comm, ops[i].call));
+      pthread_mutex_lock(&ops[i].comm->lock);
+      nscclResult_t rc = nsccl_coll_run(&ops[i]);
+      pthread_mutex_unlock(&ops[i].comm->lock);
+      NSCCL_CHECK(rc);
+      i++;
+      continue;
+    }
+    int j = i;
+    while (j < n && ops[j].kind != NSCCL_OP_COLL) j++;
+    NSCCL_CHECK(run_p2p_batch(ops + i, j - i));
+    i = j;
+  }
+  return nscclSuccess;
+}
