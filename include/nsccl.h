@@ -155,6 +155,12 @@ nscclResult_t nscclStreamSynchronize(nscclStream_t stream);
 nscclResult_t nscclStreamQuery(nscclStream_t stream);
 /* Waits for queued work, then releases the stream. */
 nscclResult_t nscclStreamDestroy(nscclStream_t stream);
+/* Queue a host memory copy (memmove of bytes) behind the stream's earlier work; NULL stream: copy
+ * now. What cudaMemcpyAsync maps to in the compat headers. */
+nscclResult_t nscclMemcpyAsync(void *dst, const void *src, size_t bytes, nscclStream_t stream);
+/* Wait until every stream of the process has run what was queued so far (errors stay with their
+ * streams, for their next synchronize). What cudaDeviceSynchronize maps to. */
+nscclResult_t nscclStreamSynchronizeAll(void);
 
 /* ---- communicators ---- */
 #define NSCCL_SPLIT_NOCOLOR (-1)
@@ -162,8 +168,8 @@ nscclResult_t nscclStreamDestroy(nscclStream_t stream);
  * by rank in comm). NSCCL_SPLIT_NOCOLOR: no new communicator, *newcomm = NULL. config NULL
  * inherits comm's settings. */
 nscclResult_t nscclCommSplit(nscclComm_t comm, int color, int key, nscclComm_t *newcomm, nscclConfig_t *config);
-/* Finish outstanding work of comm (collectives in nsccl complete before their stream is
- * synchronized, so this waits for nothing queued elsewhere) and make it ready for destroy. */
+/* Wait until every operation queued on comm (on any stream) has run; comm stays usable and still
+ * needs nscclCommDestroy. Errors of that work: nscclCommGetAsyncError. */
 nscclResult_t nscclCommFinalize(nscclComm_t comm);
 /* Several ranks in one process: not supported (each rank needs its own thread to progress);
  * returns nscclInvalidUsage. Use one process per rank (mpirun) or nscclCommInitRank per thread. */

@@ -6,8 +6,10 @@
  *          steps of tiny messages, so alpha = t / ceil(lg p) (the engine's and the transport's
  *          whole per-step cost; the tree is what the selector runs at small sizes, and a ring's
  *          p-1 dependent steps suffer most from oversubscription);
- *   beta:  a ring all-gather of LARGE bytes takes (p-1) alpha + (p-1)/p n beta, solved for beta;
- *          link_bandwidth = 1 / beta;
+ *   beta:  a ring all-gather of n bytes takes (p-1) alpha + (p-1)/p n beta: the slope between
+ *          n = SMALL_BW and n = LARGE_BW gives beta without alpha in it; link_bandwidth = 1 / beta.
+ *          Both sizes finish within a scheduler time slice, so preemption on a shared machine
+ *          (which dominates transfers of tens of milliseconds) does not enter the estimate;
  *   gamma: nsccl_reduce (the reduce kernels) summing two float arrays of 32 MiB, on every rank at
  *          once (ranks share the machine's cores and memory as in a collective), the median rank.
  * Every rank measures; times are the slowest rank's per iteration, the median over iterations. */
@@ -25,7 +27,8 @@
 #include "topologies/host.h"
 #include "topologies/topo.h"
 
-#define LARGE_BYTES ((size_t)32 << 20)
+#define SMALL_BW    ((size_t)64 << 10)
+#define LARGE_BW    ((size_t)2 << 20)
 #define LOCAL_BYTES ((size_t)32 << 20)
 
 static int cmp_double(const void *a, const void *b) {
@@ -141,15 +144,16 @@ int perf_calibrate(const perf_opts_t *o, nscclComm_t comm, int rank, int nranks)
   /* Communicators for the alpha (tree) and beta (ring) probes, whatever --algo says for the sweep. */
   nscclComm_t ring = probe_comm("ring", rank, nranks), tree = probe_comm("tree", rank, nranks);
   double alpha = NSCCL_HOST_DEFAULT_ALPHA, link_bw = NSCCL_HOST_DEFAULT_LINK_BW;
-  double t_small = 0, t_large = 0;
+  double t_small = 0, t_large = 0, t_bw0 = 0;
   if (nranks > 1) {
     int lg = 0;
     while ((1 << lg) < nranks) lg++;
     t_small = time_allgather(tree, sizeof(float) * (size_t)nranks, 200, nranks);
-    t_large = time_allgather(ring, LARGE_BYTES, 10, nranks);
+    t_bw0 = time_allgather(ring, SMALL_BW, 50, nranks);
+    t_large = time_allgather(ring, LARGE_BW, 50, nranks);
     alpha = t_small / lg;
     double frac = (double)(nranks - 1) / nranks;
-    double beta = (t_large - (nranks - 1) * alpha) / (frac * (double)LARGE_BYTES);
+    double beta = (t_large - t_bw0) / (frac * (double)(LARGE_BW - SMALL_BW));
     if (beta > 0) link_bw = 1.0 / beta;
   }
   nscclCommDestroy(ring);
@@ -162,8 +166,10 @@ int perf_calibrate(const perf_opts_t *o, nscclComm_t comm, int rank, int nranks)
     printf("# nsccl-perf --calibrate on %d ranks (one host)\n", nranks);
     if (nranks > 1)
       printf("#   tree all-gather of %d floats: %.2f us -> alpha = %.3f us per step\n"
-             "#   ring all-gather of %zu MiB: %.1f us -> link bandwidth = %.3f GB/s (beta = %.4f ns/B)\n",
-             nranks, t_small * 1e6, alpha * 1e6, LARGE_BYTES >> 20, t_large * 1e6, link_bw / 1e9, 1e9 / link_bw);
+             "#   ring all-gather of %zu KiB: %.1f us, of %zu KiB: %.1f us -> link bandwidth = %.3f GB/s "
+             "(beta = %.4f ns/B)\n",
+             nranks, t_small * 1e6, alpha * 1e6, SMALL_BW >> 10, t_bw0 * 1e6, LARGE_BW >> 10, t_large * 1e6,
+             link_bw / 1e9, 1e9 / link_bw);
     else
       printf("#   1 rank: no messages to time; alpha and link bandwidth keep the defaults\n");
     printf("#   reduce kernel (float sum, %zu MiB): %.3f GB/s -> gamma = %.4f ns/B\n", LOCAL_BYTES >> 20,
@@ -177,11 +183,11 @@ int perf_calibrate(const perf_opts_t *o, nscclComm_t comm, int rank, int nranks)
     } else {
       fprintf(f,
               "# This host, calibrated by nsccl-perf --calibrate on %d ranks (docs/performance.md).\n"
-              "# alpha from a tree all-gather of one float per rank, link bandwidth from a ring one of %zu MiB,\n"
-              "# reduce bandwidth from the float-sum kernel. Measured memcpy: %.3e B/s.\n"
+              "# alpha from a tree all-gather of one float per rank, link bandwidth from ring all-gathers of\n"
+              "# %zu KiB and %zu KiB, reduce bandwidth from the float-sum kernel. Measured memcpy: %.3e B/s.\n"
               "[topology]\nmodule = host\nranks = %d\nranks_per_host = %d\n"
               "endpoint_overhead = %.4e\nlink_bandwidth = %.4e\nreduce_bandwidth = %.4e\n",
-              nranks, LARGE_BYTES >> 20, memcpy_bw, nranks, nranks, alpha, link_bw, reduce_bw);
+              nranks, SMALL_BW >> 10, LARGE_BW >> 10, memcpy_bw, nranks, nranks, alpha, link_bw, reduce_bw);
       fclose(f);
       printf("# wrote %s\n", o->topo_out);
     }

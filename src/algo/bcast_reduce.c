@@ -45,7 +45,8 @@ nscclResult_t nsccl_bcast_reduce_build(nsccl_algo_t algo, const nsccl_algo_opts_
   if ((unsigned)algo >= NSCCL_NUM_ALGOS)
     NSCCL_FAIL(nscclInvalidArgument, "rooted builder: unknown algorithm %d", (int)algo);
   int n = prog->nranks, root = a->root;
-  if (root < 0 || root >= n) NSCCL_FAIL(nscclInvalidArgument, "%s: root %d outside [0, %d)", nsccl_coll_name(a->coll), root, n);
+  if (root < 0 || root >= n)
+    NSCCL_FAIL(nscclInvalidArgument, "%s: root %d outside [0, %d)", nsccl_coll_name(a->coll), root, n);
   int v = (prog->rank - root + n) % n;
   int *children = malloc((size_t)n * sizeof(int));
   if (!children) NSCCL_FAIL(nscclSystemError, "rooted builder: out of memory for %d ranks", n);

@@ -57,8 +57,7 @@ static nscclResult_t check_type_count(const char *call, nscclDataType_t dtype, s
     NSCCL_FAIL(nscclInvalidArgument, "%s: datatype %d is not an nscclDataType_t (valid: 0..%d)", call, (int)dtype,
                nscclNumTypes - 1);
   if (count > SIZE_MAX / nsccl_type_size(dtype))
-    NSCCL_FAIL(nscclInvalidArgument, "%s: count %zu x %zu bytes overflows size_t", call, count,
-               nsccl_type_size(dtype));
+    NSCCL_FAIL(nscclInvalidArgument, "%s: count %zu x %zu bytes overflows size_t", call, count, nsccl_type_size(dtype));
   return nscclSuccess;
 }
 
@@ -74,9 +73,11 @@ nscclResult_t nsccl_args_check_rooted(const char *call, nsccl_coll_t coll, const
   int is_root = comm->rank == root;
   int send_used = coll == NSCCL_COLL_REDUCE || is_root, recv_used = coll == NSCCL_COLL_BROADCAST || is_root;
   if (count > 0 && send_used && !sendbuff)
-    NSCCL_FAIL(nscclInvalidArgument, "%s: sendbuff is NULL with count %zu%s", call, count, is_root ? " on the root" : "");
+    NSCCL_FAIL(nscclInvalidArgument, "%s: sendbuff is NULL with count %zu%s", call, count,
+               is_root ? " on the root" : "");
   if (count > 0 && recv_used && !recvbuff)
-    NSCCL_FAIL(nscclInvalidArgument, "%s: recvbuff is NULL with count %zu%s", call, count, is_root ? " on the root" : "");
+    NSCCL_FAIL(nscclInvalidArgument, "%s: recvbuff is NULL with count %zu%s", call, count,
+               is_root ? " on the root" : "");
   *in_place = sendbuff == recvbuff;
   uintptr_t s = (uintptr_t)sendbuff, r = (uintptr_t)recvbuff;
   size_t bytes = count * nsccl_type_size(dtype);

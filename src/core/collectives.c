@@ -39,7 +39,7 @@ static nscclResult_t get_program(struct nscclComm *c, const nsccl_coll_args_t *a
   memset(&opts, 0, sizeof(opts));
   opts.variant = variant;
   nscclResult_t rc = args->coll >= NSCCL_NUM_COLLS ? nsccl_bcast_reduce_build(algo, &opts, &e->prog)
-                                                  : nsccl_algo_build(algo, c->topo, &opts, &e->prog);
+                                                   : nsccl_algo_build(algo, c->topo, &opts, &e->prog);
   if (rc != nscclSuccess) {
     nsccl_prog_free(&e->prog);
     return rc;

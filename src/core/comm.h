@@ -37,8 +37,8 @@ struct nscclComm {
   nsccl_bootstrap_t *bs;
   nsccl_transport_t *tp; /* NULL for a single rank */
   nsccl_fabric_t *engine;
-  uint64_t seq;                   /* collectives started so far */
-  nscclResult_t async_error;      /* first failure of a collective; the comm is unusable after one */
+  uint64_t seq;                       /* collectives started so far */
+  nscclResult_t async_error;          /* first failure of a collective; the comm is unusable after one */
   int last_algo[NSCCL_NUM_COLLS_ALL]; /* for logging choices when they change */
   nsccl_cached_prog_t cache[NSCCL_PROG_CACHE];
   unsigned cache_next;

@@ -47,8 +47,10 @@ nscclResult_t nscclCommSplit(nscclComm_t comm, int color, int key, nscclComm_t *
   }
   pthread_mutex_lock(&comm->lock);
   nscclResult_t rc = nscclSuccess;
-  if (n > 1) rc = nsccl_bootstrap_allgather(comm->bs, &mine, all, sizeof(mine), comm->cfg.timeout_ms);
-  else all[0] = mine;
+  if (n > 1)
+    rc = nsccl_bootstrap_allgather(comm->bs, &mine, all, sizeof(mine), comm->cfg.timeout_ms);
+  else
+    all[0] = mine;
   int env_id = 0, newrank = 0, size = 0, leader = -1;
   for (int r = 0; r < n; r++) env_id |= all[r].env_id;
   if (rc == nscclSuccess && color != NSCCL_SPLIT_NOCOLOR) {
@@ -85,8 +87,10 @@ nscclResult_t nscclCommSplit(nscclComm_t comm, int color, int key, nscclComm_t *
                "address; unset it (pass the id with MPI instead) to split");
   if (color == NSCCL_SPLIT_NOCOLOR) return nscclSuccess;
   if (!ok)
-    NSCCL_FAIL(nscclSystemError, "nscclCommSplit (rank %d, color %d): the new communicator's rank 0 could not make a "
-               "unique id", comm->rank, color);
+    NSCCL_FAIL(nscclSystemError,
+               "nscclCommSplit (rank %d, color %d): the new communicator's rank 0 could not make a "
+               "unique id",
+               comm->rank, color);
   nscclConfig_t inherit = NSCCL_CONFIG_INITIALIZER;
   if (!config) {
     inherit.timeoutMs = comm->cfg.timeout_ms;

@@ -14,10 +14,9 @@ nscclResult_t nsccl_op_check(nsccl_op_t *op) {
     if (op->coll == NSCCL_COLL_BROADCAST || op->coll == NSCCL_COLL_REDUCE)
       return nsccl_args_check_rooted(op->call, op->coll, op->sendbuff, op->recvbuff, op->count, op->dtype, op->op,
                                      op->root, op->comm, &op->in_place);
-    return nsccl_args_check_coll(op->call, op->coll, op->sendbuff, op->recvbuff, op->count, op->dtype, op->op,
-                                 op->comm, &op->in_place);
-  case NSCCL_OP_SEND:
-    return nsccl_args_check_p2p(op->call, op->sendbuff, op->count, op->dtype, op->peer, op->comm);
+    return nsccl_args_check_coll(op->call, op->coll, op->sendbuff, op->recvbuff, op->count, op->dtype, op->op, op->comm,
+                                 &op->in_place);
+  case NSCCL_OP_SEND: return nsccl_args_check_p2p(op->call, op->sendbuff, op->count, op->dtype, op->peer, op->comm);
   default: return nsccl_args_check_p2p(op->call, op->recvbuff, op->count, op->dtype, op->peer, op->comm);
   }
 }
@@ -34,7 +33,7 @@ nscclResult_t nsccl_op_submit(nsccl_op_t *op) {
 }
 
 static int cmp_ptr(const void *a, const void *b) {
-  uintptr_t x = (uintptr_t)*(void *const *)a, y = (uintptr_t)*(void *const *)b;
+  uintptr_t x = (uintptr_t) * (void *const *)a, y = (uintptr_t) * (void *const *)b;
   return x < y ? -1 : x > y;
 }
 
@@ -63,6 +62,11 @@ static nscclResult_t run_p2p_batch(const nsccl_op_t *ops, int n) {
 
 nscclResult_t nsccl_ops_run(const nsccl_op_t *ops, int n) {
   for (int i = 0; i < n;) {
+    if (ops[i].kind == NSCCL_OP_COPY) {
+      if (ops[i].count) memmove(ops[i].recvbuff, ops[i].sendbuff, ops[i].count);
+      i++;
+      continue;
+    }
     if (ops[i].kind == NSCCL_OP_COLL) {
       NSCCL_CHECK(nsccl_comm_check(ops[i].comm, ops[i].call));
       pthread_mutex_lock(&ops[i].comm->lock);
@@ -73,7 +77,7 @@ nscclResult_t nsccl_ops_run(const nsccl_op_t *ops, int n) {
       continue;
     }
     int j = i;
-    while (j < n && ops[j].kind != NSCCL_OP_COLL) j++;
+    while (j < n && (ops[j].kind == NSCCL_OP_SEND || ops[j].kind == NSCCL_OP_RECV)) j++;
     NSCCL_CHECK(run_p2p_batch(ops + i, j - i));
     i = j;
   }

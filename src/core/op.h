@@ -8,7 +8,8 @@
 
 #include "core/comm.h"
 
-typedef enum { NSCCL_OP_COLL = 0, NSCCL_OP_SEND, NSCCL_OP_RECV } nsccl_op_kind_t;
+/* NSCCL_OP_COPY: a host copy queued by nscclMemcpyAsync (comm NULL, recvbuff <- sendbuff, count bytes). */
+typedef enum { NSCCL_OP_COLL = 0, NSCCL_OP_SEND, NSCCL_OP_RECV, NSCCL_OP_COPY } nsccl_op_kind_t;
 
 typedef struct {
   nsccl_op_kind_t kind;

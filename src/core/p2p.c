@@ -44,8 +44,9 @@ static nscclResult_t self_copies(const nsccl_op_t *ops, int n, const struct nscc
     while (r < n && !(ops[r].comm == c && ops[r].kind == NSCCL_OP_RECV && ops[r].peer == c->rank)) r++;
     if (s == n && r == n) return nscclSuccess;
     if (s == n || r == n)
-      NSCCL_FAIL(nscclInvalidUsage, "%s: rank %d %s itself without a matching %s in the same group", ops[s < n ? s : r].call,
-                 c->rank, s < n ? "sends to" : "receives from", s < n ? "nscclRecv" : "nscclSend");
+      NSCCL_FAIL(nscclInvalidUsage, "%s: rank %d %s itself without a matching %s in the same group",
+                 ops[s < n ? s : r].call, c->rank, s < n ? "sends to" : "receives from",
+                 s < n ? "nscclRecv" : "nscclSend");
     if (op_bytes(&ops[s]) != op_bytes(&ops[r]))
       NSCCL_FAIL(nscclInvalidUsage, "rank %d sends %zu bytes to itself but receives %zu", c->rank, op_bytes(&ops[s]),
                  op_bytes(&ops[r]));
@@ -122,8 +123,9 @@ nscclResult_t nsccl_p2p_run(const nsccl_op_t *ops, int n) {
       }
       if (x[i].status != nscclSuccess) {
         rc = x[i].status == nscclTimeout ? nscclTimeout : nscclRemoteError;
-        snprintf(why, sizeof(why), "the %s rank %d failed (%s)", ops[i].kind == NSCCL_OP_SEND ? "send to" : "receive from",
-                 ops[i].peer, nscclGetErrorString(x[i].status));
+        snprintf(why, sizeof(why), "the %s rank %d failed (%s)",
+                 ops[i].kind == NSCCL_OP_SEND ? "send to" : "receive from", ops[i].peer,
+                 nscclGetErrorString(x[i].status));
       }
     }
     if (rc != nscclSuccess) break;
@@ -156,8 +158,8 @@ nscclResult_t nsccl_p2p_run(const nsccl_op_t *ops, int n) {
     fail_all(ops, n, rc == nscclSystemError ? nscclSystemError : rc);
     /* x may still be referenced by a provider that ignores cancellation: leak it rather than risk
      * a write into freed memory (the communicator is unusable now anyway). */
-    NSCCL_FAIL(rc, "%s (rank %d of %d, batch of %d send/recv): %s", ops[0].call, ops[0].comm->rank,
-               ops[0].comm->nranks, n, why);
+    NSCCL_FAIL(rc, "%s (rank %d of %d, batch of %d send/recv): %s", ops[0].call, ops[0].comm->rank, ops[0].comm->nranks,
+               n, why);
   }
   free(x);
   return nscclSuccess;

@@ -34,6 +34,11 @@ struct nscclStream {
   pthread_t thread;
 };
 
+/* Every live stream, for nscclStreamSynchronizeAll. */
+static pthread_mutex_t all_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct nscclStream **all;
+static size_t nall, capall;
+
 static void *progress(void *arg) {
   struct nscclStream *s = arg;
   pthread_mutex_lock(&s->mu);
@@ -48,7 +53,8 @@ static void *progress(void *arg) {
     nscclResult_t rc = nsccl_ops_run(t->ops, t->n);
     char msg[sizeof(s->errmsg)];
     if (rc != nscclSuccess) snprintf(msg, sizeof(msg), "%s", nsccl_error_detail());
-    for (int i = 0; i < t->n; i++) nsccl_comm_pending_done(t->ops[i].comm, 1);
+    for (int i = 0; i < t->n; i++)
+      if (t->ops[i].comm) nsccl_comm_pending_done(t->ops[i].comm, 1);
     pthread_mutex_lock(&s->mu);
     if (rc != nscclSuccess && s->error == nscclSuccess) {
       s->error = rc;
@@ -86,6 +92,14 @@ nscclResult_t nscclStreamCreate(nscclStream_t *stream) {
     free(s);
     NSCCL_FAIL(nscclSystemError, "nscclStreamCreate: cannot start the progress thread (%s)", strerror(err));
   }
+  pthread_mutex_lock(&all_lock);
+  if (nall == capall) {
+    size_t ncap = capall ? 2 * capall : 16;
+    struct nscclStream **na = realloc(all, ncap * sizeof(*na));
+    if (na) all = na, capall = ncap;
+  }
+  if (nall < capall) all[nall++] = s; /* out of memory: only SynchronizeAll misses this stream */
+  pthread_mutex_unlock(&all_lock);
   *stream = s;
   return nscclSuccess;
 }
@@ -97,7 +111,8 @@ nscclResult_t nsccl_stream_enqueue(nscclStream_t s, const nsccl_op_t *ops, int n
   t->next = NULL;
   t->n = n;
   memcpy(t->ops, ops, (size_t)n * sizeof(nsccl_op_t));
-  for (int i = 0; i < n; i++) nsccl_comm_pending_add(ops[i].comm, 1);
+  for (int i = 0; i < n; i++)
+    if (ops[i].comm) nsccl_comm_pending_add(ops[i].comm, 1);
   pthread_mutex_lock(&s->mu);
   if (s->tail)
     s->tail->next = t;
@@ -145,6 +160,13 @@ nscclResult_t nscclStreamQuery(nscclStream_t stream) {
 nscclResult_t nscclStreamDestroy(nscclStream_t stream) {
   NSCCL_CHECK(stream_check(stream, "nscclStreamDestroy"));
   nscclResult_t rc = drain(stream, "nscclStreamDestroy", 1);
+  pthread_mutex_lock(&all_lock);
+  for (size_t i = 0; i < nall; i++)
+    if (all[i] == stream) {
+      all[i] = all[--nall];
+      break;
+    }
+  pthread_mutex_unlock(&all_lock);
   pthread_mutex_lock(&stream->mu);
   stream->stop = 1;
   stream->magic = 0;
@@ -156,4 +178,34 @@ nscclResult_t nscclStreamDestroy(nscclStream_t stream) {
   pthread_mutex_destroy(&stream->mu);
   free(stream);
   return rc;
+}
+
+nscclResult_t nscclStreamSynchronizeAll(void) {
+  /* Waiting with all_lock held keeps every listed stream alive; progress threads never take it. */
+  pthread_mutex_lock(&all_lock);
+  for (size_t i = 0; i < nall; i++) {
+    struct nscclStream *s = all[i];
+    pthread_mutex_lock(&s->mu);
+    while (s->head || s->busy) pthread_cond_wait(&s->idle, &s->mu);
+    pthread_mutex_unlock(&s->mu);
+  }
+  pthread_mutex_unlock(&all_lock);
+  return nscclSuccess;
+}
+
+nscclResult_t nscclMemcpyAsync(void *dst, const void *src, size_t bytes, nscclStream_t stream) {
+  if (bytes && (!dst || !src))
+    NSCCL_FAIL(nscclInvalidArgument, "nscclMemcpyAsync: %s is NULL with %zu bytes", dst ? "src" : "dst", bytes);
+  if (!stream) {
+    if (bytes) memmove(dst, src, bytes);
+    return nscclSuccess;
+  }
+  nsccl_op_t op;
+  memset(&op, 0, sizeof(op));
+  op.kind = NSCCL_OP_COPY;
+  op.call = "nscclMemcpyAsync";
+  op.sendbuff = src;
+  op.recvbuff = dst;
+  op.count = bytes;
+  return nsccl_stream_enqueue(stream, &op, 1);
 }

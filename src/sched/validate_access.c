@@ -1,7 +1,8 @@
 /* Validator pass 4: the bytes each step of one program reads and writes.
  *
  * The rank's three buffers are laid out on one address space in which in-place aliasing is real:
- * in-place all-reduce puts recv on send; all-gather puts send inside recv at rank * sendbytes;
+ * in-place all-reduce (and broadcast, reduce) puts recv on send; all-gather puts send inside recv at
+ * rank * sendbytes;
  * reduce-scatter puts recv inside send at rank * recvbytes. Every region boundary of the program
  * cuts that space into elementary segments, so a region is a contiguous run of segments and each
  * segment is accessed all-or-nothing. Per segment we keep the last writer and the steps that read it

@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "algo/algo.h"
+#include "algo/bcast_reduce.h"
 #include "algo/direct.h"
 #include "algo/ring.h"
 #include "algo/tree.h"
@@ -27,6 +28,8 @@
 #define AG (1u << NSCCL_COLL_ALLGATHER)
 #define RS (1u << NSCCL_COLL_REDUCESCATTER)
 #define AR (1u << NSCCL_COLL_ALLREDUCE)
+#define BC (1u << NSCCL_COLL_BROADCAST) /* rooted collectives: src/algo/bcast_reduce.h */
+#define RD (1u << NSCCL_COLL_REDUCE)
 
 typedef struct {
   const char *name;
@@ -38,22 +41,22 @@ typedef struct {
 } algo_entry_t;
 
 static const algo_entry_t entries[] = {
-    {"ring", NSCCL_ALGO_RING, 0, false, AG | RS | AR, AG | RS, RS},
+    {"ring", NSCCL_ALGO_RING, 0, false, AG | RS | AR | BC | RD, AG | RS, RS},
     {"ring-permuted", NSCCL_ALGO_RING, 0, true, AG | RS | AR, 0, 0},
-    {"tree", NSCCL_ALGO_TREE, NSCCL_TREE_AUTO, false, AG | RS | AR, AG | RS, 0},
+    {"tree", NSCCL_ALGO_TREE, NSCCL_TREE_AUTO, false, AG | RS | AR | BC | RD, AG | RS, 0},
     {"tree-bruck", NSCCL_ALGO_TREE, NSCCL_TREE_BRUCK, false, AG, 0, 0},
     {"tree-rd", NSCCL_ALGO_TREE, NSCCL_TREE_RD, false, AR, 0, 0},
     {"tree-rabenseifner", NSCCL_ALGO_TREE, NSCCL_TREE_RABENSEIFNER, false, AR, 0, 0},
     {"tree-binary", NSCCL_ALGO_TREE, NSCCL_TREE_BINARY, false, AR, 0, 0},
     {"tree-double-binary", NSCCL_ALGO_TREE, NSCCL_TREE_DOUBLE_BINARY, false, AR, 0, 0},
-    {"direct", NSCCL_ALGO_DIRECT, NSCCL_DIRECT_AUTO, false, AG | RS | AR, AG | RS, AG},
+    {"direct", NSCCL_ALGO_DIRECT, NSCCL_DIRECT_AUTO, false, AG | RS | AR | BC | RD, AG | RS, AG},
     {"direct-oneshot", NSCCL_ALGO_DIRECT, NSCCL_DIRECT_ONESHOT, false, AR, 0, 0},
     {"direct-rsag", NSCCL_ALGO_DIRECT, NSCCL_DIRECT_RSAG, false, AR, 0, 0},
 };
 #define NENTRIES (int)(sizeof(entries) / sizeof(entries[0]))
 
 typedef struct {
-  int coll, entry, nranks, dtype, op;
+  int coll, entry, nranks, dtype, op, root;
   size_t count, chunk;
   bool in_place;
   uint64_t seed;
@@ -68,19 +71,21 @@ static const int all_types[] = {nscclInt8,       nscclUint8,      nscclInt32,   
 static void describe(const mcase_t *c, char *out, size_t len) {
   snprintf(out, len, "%s %s n=%d count=%zu %s %s %s chunk=%zu", nsccl_coll_name((nsccl_coll_t)c->coll),
            entries[c->entry].name, c->nranks, c->count, tinfo[c->dtype].name,
-           c->coll == NSCCL_COLL_ALLGATHER ? "-" : op_names[c->op], c->in_place ? "in-place" : "out-of-place",
-           c->chunk);
+           c->coll == NSCCL_COLL_ALLGATHER || c->coll == NSCCL_COLL_BROADCAST ? "-" : op_names[c->op],
+           c->in_place ? "in-place" : "out-of-place", c->chunk);
+  if (c->coll >= NSCCL_NUM_COLLS) snprintf(out + strlen(out), len - strlen(out), " root=%d", c->root);
 }
 
 /* Bytes of all ranks' send + recv buffers. */
 static size_t case_bytes(int coll, int n, size_t count, size_t elem) {
-  size_t per = coll == NSCCL_COLL_ALLREDUCE ? 2 * count : count * (size_t)(n + 1);
+  bool whole = coll == NSCCL_COLL_ALLREDUCE || coll >= NSCCL_NUM_COLLS; /* send and recv hold count */
+  size_t per = whole ? 2 * count : count * (size_t)(n + 1);
   return per * elem * (size_t)n;
 }
 
 /* Pick the datatype and op of the k-th case of an (collective, algorithm) line, within limits. */
 static void pick_type_op(mcase_t *c, unsigned k) {
-  bool reducing = c->coll != NSCCL_COLL_ALLGATHER;
+  bool reducing = c->coll != NSCCL_COLL_ALLGATHER && c->coll != NSCCL_COLL_BROADCAST;
   unsigned combo = reducing ? (k * 7 + (unsigned)c->entry * 13) % (NTYPES * nscclNumOps) : k * 5 + (unsigned)c->entry;
   int dt = all_types[combo % NTYPES];
   c->op = reducing ? (int)((combo / NTYPES + combo) % nscclNumOps) : nscclSum;
@@ -94,7 +99,7 @@ static void pick_type_op(mcase_t *c, unsigned k) {
 static size_t gen_cases(mcase_t *out) {
   size_t n = 0;
   const char *only = getenv("NSCCL_MATRIX_ONLY");
-  for (int coll = 0; coll < NSCCL_NUM_COLLS; coll++) {
+  for (int coll = 0; coll < NSCCL_NUM_COLLS_ALL; coll++) {
     for (int e = 0; e < NENTRIES; e++) {
       if (!(entries[e].colls & (1u << coll))) continue;
       unsigned k = 0;
@@ -130,6 +135,7 @@ static size_t gen_cases(mcase_t *out) {
             /* small chunks on some larger cases so that pipelined schedules appear */
             c.chunk = count >= 1000 && (h >> 17) % 3 == 0 ? (count == 1000 ? 96 : 4096) : 0;
             c.seed = 0x5eed0000ull + n * 7919u;
+            c.root = (int)((h >> 23) % (uint64_t)nr);
             pick_type_op(&c, k);
             if (only) {
               char d[160];
@@ -204,14 +210,19 @@ static void *xmalloc(size_t n) {
 static bool build_all(const mcase_t *c, const char *desc) {
   int n = c->nranks;
   const algo_entry_t *e = &entries[c->entry];
-  nsccl_coll_args_t args = {
-      .coll = (nsccl_coll_t)c->coll, .count = c->count, .dtype = (nscclDataType_t)c->dtype, .in_place = c->in_place};
+  nsccl_coll_args_t args = {.coll = (nsccl_coll_t)c->coll,
+                            .count = c->count,
+                            .dtype = (nscclDataType_t)c->dtype,
+                            .in_place = c->in_place,
+                            .root = c->root};
   nsccl_algo_opts_t opts = {.chunk_bytes = c->chunk, .variant = e->variant};
   int *order = xmalloc(sizeof(int) * (size_t)n);
   ring_order(n, order);
   for (int r = 0; r < n; r++) {
     nscclResult_t rc = nsccl_prog_init(&W.progs[r], r, n, &args);
-    if (rc == nscclSuccess)
+    if (rc == nscclSuccess && c->coll >= NSCCL_NUM_COLLS)
+      rc = nsccl_bcast_reduce_build(e->algo, &opts, &W.progs[r]);
+    else if (rc == nscclSuccess)
       rc = e->permuted ? nsccl_ring_build_ordered(order, &opts, &W.progs[r])
                        : nsccl_algo_build(e->algo, NULL, &opts, &W.progs[r]);
     if (rc != nscclSuccess) {
@@ -229,10 +240,10 @@ static void make_inputs(const mcase_t *c, const ref_gen_t *g) {
   const tinfo_t *t = &tinfo[c->dtype];
   size_t sb = W.progs[0].buf_bytes[NSCCL_BUF_SEND], rb = W.progs[0].buf_bytes[NSCCL_BUF_RECV];
   size_t scount = sb / t->size;
-  bool ag = c->coll == NSCCL_COLL_ALLGATHER;
+  bool ag = c->coll == NSCCL_COLL_ALLGATHER, bc = c->coll == NSCCL_COLL_BROADCAST;
   size_t outlen = ag ? c->count * (size_t)n : scount; /* elements of the global expected vector */
   W.expected = xmalloc(outlen * t->size);
-  if (!ag) W.acc = xmalloc(outlen * sizeof(ref_acc_t));
+  if (!ag && !bc) W.acc = xmalloc(outlen * sizeof(ref_acc_t));
   for (int r = 0; r < n; r++) {
     size_t big = c->in_place && c->coll == NSCCL_COLL_ALLGATHER ? rb : sb;
     if (!c->in_place) {
@@ -263,11 +274,12 @@ static void make_inputs(const mcase_t *c, const ref_gen_t *g) {
       ref_value(g, r, i, &ib, &d);
       if (!ref_store(in, i, (nscclDataType_t)c->dtype, ib, d))
         cr_assert_fail("reference bug: input %g not exact in %s", d, t->name);
-      if (!ag) ref_combine(g, &W.acc[i], ib, d, r == 0);
+      if (W.acc) ref_combine(g, &W.acc[i], ib, d, r == 0);
     }
     if (ag) memcpy(W.expected + (size_t)r * sb, in, sb);
+    if (bc && r == c->root) memcpy(W.expected, in, sb);
   }
-  if (ag) return;
+  if (ag || bc) return;
   bool favg = c->op == nscclAvg && t->kind == K_FLOAT;
   if (favg) W.expected_avg = xmalloc(outlen * sizeof(double));
   for (size_t i = 0; i < outlen; i++) {
@@ -281,11 +293,38 @@ static void make_inputs(const mcase_t *c, const ref_gen_t *g) {
   }
 }
 
-static bool check_outputs(const mcase_t *c, const char *desc) {
+/* Reduce: a rank other than the root must leave its recv alone (out of place: still the garbage
+ * pattern; in place: still its input). */
+static bool check_untouched(const mcase_t *c, const ref_gen_t *g, int r, const char *desc) {
+  const tinfo_t *t = &tinfo[c->dtype];
+  size_t rb = W.progs[0].buf_bytes[NSCCL_BUF_RECV];
+  const unsigned char *got = W.recv[r];
+  unsigned char want[8];
+  for (size_t i = 0; i < rb / t->size; i++) {
+    if (c->in_place) {
+      uint64_t ib;
+      double d;
+      ref_value(g, r, i, &ib, &d);
+      ref_store(want, 0, (nscclDataType_t)c->dtype, ib, d);
+    } else {
+      memset(want, 0xa5, sizeof(want));
+    }
+    if (memcmp(got + i * t->size, want, t->size))
+      return failf("%s: rank %d is not the root but element %zu of its recv buffer changed", desc, r, i);
+  }
+  return true;
+}
+
+static bool check_outputs(const mcase_t *c, const ref_gen_t *g, const char *desc) {
   int n = c->nranks;
   const tinfo_t *t = &tinfo[c->dtype];
   size_t rb = W.progs[0].buf_bytes[NSCCL_BUF_RECV], relems = rb / t->size;
   for (int r = 0; r < n; r++) {
+    if (c->coll == NSCCL_COLL_REDUCE && r != c->root) {
+      /* the local engine applies avg's division to every rank's recv: not checked then */
+      if (c->op != nscclAvg && !check_untouched(c, g, r, desc)) return false;
+      continue;
+    }
     size_t first = c->coll == NSCCL_COLL_REDUCESCATTER ? (size_t)r * relems : 0; /* global index of recv[0] */
     const unsigned char *got = W.recv[r];
     if (W.expected_avg) {
@@ -333,14 +372,14 @@ static bool run_case(const mcase_t *c) {
   nscclResult_t rc = ok ? nsccl_sched_validate(W.progs, n, err, sizeof(err)) : nscclSuccess;
   t2 = now();
   if (ok && rc != nscclSuccess) ok = failf("%s: validator: %s", desc, err);
+  ref_gen_t g;
+  ref_gen_init(&g, (nscclDataType_t)c->dtype, (nscclRedOp_t)c->op, n, c->seed);
   if (ok) {
-    ref_gen_t g;
-    ref_gen_init(&g, (nscclDataType_t)c->dtype, (nscclRedOp_t)c->op, n, c->seed);
     make_inputs(c, &g);
     rc = nsccl_local_run(W.progs, n, W.send, W.recv, (nscclRedOp_t)c->op, err, sizeof(err));
     if (rc != nscclSuccess) ok = failf("%s: local engine (%d): %s", desc, (int)rc, err);
   }
-  if (ok) ok = check_outputs(c, desc);
+  if (ok) ok = check_outputs(c, &g, desc);
   t3 = now();
   /* shown with --verbose: which case, how long building, validating and the rest took */
   if (ok)
@@ -409,7 +448,7 @@ Test(matrix, case_list_covers_the_matrix) {
   gen_cases(cases);
   cr_expect_gt(n, 500);
   unsigned seen_types = 0, seen_ops = 0, seen_inplace = 0;
-  for (int coll = 0; coll < NSCCL_NUM_COLLS; coll++)
+  for (int coll = 0; coll < NSCCL_NUM_COLLS_ALL; coll++)
     for (int e = 0; e < NENTRIES; e++) {
       if (!(entries[e].colls & (1u << coll))) continue;
       for (size_t ri = 0; ri < sizeof(rank_counts) / sizeof(rank_counts[0]); ri++) {
@@ -421,7 +460,7 @@ Test(matrix, case_list_covers_the_matrix) {
     }
   for (size_t i = 0; i < n; i++) {
     seen_types |= 1u << cases[i].dtype;
-    if (cases[i].coll != NSCCL_COLL_ALLGATHER) seen_ops |= 1u << cases[i].op;
+    if (cases[i].coll != NSCCL_COLL_ALLGATHER && cases[i].coll != NSCCL_COLL_BROADCAST) seen_ops |= 1u << cases[i].op;
     seen_inplace |= 1u << cases[i].in_place;
   }
   cr_expect_eq(seen_types, (1u << NTYPES) - 1);

@@ -3,6 +3,8 @@
 #   run     2 ranks, every collective, --vs-mpi, --csv: columns, #wrong 0, CSV header and rows
 #   types   2 ranks, other datatypes and ops, checked
 #   one     1 rank works
+#   fastpath 3 ranks, 8 B .. 256 KiB (one to several fast-path fragments, then libfabric), checked,
+#           with the same-host fast path on (default) and off (NSCCL_SHM_FASTPATH=0)
 #   corrupt one output element flipped (NSCCL_PERF_CORRUPT): the checker must count it and fail
 #   help    --help prints the usage and exits 0
 #   badopt  unknown option, -c 1 and a bad size: exit status != 0 and a message naming the problem
@@ -70,6 +72,19 @@ one)
   $mpirun -n 1 "$perf" -c all -b 8 -e 64K -f 16 -n 2 -w 1 --vs-mpi >"$tmp/out" 2>"$tmp/err" || fail "1 rank exited with $?"
   grep -q '^# Out of bounds values : 0 OK$' "$tmp/out" || fail "1 rank: results wrong"
   check_rows 1 || fail "1 rank: bad rows"
+  ;;
+fastpath)
+  for fp in 1 0; do
+    NSCCL_SHM_FASTPATH=$fp $mpirun -x NSCCL_SHM_FASTPATH -n 3 "$perf" -c all -b 8 -e 256K -f 3 -n 3 -w 1 -C 1 \
+      >"$tmp/out" 2>"$tmp/err" || fail "NSCCL_SHM_FASTPATH=$fp exited with $?"
+    grep -q '^# Out of bounds values : 0 OK$' "$tmp/out" || fail "NSCCL_SHM_FASTPATH=$fp: results wrong"
+    check_rows 0 || fail "NSCCL_SHM_FASTPATH=$fp: bad rows"
+    for a in ring tree direct; do
+      NSCCL_SHM_FASTPATH=$fp $mpirun -x NSCCL_SHM_FASTPATH -n 3 "$perf" -c all -b 1000 -e 200K -f 14 -n 2 -w 0 \
+        -d int32 --algo $a >"$tmp/out" 2>"$tmp/err" || fail "NSCCL_SHM_FASTPATH=$fp --algo $a exited with $?"
+      grep -q '^# Out of bounds values : 0 OK$' "$tmp/out" || fail "NSCCL_SHM_FASTPATH=$fp --algo $a: results wrong"
+    done
+  done
   ;;
 corrupt)
   NSCCL_PERF_CORRUPT=1 $mpirun -x NSCCL_PERF_CORRUPT -n 2 "$perf" -c allreduce -b 64 -e 64 -n 1 -w 0 -C 1 \
