@@ -136,8 +136,9 @@ nscclResult_t nscclRecv(void *recvbuff, size_t count, nscclDataType_t datatype, 
 /* ---- group calls ----
  * Operations issued between nscclGroupStart and the matching nscclGroupEnd (by the same thread,
  * on any communicators; groups nest) are checked when issued and run at the outermost
- * nscclGroupEnd, in issue order, except that consecutive nscclSend/nscclRecv calls are posted
- * together and progress together. See docs/compat.md. */
+ * nscclGroupEnd: each communicator's operations in issue order (consecutive nscclSend/nscclRecv
+ * calls posted and progressed together), different communicators concurrently. See
+ * docs/compat.md. */
 nscclResult_t nscclGroupStart(void);
 nscclResult_t nscclGroupEnd(void);
 
@@ -171,8 +172,9 @@ nscclResult_t nscclCommSplit(nscclComm_t comm, int color, int key, nscclComm_t *
 /* Wait until every operation queued on comm (on any stream) has run; comm stays usable and still
  * needs nscclCommDestroy. Errors of that work: nscclCommGetAsyncError. */
 nscclResult_t nscclCommFinalize(nscclComm_t comm);
-/* Several ranks in one process: not supported (each rank needs its own thread to progress);
- * returns nscclInvalidUsage. Use one process per rank (mpirun) or nscclCommInitRank per thread. */
+/* ndev ranks of one new communicator, all in this process (devlist is ignored: devices are
+ * virtual). Drive them from one thread with group calls, which run each communicator's operations
+ * on a thread of their own; nscclCommDestroy of these comms skips the final barrier. */
 nscclResult_t nscclCommInitAll(nscclComm_t *comms, int ndev, const int *devlist);
 
 #ifdef __cplusplus

@@ -24,6 +24,7 @@
 #include "model/cost.h"
 #include "model/select.h"
 #include "topologies/topo.h"
+#include "size_arg.h"
 
 #define MAX_SETS  32
 #define MAX_SIZES 256
@@ -100,24 +101,6 @@ static void usage(FILE *f) {
              "where peak is the largest torus/switch ratio of the selected algorithms over the sizes.\n");
 }
 
-static int parse_size(const char *s, size_t *out) {
-  char *end;
-  errno = 0;
-  double v = strtod(s, &end);
-  if (end == s || errno || v < 0) return 0;
-  double mul = 1;
-  switch (toupper((unsigned char)*end)) {
-  case 'K': mul = 1024.0, end++; break;
-  case 'M': mul = 1024.0 * 1024, end++; break;
-  case 'G': mul = 1024.0 * 1024 * 1024, end++; break;
-  default: break;
-  }
-  if (*end == 'B' || *end == 'b') end++;
-  if (*end) return 0;
-  *out = (size_t)(v * mul);
-  return 1;
-}
-
 /* "N" or "unlimited" into a uint64_t; 0 on a bad value. */
 static int parse_count(const char *s, uint64_t unlimited, uint64_t *out) {
   if (!strcmp(s, "unlimited")) {
@@ -125,7 +108,7 @@ static int parse_count(const char *s, uint64_t unlimited, uint64_t *out) {
     return 1;
   }
   size_t v;
-  if (!parse_size(s, &v) || v == 0) return 0;
+  if (!nsccl_parse_size(s, &v) || v == 0) return 0;
   *out = v;
   return 1;
 }
@@ -190,20 +173,20 @@ static int parse_args(int argc, char **argv, opts_t *o) {
     } else if (!strcmp(a, "--coll")) {
       ok = parse_colls(v, o);
     } else if (!strcmp(a, "-b") || !strcmp(a, "-e")) {
-      ok = parse_size(v, !strcmp(a, "-b") ? &o->min : &o->max);
+      ok = nsccl_parse_size(v, !strcmp(a, "-b") ? &o->min : &o->max);
     } else if (!strcmp(a, "-f")) {
       char *end;
       o->factor = strtod(v, &end);
       ok = !*end && o->factor > 1;
     } else if (!strcmp(a, "--chunk")) {
-      ok = parse_size(v, &o->chunk) && o->chunk > 0;
+      ok = nsccl_parse_size(v, &o->chunk) && o->chunk > 0;
     } else if (!strcmp(a, "--csv")) {
       o->csv = v;
     } else if (!strcmp(a, "--packet")) {
       size_t p = 0;
       if (!strcmp(v, "whole"))
         o->sim.packet_bytes = NSCCL_SIM_WHOLE_MESSAGE;
-      else if ((ok = parse_size(v, &p) && p > 0))
+      else if ((ok = nsccl_parse_size(v, &p) && p > 0))
         o->sim.packet_bytes = p;
     } else if (!strcmp(a, "--max-packets")) {
       uint64_t n = 0;

@@ -17,6 +17,7 @@
 #include "model/cost.h"
 #include "model/select.h"
 #include "topologies/topo.h"
+#include "size_arg.h"
 
 typedef struct {
   const char *topo;
@@ -51,24 +52,6 @@ static void usage(FILE *f) {
              "Sizes are the whole array as in nccl-tests: all-gather output, reduce-scatter input,\n"
              "all-reduce vector. The table shows each algorithm's predicted time (us, with the variant\n"
              "priced) and the selected algorithm.\n");
-}
-
-static int parse_size(const char *s, size_t *out) {
-  char *end;
-  errno = 0;
-  double v = strtod(s, &end);
-  if (end == s || errno || v < 0) return 0;
-  double mul = 1;
-  switch (toupper((unsigned char)*end)) {
-  case 'K': mul = 1024.0, end++; break;
-  case 'M': mul = 1024.0 * 1024, end++; break;
-  case 'G': mul = 1024.0 * 1024 * 1024, end++; break;
-  default: break;
-  }
-  if (*end == 'B' || *end == 'b') end++;
-  if (*end) return 0;
-  *out = (size_t)(v * mul);
-  return 1;
 }
 
 static int parse_args(int argc, char **argv, opts_t *o) {
@@ -108,7 +91,7 @@ static int parse_args(int argc, char **argv, opts_t *o) {
         return 0;
       }
     } else if (!strcmp(a, "-b") || !strcmp(a, "-e")) {
-      if (!parse_size(v, !strcmp(a, "-b") ? &o->min : &o->max)) {
+      if (!nsccl_parse_size(v, !strcmp(a, "-b") ? &o->min : &o->max)) {
         fprintf(stderr, "nsccl-model: %s %s: not a size (bytes, optionally with K, M or G)\n", a, v);
         return 0;
       }

@@ -231,3 +231,15 @@ nscclResult_t nsccl_topo_load_overrides(const char *name_or_path, const char *co
   free(params);
   return rc;
 }
+
+int nsccl_topo_dims_by_bandwidth(const nsccl_topo_t *t, int *dims) {
+  int n = 0;
+  for (int d = 0; d < t->ndims; d++)
+    if (t->dims[d] > 1) dims[n++] = d;
+  for (int i = 1; i < n; i++) /* insertion sort: stable, at most NSCCL_TOPO_MAX_DIMS entries */
+    for (int j = i; j > 0 && t->dim_bandwidth[dims[j]] < t->dim_bandwidth[dims[j - 1]]; j--) {
+      int x = dims[j];
+      dims[j] = dims[j - 1], dims[j - 1] = x;
+    }
+  return n;
+}

@@ -119,6 +119,9 @@ nscclResult_t nsccl_topo_path(const nsccl_topo_t *t, int src, int dst, nsccl_pat
 /* Torus coordinates (ndims > 0): coord[d] = (rank / stride_d) % dims[d]; and back. */
 void nsccl_topo_coord(const nsccl_topo_t *t, int rank, int *coord);
 int nsccl_topo_rank_at(const nsccl_topo_t *t, const int *coord);
+/* The torus dimensions longer than 1, thinnest (lowest dim_bandwidth) first, ties by index; returns
+ * how many. Per-dimension algorithms run their phases in this order and the model prices them so. */
+int nsccl_topo_dims_by_bandwidth(const nsccl_topo_t *t, int *dims);
 
 /* Directories searched for presets, in order; n filled, returns how many (at most max). */
 int nsccl_topo_preset_dirs(const char **dirs, int max);

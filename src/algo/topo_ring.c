@@ -30,19 +30,6 @@ typedef struct {
   int (*runs)[2]; /* [n] */
 } dims_t;
 
-/* Dimensions with k > 1, thinnest first (ties: lowest index): the all-gather phase order. */
-static int phase_order(const nsccl_topo_t *t, int *dims) {
-  int n = 0;
-  for (int d = 0; d < t->ndims; d++)
-    if (t->dims[d] > 1) dims[n++] = d;
-  for (int i = 1; i < n; i++)
-    for (int j = i; j > 0 && t->dim_bandwidth[dims[j]] < t->dim_bandwidth[dims[j - 1]]; j--) {
-      int x = dims[j];
-      dims[j] = dims[j - 1], dims[j - 1] = x;
-    }
-  return n;
-}
-
 /* The rank with coordinate d set to x (mod k) and the others equal to rank r's. */
 static int with_coord(const nsccl_topo_t *t, int r, int d, int x) {
   int c[NSCCL_TOPO_MAX_DIMS];
@@ -181,7 +168,7 @@ nscclResult_t nsccl_ring_dims_build(const nsccl_topo_t *topo, const nsccl_algo_o
     }
     if (j < n) D.last[j] = NSCCL_NO_STEP;
   }
-  int dims[NSCCL_TOPO_MAX_DIMS], nd = phase_order(topo, dims);
+  int dims[NSCCL_TOPO_MAX_DIMS], nd = nsccl_topo_dims_by_bandwidth(topo, dims);
   size_t B = a->count * elem;
   if (a->coll == NSCCL_COLL_ALLGATHER) {
     /* The own block first goes to its place in recv (already there in place). */

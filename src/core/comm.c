@@ -230,7 +230,7 @@ nscclResult_t nscclCommDestroy(nscclComm_t comm) {
   nscclResult_t rc = nscclSuccess;
   /* A clean comm waits for every rank so nobody closes endpoints a peer still sends to; a comm that
    * already failed would only wait for the timeout, so it is torn down at once, like abort. */
-  if (comm->async_error == nscclSuccess && comm->nranks > 1) {
+  if (comm->async_error == nscclSuccess && comm->nranks > 1 && !comm->init_all) {
     rc = nsccl_bootstrap_barrier(comm->bs, comm->cfg.timeout_ms);
     if (rc != nscclSuccess) {
       char why[900];

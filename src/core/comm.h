@@ -50,6 +50,9 @@ struct nscclComm {
   pthread_cond_t qcond;
   int pending;
   uint32_t *p2p_sent, *p2p_recvd; /* per peer: nscclSend / nscclRecv messages so far (their tags) */
+  /* Made by nscclCommInitAll: every rank lives in this process and one thread drives them, so
+   * destroy skips its barrier (it would wait for ranks the same thread destroys later). */
+  int init_all;
 };
 
 /* Is comm a live communicator? nscclInvalidArgument (NULL) or nscclInvalidUsage (not live),

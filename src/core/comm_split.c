@@ -5,6 +5,7 @@
  * unique id (its own listening socket); a second allgather over the parent's bootstrap hands that id
  * to the other members, and each color then initialises like any communicator (own bootstrap, own
  * transport endpoints), concurrently with the other colors. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,16 +110,50 @@ nscclResult_t nscclCommFinalize(nscclComm_t comm) {
   return nscclSuccess;
 }
 
+typedef struct {
+  nscclComm_t *out;
+  nscclUniqueId id;
+  int rank, nranks;
+  nscclResult_t rc;
+  char msg[1024];
+} init_arg_t;
+
+static void *init_one(void *arg) {
+  init_arg_t *a = arg;
+  a->rc = nscclCommInitRank(a->out, a->nranks, a->id, a->rank);
+  if (a->rc != nscclSuccess) snprintf(a->msg, sizeof(a->msg), "%s", nsccl_error_detail());
+  return NULL;
+}
+
+/* Every rank's init runs on its own thread (init is collective); the comms are then driven from one
+ * thread with group calls, which run each communicator's operations on a thread of their own. */
 nscclResult_t nscclCommInitAll(nscclComm_t *comms, int ndev, const int *devlist) {
   (void)devlist; /* devices are virtual: one rank each */
   if (!comms) NSCCL_FAIL(nscclInvalidArgument, "nscclCommInitAll: comms is NULL");
   if (ndev < 1) NSCCL_FAIL(nscclInvalidArgument, "nscclCommInitAll: ndev is %d, must be at least 1", ndev);
-  if (ndev > 1)
-    NSCCL_FAIL(nscclInvalidUsage,
-               "nscclCommInitAll: %d ranks in one process are not supported (a rank progresses only while a thread "
-               "drives it); use one process per rank, or nscclCommInitRank from one thread per rank",
-               ndev);
-  nscclUniqueId id;
-  NSCCL_CHECK(nscclGetUniqueId(&id));
-  return nscclCommInitRank(&comms[0], 1, id, 0);
+  for (int r = 0; r < ndev; r++) comms[r] = NULL;
+  init_arg_t *a = calloc((size_t)ndev, sizeof(*a));
+  pthread_t *t = calloc((size_t)ndev, sizeof(*t));
+  char *started = calloc((size_t)ndev, 1);
+  nscclResult_t rc = a && t && started ? nscclGetUniqueId(&a[0].id) : nscclSystemError;
+  for (int r = 0; r < ndev && rc == nscclSuccess; r++) {
+    a[r] = (init_arg_t){&comms[r], a[0].id, r, ndev, nscclSuccess, ""};
+    if (r > 0 && pthread_create(&t[r], NULL, init_one, &a[r]) == 0)
+      started[r] = 1;
+    else if (r > 0)
+      a[r].rc = nscclSystemError, snprintf(a[r].msg, sizeof(a[r].msg), "cannot start a thread");
+  }
+  if (rc == nscclSuccess) init_one(&a[0]); /* rank 0 in the thread that made the id */
+  for (int r = 1; r < ndev && rc == nscclSuccess; r++)
+    if (started[r]) pthread_join(t[r], NULL);
+  char msg[1024] = "";
+  for (int r = 0; r < ndev && rc == nscclSuccess; r++)
+    if (a[r].rc != nscclSuccess) rc = a[r].rc, snprintf(msg, sizeof(msg), "rank %d: %s", r, a[r].msg);
+  if (rc != nscclSuccess && a && t && started)
+    for (int r = 0; r < ndev; r++)
+      if (comms[r]) nscclCommAbort(comms[r]), comms[r] = NULL;
+  for (int r = 0; r < ndev && rc == nscclSuccess; r++) comms[r]->init_all = 1;
+  free(a), free(t), free(started);
+  if (rc != nscclSuccess) NSCCL_FAIL(rc, "nscclCommInitAll (%d ranks): %s", ndev, msg[0] ? msg : "out of memory");
+  return nscclSuccess;
 }

@@ -1,11 +1,12 @@
 /* nscclGroupStart / nscclGroupEnd. A thread's open group collects checked operations (on any
- * communicators and streams) and runs them at the outermost nscclGroupEnd, in issue order, with
- * consecutive send/recv operations posted together (core/op.c).
+ * communicators and streams) and runs them at the outermost nscclGroupEnd: each communicator's
+ * operations in issue order with consecutive send/recv operations posted together, different
+ * communicators concurrently on a thread each (nsccl_ops_run_group in core/op.c).
  *
  * Streams: if every operation of the group names the same stream, the whole group is queued on it
  * as one task and GroupEnd returns at once; if none names a stream, GroupEnd runs the group before
  * returning; if they name different streams, GroupEnd first synchronizes those streams and then runs
- * the group before returning (correct, not concurrent). */
+ * the group before returning (correct, not concurrent with them). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,7 +79,7 @@ nscclResult_t nscclGroupEnd(void) {
         for (int j = 0; j < i && !seen; j++) seen = group.ops[j].stream == group.ops[i].stream;
         if (!seen) rc = nscclStreamSynchronize(group.ops[i].stream);
       }
-    if (rc == nscclSuccess) rc = nsccl_ops_run(group.ops, group.n);
+    if (rc == nscclSuccess) rc = nsccl_ops_run_group(group.ops, group.n);
   }
   group_reset();
   return rc;

@@ -1,11 +1,13 @@
 /* Captured operations (see op.h): checking, dispatch to group / stream / now, and running a list
  * of them in order with consecutive point-to-point operations posted together. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/args.h"
 #include "core/check.h"
+#include "core/error_detail.h"
 #include "core/op.h"
 
 nscclResult_t nsccl_op_check(nsccl_op_t *op) {
@@ -81,5 +83,65 @@ nscclResult_t nsccl_ops_run(const nsccl_op_t *ops, int n) {
     NSCCL_CHECK(run_p2p_batch(ops + i, j - i));
     i = j;
   }
+  return nscclSuccess;
+}
+
+/* One communicator's share of a group, run on its own thread. */
+typedef struct {
+  nsccl_op_t *ops;
+  int n;
+  nscclResult_t rc;
+  char msg[1024];
+  pthread_t thread;
+  int joinable;
+} share_t;
+
+static void *run_share(void *arg) {
+  share_t *sh = arg;
+  sh->rc = nsccl_ops_run(sh->ops, sh->n);
+  if (sh->rc != nscclSuccess) snprintf(sh->msg, sizeof(sh->msg), "%s", nsccl_error_detail());
+  return NULL;
+}
+
+nscclResult_t nsccl_ops_run_group(const nsccl_op_t *ops, int n) {
+  int ncomms = 0;
+  for (int i = 0; i < n && ncomms < 2; i++) ncomms = ops[i].comm != ops[0].comm ? 2 : 1;
+  if (ncomms < 2) return nsccl_ops_run(ops, n);
+  /* Sort a copy by communicator, keeping issue order inside each (stable: by index). */
+  nsccl_op_t *sorted = malloc((size_t)n * sizeof(*sorted));
+  share_t *sh = calloc((size_t)n, sizeof(*sh));
+  char *taken = calloc((size_t)n, 1);
+  if (!sorted || !sh || !taken) {
+    free(sorted), free(sh), free(taken);
+    NSCCL_FAIL(nscclSystemError, "nscclGroupEnd: out of memory for a group of %d operations", n);
+  }
+  int m = 0, nsh = 0;
+  for (int i = 0; i < n; i++) {
+    if (taken[i]) continue;
+    sh[nsh].ops = sorted + m;
+    for (int j = i; j < n; j++)
+      if (!taken[j] && ops[j].comm == ops[i].comm) {
+        taken[j] = 1;
+        sorted[m++] = ops[j];
+        sh[nsh].n++;
+      }
+    nsh++;
+  }
+  for (int k = 1; k < nsh; k++) {
+    sh[k].joinable = pthread_create(&sh[k].thread, NULL, run_share, &sh[k]) == 0;
+    if (!sh[k].joinable) {
+      sh[k].rc = nscclSystemError;
+      snprintf(sh[k].msg, sizeof(sh[k].msg), "cannot start a thread for communicator %d of the group", k);
+    }
+  }
+  run_share(&sh[0]); /* the caller drives the first communicator */
+  for (int k = 1; k < nsh; k++)
+    if (sh[k].joinable) pthread_join(sh[k].thread, NULL);
+  nscclResult_t rc = nscclSuccess;
+  char msg[1024] = "";
+  for (int k = 0; k < nsh && rc == nscclSuccess; k++)
+    if (sh[k].rc != nscclSuccess) rc = sh[k].rc, snprintf(msg, sizeof(msg), "%s", sh[k].msg);
+  free(sorted), free(sh), free(taken);
+  if (rc != nscclSuccess) NSCCL_FAIL(rc, "%s", msg);
   return nscclSuccess;
 }

@@ -35,6 +35,11 @@ nscclResult_t nsccl_op_submit(nsccl_op_t *op);
  * held while its operation runs. Used by group end and by stream progress threads. */
 nscclResult_t nsccl_ops_run(const nsccl_op_t *ops, int n);
 
+/* A group (or a stream task holding one): the operations of each communicator in issue order
+ * through nsccl_ops_run, different communicators concurrently, one thread each, so one thread may
+ * drive several ranks of one communicator (nscclCommInitAll). Returns the first error. */
+nscclResult_t nsccl_ops_run_group(const nsccl_op_t *ops, int n);
+
 /* collectives.c: run one checked collective (caller holds comm->lock). */
 nscclResult_t nsccl_coll_run(const nsccl_op_t *op);
 /* p2p.c: post a batch of sends and receives (across communicators) and progress them together

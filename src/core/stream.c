@@ -50,7 +50,7 @@ static void *progress(void *arg) {
     if (!s->head) s->tail = NULL;
     s->busy = 1;
     pthread_mutex_unlock(&s->mu);
-    nscclResult_t rc = nsccl_ops_run(t->ops, t->n);
+    nscclResult_t rc = nsccl_ops_run_group(t->ops, t->n);
     char msg[sizeof(s->errmsg)];
     if (rc != nscclSuccess) snprintf(msg, sizeof(msg), "%s", nsccl_error_detail());
     for (int i = 0; i < t->n; i++)

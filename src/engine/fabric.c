@@ -454,11 +454,8 @@ nscclResult_t nsccl_fabric_run(nsccl_fabric_t *f, const nsccl_program_t *p, cons
     }
   }
   stage_trim(f);
-  /* Average divides the output: none for all-gather and broadcast; only the root's for reduce (the
-   * other ranks' recvbuff is never touched and may be NULL). */
-  int has_output = p->args.coll != NSCCL_COLL_ALLGATHER && p->args.coll != NSCCL_COLL_BROADCAST &&
-                   (p->args.coll != NSCCL_COLL_REDUCE || p->rank == p->args.root);
-  if (op == nscclAvg && has_output && p->buf_bytes[NSCCL_BUF_RECV]) {
+  /* Average divides the reduced output once (a non-root's recvbuff of a reduce may be NULL). */
+  if (op == nscclAvg && nsccl_coll_output_reduced(&p->args, p->rank) && p->buf_bytes[NSCCL_BUF_RECV]) {
     size_t elem = nsccl_type_size(p->args.dtype);
     NSCCL_CHECK(nsccl_reduce_avg_finish(recvbuff, p->buf_bytes[NSCCL_BUF_RECV] / elem, p->args.dtype, p->nranks));
   }

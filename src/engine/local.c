@@ -266,8 +266,9 @@ nscclResult_t nsccl_local_run(const nsccl_program_t *progs, int nranks, const vo
         break;
       }
   }
-  if (rc == nscclSuccess && op == nscclAvg && progs[0].args.coll != NSCCL_COLL_ALLGATHER) {
+  if (rc == nscclSuccess && op == nscclAvg) {
     for (int r = 0; r < nranks && rc == nscclSuccess; r++) {
+      if (!nsccl_coll_output_reduced(&progs[r].args, r)) continue;
       size_t elem = nsccl_type_size(progs[r].args.dtype);
       rc = nsccl_reduce_avg_finish(recvbufs[r], progs[r].buf_bytes[NSCCL_BUF_RECV] / elem, progs[r].args.dtype, nranks);
     }

@@ -121,20 +121,6 @@ static double runs_of(const nsccl_topo_t *t, unsigned S, double *blocks) {
   return b / run;
 }
 
-/* Dimensions with k > 1, thinnest first (ties: lowest index first): all-gather's phase order;
- * reduce-scatter runs it backwards so the thin links carry the smallest messages either way. */
-static int dims_order(const nsccl_topo_t *t, int *dims) {
-  int n = 0;
-  for (int d = 0; d < t->ndims; d++)
-    if (t->dims[d] > 1) dims[n++] = d;
-  for (int i = 1; i < n; i++)
-    for (int j = i; j > 0 && t->dim_bandwidth[dims[j]] < t->dim_bandwidth[dims[j - 1]]; j--) {
-      int x = dims[j];
-      dims[j] = dims[j - 1], dims[j - 1] = x;
-    }
-  return n;
-}
-
 static int torus_step(const nsccl_topo_t *t, int r, int d, int delta) {
   int c[NSCCL_TOPO_MAX_DIMS];
   nsccl_topo_coord(t, r, c);
@@ -153,7 +139,7 @@ static void dims_phase(model_t *m, int d, double bytes, double runs, int reduce_
 
 static void model_ring_dims(model_t *m, nsccl_coll_t coll, double n) {
   const nsccl_topo_t *t = m->t;
-  int dims[NSCCL_TOPO_MAX_DIMS], nd = dims_order(t, dims);
+  int dims[NSCCL_TOPO_MAX_DIMS], nd = nsccl_topo_dims_by_bandwidth(t, dims);
   double B = n / m->p, blocks;
   if (coll != NSCCL_COLL_ALLGATHER) {
     unsigned U = (1u << t->ndims) - 1; /* dimensions still unreduced */

@@ -40,6 +40,15 @@ const char *nsccl_coll_name(nsccl_coll_t coll) {
   return (unsigned)coll < NSCCL_NUM_COLLS_ALL ? names[coll] : "?";
 }
 
+bool nsccl_coll_output_reduced(const nsccl_coll_args_t *args, int rank) {
+  switch (args->coll) {
+  case NSCCL_COLL_ALLREDUCE:
+  case NSCCL_COLL_REDUCESCATTER: return true;
+  case NSCCL_COLL_REDUCE: return rank == args->root;
+  default: return false;
+  }
+}
+
 const char *nsccl_step_kind_name(nsccl_step_kind_t kind) {
   static const char *const names[] = {"SEND", "RECV", "RECV_REDUCE", "COPY", "REDUCE"};
   return (unsigned)kind < NSCCL_NUM_STEP_KINDS ? names[kind] : "?";

@@ -97,6 +97,9 @@ void nsccl_prog_reset(nsccl_program_t *p); /* drop steps, keep rank/args, keep c
 size_t nsccl_coll_send_bytes(const nsccl_coll_args_t *args, int nranks);
 size_t nsccl_coll_recv_bytes(const nsccl_coll_args_t *args, int nranks);
 const char *nsccl_coll_name(nsccl_coll_t coll);
+/* Does this rank's recv buffer end up holding a reduction (so nscclAvg divides it)? All-reduce and
+ * reduce-scatter: every rank; reduce: the root only; all-gather and broadcast: none. */
+bool nsccl_coll_output_reduced(const nsccl_coll_args_t *args, int rank);
 const char *nsccl_step_kind_name(nsccl_step_kind_t kind);
 const char *nsccl_buf_name(nsccl_buf_t buf);
 

@@ -321,8 +321,7 @@ static bool check_outputs(const mcase_t *c, const ref_gen_t *g, const char *desc
   size_t rb = W.progs[0].buf_bytes[NSCCL_BUF_RECV], relems = rb / t->size;
   for (int r = 0; r < n; r++) {
     if (c->coll == NSCCL_COLL_REDUCE && r != c->root) {
-      /* the local engine applies avg's division to every rank's recv: not checked then */
-      if (c->op != nscclAvg && !check_untouched(c, g, r, desc)) return false;
+      if (!check_untouched(c, g, r, desc)) return false;
       continue;
     }
     size_t first = c->coll == NSCCL_COLL_REDUCESCATTER ? (size_t)r * relems : 0; /* global index of recv[0] */

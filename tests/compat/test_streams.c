@@ -160,7 +160,7 @@ Test(groups, a_group_on_one_stream_is_queued_as_one_task) {
 
 Test(comms, init_all_split_and_finalize_on_one_rank) {
   nscclComm_t comms[2];
-  cr_assert_eq(nscclCommInitAll(comms, 2, NULL), nscclInvalidUsage);
+  cr_assert_eq(nscclCommInitAll(comms, 0, NULL), nscclInvalidArgument);
   cr_assert_eq(nscclCommInitAll(comms, 1, NULL), nscclSuccess, "%s", nscclGetLastError(NULL));
   nscclComm_t sub, none = (nscclComm_t)1;
   cr_assert_eq(nscclCommSplit(comms[0], 5, 0, &sub, NULL), nscclSuccess, "%s", nscclGetLastError(NULL));
@@ -174,4 +174,35 @@ Test(comms, init_all_split_and_finalize_on_one_rank) {
   cr_assert_eq(nscclCommFinalize(sub), nscclSuccess);
   cr_assert_eq(nscclCommDestroy(sub), nscclSuccess);
   cr_assert_eq(nscclCommDestroy(comms[0]), nscclSuccess);
+}
+
+/* Several ranks in one process, driven by one thread through group calls (NCCL's single-process
+ * pattern): all-reduce, broadcast and a send/recv ring over every rank at once. */
+Test(comms, init_all_driven_from_one_thread, .timeout = 60) {
+  enum { R = 3, N = 5000 };
+  nscclComm_t comms[R];
+  cr_assert_eq(nscclCommInitAll(comms, R, NULL), nscclSuccess, "%s", nscclGetLastError(NULL));
+  static float send[R][N], recv[R][N], ring[R][N];
+  for (int r = 0; r < R; r++)
+    for (int i = 0; i < N; i++) send[r][i] = (float)(r * 10 + i % 13);
+  cr_assert_eq(nscclGroupStart(), nscclSuccess);
+  for (int r = 0; r < R; r++)
+    cr_assert_eq(nscclAllReduce(send[r], recv[r], N, nscclFloat, nscclSum, comms[r], NULL), nscclSuccess);
+  cr_assert_eq(nscclGroupEnd(), nscclSuccess, "%s", nscclGetLastError(NULL));
+  for (int r = 0; r < R; r++)
+    for (int i = 0; i < N; i++) cr_assert_eq(recv[r][i], (float)(30 + 3 * (i % 13)), "rank %d element %d", r, i);
+
+  cr_assert_eq(nscclGroupStart(), nscclSuccess);
+  for (int r = 0; r < R; r++) {
+    cr_assert_eq(nscclBroadcast(send[r], recv[r], N, nscclFloat, 2, comms[r], NULL), nscclSuccess);
+    cr_assert_eq(nscclSend(send[r], N, nscclFloat, (r + 1) % R, comms[r], NULL), nscclSuccess);
+    cr_assert_eq(nscclRecv(ring[r], N, nscclFloat, (r + R - 1) % R, comms[r], NULL), nscclSuccess);
+  }
+  cr_assert_eq(nscclGroupEnd(), nscclSuccess, "%s", nscclGetLastError(NULL));
+  for (int r = 0; r < R; r++)
+    for (int i = 0; i < N; i++) {
+      cr_assert_eq(recv[r][i], send[2][i], "broadcast: rank %d element %d", r, i);
+      cr_assert_eq(ring[r][i], send[(r + R - 1) % R][i], "ring: rank %d element %d", r, i);
+    }
+  for (int r = 0; r < R; r++) cr_assert_eq(nscclCommDestroy(comms[r]), nscclSuccess, "%s", nscclGetLastError(NULL));
 }
