@@ -10,39 +10,34 @@
  * {magic, kind, bytes} + payload; kind ERROR carries a code and a text that rank 0 forwards when a
  * collective operation of the star fails, so every rank reports the same cause. */
 #include <errno.h>
+#include <fcntl.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "bootstrap/bootstrap.h"
+#include "bootstrap/wire.h"
 #include "core/check.h"
 #include "core/clock.h"
 #include "core/error_detail.h"
 #include "core/log.h"
 
-#define HELLO_MAGIC 0x4f4c4548u /* "HELO" */
-#define FRAME_MAGIC 0x4d415246u /* "FRAM" */
-enum { FRAME_DATA = 1, FRAME_ERROR = 2 };
+/* A connection that has not presented a full hello this long after accept() is dropped, so a silent
+ * stranger cannot hold up the rendezvous; at most MAX_PENDING such connections are read at once
+ * (further ones wait in the listen backlog, where the real ranks' hellos wait too). */
+#define HELLO_TIMEOUT_MS 2000
+#define MAX_PENDING      64
 
-typedef struct {
-  uint32_t magic;
-  uint8_t secret[16];
-  int32_t rank, nranks, pid;
-  char hostid[NSCCL_HOSTID_BYTES];
-  char hostname[NSCCL_HOSTNAME_BYTES];
-} hello_t;
-
-typedef struct {
-  uint32_t magic, kind;
-  uint64_t bytes;
-} frame_t;
-
-typedef struct {
-  int32_t host, pid;
-  char hostname[NSCCL_HOSTNAME_BYTES];
-} host_entry_t;
+typedef nsccl_hello_t hello_t;
+typedef nsccl_frame_t frame_t;
+typedef nsccl_host_entry_t host_entry_t;
+#define FRAME_MAGIC NSCCL_FRAME_MAGIC
+#define FRAME_DATA  NSCCL_FRAME_DATA
+#define FRAME_ERROR NSCCL_FRAME_ERROR
 
 struct nsccl_bootstrap {
   int rank, nranks, nhosts;
@@ -76,6 +71,7 @@ static const char *io_reason(nscclResult_t rc) {
 static void send_error(int fd, nscclResult_t code, const char *msg) {
   if (fd < 0) return;
   size_t len = strlen(msg) + 1;
+  if (len > NSCCL_WIRE_ERROR_MAX) len = NSCCL_WIRE_ERROR_MAX; /* the receiver refuses longer reports */
   frame_t f = {FRAME_MAGIC, FRAME_ERROR, sizeof(int32_t) + len};
   int32_t c = (int32_t)code;
   int64_t deadline = nsccl_deadline_ms(100);
@@ -101,21 +97,18 @@ static nscclResult_t recv_frame(nsccl_bootstrap_t *bs, uint64_t want_bytes, int6
   if (rc != nscclSuccess)
     NSCCL_FAIL(nscclRemoteError, "bootstrap %s: rank %d lost its connection to rank 0 (%s)", what, bs->rank,
                io_reason(rc));
-  if (f.magic != FRAME_MAGIC) NSCCL_FAIL(nscclRemoteError, "bootstrap %s: garbled frame from rank 0", what);
+  char why[160];
+  if (nsccl_wire_parse_frame(&f, sizeof(f), want_bytes, &f, why, sizeof(why)) != NSCCL_WIRE_OK)
+    NSCCL_FAIL(nscclRemoteError, "bootstrap %s: rank 0 sent a malformed message: %s", what, why);
   if (f.kind == FRAME_ERROR) {
-    int32_t code = nscclRemoteError;
-    char msg[768] = "";
-    size_t len = f.bytes > sizeof(code) ? f.bytes - sizeof(code) : 0;
-    if (len >= sizeof(msg)) len = sizeof(msg) - 1;
-    if (nsccl_socket_recv_all(bs->fds[0], &code, sizeof(code), deadline) == nscclSuccess)
-      nsccl_socket_recv_all(bs->fds[0], msg, len, deadline);
-    msg[sizeof(msg) - 1] = '\0';
-    if (code <= nscclSuccess || code >= nscclNumResults) code = nscclRemoteError;
-    NSCCL_FAIL((nscclResult_t)code, "bootstrap %s: rank 0 reports: %s", what, msg);
+    /* bytes is bounded by the parser (at most 4 + NSCCL_WIRE_ERROR_MAX). */
+    char payload[sizeof(int32_t) + NSCCL_WIRE_ERROR_MAX], msg[768];
+    nscclResult_t code = nscclRemoteError;
+    size_t len = (size_t)f.bytes;
+    if (nsccl_socket_recv_all(bs->fds[0], payload, len, deadline) != nscclSuccess) len = 0;
+    nsccl_wire_parse_error(payload, len, &code, msg, sizeof(msg));
+    NSCCL_FAIL(code, "bootstrap %s: rank 0 reports: %s", what, msg);
   }
-  if (f.kind != FRAME_DATA || f.bytes != want_bytes)
-    NSCCL_FAIL(nscclRemoteError, "bootstrap %s: rank 0 sent %llu bytes, expected %llu", what,
-               (unsigned long long)f.bytes, (unsigned long long)want_bytes);
   return nscclSuccess;
 }
 
@@ -135,6 +128,44 @@ static void list_ranks(char *buf, size_t len, const unsigned char *missing, int 
   }
 }
 
+/* A connection accepted by rank 0 that has not yet presented a whole hello. */
+typedef struct {
+  int fd;
+  size_t got;
+  int64_t deadline;
+  char peer[80];
+  hello_t hello;
+} pending_t;
+
+/* Rank 0: a well-formed hello with this job's secret. A rank out of range, a rank given twice or a
+ * different nranks come from a process of this job that was started wrongly: the whole job fails
+ * with the same message (a stranger could not have presented the secret). */
+static nscclResult_t admit(nsccl_bootstrap_t *bs, pending_t *c, hello_t *hellos, unsigned char *missing, int *arrived,
+                           char *msg, size_t msg_len) {
+  hello_t *h = &c->hello;
+  const char *bad = NULL;
+  if (h->nranks != bs->nranks)
+    bad = "a different nranks";
+  else if (h->rank <= 0 || h->rank >= bs->nranks)
+    bad = "a rank out of range";
+  else if (!missing[h->rank])
+    bad = "a rank that already joined";
+  if (bad) {
+    snprintf(msg, msg_len,
+             "init: a process on %s (pid %d) joined with rank %d and nranks %d: %s (rank 0 has "
+             "nranks %d); every rank must pass the same nranks and a distinct rank",
+             h->hostname, (int)h->pid, (int)h->rank, (int)h->nranks, bad, bs->nranks);
+    send_error(c->fd, nscclInvalidUsage, msg);
+    close(c->fd);
+    return root_fail(bs, nscclInvalidUsage, msg);
+  }
+  bs->fds[h->rank] = c->fd;
+  hellos[h->rank] = *h;
+  missing[h->rank] = 0;
+  (*arrived)++;
+  return nscclSuccess;
+}
+
 static nscclResult_t root_rendezvous(nsccl_bootstrap_t *bs, const nsccl_id_info_t *info, const hello_t *mine,
                                      int64_t deadline, int timeout_ms) {
   int lfd = -1;
@@ -152,10 +183,89 @@ static nscclResult_t root_rendezvous(nsccl_bootstrap_t *bs, const nsccl_id_info_
   int arrived = 1;
   char msg[768], s[80];
   nscclResult_t rc = nscclSuccess;
+  pending_t pend[MAX_PENDING];
+  int npend = 0, dropped = 0;
+  /* The listener is only polled; accepting without blocking copes with a connection that was reset
+   * between poll() and accept(). */
+  fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) | O_NONBLOCK);
   while (arrived < bs->nranks) {
-    int fd = -1;
-    rc = nsccl_socket_accept(lfd, deadline, &fd);
-    if (rc == nscclTimeout) {
+    struct pollfd pfd[1 + MAX_PENDING];
+    int64_t wake = deadline;
+    for (int i = 0; i < npend; i++) {
+      pfd[i] = (struct pollfd){pend[i].fd, POLLIN, 0};
+      if (pend[i].deadline < wake) wake = pend[i].deadline;
+    }
+    int np = npend;
+    if (npend < MAX_PENDING) pfd[np++] = (struct pollfd){lfd, POLLIN, 0};
+    int prc = poll(pfd, (nfds_t)np, nsccl_ms_left(wake));
+    if (prc < 0 && errno != EINTR) {
+      rc = root_fail(bs, nscclSystemError, "bootstrap: poll() failed at rank 0");
+      break;
+    }
+    int64_t now = nsccl_now_ns();
+    /* Read what each pending connection sent; walk backwards so dropping one keeps the indices of
+     * those not yet visited. */
+    for (int i = npend - 1; i >= 0 && rc == nscclSuccess; i--) {
+      pending_t *c = &pend[i];
+      const char *why = NULL;
+      char reason[200];
+      nsccl_wire_status_t st = NSCCL_WIRE_MORE;
+      if (prc > 0 && pfd[i].revents) {
+        ssize_t k = recv(c->fd, (char *)&c->hello + c->got, sizeof(c->hello) - c->got, MSG_DONTWAIT);
+        if (k == 0 || (k < 0 && errno != EAGAIN && errno != EINTR)) {
+          snprintf(reason, sizeof(reason), "closed the connection after %zu of %zu bytes of a hello", c->got,
+                   sizeof(c->hello));
+          why = reason;
+        } else if (k > 0) {
+          c->got += (size_t)k;
+          st = nsccl_wire_parse_hello(&c->hello, c->got, info->secret, &c->hello, reason, sizeof(reason));
+          if (st == NSCCL_WIRE_BAD) why = reason;
+        }
+      }
+      if (!why && st == NSCCL_WIRE_MORE && now >= c->deadline) {
+        snprintf(reason, sizeof(reason), "sent %zu of %zu bytes of a hello within %d ms", c->got, sizeof(c->hello),
+                 HELLO_TIMEOUT_MS);
+        why = reason;
+      }
+      if (why || st == NSCCL_WIRE_OK) {
+        pending_t done = *c;
+        *c = pend[--npend];
+        if (why) {
+          /* A flood of strangers must not flood the log: the first few are named, the rest counted. */
+          if (++dropped <= 8)
+            NSCCL_WARN(NSCCL_SUBSYS_INIT, "bootstrap: rank 0 dropped a connection from %s: %s", done.peer, why);
+          close(done.fd);
+        } else {
+          rc = admit(bs, &done, hellos, missing, &arrived, msg, sizeof(msg));
+        }
+      }
+    }
+    if (rc != nscclSuccess) break;
+    if (npend < MAX_PENDING && prc > 0 && (pfd[np - 1].revents & POLLIN) && pfd[np - 1].fd == lfd) {
+      /* Take every waiting connection there is room for. */
+      while (npend < MAX_PENDING) {
+        struct sockaddr_storage peer;
+        socklen_t plen = sizeof(peer);
+        int fd = accept4(lfd, (struct sockaddr *)&peer, &plen, SOCK_CLOEXEC);
+        if (fd < 0) {
+          if (errno == EINTR || errno == ECONNABORTED) continue;
+          if (errno != EAGAIN && errno != EWOULDBLOCK)
+            NSCCL_WARN(NSCCL_SUBSYS_INIT, "bootstrap: accept() at rank 0 failed: %s", strerror(errno));
+          break;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        pending_t *c = &pend[npend++];
+        memset(c, 0, sizeof(*c));
+        c->fd = fd;
+        int64_t d = nsccl_deadline_ms(HELLO_TIMEOUT_MS);
+        c->deadline = d < deadline ? d : deadline;
+        nsccl_sockaddr_t a = {0};
+        if (plen <= sizeof(a.u)) memcpy(&a.u, &peer, plen), a.len = plen;
+        nsccl_sockaddr_str(&a, c->peer, sizeof(c->peer));
+      }
+    }
+    if (arrived < bs->nranks && nsccl_now_ns() >= deadline) {
       char list[256];
       list_ranks(list, sizeof(list), missing, bs->nranks);
       snprintf(msg, sizeof(msg), "init timed out after %d ms: rank(s) %s of %d never arrived at rank 0 (%s)",
@@ -163,45 +273,11 @@ static nscclResult_t root_rendezvous(nsccl_bootstrap_t *bs, const nsccl_id_info_
       rc = root_fail(bs, nscclTimeout, msg);
       break;
     }
-    if (rc != nscclSuccess) {
-      rc = root_fail(bs, nscclSystemError, "bootstrap: accept() failed at rank 0");
-      break;
-    }
-    hello_t h;
-    /* A joining rank sends its hello right after connecting; wait for it a short while only, so a
-     * stray connection cannot hold up the rendezvous. */
-    int64_t hello_deadline = nsccl_deadline_ms(2000);
-    if (nsccl_socket_recv_all(fd, &h, sizeof(h), hello_deadline < deadline ? hello_deadline : deadline) !=
-            nscclSuccess ||
-        h.magic != HELLO_MAGIC || memcmp(h.secret, info->secret, sizeof(h.secret)) != 0) {
-      NSCCL_WARN(NSCCL_SUBSYS_INIT, "bootstrap: dropped a connection that did not present this job's unique id");
-      close(fd);
-      continue;
-    }
-    h.hostid[sizeof(h.hostid) - 1] = '\0';
-    h.hostname[sizeof(h.hostname) - 1] = '\0';
-    const char *bad = NULL;
-    if (h.nranks != bs->nranks)
-      bad = "a different nranks";
-    else if (h.rank <= 0 || h.rank >= bs->nranks)
-      bad = "a rank out of range";
-    else if (!missing[h.rank])
-      bad = "a rank that already joined";
-    if (bad) {
-      snprintf(msg, sizeof(msg),
-               "init: a process on %s (pid %d) joined with rank %d and nranks %d: %s (rank 0 has "
-               "nranks %d); every rank must pass the same nranks and a distinct rank",
-               h.hostname, (int)h.pid, (int)h.rank, (int)h.nranks, bad, bs->nranks);
-      send_error(fd, nscclInvalidUsage, msg);
-      close(fd);
-      rc = root_fail(bs, nscclInvalidUsage, msg);
-      break;
-    }
-    bs->fds[h.rank] = fd;
-    hellos[h.rank] = h;
-    missing[h.rank] = 0;
-    arrived++;
   }
+  for (int i = 0; i < npend; i++) close(pend[i].fd);
+  if (dropped > 8)
+    NSCCL_WARN(NSCCL_SUBSYS_INIT, "bootstrap: rank 0 dropped %d connections that did not present this job's id",
+               dropped);
   close(lfd);
   if (rc == nscclSuccess) {
     /* Host indices in order of each host's lowest rank. */
@@ -245,9 +321,9 @@ static nscclResult_t join_rendezvous(nsccl_bootstrap_t *bs, const hello_t *mine,
   if (rc != nscclSuccess)
     NSCCL_FAIL(nscclRemoteError, "init: rank %d lost rank 0 while reading the host table (%s)", bs->rank,
                io_reason(rc));
-  bs->nhosts = 0;
-  for (int r = 0; r < bs->nranks; r++)
-    if (bs->table[r].host + 1 > bs->nhosts) bs->nhosts = bs->table[r].host + 1;
+  char why[160];
+  if (nsccl_wire_check_host_table(bs->table, bs->nranks, &bs->nhosts, why, sizeof(why)) != NSCCL_WIRE_OK)
+    NSCCL_FAIL(nscclRemoteError, "init: rank %d got a malformed host table from rank 0: %s", bs->rank, why);
   return nscclSuccess;
 }
 
@@ -269,13 +345,9 @@ nscclResult_t nsccl_bootstrap_init(const nscclUniqueId *id, int rank, int nranks
   }
   for (int r = 0; r < nranks; r++) bs->fds[r] = -1;
   hello_t mine;
-  memset(&mine, 0, sizeof(mine));
-  mine.magic = HELLO_MAGIC;
-  memcpy(mine.secret, info.secret, sizeof(mine.secret));
-  mine.rank = rank;
-  mine.nranks = nranks;
-  mine.pid = (int32_t)getpid();
-  nsccl_bootstrap_host_identity(mine.hostid, mine.hostname);
+  char hostid[NSCCL_HOSTID_BYTES], hostname[NSCCL_HOSTNAME_BYTES];
+  nsccl_bootstrap_host_identity(hostid, hostname);
+  nsccl_wire_make_hello(&mine, info.secret, rank, nranks, (int)getpid(), hostid, hostname);
   int64_t deadline = nsccl_deadline_ms(timeout_ms);
   nscclResult_t rc = rank == 0 ? root_rendezvous(bs, &info, &mine, deadline, timeout_ms)
                                : join_rendezvous(bs, &mine, deadline, timeout_ms);
@@ -334,9 +406,10 @@ static nscclResult_t root_gather(nsccl_bootstrap_t *bs, char *all, size_t bytes,
         break;
       }
       got[r] += (size_t)k;
-      if (got[r] == hsz && (hdr[r].magic != FRAME_MAGIC || hdr[r].kind != FRAME_DATA || hdr[r].bytes != bytes)) {
-        snprintf(msg, sizeof(msg), "rank %d sent a mismatched out-of-band message (%llu bytes, expected %zu)", r,
-                 (unsigned long long)hdr[r].bytes, bytes);
+      char why[160] = "an error report where data was expected";
+      if (got[r] == hsz && (nsccl_wire_parse_frame(&hdr[r], hsz, bytes, &hdr[r], why, sizeof(why)) != NSCCL_WIRE_OK ||
+                            hdr[r].kind != FRAME_DATA)) {
+        snprintf(msg, sizeof(msg), "rank %d sent a mismatched out-of-band message: %s", r, why);
         rc = nscclInvalidUsage;
         break;
       }

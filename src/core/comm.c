@@ -76,6 +76,8 @@ static void comm_free(struct nscclComm *c) {
   free(c->host_of_rank);
   free(c->p2p_sent);
   free(c->p2p_recvd);
+  for (int i = 0; i < c->nstale; i++) free(c->stale[i]); /* the transport is closed by now */
+  free(c->stale);
   pthread_mutex_destroy(&c->lock);
   pthread_mutex_destroy(&c->qlock);
   pthread_cond_destroy(&c->qcond);

@@ -53,6 +53,10 @@ struct nscclComm {
   /* Made by nscclCommInitAll: every rank lives in this process and one thread drives them, so
    * destroy skips its barrier (it would wait for ranks the same thread destroys later). */
   int init_all;
+  /* Transfer records of failed point-to-point batches: a provider that ignores cancellation may
+   * still write them, so they are freed only after the transport is closed. */
+  void **stale;
+  int nstale;
 };
 
 /* Is comm a live communicator? nscclInvalidArgument (NULL) or nscclInvalidUsage (not live),

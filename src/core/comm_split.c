@@ -147,6 +147,7 @@ nscclResult_t nscclCommInitAll(nscclComm_t *comms, int ndev, const int *devlist)
   for (int r = 1; r < ndev && rc == nscclSuccess; r++)
     if (started[r]) pthread_join(t[r], NULL);
   char msg[1024] = "";
+  if (rc != nscclSuccess) snprintf(msg, sizeof(msg), "%s", a && t && started ? nsccl_error_detail() : "out of memory");
   for (int r = 0; r < ndev && rc == nscclSuccess; r++)
     if (a[r].rc != nscclSuccess) rc = a[r].rc, snprintf(msg, sizeof(msg), "rank %d: %s", r, a[r].msg);
   if (rc != nscclSuccess && a && t && started)
@@ -154,6 +155,6 @@ nscclResult_t nscclCommInitAll(nscclComm_t *comms, int ndev, const int *devlist)
       if (comms[r]) nscclCommAbort(comms[r]), comms[r] = NULL;
   for (int r = 0; r < ndev && rc == nscclSuccess; r++) comms[r]->init_all = 1;
   free(a), free(t), free(started);
-  if (rc != nscclSuccess) NSCCL_FAIL(rc, "nscclCommInitAll (%d ranks): %s", ndev, msg[0] ? msg : "out of memory");
+  if (rc != nscclSuccess) NSCCL_FAIL(rc, "nscclCommInitAll (%d ranks): %s", ndev, msg);
   return nscclSuccess;
 }

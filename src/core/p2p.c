@@ -156,8 +156,11 @@ nscclResult_t nsccl_p2p_run(const nsccl_op_t *ops, int n) {
   }
   if (rc != nscclSuccess) {
     fail_all(ops, n, rc == nscclSystemError ? nscclSystemError : rc);
-    /* x may still be referenced by a provider that ignores cancellation: leak it rather than risk
-     * a write into freed memory (the communicator is unusable now anyway). */
+    /* x may still be referenced by a provider that ignores cancellation: the first communicator
+     * frees it after closing its transport (if even that fails, x is leaked, never freed early). */
+    struct nscclComm *c = ops[0].comm;
+    void **st = realloc(c->stale, (size_t)(c->nstale + 1) * sizeof(void *));
+    if (st) c->stale = st, c->stale[c->nstale++] = x;
     NSCCL_FAIL(rc, "%s (rank %d of %d, batch of %d send/recv): %s", ops[0].call, ops[0].comm->rank, ops[0].comm->nranks,
                n, why);
   }

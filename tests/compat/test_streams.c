@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "nsccl.h"
 
@@ -205,4 +206,40 @@ Test(comms, init_all_driven_from_one_thread, .timeout = 60) {
       cr_assert_eq(ring[r][i], send[(r + R - 1) % R][i], "ring: rank %d element %d", r, i);
     }
   for (int r = 0; r < R; r++) cr_assert_eq(nscclCommDestroy(comms[r]), nscclSuccess, "%s", nscclGetLastError(NULL));
+}
+
+/* nscclCommAbort while a progress thread is blocked in a receive that will never complete: abort
+ * returns at once, the queued work fails, and nothing touches the freed communicator. */
+Test(streams, abort_while_queued_work_waits, .timeout = 30) {
+  pthread_barrier_t bar;
+  pthread_barrier_init(&bar, NULL, 2);
+  peer_t p[2];
+  cr_assert_eq(nscclGetUniqueId(&p[0].id), nscclSuccess);
+  p[1].id = p[0].id;
+  for (int r = 0; r < 2; r++) p[r].rank = r, p[r].bar = &bar, p[r].comm = NULL;
+  pthread_t t;
+  pthread_create(&t, NULL, peer_main, &p[1]);
+  nscclConfig_t cfg = NSCCL_CONFIG_INITIALIZER;
+  cfg.timeoutMs = 20000;
+  cr_assert_eq(nscclCommInitRankConfig(&p[0].comm, 2, p[0].id, 0, &cfg), nscclSuccess, "%s", nscclGetLastError(NULL));
+  pthread_barrier_wait(&bar);
+  nscclStream_t s;
+  cr_assert_eq(nscclStreamCreate(&s), nscclSuccess);
+  float buf[16];
+  for (int i = 0; i < 3; i++) cr_assert_eq(nscclRecv(buf, 16, nscclFloat, 1, p[0].comm, s), nscclSuccess);
+  cr_assert_eq(nscclStreamQuery(s), nscclInProgress);
+  struct timespec ts = {0, 100 * 1000 * 1000};
+  nanosleep(&ts, NULL);
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  cr_assert_eq(nscclCommAbort(p[0].comm), nscclSuccess);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+  cr_assert_lt(secs, 3.0, "abort took %.2f s", secs);
+  cr_assert_neq(nscclStreamSynchronize(s), nscclSuccess);
+  cr_assert_eq(nscclStreamDestroy(s), nscclSuccess);
+  pthread_barrier_wait(&bar);
+  pthread_join(t, NULL);
+  cr_assert_eq(nscclCommAbort(p[1].comm), nscclSuccess);
+  pthread_barrier_destroy(&bar);
 }
