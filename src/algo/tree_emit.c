@@ -190,7 +190,7 @@ static void emit_one(nsccl_tree_ctx_t *c, nsccl_step_kind_t kind, int peer, nscc
   collect(c, src2, false);
   collect(c, dst, true);
   if (c->oom) return;
-  qsort(c->deps, c->ndeps, sizeof(*c->deps), cmp_step);
+  if (c->ndeps) qsort(c->deps, c->ndeps, sizeof(*c->deps), cmp_step); /* deps may be NULL when empty */
   uint32_t n = 0;
   for (uint32_t i = 0; i < c->ndeps; i++)
     if (!n || c->deps[n - 1] != c->deps[i]) c->deps[n++] = c->deps[i];

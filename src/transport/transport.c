@@ -1,10 +1,14 @@
 /* The transport as a whole: which provider serves which peer, the address blob the bootstrap
  * exchanges, connecting (AV inserts) and closing. */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/check.h"
 #include "core/log.h"
@@ -43,6 +47,25 @@ static nscclResult_t open_provider(nsccl_transport_t *t, const char *want, const
   return nscclSuccess;
 }
 
+/* libfabric's shm provider names its segment /dev/shm/<pid>:<n>:<m> and refuses to open when that
+ * file exists. A process killed earlier (a lost peer) leaves its segment behind, and when its pid
+ * is reused the new process could not open shm while its peers could, so they would disagree on
+ * the provider. No live process but this one has our pid, and before our first shm endpoint
+ * nothing of ours is there: whatever carries our pid then is stale and can go. */
+static pthread_once_t stale_shm_once = PTHREAD_ONCE_INIT;
+static void remove_stale_shm_segments(void) {
+  char prefix[32];
+  int len = snprintf(prefix, sizeof(prefix), "%d:", (int)getpid());
+  DIR *d = opendir("/dev/shm");
+  if (!d) return;
+  for (struct dirent *e; (e = readdir(d));) {
+    if (strncmp(e->d_name, prefix, (size_t)len) != 0) continue;
+    if (unlinkat(dirfd(d), e->d_name, 0) == 0)
+      NSCCL_INFO(NSCCL_SUBSYS_NET, "transport: removed stale shm segment /dev/shm/%s of an earlier process", e->d_name);
+  }
+  closedir(d);
+}
+
 static nscclResult_t open_all(nsccl_transport_t *t, const nsccl_transport_config_t *cfg) {
   const char *want = cfg->provider, *origin = "set in the transport config";
   if (!want || !*want) want = getenv("NSCCL_PROVIDER"), origin = "NSCCL_PROVIDER";
@@ -73,6 +96,7 @@ static nscclResult_t open_all(nsccl_transport_t *t, const nsccl_transport_config
   /* Same host (ourselves included): shm. If shm is not offered (FI_PROVIDER may hide it), every
    * rank on this host falls back to the network provider alike, so peers still agree. */
   int shm = -1, net = -1;
+  pthread_once(&stale_shm_once, remove_stale_shm_segments);
   nscclResult_t rc = open_provider(t, "shm", "same-host peers", local, force_mr, &shm);
   if (rc != nscclSuccess) {
     NSCCL_WARN(NSCCL_SUBSYS_NET, "transport: shm unusable (%s); same-host peers use the network provider",
