@@ -1,6 +1,6 @@
 /* nsccl-model: predicted collective times on a topology, per algorithm, over a size sweep.
  *
- *   nsccl-model --topo PRESET|FILE|SPEC --coll allgather|reducescatter|allreduce|all
+ *   nsccl-model --topo PRESET|FILE|SPEC --coll allgather|reducescatter|allreduce|broadcast|reduce|all
  *               --algo ring|tree|direct|auto|all -b MIN -e MAX -f FACTOR [--csv]
  *
  * Sizes follow nccl-tests: the whole array (all-gather output, reduce-scatter input, all-reduce
@@ -16,8 +16,8 @@
 #include "engine/sim.h" /* --sim (block owned by sim) */
 #include "model/cost.h"
 #include "model/select.h"
-#include "topologies/topo.h"
 #include "size_arg.h"
+#include "topologies/topo.h"
 
 typedef struct {
   const char *topo;
@@ -37,7 +37,9 @@ static void usage(FILE *f) {
              "  --topo T     topology: a preset name (trn2-16, trn2-u64, trn3-u64, trn3-u144, trn2-16x4-efa;\n"
              "               searched in $NSCCL_PRESET_DIR, the source tree, <datadir>/nsccl/presets), an INI\n"
              "               file path, or a spec such as 'torus:dims=4x4,link_bandwidth=1e11,...'. Required.\n"
-             "  --coll C     allgather | reducescatter | allreduce | all (default all)\n"
+             "  --coll C     allgather | reducescatter | allreduce | broadcast | reduce | all (default all:\n"
+             "               the first three; broadcast and reduce are priced rooted at rank 0, and --sim\n"
+             "               shows '-' for them)\n"
              "  --algo A     ring | tree | direct: that family at its cheapest variant;\n"
              "               auto: the algorithm the selector picks; all: every family (default all)\n"
              "  -b MIN       smallest size in bytes (default 8); K, M, G suffixes = 2^10, 2^20, 2^30\n"
@@ -77,11 +79,12 @@ static int parse_args(int argc, char **argv, opts_t *o) {
       o->topo = v;
     } else if (!strcmp(a, "--coll")) {
       o->coll = -2;
-      for (int c = 0; c < NSCCL_NUM_COLLS; c++)
+      for (int c = 0; c < NSCCL_NUM_COLLS_ALL; c++)
         if (!strcmp(v, nsccl_coll_name((nsccl_coll_t)c))) o->coll = c;
       if (!strcmp(v, "all")) o->coll = -1;
       if (o->coll == -2) {
-        fprintf(stderr, "nsccl-model: --coll %s: use allgather, reducescatter, allreduce or all\n", v);
+        fprintf(stderr, "nsccl-model: --coll %s: use allgather, reducescatter, allreduce, broadcast, reduce or all\n",
+                v);
         return 0;
       }
     } else if (!strcmp(a, "--algo")) {
@@ -131,7 +134,7 @@ static void emit_row(const opts_t *o, const nsccl_topo_t *t, nsccl_coll_t coll, 
  * with the simulator (src/engine/sim.c, docs/simulator.md). A family with no prediction gets none. */
 static int sim_row(const opts_t *o, const nsccl_topo_t *t, nsccl_coll_t coll, nsccl_algo_t algo,
                    const nsccl_choice_t *ch, size_t bytes) {
-  if (ch->predicted_s[algo] < 0) {
+  if (ch->predicted_s[algo] < 0 || coll >= NSCCL_NUM_COLLS /* nsccl_sim_collective: not rooted ones */) {
     if (!o->csv) printf(" %12s", "-");
     return 1;
   }
@@ -196,8 +199,8 @@ int main(int argc, char **argv) {
   }
   if (o.csv) printf("topology,collective,algorithm,bytes,source,time_us\n");
   int ok = 1;
-  for (int c = 0; c < NSCCL_NUM_COLLS && ok; c++)
-    if (o.coll < 0 || o.coll == c) ok = run_coll(&o, t, (nsccl_coll_t)c);
+  for (int c = 0; c < NSCCL_NUM_COLLS_ALL && ok; c++)
+    if ((o.coll < 0 && c < NSCCL_NUM_COLLS) || o.coll == c) ok = run_coll(&o, t, (nsccl_coll_t)c);
   nsccl_topo_free(t);
   return ok ? 0 : 1;
 }

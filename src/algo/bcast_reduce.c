@@ -34,10 +34,6 @@ static int tree_links(nsccl_algo_t algo, int v, int n, int *children, int *nchil
   return parent;
 }
 
-nsccl_algo_t nsccl_bcast_reduce_default(size_t bytes, int nranks) {
-  return bytes <= NSCCL_BCAST_TREE_MAX_BYTES || nranks <= 2 ? NSCCL_ALGO_TREE : NSCCL_ALGO_RING;
-}
-
 nscclResult_t nsccl_bcast_reduce_build(nsccl_algo_t algo, const nsccl_algo_opts_t *opts, nsccl_program_t *prog) {
   const nsccl_coll_args_t *a = &prog->args;
   if (a->coll != NSCCL_COLL_BROADCAST && a->coll != NSCCL_COLL_REDUCE)

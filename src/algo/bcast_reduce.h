@@ -19,9 +19,4 @@
 /* prog: freshly initialised (nsccl_prog_init) with args.coll BROADCAST or REDUCE and args.root. */
 nscclResult_t nsccl_bcast_reduce_build(nsccl_algo_t algo, const nsccl_algo_opts_t *opts, nsccl_program_t *prog);
 
-/* Default family when nothing is forced: the model does not price rooted collectives, so a fixed
- * rule: binomial tree up to NSCCL_BCAST_TREE_MAX_BYTES, the pipelined chain beyond. */
-#define NSCCL_BCAST_TREE_MAX_BYTES ((size_t)256 << 10)
-nsccl_algo_t nsccl_bcast_reduce_default(size_t bytes, int nranks);
-
 #endif

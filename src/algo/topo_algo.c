@@ -5,6 +5,7 @@
 #include "algo/hier.h"
 #include "algo/ring.h"
 #include "algo/topo_algo.h"
+#include "algo/topo_tree_blocks.h"
 #include "algo/tree.h"
 #include "core/check.h"
 #include "topologies/topo.h"
@@ -48,7 +49,6 @@ int nsccl_topo_hypercube_perm(const struct nsccl_topo *topo, int *perm) {
 int nsccl_topo_algo_supported(nsccl_algo_t algo, int variant, const struct nsccl_topo *topo, nsccl_coll_t coll,
                               int nranks) {
   const nsccl_topo_t *t = topo;
-  int big;
   if (t && t->nranks != nranks) return 0;
   if (variant & NSCCL_VARIANT_HIER) return variant == NSCCL_VARIANT_HIER && nsccl_hier_supported(t, algo, coll, nranks);
   switch (algo) {
@@ -61,11 +61,7 @@ int nsccl_topo_algo_supported(nsccl_algo_t algo, int variant, const struct nsccl
     }
     return 0;
   case NSCCL_ALGO_TREE:
-    if (variant & NSCCL_TREE_MAPPED) {
-      int base = variant & ~NSCCL_TREE_MAPPED;
-      return coll == NSCCL_COLL_ALLREDUCE && (base == NSCCL_TREE_RD || base == NSCCL_TREE_RABENSEIFNER) &&
-             torus_dims_pow2(t, &big) && big;
-    }
+    if (variant & NSCCL_TREE_MAPPED) return nsccl_tree_mapped_supported(t, variant, coll); /* topo_tree.c */
     return variant >= 0 && variant < NSCCL_TREE_NUM_VARIANTS;
   case NSCCL_ALGO_DIRECT: return variant >= 0 && variant <= 2;
   default: return 0;
@@ -100,9 +96,7 @@ nscclResult_t nsccl_topo_algo_build(nsccl_algo_t algo, const struct nsccl_topo *
   }
   case NSCCL_ALGO_TREE:
     if (o.variant & NSCCL_TREE_MAPPED) {
-      if (!nsccl_topo_algo_supported(algo, o.variant, topo, prog->args.coll, prog->nranks))
-        NSCCL_FAIL(nscclInvalidArgument, "tree: mapped variant needs an all-reduce on a torus of power-of-two dims");
-      return nsccl_tree_mapped_build(t, &o, prog);
+      return nsccl_tree_mapped_build(t, &o, prog); /* refuses what it does not apply to, saying why */
     }
     return nsccl_tree_build(topo, &o, prog);
   default: return nsccl_direct_build(topo, &o, prog);

@@ -2,9 +2,8 @@
  * config->algo / NSCCL_ALGO), get the rank's program (cached per communicator for repeated calls
  * of the same shape), and run it through the fabric engine. Each public call becomes an
  * nsccl_op_t handed to nsccl_op_submit (core/op.c): run now (NULL stream), queued on a stream, or
- * kept for the enclosing group. Broadcast and reduce are not priced by the cost model: their
- * family comes from a global override (NSCCL_ALGO=ring|tree|direct) or a fixed size rule
- * (algo/bcast_reduce.h). */
+ * kept for the enclosing group. Broadcast and reduce are priced by the cost model too
+ * (model/cost_rooted.c) and built by algo/bcast_reduce.h. */
 #include <stdio.h>
 #include <string.h>
 
@@ -15,6 +14,7 @@
 #include "core/comm.h"
 #include "core/error_detail.h"
 #include "core/log.h"
+#include "core/mismatch.h"
 #include "core/op.h"
 #include "model/select.h"
 #include "reduce/reduce.h"
@@ -51,16 +51,6 @@ static nscclResult_t get_program(struct nscclComm *c, const nsccl_coll_args_t *a
   return nscclSuccess;
 }
 
-/* Rooted collectives: a global override, when every collective is forced to one family, else the
- * fixed rule. */
-static nsccl_algo_t rooted_algo(const struct nscclComm *c, size_t bytes, int *overridden) {
-  int a = c->cfg.ovr.algo[0];
-  for (int k = 1; k < NSCCL_NUM_COLLS; k++)
-    if (c->cfg.ovr.algo[k] != a) a = -1;
-  *overridden = a >= 0;
-  return a >= 0 ? (nsccl_algo_t)a : nsccl_bcast_reduce_default(bytes, c->nranks);
-}
-
 nscclResult_t nsccl_coll_run(const nsccl_op_t *o) {
   struct nscclComm *comm = o->comm;
   const char *call = o->call;
@@ -80,16 +70,24 @@ nscclResult_t nsccl_coll_run(const nsccl_op_t *o) {
   if (coll == NSCCL_COLL_ALLGATHER || coll == NSCCL_COLL_BROADCAST)
     op = nscclSum; /* unused; keeps the engine's checks simple */
 
+  /* NSCCL_CHECK=1: every rank compares its call with everyone's before anything is sent. A
+   * mismatch is seen alike by every rank, which all skip this sequence number and stay usable. */
+  if (comm->nranks > 1 && nsccl_mismatch_enabled()) {
+    nscclResult_t crc = nsccl_mismatch_check(comm, call, &args, op, comm->seq);
+    if (crc != nscclSuccess) {
+      comm->seq++;
+      return crc;
+    }
+  }
+
   /* nccl-tests convention for the selector: the whole array. */
   size_t bytes = coll == NSCCL_COLL_ALLGATHER ? nsccl_coll_recv_bytes(&args, comm->nranks)
                                               : nsccl_coll_send_bytes(&args, comm->nranks);
   nsccl_choice_t choice;
   memset(&choice, 0, sizeof(choice));
-  if (coll < NSCCL_NUM_COLLS) {
-    NSCCL_CHECK(nsccl_select(comm->topo, &comm->cfg.ovr, coll, bytes, comm->nranks, &choice));
-  } else {
-    choice.algo = rooted_algo(comm, bytes, &choice.overridden);
-  }
+  /* Every collective, broadcast and reduce included (model/cost_rooted.c), is priced over the
+   * communicator's topology unless NSCCL_ALGO / config->algo forces a family for it. */
+  NSCCL_CHECK(nsccl_select(comm->topo, &comm->cfg.ovr, coll, bytes, comm->nranks, &choice));
   if (comm->last_algo[coll] != (int)choice.algo) {
     comm->last_algo[coll] = (int)choice.algo;
     NSCCL_INFO(NSCCL_SUBSYS_COLL, "%s of %zu bytes on %d ranks: algorithm %s (%s)", nsccl_coll_name(coll), bytes,
@@ -109,6 +107,8 @@ nscclResult_t nsccl_coll_run(const nsccl_op_t *o) {
     if (rc == nscclTimeout || rc == nscclRemoteError || rc == nscclSystemError || rc == nscclInternalError)
       comm->async_error = rc;
     nsccl_set_error(__FILE__, __LINE__, rc, "%s: %s", call, why);
+    /* A hang or a lost peer is worth a line even when the caller does not print the error. */
+    if (comm->async_error != nscclSuccess) NSCCL_WARN(NSCCL_SUBSYS_COLL, "%s", nsccl_last_error());
   }
   return rc;
 }

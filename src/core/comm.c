@@ -15,6 +15,7 @@
 #include "core/error_detail.h"
 #include "core/log.h"
 #include "core/op.h"
+#include "core/shm_cleanup.h"
 #include "topologies/host.h"
 
 /* ---- registry of live communicators ---- */
@@ -82,6 +83,8 @@ static void comm_free(struct nscclComm *c) {
   pthread_mutex_destroy(&c->qlock);
   pthread_cond_destroy(&c->qcond);
   free(c);
+  /* A peer killed by a signal could not remove its shared memory: the survivors do. */
+  nsccl_shm_remove_dead();
 }
 
 /* ---- operations queued on streams ---- */

@@ -74,6 +74,10 @@ nscclResult_t nsccl_fabric_create(nsccl_transport_t *tp, int timeout_ms, nsccl_f
     }
     /* The top usable tag bit is reserved for point-to-point messages (NSCCL_FABRIC_P2P_TAG). */
     if (bits - 33 < NSCCL_FABRIC_SEQ_BITS) f->seq_mask = ((uint64_t)1 << (bits - 33)) - 1;
+    /* Small same-host messages through shared-memory rings instead of libfabric (transport.h,
+     * docs/transport.md "Fast path"): every rank's engine turns it on, and every message step
+     * posts its receive with the message's exact length, as the fast path requires. */
+    nsccl_transport_enable_fastpath(tp);
   }
   *out = f;
   return nscclSuccess;

@@ -9,6 +9,7 @@
 
 #include "algo/direct.h"
 #include "algo/topo_algo.h"
+#include "algo/topo_tree_blocks.h"
 #include "algo/tree.h"
 #include "core/check.h"
 #include "model/cost_internal.h"
@@ -304,6 +305,49 @@ static void model_tree(model_t *m, nsccl_coll_t coll, int variant, double n) {
   }
 }
 
+/* Mapped tree all-gather / reduce-scatter (topo_tree.c): priced from the builder's own plan
+ * (topo_tree_blocks.c), step by step. In each step every rank sends its send set to one partner in
+ * one torus dimension, one message per run of consecutive ranks (chunked), so the step formula sees
+ * the real partner distance (1 hop in a dimension of 2 or 4, up to min(2^s, k - 2^s) for Bruck),
+ * that dimension's link bandwidth and any sharing of links; reduce-scatter reduces what it
+ * receives. Per dimension this is lg k_d steps whose message grows (all-gather) or shrinks
+ * (reduce-scatter) by k_d over the phase. */
+static void model_tree_mapped_blocks(model_t *m, nsccl_coll_t coll, double n) {
+  int p = m->p, nst = -1;
+  double B = n / p;
+  nsccl_mapped_step_t *plan = malloc(sizeof(*plan) * (size_t)p * NSCCL_MAPPED_MAX_STEPS);
+  int(*runs)[2] = malloc(sizeof(*runs) * (size_t)p);
+  if (!plan || !runs) {
+    m->rc = nscclSystemError;
+    goto out;
+  }
+  for (int r = 0; r < p; r++) {
+    nst = nsccl_mapped_plan(m->t, coll, r, plan + (size_t)r * NSCCL_MAPPED_MAX_STEPS, NSCCL_MAPPED_MAX_STEPS);
+    if (nst < 0) {
+      m->rc = nscclInvalidArgument;
+      goto out;
+    }
+  }
+  for (int i = 0; i < nst; i++) {
+    for (int r = 0; r < p; r++) {
+      const nsccl_mapped_step_t *st = &plan[(size_t)r * NSCCL_MAPPED_MAX_STEPS + i];
+      int nr = nsccl_blockset_runs(m->t, &st->send, runs);
+      double bytes = 0, msgs = 0;
+      for (int k = 0; k < nr; k++) {
+        double b = (runs[k][1] - runs[k][0]) * B;
+        bytes += b;
+        msgs += fmax(1.0, ceil(b / m->chunk));
+      }
+      nsccl_model_flow(m, r, st->to, bytes, msgs);
+      if (coll == NSCCL_COLL_REDUCESCATTER) nsccl_model_reduce(m, r, nsccl_blockset_size(m->t, &st->recv) * B);
+    }
+    step_end(m, 1);
+  }
+out:
+  free(plan);
+  free(runs);
+}
+
 /* ---- direct family ---- */
 
 static void model_direct(model_t *m, nsccl_coll_t coll, int variant, double n) {
@@ -353,6 +397,7 @@ int nsccl_model_variants(const nsccl_topo_t *topo, nsccl_coll_t coll, nsccl_algo
       cand[n++] = NSCCL_TREE_DOUBLE_BINARY;
     } else {
       cand[n++] = NSCCL_TREE_AUTO;
+      cand[n++] = NSCCL_TREE_MAPPED; /* all-gather / reduce-scatter on a torus: topo_tree.c */
     }
     break;
   case NSCCL_ALGO_DIRECT:
@@ -386,6 +431,7 @@ const char *nsccl_model_variant_name(nsccl_algo_t algo, int variant) {
     case NSCCL_TREE_BINARY: return "tree/binary";
     case NSCCL_TREE_DOUBLE_BINARY: return "tree/double-binary";
     case NSCCL_TREE_BRUCK: return "tree/bruck";
+    case NSCCL_TREE_MAPPED: return "tree/mapped";
     case NSCCL_TREE_MAPPED | NSCCL_TREE_RD: return "tree/rd-mapped";
     case NSCCL_TREE_MAPPED | NSCCL_TREE_RABENSEIFNER: return "tree/rabenseifner-mapped";
     case NSCCL_VARIANT_HIER: return "tree/hier";
@@ -456,6 +502,10 @@ nscclResult_t nsccl_model_predict(const nsccl_topo_t *topo, const nsccl_model_op
     model_ring(&m, coll, order, n);
     break;
   case NSCCL_ALGO_TREE:
+    if ((variant & NSCCL_TREE_MAPPED) && coll != NSCCL_COLL_ALLREDUCE) {
+      model_tree_mapped_blocks(&m, coll, n);
+      break;
+    }
     if (variant & NSCCL_TREE_MAPPED) {
       nsccl_topo_hypercube_perm(topo, order);
       m.map = order;

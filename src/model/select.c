@@ -12,6 +12,7 @@
 #include "core/check.h"
 #include "core/log.h"
 #include "model/cost.h"
+#include "model/cost_rooted.h"
 #include "model/select.h"
 #include "topologies/host.h"
 
@@ -43,7 +44,7 @@ static int algo_and_variant(const char *name, int *variant) {
 }
 
 nscclResult_t nsccl_algo_override_parse(const char *spec, nsccl_algo_override_t *out) {
-  for (int c = 0; c < NSCCL_NUM_COLLS; c++) out->algo[c] = out->variant[c] = -1;
+  for (int c = 0; c < NSCCL_NUM_COLLS_ALL; c++) out->algo[c] = out->variant[c] = -1;
   if (!spec || !*spec) return nscclSuccess;
   char buf[256];
   if (strlen(spec) >= sizeof(buf)) NSCCL_FAIL(nscclInvalidArgument, "algorithm override '%.40s...' is too long", spec);
@@ -59,19 +60,21 @@ nscclResult_t nsccl_algo_override_parse(const char *spec, nsccl_algo_override_t 
                  "variant such as ring/hier)",
                  spec, name);
     if (!colon) {
-      for (int c = 0; c < NSCCL_NUM_COLLS; c++) out->algo[c] = algo, out->variant[c] = variant;
+      for (int c = 0; c < NSCCL_NUM_COLLS_ALL; c++)
+        out->algo[c] = algo, out->variant[c] = c < NSCCL_NUM_COLLS ? variant : -1;
       continue;
     }
     *colon = '\0';
     int coll = -1;
-    for (int c = 0; c < NSCCL_NUM_COLLS; c++)
+    for (int c = 0; c < NSCCL_NUM_COLLS_ALL; c++)
       if (!strcmp(item, nsccl_coll_name((nsccl_coll_t)c))) coll = c;
     if (coll < 0)
       NSCCL_FAIL(nscclInvalidArgument,
-                 "algorithm override '%s': unknown collective '%s' (use allreduce, allgather or reducescatter)", spec,
-                 item);
+                 "algorithm override '%s': unknown collective '%s' (use allreduce, allgather, reducescatter, broadcast "
+                 "or reduce)",
+                 spec, item);
     out->algo[coll] = algo;
-    out->variant[coll] = variant;
+    out->variant[coll] = coll < NSCCL_NUM_COLLS ? variant : -1; /* rooted: one schedule per family */
   }
   return nscclSuccess;
 }
@@ -101,8 +104,9 @@ static nscclResult_t flat_topo(int nranks, const nsccl_topo_t **out) {
 
 nscclResult_t nsccl_select(const struct nsccl_topo *topo, const nsccl_algo_override_t *ovr, nsccl_coll_t coll,
                            size_t bytes, int nranks, nsccl_choice_t *out) {
-  if ((unsigned)coll >= NSCCL_NUM_COLLS) NSCCL_FAIL(nscclInvalidArgument, "unknown collective %d", (int)coll);
+  if ((unsigned)coll >= NSCCL_NUM_COLLS_ALL) NSCCL_FAIL(nscclInvalidArgument, "unknown collective %d", (int)coll);
   if (!out) NSCCL_FAIL(nscclInvalidArgument, "nsccl_select: out is NULL");
+  int rooted = coll >= NSCCL_NUM_COLLS;
   if (topo && topo->nranks != nranks)
     NSCCL_FAIL(nscclInvalidArgument, "selector: topology %s has %d ranks, the collective %d", topo->name, topo->nranks,
                nranks);
@@ -117,13 +121,15 @@ nscclResult_t nsccl_select(const struct nsccl_topo *topo, const nsccl_algo_overr
   for (int a = 0; a < NSCCL_NUM_ALGOS; a++) {
     out->predicted_s[a] = -1.0;
     out->variant[a] = 0;
-    if (rc == nscclSuccess)
+    if (rc == nscclSuccess && rooted)
+      rc = nsccl_model_predict_rooted(t, NULL, coll, (nsccl_algo_t)a, bytes, nranks, 0, &out->predicted_s[a]);
+    else if (rc == nscclSuccess)
       rc = nsccl_model_best_variant(t, NULL, coll, (nsccl_algo_t)a, bytes, nranks, &out->variant[a],
                                     &out->predicted_s[a]);
     if (out->predicted_s[a] >= 0 && (best < 0 || out->predicted_s[a] < out->predicted_s[best])) best = a;
   }
   /* A forced variant ("ring/hier") that applies: price what will run (under the flat lock). */
-  int forced = ovr && ovr->algo[coll] >= 0 && ovr->variant[coll] >= 0 && rc == nscclSuccess &&
+  int forced = !rooted && ovr && ovr->algo[coll] >= 0 && ovr->variant[coll] >= 0 && rc == nscclSuccess &&
                nsccl_topo_algo_supported((nsccl_algo_t)ovr->algo[coll], ovr->variant[coll], t, coll, nranks);
   if (forced) {
     int a = ovr->algo[coll];

@@ -8,19 +8,21 @@
 
 struct nsccl_topo;
 
-/* A parsed override: per collective an algorithm, or -1 for "let the model choose". */
+/* A parsed override: per collective an algorithm, or -1 for "let the model choose". Indexed by
+ * every nsccl_coll_t, rooted ones (broadcast, reduce) included. */
 typedef struct {
-  int algo[NSCCL_NUM_COLLS];
+  int algo[NSCCL_NUM_COLLS_ALL];
   /* Added: a variant forced with "family/variant" (e.g. "ring/hier", names as
    * nsccl_model_variant_name prints them), or -1: the family's cheapest variant. */
-  int variant[NSCCL_NUM_COLLS];
+  int variant[NSCCL_NUM_COLLS_ALL];
 } nsccl_algo_override_t;
 
-/* Parse "ring" | "tree" | "direct" | "auto" (every collective) or a list
- * "allreduce:tree;allgather:direct" (the rest stay auto). A family may name its variant:
- * "ring/hier", "allreduce:tree/rabenseifner"; a forced variant that does not apply to the topology
- * falls back to the family's cheapest. NULL or "" means all auto.
- * A bad spec returns nscclInvalidArgument with a message naming the bad part. */
+/* Parse "ring" | "tree" | "direct" | "auto" (every collective, broadcast and reduce too) or a list
+ * "allreduce:tree;allgather:direct;broadcast:direct" (the rest stay auto). Broadcast and reduce
+ * have one schedule per family (algo/bcast_reduce.h): a variant named for them is ignored. A family may name its
+ * variant: "ring/hier", "allreduce:tree/rabenseifner"; a forced variant that does not apply to the topology falls back
+ * to the family's cheapest. NULL or "" means all auto. A bad spec returns nscclInvalidArgument with a message naming
+ * the bad part. */
 nscclResult_t nsccl_algo_override_parse(const char *spec, nsccl_algo_override_t *out);
 
 typedef struct {
@@ -33,7 +35,8 @@ typedef struct {
 } nsccl_choice_t;
 
 /* Choose the algorithm for `coll` moving `bytes` (nccl-tests convention: the whole array, i.e.
- * all-gather output, reduce-scatter input, all-reduce vector) on nranks ranks of topo (NULL: a flat
+ * all-gather output, reduce-scatter input, all-reduce, broadcast and reduce vector; broadcast and
+ * reduce are priced rooted at rank 0 by model/cost_rooted.h, with variant 0) on nranks ranks of topo (NULL: a flat
  * crossbar with default host parameters). */
 nscclResult_t nsccl_select(const struct nsccl_topo *topo, const nsccl_algo_override_t *ovr, nsccl_coll_t coll,
                            size_t bytes, int nranks, nsccl_choice_t *out);

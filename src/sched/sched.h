@@ -49,8 +49,9 @@ typedef struct {
 
 /* NSCCL_NUM_COLLS counts the collectives every algorithm family, the cost model, the selector and
  * the simulator handle (all-gather, reduce-scatter, all-reduce); code that loops over "every
- * collective" loops to it. Rooted collectives follow it: only the builders of src/algo/bcast_reduce.h
- * build them, and the model, selector and simulator reject them as unknown (docs/compat.md). */
+ * collective" loops to it. Rooted collectives follow it, up to NSCCL_NUM_COLLS_ALL: the builders of
+ * src/algo/bcast_reduce.h build them and src/model/cost_rooted.c prices them for the selector; the
+ * simulator's collective driver does not take them (docs/compat.md). */
 typedef enum {
   NSCCL_COLL_ALLGATHER = 0,
   NSCCL_COLL_REDUCESCATTER,

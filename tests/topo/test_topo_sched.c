@@ -213,3 +213,94 @@ Test(topo_sched_hier, two_level_switch) {
              "endpoint_overhead=1e-6,reduce_bandwidth=1e10",
              3);
 }
+
+/* ---- mapped tree all-gather / reduce-scatter (NSCCL_TREE_MAPPED, algo/topo_tree.c) ---- */
+
+/* Every partner of every step differs from the rank in exactly one torus coordinate (the step stays
+ * inside one dimension); with one_hop, each is also a torus neighbour (dimensions of 2 and 4). */
+static void check_partners(const nsccl_topo_t *t, nsccl_coll_t coll, bool one_hop) {
+  int p = t->nranks;
+  nsccl_coll_args_t args = {.coll = coll, .count = 3, .dtype = nscclInt32};
+  nsccl_algo_opts_t opts = {0, NSCCL_TREE_MAPPED};
+  for (int r = 0; r < p; r++) {
+    nsccl_program_t prog;
+    cr_assert_eq(nsccl_prog_init(&prog, r, p, &args), nscclSuccess);
+    cr_assert_eq(nsccl_algo_build(NSCCL_ALGO_TREE, t, &opts, &prog), nscclSuccess, "%s", nsccl_last_error());
+    int cr[NSCCL_TOPO_MAX_DIMS], cq[NSCCL_TOPO_MAX_DIMS];
+    /* coordinates by hand, independent of nsccl_topo_coord: dimension 0 varies fastest */
+    for (int d = 0, s = 1; d < t->ndims; s *= t->dims[d], d++) cr[d] = r / s % t->dims[d];
+    for (uint32_t i = 0; i < prog.nsteps; i++) {
+      int q = prog.steps[i].peer;
+      if (q < 0) continue;
+      int differ = 0, dist = 0;
+      for (int d = 0, s = 1; d < t->ndims; s *= t->dims[d], d++) {
+        cq[d] = q / s % t->dims[d];
+        if (cq[d] != cr[d]) {
+          int a = abs(cq[d] - cr[d]);
+          differ++;
+          dist += a < t->dims[d] - a ? a : t->dims[d] - a;
+        }
+      }
+      cr_assert_eq(differ, 1, "%s %s: rank %d step %u talks to %d, %d coordinates apart", t->name,
+                   nsccl_coll_name(coll), r, i, q, differ);
+      if (one_hop) cr_assert_eq(dist, 1, "%s: rank %d step %u partner %d is %d hops away", t->name, r, i, q, dist);
+    }
+    nsccl_prog_free(&prog);
+  }
+}
+
+static void mapped_cases(const char *name, bool one_hop) {
+  nsccl_topo_t *t;
+  cr_assert_eq(nsccl_topo_load(name, &t), nscclSuccess, "%s: %s", name, nsccl_last_error());
+  int p = t->nranks;
+  size_t counts[] = {0, 1, (size_t)p - 1, (size_t)p + 1, 1000};
+  for (int c = NSCCL_COLL_ALLGATHER; c <= NSCCL_COLL_REDUCESCATTER; c++) {
+    cr_assert(nsccl_topo_algo_supported(NSCCL_ALGO_TREE, NSCCL_TREE_MAPPED, t, (nsccl_coll_t)c, p), "%s", name);
+    /* offered to the selector */
+    int v[8], nv = nsccl_model_variants(t, (nsccl_coll_t)c, NSCCL_ALGO_TREE, p, v, 8), found = 0;
+    for (int i = 0; i < nv; i++) found |= v[i] == NSCCL_TREE_MAPPED;
+    cr_assert(found, "%s: tree/mapped not among the %s variants", name, nsccl_coll_name(c));
+    check_partners(t, (nsccl_coll_t)c, one_hop);
+    for (size_t k = 0; k < sizeof(counts) / sizeof(counts[0]); k++)
+      for (int ip = 0; ip < 2; ip++) run_case(t, (nsccl_coll_t)c, NSCCL_ALGO_TREE, NSCCL_TREE_MAPPED, counts[k], ip);
+  }
+  nsccl_topo_free(t);
+}
+
+#define TORUS_SPEC(dims) "torus:dims=" dims ",link_bandwidth=1e9,endpoint_overhead=1e-6,reduce_bandwidth=1e9"
+Test(topo_sched_mapped, trn2_16) { mapped_cases("trn2-16", true); }
+Test(topo_sched_mapped, trn2_u64, .timeout = 300) { mapped_cases("trn2-u64", true); }
+Test(topo_sched_mapped, spec_4x4) { mapped_cases(TORUS_SPEC("4x4"), true); }
+Test(topo_sched_mapped, spec_4x4x4, .timeout = 300) { mapped_cases(TORUS_SPEC("4x4x4"), true); }
+Test(topo_sched_mapped, spec_2x3x4) { mapped_cases(TORUS_SPEC("2x3x4") ",forward=store", false); }
+Test(topo_sched_mapped, spec_3x5) { mapped_cases(TORUS_SPEC("3x5"), false); }
+/* Gray-coded doubling on a dimension of 8 (partners up to 3 hops), Bruck on 6 and 7 (one dimension),
+ * a dimension of 1 between longer ones. */
+Test(topo_sched_mapped, spec_other_shapes) {
+  mapped_cases(TORUS_SPEC("8x2"), false);
+  mapped_cases(TORUS_SPEC("6"), false);
+  mapped_cases(TORUS_SPEC("7"), false);
+  mapped_cases(TORUS_SPEC("3x1x2"), false);
+}
+
+/* Where the mapping does not apply it is refused with a reason, not built wrong. */
+Test(topo_sched_mapped, rejects) {
+  nsccl_topo_t *t;
+  nsccl_coll_args_t args = {.coll = NSCCL_COLL_ALLGATHER, .count = 10, .dtype = nscclInt32};
+  nsccl_program_t prog;
+  nsccl_algo_opts_t opts = {0, NSCCL_TREE_MAPPED};
+  cr_assert_eq(nsccl_topo_load("trn3-u64", &t), nscclSuccess, "%s", nsccl_last_error()); /* a switch */
+  cr_assert_not(nsccl_topo_algo_supported(NSCCL_ALGO_TREE, NSCCL_TREE_MAPPED, t, NSCCL_COLL_ALLGATHER, t->nranks));
+  cr_assert_eq(nsccl_prog_init(&prog, 0, t->nranks, &args), nscclSuccess);
+  cr_assert_eq(nsccl_algo_build(NSCCL_ALGO_TREE, t, &opts, &prog), nscclInvalidArgument);
+  cr_assert(strstr(nsccl_last_error(), "torus"), "message: %s", nsccl_last_error());
+  nsccl_prog_free(&prog);
+  nsccl_topo_free(t);
+  /* all-gather takes no base variant; the relabelled all-reduce still needs power-of-two dims */
+  cr_assert_eq(nsccl_topo_load(TORUS_SPEC("3x5"), &t), nscclSuccess, "%s", nsccl_last_error());
+  cr_assert_not(
+      nsccl_topo_algo_supported(NSCCL_ALGO_TREE, NSCCL_TREE_MAPPED | NSCCL_TREE_RD, t, NSCCL_COLL_ALLGATHER, 15));
+  cr_assert_not(
+      nsccl_topo_algo_supported(NSCCL_ALGO_TREE, NSCCL_TREE_MAPPED | NSCCL_TREE_RD, t, NSCCL_COLL_ALLREDUCE, 15));
+  nsccl_topo_free(t);
+}

@@ -1,0 +1,317 @@
+/* The cost model of broadcast and reduce (cost_rooted.h; docs/model.md, "Broadcast and reduce").
+ *
+ * The rooted schedules are trees (a chain, a binomial tree, a flat tree) whose chunks move
+ * independently, so their time is not a sum of global steps as for the other collectives: a chunk
+ * reaches a rank as soon as its parent forwarded it, and the chunks behind it follow in a pipeline.
+ * The model therefore walks the builder's messages, chunk by chunk, and gives each the time the
+ * step formula of cost.h gives one message, on the resources it occupies:
+ *   - the sender's issue unit: alpha per message, one message after another in program order;
+ *   - every link of the message's route (topology routes): busy for bytes / (slowest bandwidth on
+ *     the route) from when the issue is done and all of them are free (cut-through);
+ *   - the route's latency (plus, on a store-and-forward torus, alpha and a re-send per chip passed,
+ *     as cost.c charges it);
+ *   - reduce: the receiver's reduction unit, bytes * gamma once the data is there and the previous
+ *     partial result is ready.
+ * Resources serve messages first come first served in the order the walk meets them, which is
+ * each rank's program order. That is the simulator's order for every rank's own issue unit and
+ * first link; where messages of several senders meet on a link (the flat tree's reduce into the
+ * root) the simulator shares the link packet by packet instead, which the model does not follow
+ * (docs/model.md says how far apart they are). */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/check.h"
+#include "model/cost_rooted.h"
+#include "topologies/host.h"
+
+/* Chunks walked one by one; beyond this the pipeline is in its steady state and the rest is
+ * extrapolated from the last chunk's increment (exact for a periodic pipeline). */
+#define ROOTED_MAX_WALKED_CHUNKS 2048
+
+/* The tree of src/algo/bcast_reduce.c (tree_links there, which is private to the builder), over
+ * virtual ranks v = (rank - root) mod n: the parent of v, and its children in the builder's order.
+ * Children always have larger virtual ranks than their parent. Kept identical to the builder; the
+ * model-versus-simulator tests (tests/model/test_rooted.c) fail if the two drift apart. */
+static int tree_links(nsccl_algo_t algo, int v, int n, int *children, int *nchildren) {
+  int parent = -1, nc = 0;
+  switch (algo) {
+  case NSCCL_ALGO_RING:
+    parent = v > 0 ? v - 1 : -1;
+    if (v + 1 < n) children[nc++] = v + 1;
+    break;
+  case NSCCL_ALGO_DIRECT:
+    parent = v > 0 ? 0 : -1;
+    if (v == 0)
+      for (int c = 1; c < n; c++) children[nc++] = c;
+    break;
+  default: {
+    int low = 1;
+    while (low < n) low <<= 1;
+    if (v > 0) {
+      low = v & -v;
+      parent = v - low;
+    }
+    for (int m = 1; m < low; m <<= 1)
+      if (v + m < n) children[nc++] = v + m;
+    break;
+  }
+  }
+  *nchildren = nc;
+  return parent;
+}
+
+typedef struct {
+  int links[NSCCL_TOPO_MAX_ROUTE];
+  int nlinks;
+  double minbw, lat;
+  int forwards; /* chips passed that store and forward */
+} route_t;
+
+/* Events of the walk, served in time order (ties: the order they were created, which is program
+ * order), so that every resource serves its users first come first served. A message is named by
+ * (the child end of its tree edge, chunk). */
+enum { EV_READY, EV_ISSUED, EV_RED_READY, EV_RED_DONE };
+
+typedef struct {
+  double t;
+  uint64_t seq;
+  int kind, v, chunk;
+} event_t;
+
+typedef struct {
+  const nsccl_topo_t *t;
+  int n, root, bcast, K; /* K: chunks walked */
+  double alpha, gamma, chunk, bytes;
+  double *issue_free; /* [n] per virtual rank */
+  double *red_free;   /* [n] */
+  double *link_free;  /* [nlinks] */
+  route_t *up;        /* [n] route of the edge between virtual rank v > 0 and its parent, in the data's direction */
+  int *parent, *child_first, *children;
+  double *arrival;    /* reduce, [n * K]: when (v, chunk) reached v's parent, NAN until known */
+  double *acc;        /* reduce, [n * K]: when v's partial result of the chunk was last updated */
+  int *next_child;    /* reduce, [n * K]: children of v reduced into the chunk so far */
+  char *pending;      /* reduce, [n * K]: a reduction of the chunk is queued at v */
+  double *chunk_done; /* [K] */
+  event_t *heap;
+  size_t nheap, capheap;
+  uint64_t seq;
+  double done; /* latest completion so far */
+} walk_t;
+
+static int rank_of(const walk_t *w, int v) { return (v + w->root) % w->n; }
+
+static int ev_less(const event_t *a, const event_t *b) { return a->t < b->t || (a->t == b->t && a->seq < b->seq); }
+
+static int push(walk_t *w, int kind, int v, int chunk, double t) {
+  if (w->nheap == w->capheap) {
+    size_t cap = w->capheap ? 2 * w->capheap : 1024;
+    event_t *h = realloc(w->heap, cap * sizeof(event_t));
+    if (!h) return 0;
+    w->heap = h, w->capheap = cap;
+  }
+  event_t e = {t, w->seq++, kind, v, chunk};
+  size_t i = w->nheap++;
+  while (i > 0 && ev_less(&e, &w->heap[(i - 1) / 2])) {
+    w->heap[i] = w->heap[(i - 1) / 2];
+    i = (i - 1) / 2;
+  }
+  w->heap[i] = e;
+  return 1;
+}
+
+static event_t pop(walk_t *w) {
+  event_t top = w->heap[0], last = w->heap[--w->nheap];
+  size_t i = 0;
+  for (;;) {
+    size_t c = 2 * i + 1;
+    if (c >= w->nheap) break;
+    if (c + 1 < w->nheap && ev_less(&w->heap[c + 1], &w->heap[c])) c++;
+    if (!ev_less(&w->heap[c], &last)) break;
+    w->heap[i] = w->heap[c];
+    i = c;
+  }
+  if (w->nheap) w->heap[i] = last;
+  return top;
+}
+
+static nscclResult_t route_of(walk_t *w, int vsrc, int vdst, route_t *r) {
+  const nsccl_topo_t *t = w->t;
+  r->nlinks = nsccl_topo_route(t, rank_of(w, vsrc), rank_of(w, vdst), r->links, NSCCL_TOPO_MAX_ROUTE);
+  if (r->nlinks <= 0)
+    NSCCL_FAIL(nscclInternalError, "model: topology %s has no route from rank %d to %d", t->name, rank_of(w, vsrc),
+               rank_of(w, vdst));
+  r->minbw = INFINITY;
+  r->lat = 0;
+  r->forwards = 0;
+  for (int i = 0; i < r->nlinks; i++) {
+    const nsccl_link_t *l = &t->links[r->links[i]];
+    r->lat += l->latency;
+    if (l->bandwidth < r->minbw) r->minbw = l->bandwidth;
+    if (i > 0 && l->src < t->nranks) r->forwards++;
+  }
+  return nscclSuccess;
+}
+
+static double chunk_len(const walk_t *w, int c) {
+  if (w->K * w->chunk < w->bytes - 0.5) return w->chunk; /* extrapolated walks use equal chunks */
+  return fmin(w->chunk, w->bytes - c * w->chunk);
+}
+
+static void note(walk_t *w, int c, double t) {
+  if (t > w->chunk_done[c]) w->chunk_done[c] = t;
+  if (t > w->done) w->done = t;
+}
+
+/* Reduce: queue the next reduction of (v, c) if its input has arrived and none is queued. */
+static int advance(walk_t *w, int v, int c) {
+  size_t i = (size_t)v * w->K + c;
+  if (w->pending[i] || w->next_child[i] >= w->child_first[v + 1] - w->child_first[v]) return 1;
+  double a = w->arrival[(size_t)w->children[w->child_first[v] + w->next_child[i]] * w->K + c];
+  if (isnan(a)) return 1;
+  w->pending[i] = 1;
+  return push(w, EV_RED_READY, v, c, fmax(a, w->acc[i]));
+}
+
+static int handle(walk_t *w, event_t e) {
+  int v = e.v, c = e.chunk;
+  double len = chunk_len(w, c);
+  size_t i = (size_t)v * w->K + c;
+  switch (e.kind) {
+  case EV_READY: { /* the message of edge v is ready at its sender: alpha on the sender's issue unit */
+    int src = w->bcast ? w->parent[v] : v;
+    double issued = fmax(e.t, w->issue_free[src]) + w->alpha;
+    w->issue_free[src] = issued;
+    return push(w, EV_ISSUED, v, c, issued);
+  }
+  case EV_ISSUED: { /* on the wire once every link of the route is free (cut-through) */
+    const route_t *r = &w->up[v];
+    double start = e.t;
+    for (int k = 0; k < r->nlinks; k++) start = fmax(start, w->link_free[r->links[k]]);
+    double wire = len / r->minbw, end = start + wire, lat = r->lat;
+    for (int k = 0; k < r->nlinks; k++) w->link_free[r->links[k]] = end;
+    if (w->t->forward == NSCCL_FORWARD_STORE) lat += r->forwards * (w->alpha + wire);
+    double arrive = end + lat;
+    note(w, c, arrive);
+    if (w->bcast) { /* v forwards the chunk to its children, in program order */
+      for (int k = w->child_first[v]; k < w->child_first[v + 1]; k++)
+        if (!push(w, EV_READY, w->children[k], c, arrive)) return 0;
+      return 1;
+    }
+    w->arrival[i] = arrive;
+    return advance(w, w->parent[v], c);
+  }
+  case EV_RED_READY: {
+    double end = fmax(e.t, w->red_free[v]) + len * w->gamma;
+    w->red_free[v] = end;
+    return push(w, EV_RED_DONE, v, c, end);
+  }
+  default: /* EV_RED_DONE */
+    w->acc[i] = e.t;
+    w->pending[i] = 0;
+    note(w, c, e.t);
+    if (++w->next_child[i] < w->child_first[v + 1] - w->child_first[v]) return advance(w, v, c);
+    return v > 0 ? push(w, EV_READY, v, c, e.t) : 1;
+  }
+}
+
+static nscclResult_t walk(walk_t *w, nsccl_algo_t algo, double *seconds) {
+  int n = w->n;
+  for (int v = 0; v < n; v++) {
+    int nc;
+    w->parent[v] = tree_links(algo, v, n, w->children + w->child_first[v], &nc);
+    w->child_first[v + 1] = w->child_first[v] + nc;
+    if (v > 0)
+      NSCCL_CHECK(w->bcast ? route_of(w, w->parent[v], v, &w->up[v]) : route_of(w, v, w->parent[v], &w->up[v]));
+  }
+  double k = ceil(w->bytes / w->chunk);
+  /* Walk every chunk if few; else enough for the steady state, and equal chunks to extrapolate. */
+  int K = k <= ROOTED_MAX_WALKED_CHUNKS ? (int)k : ROOTED_MAX_WALKED_CHUNKS;
+  if (k > K) w->chunk = w->bytes / k;
+  w->K = K;
+  size_t cells = (size_t)n * K;
+  w->chunk_done = calloc((size_t)K, sizeof(double));
+  if (!w->bcast) {
+    w->arrival = malloc(cells * sizeof(double));
+    w->acc = calloc(cells, sizeof(double));
+    w->next_child = calloc(cells, sizeof(int));
+    w->pending = calloc(cells, 1);
+  }
+  int ok = w->chunk_done && (w->bcast || (w->arrival && w->acc && w->next_child && w->pending));
+  if (ok && !w->bcast)
+    for (size_t i = 0; i < cells; i++) w->arrival[i] = NAN;
+  for (int c = 0; ok && c < K; c++) {
+    if (w->bcast) {
+      for (int j = w->child_first[0]; ok && j < w->child_first[1]; j++) ok = push(w, EV_READY, w->children[j], c, 0);
+    } else {
+      for (int v = 1; ok && v < n; v++)
+        if (w->child_first[v + 1] == w->child_first[v]) ok = push(w, EV_READY, v, c, 0);
+    }
+  }
+  while (ok && w->nheap) ok = handle(w, pop(w));
+  if (!ok) NSCCL_FAIL(nscclSystemError, "model: out of memory walking %d chunks on %d ranks", K, n);
+  double t = w->done;
+  if (k > K && K >= 2) t += (k - K) * (w->chunk_done[K - 1] - w->chunk_done[K - 2]);
+  *seconds = t;
+  return nscclSuccess;
+}
+
+nscclResult_t nsccl_model_predict_rooted(const nsccl_topo_t *topo, const nsccl_model_opts_t *opts, nsccl_coll_t coll,
+                                         nsccl_algo_t algo, size_t bytes, int nranks, int root, double *seconds) {
+  if (coll != NSCCL_COLL_BROADCAST && coll != NSCCL_COLL_REDUCE)
+    NSCCL_FAIL(nscclInvalidArgument, "model: %s is not a rooted collective (broadcast or reduce)",
+               nsccl_coll_name(coll));
+  if ((unsigned)algo >= NSCCL_NUM_ALGOS) NSCCL_FAIL(nscclInvalidArgument, "model: unknown algorithm %d", (int)algo);
+  if (nranks < 1) NSCCL_FAIL(nscclInvalidArgument, "model: nranks = %d, need >= 1", nranks);
+  if (root < 0 || root >= nranks)
+    NSCCL_FAIL(nscclInvalidArgument, "model: %s root %d outside [0, %d)", nsccl_coll_name(coll), root, nranks);
+  if (topo && topo->nranks != nranks)
+    NSCCL_FAIL(nscclInvalidArgument, "model: topology %s has %d ranks, asked about %d", topo->name, topo->nranks,
+               nranks);
+  if (!seconds) NSCCL_FAIL(nscclInvalidArgument, "model: seconds is NULL");
+  *seconds = 0;
+  if (nranks == 1 || bytes == 0) return nscclSuccess;
+  nsccl_topo_t *flat = NULL;
+  if (!topo) {
+    int *hosts = calloc((size_t)nranks, sizeof(int));
+    if (!hosts) NSCCL_FAIL(nscclSystemError, "model: out of memory");
+    nscclResult_t rc = nsccl_topo_host_build(nranks, hosts, 0, 0, 0, 0, 0, &flat);
+    free(hosts);
+    NSCCL_CHECK(rc);
+    topo = flat;
+  }
+  size_t cb = opts && opts->chunk_bytes ? opts->chunk_bytes : NSCCL_DEFAULT_CHUNK_BYTES;
+  walk_t w = {.t = topo, .n = nranks, .root = root, .bcast = coll == NSCCL_COLL_BROADCAST};
+  w.alpha = topo->endpoint_overhead;
+  w.gamma = topo->reduce_bandwidth > 0 ? 1.0 / topo->reduce_bandwidth : 0;
+  w.bytes = (double)bytes;
+  w.chunk = cb == SIZE_MAX || cb >= bytes ? (double)bytes : (double)cb;
+  w.issue_free = calloc((size_t)nranks, sizeof(double));
+  w.red_free = calloc((size_t)nranks, sizeof(double));
+  w.link_free = calloc((size_t)topo->nlinks + 1, sizeof(double));
+  w.up = calloc((size_t)nranks, sizeof(route_t));
+  w.parent = calloc((size_t)nranks, sizeof(int));
+  w.child_first = calloc((size_t)nranks + 1, sizeof(int));
+  w.children = calloc((size_t)nranks, sizeof(int)); /* n - 1 edges in all */
+  nscclResult_t rc = nscclSystemError;
+  if (w.issue_free && w.red_free && w.link_free && w.up && w.parent && w.child_first && w.children)
+    rc = walk(&w, algo, seconds);
+  free(w.issue_free);
+  free(w.red_free);
+  free(w.link_free);
+  free(w.up);
+  free(w.parent);
+  free(w.child_first);
+  free(w.children);
+  free(w.arrival);
+  free(w.acc);
+  free(w.next_child);
+  free(w.pending);
+  free(w.chunk_done);
+  free(w.heap);
+  nsccl_topo_free(flat);
+  if (rc != nscclSuccess)
+    NSCCL_FAIL(rc, "model: cannot price %s %s on %d ranks", nsccl_algo_name(algo), nsccl_coll_name(coll), nranks);
+  return nscclSuccess;
+}

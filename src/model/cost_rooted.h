@@ -1,0 +1,16 @@
+/* The cost model of the rooted collectives, broadcast and reduce (cost_rooted.c, derived in
+ * docs/model.md, "Broadcast and reduce"). The selector prices them through this entry point;
+ * nsccl_model_predict (cost.c) keeps to the collectives below NSCCL_NUM_COLLS. */
+#ifndef NSCCL_MODEL_COST_ROOTED_H
+#define NSCCL_MODEL_COST_ROOTED_H
+
+#include "model/cost.h"
+
+/* Predicted seconds for a broadcast or reduce (coll) of `bytes` (the whole vector) rooted at
+ * `root`, built by family `algo` as src/algo/bcast_reduce.c builds it (ring: the pipelined chain,
+ * tree: the binomial tree, direct: the flat tree), on nranks ranks of topo (NULL: a flat host
+ * crossbar with default parameters). opts as for nsccl_model_predict (chunk size). */
+nscclResult_t nsccl_model_predict_rooted(const nsccl_topo_t *topo, const nsccl_model_opts_t *opts, nsccl_coll_t coll,
+                                         nsccl_algo_t algo, size_t bytes, int nranks, int root, double *seconds);
+
+#endif
