@@ -207,11 +207,11 @@ static nscclResult_t exchange(struct nscclComm *c, const char *call, uint64_t se
   nsccl_transport_cancel_all(c->tp, rc);
   c->async_error = rc;
   nsccl_set_error(__FILE__, __LINE__, rc,
-             "%s #%llu (rank %d of %d, argument check NSCCL_CHECK=1) %s: %s%s%s%s%s%s; the communicator is "
-             "unusable, call nscclCommAbort",
-             call, (unsigned long long)seq, me, n, why, nsilent ? "no call signature from rank" : "",
-             nsilent > 1 ? "s " : " ", who, nsilent ? " (never called this collective, or gone)" : "",
-             nstuck ? "; signatures to ranks never delivered: " : "", to);
+                  "%s #%llu (rank %d of %d, argument check NSCCL_CHECK=1) %s: %s%s%s%s%s%s; the communicator is "
+                  "unusable, call nscclCommAbort",
+                  call, (unsigned long long)seq, me, n, why, nsilent ? "no call signature from rank" : "",
+                  nsilent > 1 ? "s " : " ", who, nsilent ? " (never called this collective, or gone)" : "",
+                  nstuck ? "; signatures to ranks never delivered: " : "", to);
   NSCCL_WARN(NSCCL_SUBSYS_COLL, "%s", nsccl_last_error());
   return rc;
 }

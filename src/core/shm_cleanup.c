@@ -3,8 +3,9 @@
  * Safety: the pid comes from the name, which both formats put there on purpose (libfabric's shm
  * provider and our fast path name segments after getpid()). A segment is removed only when its
  * name parses completely, its owner is this user, and no process has that pid in this pid
- * namespace (or it is a zombie: killed, its memory already released). A process in another pid namespace that shares /dev/shm and runs as the same user
- * would look dead here; jobs are not expected to share /dev/shm that way (docs/reliability.md). */
+ * namespace (or it is a zombie: killed, its memory already released). A process in another pid namespace that shares
+ * /dev/shm and runs as the same user would look dead here; jobs are not expected to share /dev/shm that way
+ * (docs/reliability.md). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>

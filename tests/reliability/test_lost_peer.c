@@ -37,8 +37,7 @@ static void ready(void) {
 static void pid_path(int r, char *buf, size_t len) {
   const char *id = getenv("NSCCL_COMM_ID");
   const char *port = id ? strrchr(id, ':') : NULL;
-  snprintf(buf, len, "%s/nsccl-lost-%s-%d.pid", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", port ? port + 1 : "x",
-           r);
+  snprintf(buf, len, "%s/nsccl-lost-%s-%d.pid", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", port ? port + 1 : "x", r);
 }
 
 static int read_pid(int r) {
@@ -123,7 +122,8 @@ static int judge(const char *what, nscclResult_t rc, double took, nscclComm_t co
     double t = now_s();
     nscclResult_t arc = nscclCommAbort(comm);
     double at = now_s() - t;
-    if (arc != nscclSuccess || at > 2.0) fprintf(stderr, "rank %d: abort returned %d after %.2f s\n", rank, arc, at), ok = 0;
+    if (arc != nscclSuccess || at > 2.0)
+      fprintf(stderr, "rank %d: abort returned %d after %.2f s\n", rank, arc, at), ok = 0;
   }
   /* The victim's segments are removed by whoever closes after it died; give the kill a moment to
    * land if this rank failed for another reason first. */

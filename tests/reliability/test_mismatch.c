@@ -78,8 +78,9 @@ static int mismatch_mode(nscclComm_t comm) {
   /* count: rank 2 passes 100, the others 128 (collective #1). */
   t = now_s();
   nscclResult_t rc = nscclAllReduce(a, b, rank == 2 ? 100 : 128, nscclFloat, nscclSum, comm, NULL);
-  fails += expect_mismatch("count", rc, now_s() - t,
-                           (const char *[]){"nscclAllReduce #1", "rank 2 called count=100", "ranks 0,1,3 count=128", 0});
+  fails +=
+      expect_mismatch("count", rc, now_s() - t,
+                      (const char *[]){"nscclAllReduce #1", "rank 2 called count=100", "ranks 0,1,3 count=128", 0});
   fails += matched(comm, rank == 0); /* only the in-place choice differs: not a mismatch */
   /* datatype: rank 1 passes int32. */
   t = now_s();
@@ -107,10 +108,9 @@ static int mismatch_mode(nscclComm_t comm) {
   /* two fields at once: count and datatype on two different ranks. */
   t = now_s();
   rc = nscclReduceScatter(a, b, rank == 0 ? 32 : 64, rank == 3 ? nscclFloat64 : nscclFloat, nscclSum, comm, NULL);
-  fails += expect_mismatch(
-      "two fields", rc, now_s() - t,
-      (const char *[]){"#8", "rank 0 called count=32", "rank 3 called datatype=float64", "ranks 0-2 datatype=float32",
-                       0});
+  fails += expect_mismatch("two fields", rc, now_s() - t,
+                           (const char *[]){"#8", "rank 0 called count=32", "rank 3 called datatype=float64",
+                                            "ranks 0-2 datatype=float32", 0});
   fails += matched(comm, 0);
   nscclResult_t async = nscclSuccess;
   CHECK(nscclCommGetAsyncError(comm, &async));
