@@ -26,6 +26,7 @@ static int algo_and_variant(const char *name, int *variant) {
                               NSCCL_TREE_BINARY,
                               NSCCL_TREE_DOUBLE_BINARY,
                               NSCCL_TREE_BRUCK,
+                              NSCCL_TREE_MAPPED,
                               NSCCL_TREE_MAPPED | NSCCL_TREE_RD,
                               NSCCL_TREE_MAPPED | NSCCL_TREE_RABENSEIFNER,
                               NSCCL_DIRECT_ONESHOT,

@@ -233,6 +233,9 @@ Test(model, efa_prefers_hierarchical_allreduce) {
   cr_assert_float_eq(ch.predicted_s[NSCCL_ALGO_RING],
                      predict(t, NSCCL_COLL_ALLREDUCE, NSCCL_ALGO_RING, NSCCL_VARIANT_HIER, 8, 0), 1e-15);
   cr_assert_eq(nsccl_algo_override_parse("ring/bogus", &ovr), nscclInvalidArgument);
+  /* every variant name the model prints parses back, tree/mapped included */
+  cr_assert_eq(nsccl_algo_override_parse("allgather:tree/mapped", &ovr), nscclSuccess, "%s", nsccl_last_error());
+  cr_assert_eq(ovr.variant[NSCCL_COLL_ALLGATHER], NSCCL_TREE_MAPPED);
   /* every family offers its hierarchical variant there (4 servers: tree/hier too) */
   for (int a = 0; a < NSCCL_NUM_ALGOS; a++) {
     int v[8], nv = nsccl_model_variants(t, NSCCL_COLL_ALLGATHER, (nsccl_algo_t)a, 64, v, 8), has = 0;
