@@ -19,6 +19,24 @@
 #include "model/select.h"
 #include "reduce/reduce.h"
 
+/* Every collective, broadcast and reduce included (model/cost_rooted.c), is priced over the
+ * communicator's topology unless NSCCL_ALGO / config->algo forces a family for it; answers are
+ * remembered per (collective, bytes). */
+static nscclResult_t choose(struct nscclComm *c, nsccl_coll_t coll, size_t bytes, nsccl_choice_t *out) {
+  size_t slot = (bytes * 31 + (size_t)coll) % NSCCL_CHOICE_CACHE;
+  if (c->choices[slot].valid && c->choices[slot].coll == coll && c->choices[slot].bytes == bytes) {
+    *out = c->choices[slot].choice;
+    return nscclSuccess;
+  }
+  memset(out, 0, sizeof(*out));
+  NSCCL_CHECK(nsccl_select(c->topo, &c->cfg.ovr, coll, bytes, c->nranks, out));
+  c->choices[slot].valid = 1;
+  c->choices[slot].coll = coll;
+  c->choices[slot].bytes = bytes;
+  c->choices[slot].choice = *out;
+  return nscclSuccess;
+}
+
 /* The program for (args, algo), built or taken from the cache. */
 static nscclResult_t get_program(struct nscclComm *c, const nsccl_coll_args_t *args, nsccl_algo_t algo, int variant,
                                  const nsccl_program_t **out) {
@@ -84,10 +102,7 @@ nscclResult_t nsccl_coll_run(const nsccl_op_t *o) {
   size_t bytes = coll == NSCCL_COLL_ALLGATHER ? nsccl_coll_recv_bytes(&args, comm->nranks)
                                               : nsccl_coll_send_bytes(&args, comm->nranks);
   nsccl_choice_t choice;
-  memset(&choice, 0, sizeof(choice));
-  /* Every collective, broadcast and reduce included (model/cost_rooted.c), is priced over the
-   * communicator's topology unless NSCCL_ALGO / config->algo forces a family for it. */
-  NSCCL_CHECK(nsccl_select(comm->topo, &comm->cfg.ovr, coll, bytes, comm->nranks, &choice));
+  NSCCL_CHECK(choose(comm, coll, bytes, &choice));
   if (comm->last_algo[coll] != (int)choice.algo) {
     comm->last_algo[coll] = (int)choice.algo;
     NSCCL_INFO(NSCCL_SUBSYS_COLL, "%s of %zu bytes on %d ranks: algorithm %s (%s)", nsccl_coll_name(coll), bytes,

@@ -25,6 +25,8 @@ typedef struct {
   nsccl_program_t prog;
 } nsccl_cached_prog_t;
 
+#define NSCCL_CHOICE_CACHE 64
+
 struct nscclComm {
   uint64_t magic; /* NSCCL_COMM_MAGIC while alive, 0 once destroyed */
   int rank, nranks;
@@ -42,6 +44,15 @@ struct nscclComm {
   int last_algo[NSCCL_NUM_COLLS_ALL]; /* for logging choices when they change */
   nsccl_cached_prog_t cache[NSCCL_PROG_CACHE];
   unsigned cache_next;
+  /* The selector's answers by (collective, bytes): pricing every candidate costs microseconds,
+   * too much to pay on every small collective. Direct-mapped; the topology and overrides are fixed
+   * for the communicator's life, so an entry never goes stale. */
+  struct {
+    int valid;
+    nsccl_coll_t coll;
+    size_t bytes;
+    nsccl_choice_t choice;
+  } choices[NSCCL_CHOICE_CACHE];
   /* One operation at a time on the engine, whichever thread or stream issues it (core/op.c). */
   pthread_mutex_t lock;
   /* Operations queued on streams and not yet finished: finalize, destroy and abort wait for them,
