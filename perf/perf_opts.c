@@ -8,6 +8,7 @@
 
 #include "perf/perf.h"
 #include "reduce/reduce.h"
+#include "size_arg.h"
 
 const nsccl_coll_t perf_coll_order[PERF_NCOLLS] = {NSCCL_COLL_ALLREDUCE, NSCCL_COLL_ALLGATHER,
                                                    NSCCL_COLL_REDUCESCATTER};
@@ -61,33 +62,6 @@ void perf_usage(FILE *f) {
              "Sizes are nccl-tests' 'size': the all-reduce vector, the all-gather output, the reduce-scatter\n"
              "input, rounded down to whole elements per rank (at least one). Time is, per iteration, the\n"
              "slowest rank's time after a barrier, averaged over the timed iterations.\n");
-}
-
-static int parse_size(const char *s, size_t *out) {
-  char *end;
-  errno = 0;
-  if (!s || !*s || *s == '-') return 0;
-  double v = strtod(s, &end);
-  if (end == s || errno || v < 0) return 0;
-  double mul = 1;
-  if (*end) {
-    switch (*end) {
-    case 'k':
-    case 'K': mul = 1024.0; break;
-    case 'm':
-    case 'M': mul = 1024.0 * 1024; break;
-    case 'g':
-    case 'G': mul = 1024.0 * 1024 * 1024; break;
-    default: return 0;
-    }
-    end++;
-    if (*end == 'B' || *end == 'b') end++;
-    if (*end) return 0;
-  }
-  v *= mul;
-  if (v > 1e15) return 0;
-  *out = (size_t)v;
-  return 1;
 }
 
 static int parse_int(const char *s, int lo, int hi, int *out) {
@@ -187,10 +161,10 @@ int perf_parse_opts(int argc, char **argv, perf_opts_t *o, int print) {
         BAD("-c: unknown collective '%s' (allreduce, allgather, reducescatter, all)", optarg);
       break;
     case 'b':
-      if (!parse_size(optarg, &o->min_bytes)) BAD("-b: '%s' is not a size (e.g. 8, 64K, 1M)", optarg);
+      if (!nsccl_parse_size(optarg, &o->min_bytes)) BAD("-b: '%s' is not a size (e.g. 8, 64K, 1M)", optarg);
       break;
     case 'e':
-      if (!parse_size(optarg, &o->max_bytes)) BAD("-e: '%s' is not a size (e.g. 8, 64K, 1M)", optarg);
+      if (!nsccl_parse_size(optarg, &o->max_bytes)) BAD("-e: '%s' is not a size (e.g. 8, 64K, 1M)", optarg);
       break;
     case 'f': {
       char *end;
