@@ -23,8 +23,8 @@
 #include "engine/sim.h"
 #include "model/cost.h"
 #include "model/select.h"
-#include "topologies/topo.h"
 #include "size_arg.h"
+#include "topologies/topo.h"
 
 #define MAX_SETS  32
 #define MAX_SIZES 256

@@ -4,9 +4,7 @@
 #include "algo/bcast_reduce.h"
 #include "core/check.h"
 
-/* Shape of the tree around virtual rank v (root 0) of n: the parent (-1 at the root) and the
- * children, in the order a reduce combines them (nearest subtree first, which finishes first). */
-static int tree_links(nsccl_algo_t algo, int v, int n, int *children, int *nchildren) {
+int nsccl_bcast_tree_links(nsccl_algo_t algo, int v, int n, int *children, int *nchildren) {
   int parent = -1, nc = 0;
   switch (algo) {
   case NSCCL_ALGO_RING:
@@ -47,7 +45,7 @@ nscclResult_t nsccl_bcast_reduce_build(nsccl_algo_t algo, const nsccl_algo_opts_
   int *children = malloc((size_t)n * sizeof(int));
   if (!children) NSCCL_FAIL(nscclSystemError, "rooted builder: out of memory for %d ranks", n);
   int nc = 0;
-  int pv = tree_links(algo, v, n, children, &nc);
+  int pv = nsccl_bcast_tree_links(algo, v, n, children, &nc);
   int parent = pv < 0 ? -1 : (pv + root) % n;
   for (int i = 0; i < nc; i++) children[i] = (children[i] + root) % n;
 

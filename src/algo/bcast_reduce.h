@@ -19,4 +19,10 @@
 /* prog: freshly initialised (nsccl_prog_init) with args.coll BROADCAST or REDUCE and args.root. */
 nscclResult_t nsccl_bcast_reduce_build(nsccl_algo_t algo, const nsccl_algo_opts_t *opts, nsccl_program_t *prog);
 
+/* Shape of the tree around virtual rank v = (rank - root) mod n: returns the parent (-1 at the
+ * root) and fills children[] in the order a reduce combines them (nearest subtree first, which
+ * finishes first); children have larger virtual ranks than their parent. The cost model prices
+ * the same shape. */
+int nsccl_bcast_tree_links(nsccl_algo_t algo, int v, int n, int *children, int *nchildren);
+
 #endif

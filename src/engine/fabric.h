@@ -29,7 +29,7 @@
 /* Point-to-point messages (nscclSend/nscclRecv, src/core/p2p.c) carry the top usable tag bit, which
  * collectives never set (their sequence field stops below it), and the number of earlier messages
  * of the same direction between the pair in the low 32 bits. tag_bits: nsccl_transport_tag_bits. */
-#define NSCCL_FABRIC_P2P_TAG(tag_bits, k)  (((uint64_t)1 << ((tag_bits) - 1)) | (uint64_t)(uint32_t)(k))
+#define NSCCL_FABRIC_P2P_TAG(tag_bits, k) (((uint64_t)1 << ((tag_bits)-1)) | (uint64_t)(uint32_t)(k))
 
 typedef struct nsccl_fabric nsccl_fabric_t;
 

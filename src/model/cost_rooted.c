@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "algo/bcast_reduce.h"
 #include "core/check.h"
 #include "model/cost_rooted.h"
 #include "topologies/host.h"
@@ -29,38 +30,6 @@
 /* Chunks walked one by one; beyond this the pipeline is in its steady state and the rest is
  * extrapolated from the last chunk's increment (exact for a periodic pipeline). */
 #define ROOTED_MAX_WALKED_CHUNKS 2048
-
-/* The tree of src/algo/bcast_reduce.c (tree_links there, which is private to the builder), over
- * virtual ranks v = (rank - root) mod n: the parent of v, and its children in the builder's order.
- * Children always have larger virtual ranks than their parent. Kept identical to the builder; the
- * model-versus-simulator tests (tests/model/test_rooted.c) fail if the two drift apart. */
-static int tree_links(nsccl_algo_t algo, int v, int n, int *children, int *nchildren) {
-  int parent = -1, nc = 0;
-  switch (algo) {
-  case NSCCL_ALGO_RING:
-    parent = v > 0 ? v - 1 : -1;
-    if (v + 1 < n) children[nc++] = v + 1;
-    break;
-  case NSCCL_ALGO_DIRECT:
-    parent = v > 0 ? 0 : -1;
-    if (v == 0)
-      for (int c = 1; c < n; c++) children[nc++] = c;
-    break;
-  default: {
-    int low = 1;
-    while (low < n) low <<= 1;
-    if (v > 0) {
-      low = v & -v;
-      parent = v - low;
-    }
-    for (int m = 1; m < low; m <<= 1)
-      if (v + m < n) children[nc++] = v + m;
-    break;
-  }
-  }
-  *nchildren = nc;
-  return parent;
-}
 
 typedef struct {
   int links[NSCCL_TOPO_MAX_ROUTE];
@@ -220,7 +189,7 @@ static nscclResult_t walk(walk_t *w, nsccl_algo_t algo, double *seconds) {
   int n = w->n;
   for (int v = 0; v < n; v++) {
     int nc;
-    w->parent[v] = tree_links(algo, v, n, w->children + w->child_first[v], &nc);
+    w->parent[v] = nsccl_bcast_tree_links(algo, v, n, w->children + w->child_first[v], &nc);
     w->child_first[v + 1] = w->child_first[v] + nc;
     if (v > 0)
       NSCCL_CHECK(w->bcast ? route_of(w, w->parent[v], v, &w->up[v]) : route_of(w, v, w->parent[v], &w->up[v]));
