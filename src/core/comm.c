@@ -108,6 +108,31 @@ void nsccl_comm_pending_wait(struct nscclComm *c) {
 }
 
 /* ---- init ---- */
+
+/* A crossbar per host, hosts joined by the network: what the selector prices and what
+ * topology-aware algorithms (ring order, hierarchy) follow. Its parameters are the defaults of
+ * topologies/host.h, or those of NSCCL_HOST_TOPO, a host file written by `nsccl-perf --calibrate`
+ * (only its alpha, bandwidths and reduce rate are taken: the shape comes from the bootstrap). */
+static nscclResult_t build_host_topology(struct nscclComm *c) {
+  const char *file = getenv("NSCCL_HOST_TOPO");
+  double alpha = 0, link_bw = 0, net_bw = 0, net_lat = 0, reduce_bw = 0;
+  if (file && *file) {
+    nsccl_topo_t *cal = NULL;
+    nscclResult_t rc = nsccl_topo_load(file, &cal);
+    if (rc != nscclSuccess)
+      NSCCL_FAIL(rc, "init: NSCCL_HOST_TOPO=%s could not be loaded: %s", file, nsccl_last_error());
+    alpha = cal->endpoint_overhead;
+    link_bw = cal->link_bandwidth;
+    net_bw = cal->nic_bandwidth;
+    net_lat = cal->network_latency;
+    reduce_bw = cal->reduce_bandwidth;
+    nsccl_topo_free(cal);
+    NSCCL_INFO(NSCCL_SUBSYS_INIT, "host topology from %s: alpha %.3g s, link %.3g B/s, reduce %.3g B/s", file, alpha,
+               link_bw, reduce_bw);
+  }
+  return nsccl_topo_host_build(c->nranks, c->host_of_rank, alpha, link_bw, net_bw, net_lat, reduce_bw, &c->topo);
+}
+
 static void log_init_summary(const struct nscclComm *c) {
   if (!nsccl_log_enabled(NSCCL_LOG_INFO, NSCCL_SUBSYS_INIT)) return;
   char h[160];
@@ -163,9 +188,7 @@ static nscclResult_t comm_init(struct nscclComm **out, int nranks, const nscclUn
     else
       memcpy(c->host_of_rank, nsccl_bootstrap_host_of_rank(c->bs), (size_t)nranks * sizeof(int));
   }
-  /* A crossbar per host, hosts joined by the network, with default host parameters: what the
-   * selector prices and what topology-aware algorithms (ring order, hierarchy) follow. */
-  if (rc == nscclSuccess) rc = nsccl_topo_host_build(nranks, c->host_of_rank, 0, 0, 0, 0, 0, &c->topo);
+  if (rc == nscclSuccess) rc = build_host_topology(c);
   if (rc == nscclSuccess && nranks > 1) rc = connect_transport(c);
   int64_t t_tp = nsccl_now_ns();
   if (rc == nscclSuccess) rc = nsccl_fabric_create(c->tp, c->cfg.timeout_ms, &c->engine);
