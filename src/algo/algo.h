@@ -41,5 +41,9 @@ nscclResult_t nsccl_direct_build(const struct nsccl_topo *topo, const nsccl_algo
 size_t nsccl_algo_elem_bytes(const nsccl_program_t *prog);
 /* Effective chunk size in bytes, a multiple of the element size and at least one element. */
 size_t nsccl_algo_chunk_bytes(const nsccl_program_t *prog, const nsccl_algo_opts_t *opts);
+/* How many chunks of `chunk` bytes cover `bytes` (0 for 0), and chunk c of region whole (the last
+ * one may be shorter). */
+size_t nsccl_chunk_count(size_t bytes, size_t chunk);
+nsccl_region_t nsccl_region_chunk(nsccl_region_t whole, size_t chunk, size_t c);
 
 #endif

@@ -46,3 +46,10 @@ size_t nsccl_algo_chunk_bytes(const nsccl_program_t *prog, const nsccl_algo_opts
   chunk -= chunk % elem;
   return chunk ? chunk : elem;
 }
+
+size_t nsccl_chunk_count(size_t bytes, size_t chunk) { return (bytes + chunk - 1) / chunk; }
+
+nsccl_region_t nsccl_region_chunk(nsccl_region_t whole, size_t chunk, size_t c) {
+  size_t off = c * chunk, left = whole.bytes - off;
+  return nsccl_region((nsccl_buf_t)whole.buf, whole.offset + off, left < chunk ? left : chunk);
+}

@@ -28,11 +28,10 @@ typedef struct {
   nsccl_step_id_t *deps; /* [n + 2] dependency list being assembled */
 } direct_t;
 
-static size_t nchunks(const direct_t *d, size_t bytes) { return (bytes + d->chunk - 1) / d->chunk; }
+static size_t nchunks(const direct_t *d, size_t bytes) { return nsccl_chunk_count(bytes, d->chunk); }
 
 static nsccl_region_t chunk_of(const direct_t *d, nsccl_region_t whole, size_t c) {
-  size_t off = c * d->chunk, left = whole.bytes - off;
-  return nsccl_region((nsccl_buf_t)whole.buf, whole.offset + off, left < d->chunk ? left : d->chunk);
+  return nsccl_region_chunk(whole, d->chunk, c);
 }
 
 /* Rank j's block: all-reduce's partition of the vector, or the count elements of rank j in

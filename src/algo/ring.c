@@ -26,12 +26,11 @@ typedef struct {
 
 static int wrap(int a, int n) { return ((a % n) + n) % n; }
 
-static size_t nchunks(const ring_t *r, size_t bytes) { return (bytes + r->chunk - 1) / r->chunk; }
+static size_t nchunks(const ring_t *r, size_t bytes) { return nsccl_chunk_count(bytes, r->chunk); }
 
 /* Chunk c of region whole. */
 static nsccl_region_t chunk_of(const ring_t *r, nsccl_region_t whole, size_t c) {
-  size_t off = c * r->chunk, left = whole.bytes - off;
-  return nsccl_region((nsccl_buf_t)whole.buf, whole.offset + off, left < r->chunk ? left : r->chunk);
+  return nsccl_region_chunk(whole, r->chunk, c);
 }
 
 /* Block j in vector coordinates (bytes): all-reduce's partition of the vector, or the count

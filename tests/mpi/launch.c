@@ -19,26 +19,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/test_net.h"
+
 #define MAXR 64
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* A port that was free a moment ago (rank 0 binds it with SO_REUSEADDR). */
-static int free_port(void) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {0};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(a);
-  if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 || getsockname(fd, (struct sockaddr *)&a, &len) != 0)
-    return -1;
-  close(fd);
-  return ntohs(a.sin_port);
-}
 
 int main(int argc, char **argv) {
   int n = 0, victim = -1, argi = 1;
@@ -52,7 +35,7 @@ int main(int argc, char **argv) {
   int timeout_ms = getenv("NSCCL_TIMEOUT_MS") ? atoi(getenv("NSCCL_TIMEOUT_MS")) : 60000;
   char comm_id[64];
   if (!getenv("NSCCL_COMM_ID")) {
-    snprintf(comm_id, sizeof(comm_id), "127.0.0.1:%d", free_port());
+    snprintf(comm_id, sizeof(comm_id), "127.0.0.1:%d", test_free_port());
     setenv("NSCCL_COMM_ID", comm_id, 1);
   }
   char nr[16];
@@ -79,7 +62,7 @@ int main(int argc, char **argv) {
     out[r] = p[0];
   }
   int status[MAXR], exited[MAXR] = {0}, ready[MAXR] = {0}, nready = 0, left = n;
-  double killed_at = -1, start = now_s();
+  double killed_at = -1, start = test_now_s();
   double limit = start + timeout_ms / 1000.0 + 60.0;
   int failed = 0;
   while (left > 0) {
@@ -105,7 +88,7 @@ int main(int argc, char **argv) {
       printf("launch: SIGKILL rank %d\n", victim);
       fflush(stdout);
       kill(pid[victim], SIGKILL);
-      killed_at = now_s();
+      killed_at = test_now_s();
       limit = killed_at + timeout_ms / 1000.0 + 10.0;
     }
     for (int r = 0; r < n; r++) {
@@ -119,17 +102,17 @@ int main(int argc, char **argv) {
           fprintf(stderr, "launch: rank %d %s %d\n", r, WIFEXITED(status[r]) ? "exited with" : "died of signal",
                   WIFEXITED(status[r]) ? WEXITSTATUS(status[r]) : WTERMSIG(status[r]));
         } else if (r != victim && killed_at >= 0) {
-          printf("launch: rank %d finished %.2f s after the kill\n", r, now_s() - killed_at);
+          printf("launch: rank %d finished %.2f s after the kill\n", r, test_now_s() - killed_at);
         }
       }
     }
-    if (left > 0 && now_s() > limit) {
-      fprintf(stderr, "launch: ranks still running %.0f s after %s; killing them\n", now_s() - start,
+    if (left > 0 && test_now_s() > limit) {
+      fprintf(stderr, "launch: ranks still running %.0f s after %s; killing them\n", test_now_s() - start,
               killed_at >= 0 ? "the kill (timeout + margin passed)" : "the start");
       for (int r = 0; r < n; r++)
         if (!exited[r]) kill(pid[r], SIGKILL);
       failed = 1;
-      limit = now_s() + 1e9;
+      limit = test_now_s() + 1e9;
     }
   }
   if (victim >= 0 && killed_at < 0) {

@@ -20,29 +20,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/test_net.h"
+
 #include "bootstrap/wire.h"
 #include "nsccl.h"
 
 #define NRANKS 3
 #define FLOOD  80
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int free_port(void) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {0};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(a);
-  if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 || getsockname(fd, (struct sockaddr *)&a, &len) != 0)
-    return -1;
-  close(fd);
-  return ntohs(a.sin_port);
-}
 
 /* Connect to 127.0.0.1:port, retrying for up to 10 s (rank 0 binds it during its init). */
 static int dial(int port) {
@@ -50,7 +34,7 @@ static int dial(int port) {
   a.sin_family = AF_INET;
   a.sin_port = htons((uint16_t)port);
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  for (double end = now_s() + 10; now_s() < end;) {
+  for (double end = test_now_s() + 10; test_now_s() < end;) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0) return fd;
     if (fd >= 0) close(fd);
@@ -63,12 +47,12 @@ static int dial(int port) {
 static int run_rank(int rank) {
   nscclUniqueId id;
   nscclComm_t comm;
-  double t0 = now_s();
+  double t0 = test_now_s();
   if (nscclGetUniqueId(&id) != nscclSuccess || nscclCommInitRank(&comm, NRANKS, id, rank) != nscclSuccess) {
     fprintf(stderr, "rank %d: init failed: %s\n", rank, nscclGetLastError(NULL));
     return 1;
   }
-  printf("rank %d: init took %.2f s\n", rank, now_s() - t0);
+  printf("rank %d: init took %.2f s\n", rank, test_now_s() - t0);
   enum { N = 1000 };
   static float buf[N];
   for (int i = 0; i < N; i++) buf[i] = (float)(rank + i % 7);
@@ -100,7 +84,7 @@ static pid_t spawn_rank(int rank) {
 /* Did the peer (rank 0) close this connection within `seconds`? */
 static int closed_by_root(int fd, double seconds) {
   char buf[256];
-  for (double end = now_s() + seconds; now_s() < end;) {
+  for (double end = test_now_s() + seconds; test_now_s() < end;) {
     struct pollfd p = {fd, POLLIN, 0};
     if (poll(&p, 1, 100) <= 0) continue;
     ssize_t k = recv(fd, buf, sizeof(buf), 0);
@@ -118,12 +102,12 @@ typedef struct {
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   char comm_id[64];
-  int port = free_port();
+  int port = test_free_port();
   snprintf(comm_id, sizeof(comm_id), "127.0.0.1:%d", port);
   setenv("NSCCL_COMM_ID", comm_id, 1);
   setenv("NSCCL_TIMEOUT_MS", "20000", 0);
   int failed = 0;
-  double start = now_s();
+  double start = test_now_s();
 
   pid_t pid[NRANKS];
   pid[0] = spawn_rank(0);
@@ -185,9 +169,9 @@ int main(void) {
 
   /* The ranks must finish: init waits at most a couple of hello deadlines for the flood, never the
    * 20 s job timeout. */
-  double limit = now_s() + 15;
+  double limit = test_now_s() + 15;
   int left = NRANKS, done[NRANKS] = {0};
-  while (left > 0 && now_s() < limit) {
+  while (left > 0 && test_now_s() < limit) {
     for (int r = 0; r < NRANKS; r++) {
       int st;
       if (done[r] || waitpid(pid[r], &st, WNOHANG) != pid[r]) continue;
@@ -200,12 +184,13 @@ int main(void) {
     usleep(20000);
   }
   if (left > 0) {
-    fprintf(stderr, "%d rank(s) still running after %.1f s: the strangers stalled the job\n", left, now_s() - start);
+    fprintf(stderr, "%d rank(s) still running after %.1f s: the strangers stalled the job\n", left,
+            test_now_s() - start);
     for (int r = 0; r < NRANKS; r++)
       if (!done[r]) kill(pid[r], SIGKILL), waitpid(pid[r], NULL, 0);
     failed = 1;
   }
-  printf("job finished %.2f s after start\n", now_s() - start);
+  printf("job finished %.2f s after start\n", test_now_s() - start);
 
   /* Every stranger must have been dropped (closed by rank 0, never answered). */
   for (int i = 0; i < ns; i++) {
