@@ -8,6 +8,7 @@
 
 #include "algo/algo.h"
 #include "core/clock.h"
+#include "core/comm.h"
 #include "model/select.h"
 #include "perf/perf_sweep.h"
 #include "reduce/reduce.h"
@@ -186,12 +187,10 @@ static void print_header(const perf_opts_t *o, nsccl_coll_t coll, int nranks) {
          "(GB/s)", "(GB/s)", "", mpi_u, "(us)", "(GB/s)", "(GB/s)", "", mpi_u);
 }
 
-static const char *algo_for(const perf_opts_t *o, nsccl_coll_t coll, size_t bytes, int nranks) {
-  nsccl_algo_override_t ovr;
-  const char *spec = o->algo ? o->algo : getenv("NSCCL_ALGO");
-  if (nsccl_algo_override_parse(spec, &ovr) != nscclSuccess) return "?";
+/* What the communicator itself runs (its topology, its override), not a fresh guess. */
+static const char *algo_for(nscclComm_t comm, nsccl_coll_t coll, size_t bytes) {
   nsccl_choice_t ch;
-  if (nsccl_select(NULL, &ovr, coll, bytes, nranks, &ch) != nscclSuccess) return "?";
+  if (nsccl_comm_choice(comm, coll, bytes, &ch) != nscclSuccess) return "?";
   return nsccl_algo_name(ch.algo);
 }
 
@@ -227,7 +226,7 @@ int perf_sweep(const perf_opts_t *o, nscclComm_t comm, int rank, int nranks, FIL
       perf_row_t row;
       memset(&row, 0, sizeof(row));
       row.shape = *s;
-      row.algo = algo_for(o, coll, s->bytes, nranks);
+      row.algo = algo_for(comm, coll, s->bytes);
       row.algo_id = nsccl_algo_from_name(row.algo);
       for (int ip = 0; ip < 2; ip++) {
         if (o->check) row.wrong[ip] = check_once(o, s, ip, sbuf, rbuf, comm, rank, nranks);

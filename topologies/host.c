@@ -46,7 +46,7 @@ static nscclResult_t host_fill(nsccl_topo_t *t, int nhosts, double net_bw, doubl
 }
 
 nscclResult_t nsccl_topo_host_build(int nranks, const int *host_of_rank, double alpha, double link_bw, double net_bw,
-                                    double net_lat, double reduce_bw, nsccl_topo_t **out) {
+                                    double net_lat, double reduce_bw, double link_lat, nsccl_topo_t **out) {
   if (nranks < 1 || !host_of_rank || !out)
     NSCCL_FAIL(nscclInvalidArgument, "host topology: need nranks >= 1 (got %d), host_of_rank and out", nranks);
   nsccl_topo_t *t;
@@ -57,6 +57,7 @@ nscclResult_t nsccl_topo_host_build(int nranks, const int *host_of_rank, double 
   t->endpoint_overhead = alpha > 0 ? alpha : NSCCL_HOST_DEFAULT_ALPHA;
   t->link_bandwidth = link_bw > 0 ? link_bw : NSCCL_HOST_DEFAULT_LINK_BW;
   t->reduce_bandwidth = reduce_bw > 0 ? reduce_bw : NSCCL_HOST_DEFAULT_REDUCE_BW;
+  t->link_latency = link_lat > 0 ? link_lat : 0;
   t->group_of_rank = malloc(sizeof(int) * nranks);
   if (!t->group_of_rank) {
     nsccl_topo_free(t);

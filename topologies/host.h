@@ -12,12 +12,18 @@
 #define NSCCL_HOST_DEFAULT_NET_BW    1.25e9 /* B/s per host NIC: 10 Gb/s Ethernet */
 #define NSCCL_HOST_DEFAULT_NET_LAT   20e-6  /* s host to host over TCP */
 #define NSCCL_HOST_DEFAULT_REDUCE_BW 4e9    /* B/s one core reduces (vectorised sum, memory-bound) */
+/* Latency of a message between ranks of an oversubscribed host (more ranks than PUs): the receiver
+ * is usually not running and waits for a context switch. Measured here, 4 ranks on 2 cores: a
+ * dependent step of a small collective costs 11-12 us (docs/performance.md), for Open MPI alike. */
+#define NSCCL_HOST_OVERSUB_LATENCY 10e-6
 
 /* Build the host topology: host_of_rank[r] is the host index of rank r (any non-negative ints;
  * ranks with equal values share a host). alpha = endpoint_overhead, link_bw = a rank's bandwidth
  * into its host crossbar, net_bw = each host's NIC bandwidth, net_lat = host-to-host latency,
- * reduce_bw = local reduction bytes/s. A value <= 0 takes the default above. */
+ * reduce_bw = local reduction bytes/s, link_lat = latency of a rank's link into its host (0 on a
+ * host with a core per rank; NSCCL_HOST_OVERSUB_LATENCY when ranks wait for context switches).
+ * A value <= 0 takes the default above (link_lat: 0). */
 nscclResult_t nsccl_topo_host_build(int nranks, const int *host_of_rank, double alpha, double link_bw, double net_bw,
-                                    double net_lat, double reduce_bw, nsccl_topo_t **out);
+                                    double net_lat, double reduce_bw, double link_lat, nsccl_topo_t **out);
 
 #endif

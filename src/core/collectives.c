@@ -37,6 +37,14 @@ static nscclResult_t choose(struct nscclComm *c, nsccl_coll_t coll, size_t bytes
   return nscclSuccess;
 }
 
+nscclResult_t nsccl_comm_choice(struct nscclComm *comm, nsccl_coll_t coll, size_t bytes, nsccl_choice_t *out) {
+  NSCCL_CHECK(nsccl_comm_check(comm, "nsccl_comm_choice"));
+  pthread_mutex_lock(&comm->lock);
+  nscclResult_t rc = choose(comm, coll, bytes, out);
+  pthread_mutex_unlock(&comm->lock);
+  return rc;
+}
+
 /* The program for (args, algo), built or taken from the cache. */
 static nscclResult_t get_program(struct nscclComm *c, const nsccl_coll_args_t *args, nsccl_algo_t algo, int variant,
                                  const nsccl_program_t **out) {
@@ -74,7 +82,7 @@ nscclResult_t nsccl_coll_run(const nsccl_op_t *o) {
   const char *call = o->call;
   nsccl_coll_t coll = o->coll;
   nscclRedOp_t op = o->op;
-  NSCCL_CHECK(nsccl_comm_check(comm, call));
+  /* The caller (core/op.c) has checked comm and holds its lock. */
   if (comm->async_error != nscclSuccess)
     NSCCL_FAIL(nscclInvalidUsage, "%s: the communicator failed earlier (%s); call nscclCommAbort", call,
                nscclGetErrorString(comm->async_error));

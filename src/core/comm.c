@@ -112,10 +112,13 @@ void nsccl_comm_pending_wait(struct nscclComm *c) {
 /* A crossbar per host, hosts joined by the network: what the selector prices and what
  * topology-aware algorithms (ring order, hierarchy) follow. Its parameters are the defaults of
  * topologies/host.h, or those of NSCCL_HOST_TOPO, a host file written by `nsccl-perf --calibrate`
- * (only its alpha, bandwidths and reduce rate are taken: the shape comes from the bootstrap). */
+ * (only its alpha, bandwidths, latencies and reduce rate are taken: the shape comes from the
+ * bootstrap). On an oversubscribed host a message usually waits for its receiver to be scheduled,
+ * which the links' latency models; every rank must price alike, hence any_oversubscribed. */
 static nscclResult_t build_host_topology(struct nscclComm *c) {
   const char *file = getenv("NSCCL_HOST_TOPO");
   double alpha = 0, link_bw = 0, net_bw = 0, net_lat = 0, reduce_bw = 0;
+  double link_lat = c->any_oversubscribed ? NSCCL_HOST_OVERSUB_LATENCY : 0;
   if (file && *file) {
     nsccl_topo_t *cal = NULL;
     nscclResult_t rc = nsccl_topo_load(file, &cal);
@@ -126,11 +129,31 @@ static nscclResult_t build_host_topology(struct nscclComm *c) {
     net_bw = cal->nic_bandwidth;
     net_lat = cal->network_latency;
     reduce_bw = cal->reduce_bandwidth;
+    if (cal->link_latency > 0) link_lat = cal->link_latency;
     nsccl_topo_free(cal);
     NSCCL_INFO(NSCCL_SUBSYS_INIT, "host topology from %s: alpha %.3g s, link %.3g B/s, reduce %.3g B/s", file, alpha,
                link_bw, reduce_bw);
   }
-  return nsccl_topo_host_build(c->nranks, c->host_of_rank, alpha, link_bw, net_bw, net_lat, reduce_bw, &c->topo);
+  return nsccl_topo_host_build(c->nranks, c->host_of_rank, alpha, link_bw, net_bw, net_lat, reduce_bw, link_lat,
+                               &c->topo);
+}
+
+/* More ranks on this host than it has PUs? (The binding of one rank says little: mpirun may bind
+ * each to one core, so compare with all PUs of the host as well.) Then whether any host is, which
+ * every rank learns alike through the bootstrap. */
+static nscclResult_t detect_oversubscription(struct nscclComm *c) {
+  int local = 0;
+  for (int r = 0; r < c->nranks; r++) local += c->host_of_rank[r] == c->host_of_rank[c->rank];
+  int cpus = c->host.bound_pus > 0 ? c->host.bound_pus : c->host.pus;
+  c->oversubscribed = cpus > 0 && local > (c->host.pus > cpus ? c->host.pus : cpus);
+  c->any_oversubscribed = c->oversubscribed;
+  if (c->nranks == 1) return nscclSuccess;
+  int *all = calloc((size_t)c->nranks, sizeof(int));
+  if (!all) NSCCL_FAIL(nscclSystemError, "init: out of memory for %d flags", c->nranks);
+  nscclResult_t rc = nsccl_bootstrap_allgather(c->bs, &c->oversubscribed, all, sizeof(int), c->cfg.timeout_ms);
+  for (int r = 0; r < c->nranks && rc == nscclSuccess; r++) c->any_oversubscribed |= all[r];
+  free(all);
+  return rc;
 }
 
 static void log_init_summary(const struct nscclComm *c) {
@@ -188,19 +211,12 @@ static nscclResult_t comm_init(struct nscclComm **out, int nranks, const nscclUn
     else
       memcpy(c->host_of_rank, nsccl_bootstrap_host_of_rank(c->bs), (size_t)nranks * sizeof(int));
   }
+  if (rc == nscclSuccess) rc = detect_oversubscription(c);
   if (rc == nscclSuccess) rc = build_host_topology(c);
   if (rc == nscclSuccess && nranks > 1) rc = connect_transport(c);
   int64_t t_tp = nsccl_now_ns();
   if (rc == nscclSuccess) rc = nsccl_fabric_create(c->tp, c->cfg.timeout_ms, &c->engine);
-  if (rc == nscclSuccess) {
-    int local = 0;
-    for (int r = 0; r < nranks; r++) local += c->host_of_rank[r] == c->host_of_rank[rank];
-    int cpus = c->host.bound_pus > 0 ? c->host.bound_pus : c->host.pus;
-    /* The binding of one rank says little (mpirun may bind each to one core), so compare with all
-     * PUs of the host as well. */
-    c->oversubscribed = cpus > 0 && local > (c->host.pus > cpus ? c->host.pus : cpus);
-    nsccl_fabric_set_oversubscribed(c->engine, c->oversubscribed);
-  }
+  if (rc == nscclSuccess) nsccl_fabric_set_oversubscribed(c->engine, c->oversubscribed);
   if (rc == nscclSuccess && nranks > 1) rc = nsccl_bootstrap_barrier(c->bs, c->cfg.timeout_ms);
   if (rc == nscclSuccess) {
     c->magic = NSCCL_COMM_MAGIC;

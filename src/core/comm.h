@@ -36,6 +36,7 @@ struct nscclComm {
   int *host_of_rank;
   struct nsccl_topo *topo; /* the host topology the selector and the algorithms see */
   int oversubscribed;      /* more ranks on this host than PUs: the engine sleeps sooner when idle */
+  int any_oversubscribed;  /* some host of the communicator is: the host topology prices context switches */
   nsccl_bootstrap_t *bs;
   nsccl_transport_t *tp; /* NULL for a single rank */
   nsccl_fabric_t *engine;
@@ -73,5 +74,10 @@ struct nscclComm {
 /* Is comm a live communicator? nscclInvalidArgument (NULL) or nscclInvalidUsage (not live),
  * naming the call. */
 nscclResult_t nsccl_comm_check(const struct nscclComm *comm, const char *call);
+
+/* The algorithm comm runs for a collective of `bytes` (nccl-tests' size: the whole array), as a
+ * call would choose it (config->algo / NSCCL_ALGO, else the selector over comm's topology). For
+ * tools that report the choice (nsccl-perf); collectives.c. */
+nscclResult_t nsccl_comm_choice(struct nscclComm *comm, nsccl_coll_t coll, size_t bytes, nsccl_choice_t *out);
 
 #endif

@@ -24,11 +24,15 @@
  * than it has cores, a waiting rank sleeps early and lets the rank it waits for run; otherwise it
  * yields for a long while first (lower latency). Measured on 2 cores with 8 ranks: yielding long
  * made small all-reduces 2-3x slower than sleeping early. */
-#define SPIN_POLLS       16 /* idle polls before yielding */
-#define YIELDS           1024
-#define YIELDS_OVERSUB   16
-#define SLEEP_NS         20000
-#define SLEEP_NS_OVERSUB 50000
+/* With a core per rank, the peer is running: spin a while (tens of microseconds) before yielding,
+ * since sched_yield is a system call that costs more than a small message takes to arrive
+ * (measured: 16 polls then yield made an 8-byte all-reduce on 2 ranks 1.0 us; 4096 made it 0.65). */
+#define SPIN_POLLS         4096
+#define SPIN_POLLS_OVERSUB 16
+#define YIELDS             1024
+#define YIELDS_OVERSUB     16
+#define SLEEP_NS           20000
+#define SLEEP_NS_OVERSUB   50000
 
 typedef struct {
   void **bufs;
@@ -39,6 +43,7 @@ struct nsccl_fabric {
   nsccl_transport_t *tp;
   int timeout_ms;
   uint64_t seq_mask; /* sequence bits that fit the transport's tags */
+  unsigned spins;    /* idle polls before yielding */
   unsigned yields;   /* idle yields before sleeping */
   long sleep_ns;
   /* Per-step state, sized for the largest program seen so far. */
@@ -84,6 +89,7 @@ nscclResult_t nsccl_fabric_create(nsccl_transport_t *tp, int timeout_ms, nsccl_f
 }
 
 void nsccl_fabric_set_oversubscribed(nsccl_fabric_t *f, int oversubscribed) {
+  f->spins = oversubscribed ? SPIN_POLLS_OVERSUB : SPIN_POLLS;
   f->yields = oversubscribed ? YIELDS_OVERSUB : YIELDS;
   f->sleep_ns = oversubscribed ? SLEEP_NS_OVERSUB : SLEEP_NS;
 }
@@ -400,7 +406,8 @@ nscclResult_t nsccl_fabric_run(nsccl_fabric_t *f, const nsccl_program_t *p, cons
   for (uint32_t s = 0; s < p->nsteps; s++)
     if (f->missing[s] == 0) f->ready[r.tail++] = s;
 
-  int64_t last_progress = nsccl_now_ns();
+  /* The clock is read only once idle: reading it on every step costs ~20 ns a time on a VM. */
+  int64_t idle_since = 0;
   int64_t timeout_ns = (int64_t)f->timeout_ms * 1000000;
   unsigned idle = 0;
   nscclResult_t rc = nscclSuccess;
@@ -442,15 +449,16 @@ nscclResult_t nsccl_fabric_run(nsccl_fabric_t *f, const nsccl_program_t *p, cons
     }
     if (moved) {
       idle = 0;
-      last_progress = nsccl_now_ns();
       continue;
     }
-    if (++idle <= SPIN_POLLS) continue;
-    if (nsccl_now_ns() - last_progress > timeout_ns) {
+    if (++idle <= f->spins) continue;
+    if (idle == f->spins + 1)
+      idle_since = nsccl_now_ns();
+    else if (nsccl_now_ns() - idle_since > timeout_ns) {
       snprintf(why, sizeof(why), "made no progress for %d ms (NSCCL_TIMEOUT_MS)", f->timeout_ms);
       return abandon(&r, nscclTimeout, why);
     }
-    if (idle <= SPIN_POLLS + f->yields) {
+    if (idle <= f->spins + f->yields) {
       sched_yield();
     } else {
       struct timespec ts = {0, f->sleep_ns};

@@ -32,7 +32,7 @@
 
 #define SLOTS        32
 #define SLOT_BYTES   8192
-#define SLOT_HDR     64
+#define SLOT_HDR     32 /* = sizeof(slot_hdr_t): up to 32 payload bytes share the header's cache line */
 #define SLOT_PAYLOAD (SLOT_BYTES - SLOT_HDR)
 #define CTRL_BYTES   4096
 #define HDR_BYTES    4096
@@ -45,11 +45,12 @@ _Static_assert(NSCCL_FP_EAGER_BYTES <= (SLOTS / 2) * SLOT_PAYLOAD, "an eager mes
 _Static_assert(NSCCL_FP_EAGER_BYTES == NSCCL_TRANSPORT_FP_EAGER, "one eager limit");
 
 typedef struct {
-  uint64_t seq; /* k + 1 once fragment k is in the slot */
+  uint64_t seq; /* k + 1 once fragment k is in the slot; written last */
   uint64_t tag;
   uint64_t len;   /* bytes of this fragment */
   uint64_t total; /* bytes of the whole message (its fragments follow each other in the ring) */
 } slot_hdr_t;
+_Static_assert(sizeof(slot_hdr_t) <= SLOT_HDR, "the slot header fits its room");
 
 typedef struct fp_req {
   struct fp_req *next;
@@ -73,8 +74,10 @@ typedef struct {
   unsigned char *tx_ring; /* my ring in the peer's segment */
   void *tx_map;
   size_t tx_len;
-  uint64_t head;               /* messages I wrote to the peer */
-  uint64_t tail;               /* messages I consumed from the peer */
+  uint64_t head;               /* fragments I wrote to the peer */
+  uint64_t consumed_seen;      /* the peer's consumed count as last read: re-read only when the ring looks full */
+  uint64_t tail;               /* fragments I consumed from the peer */
+  uint64_t published;          /* tail as last published to the peer (every SLOTS / 2) */
   fp_req_t *sq_head, *sq_tail; /* sends waiting for a free slot */
   fp_req_t *rq_head, *rq_tail; /* posted receives, in post order */
   fp_msg_t *uq_head, *uq_tail; /* unexpected messages, in arrival order */
@@ -245,11 +248,12 @@ static void deliver(nsccl_xfer_t *x, void *buf, size_t cap, const void *data, si
 
 /* Write as many fragments of r as the ring has room for. Returns 1 when the whole message is in. */
 static int try_write(fp_peer_t *p, fp_req_t *r) {
-  uint64_t consumed = __atomic_load_n(consumed_of(p->tx_ring), __ATOMIC_ACQUIRE);
   do {
-    if (p->head - consumed >= SLOTS) {
-      consumed = __atomic_load_n(consumed_of(p->tx_ring), __ATOMIC_ACQUIRE);
-      if (p->head - consumed >= SLOTS) return 0;
+    if (p->head - p->consumed_seen >= SLOTS) {
+      /* The consumed count lives in a line the receiver writes: reading it costs a cache-line
+       * transfer, so it is read only when the ring looks full. */
+      p->consumed_seen = __atomic_load_n(consumed_of(p->tx_ring), __ATOMIC_ACQUIRE);
+      if (p->head - p->consumed_seen >= SLOTS) return 0;
     }
     slot_hdr_t *s = slot_of(p->tx_ring, p->head);
     size_t n = r->len - r->done < SLOT_PAYLOAD ? r->len - r->done : SLOT_PAYLOAD;
@@ -389,7 +393,14 @@ int nsccl_fp_progress(nsccl_fp_t *fp) {
       n += a;
       got++;
       p->tail++;
-      __atomic_store_n(consumed_of(ring), p->tail, __ATOMIC_RELEASE);
+      /* Publishing costs the sender a cache-line transfer, so it happens every SLOTS / 2
+       * fragments. That cannot stall a sender for good: a sender waits only with SLOTS fragments
+       * unpublished, and this loop consumes every published fragment (unmatched ones become
+       * unexpected copies), so it gets past the next multiple of SLOTS / 2 and publishes. */
+      if (p->tail - p->published >= SLOTS / 2) {
+        p->published = p->tail;
+        __atomic_store_n(consumed_of(ring), p->tail, __ATOMIC_RELEASE);
+      }
     }
     while (p->sq_head && try_write(p, p->sq_head)) {
       fp_req_t *r = p->sq_head;

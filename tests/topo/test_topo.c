@@ -271,7 +271,7 @@ Test(topo, switch_routes) {
 Test(topo, host_build) {
   int hosts[6] = {7, 7, 3, 3, 7, 3}; /* not contiguous: no regular groups */
   nsccl_topo_t *t;
-  cr_assert_eq(nsccl_topo_host_build(6, hosts, 0, 0, 0, 0, 0, &t), nscclSuccess, "%s", nsccl_last_error());
+  cr_assert_eq(nsccl_topo_host_build(6, hosts, 0, 0, 0, 0, 0, 0, &t), nscclSuccess, "%s", nsccl_last_error());
   cr_assert_eq(t->ngroups, 2);
   cr_assert_eq(t->group_size, 0);
   cr_assert_float_eq(t->endpoint_overhead, NSCCL_HOST_DEFAULT_ALPHA, 1e-15);
@@ -286,5 +286,5 @@ Test(topo, host_build) {
   cr_assert_eq(order[2], 4); /* host 7's ranks first, then host 3's */
   nsccl_topo_free(t);
   hosts[0] = -1;
-  cr_assert_eq(nsccl_topo_host_build(6, hosts, 0, 0, 0, 0, 0, &t), nscclInvalidArgument);
+  cr_assert_eq(nsccl_topo_host_build(6, hosts, 0, 0, 0, 0, 0, 0, &t), nscclInvalidArgument);
 }

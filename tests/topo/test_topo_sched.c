@@ -157,7 +157,7 @@ static void hier_named(const char *name, int expect_variants) {
 /* Ranks on hosts in any order and any number per host (host_of_rank[r] = host of rank r). */
 static void hier_hosts(const int *host_of_rank, int n, int expect_variants) {
   nsccl_topo_t *t;
-  cr_assert_eq(nsccl_topo_host_build(n, host_of_rank, 0, 0, 0, 0, 0, &t), nscclSuccess, "%s", nsccl_last_error());
+  cr_assert_eq(nsccl_topo_host_build(n, host_of_rank, 0, 0, 0, 0, 0, 0, &t), nscclSuccess, "%s", nsccl_last_error());
   hier_cases(t, expect_variants);
   nsccl_topo_free(t);
 }
