@@ -64,6 +64,7 @@ static nscclResult_t get_program(struct nscclComm *c, const nsccl_coll_args_t *a
   nsccl_algo_opts_t opts;
   memset(&opts, 0, sizeof(opts));
   opts.variant = variant;
+  opts.chunk_bytes = c->cfg.chunk_bytes;
   nscclResult_t rc = args->coll >= NSCCL_NUM_COLLS ? nsccl_bcast_reduce_build(algo, &opts, &e->prog)
                                                    : nsccl_algo_build(algo, c->topo, &opts, &e->prog);
   if (rc != nscclSuccess) {

@@ -23,6 +23,26 @@ nscclResult_t nsccl_env_timeout_ms(const char *name, int def, int *out) {
   return nscclSuccess;
 }
 
+nscclResult_t nsccl_env_bytes(const char *name, size_t *out) {
+  const char *v = getenv(name);
+  *out = 0;
+  if (!v || !*v) return nscclSuccess;
+  char *end = NULL;
+  errno = 0;
+  unsigned long long n = strtoull(v, &end, 10);
+  int shift = 0;
+  if (*end == 'K' || *end == 'k')
+    shift = 10, end++;
+  else if (*end == 'M' || *end == 'm')
+    shift = 20, end++;
+  else if (*end == 'G' || *end == 'g')
+    shift = 30, end++;
+  if (errno || end == v || *end || n == 0 || v[0] == '-' || n > (~0ull >> 1 >> shift))
+    NSCCL_FAIL(nscclInvalidArgument, "%s='%s' is not a positive size in bytes (e.g. 262144, 256K, 1M)", name, v);
+  *out = (size_t)(n << shift);
+  return nscclSuccess;
+}
+
 nscclResult_t nsccl_config_resolve(const nscclConfig_t *config, nsccl_comm_config_t *out) {
   memset(out, 0, sizeof(*out));
   if (config) {
@@ -63,5 +83,6 @@ nscclResult_t nsccl_config_resolve(const nscclConfig_t *config, nsccl_comm_confi
   if (prov && strlen(prov) >= sizeof(out->provider))
     NSCCL_FAIL(nscclInvalidArgument, "provider name '%.32s...' is too long", prov);
   snprintf(out->provider, sizeof(out->provider), "%s", prov ? prov : "");
+  NSCCL_CHECK(nsccl_env_bytes("NSCCL_CHUNK_BYTES", &out->chunk_bytes));
   return nscclSuccess;
 }

@@ -28,83 +28,7 @@
 
 #include "core/check.h"
 #include "core/log.h"
-#include "transport/fastpath.h"
-
-#define SLOTS        32
-#define SLOT_BYTES   8192
-#define SLOT_HDR     32 /* = sizeof(slot_hdr_t): up to 32 payload bytes share the header's cache line */
-#define SLOT_PAYLOAD (SLOT_BYTES - SLOT_HDR)
-#define CTRL_BYTES   4096
-#define HDR_BYTES    4096
-#define RING_BYTES   ((size_t)CTRL_BYTES + (size_t)SLOTS * SLOT_BYTES)
-#define MAX_RANKS    512
-#define SEG_MAGIC    0x6e7363636c667031ull /* "nscclfp1" */
-#define POLL_BATCH   32
-
-_Static_assert(NSCCL_FP_EAGER_BYTES <= (SLOTS / 2) * SLOT_PAYLOAD, "an eager message takes at most half a ring");
-_Static_assert(NSCCL_FP_EAGER_BYTES == NSCCL_TRANSPORT_FP_EAGER, "one eager limit");
-
-typedef struct {
-  uint64_t seq; /* k + 1 once fragment k is in the slot; written last */
-  uint64_t tag;
-  uint64_t len;   /* bytes of this fragment */
-  uint64_t total; /* bytes of the whole message (its fragments follow each other in the ring) */
-} slot_hdr_t;
-_Static_assert(sizeof(slot_hdr_t) <= SLOT_HDR, "the slot header fits its room");
-
-typedef struct fp_req {
-  struct fp_req *next;
-  void *buf;
-  const void *sbuf;
-  size_t len;
-  size_t done; /* sends: bytes already written to the ring */
-  uint64_t tag;
-  nsccl_xfer_t *x;
-} fp_req_t;
-
-typedef struct fp_msg {
-  struct fp_msg *next;
-  uint64_t tag;
-  size_t len;
-  unsigned char data[];
-} fp_msg_t;
-
-typedef struct {
-  int on;
-  unsigned char *tx_ring; /* my ring in the peer's segment */
-  void *tx_map;
-  size_t tx_len;
-  uint64_t head;               /* fragments I wrote to the peer */
-  uint64_t consumed_seen;      /* the peer's consumed count as last read: re-read only when the ring looks full */
-  uint64_t tail;               /* fragments I consumed from the peer */
-  uint64_t published;          /* tail as last published to the peer (every SLOTS / 2) */
-  fp_req_t *sq_head, *sq_tail; /* sends waiting for a free slot */
-  fp_req_t *rq_head, *rq_tail; /* posted receives, in post order */
-  fp_msg_t *uq_head, *uq_tail; /* unexpected messages, in arrival order */
-  /* The message being received from this peer, between its first and last fragment: */
-  int rx_busy;
-  fp_req_t *rx_req;      /* the posted receive it matched, or NULL */
-  fp_msg_t *rx_msg;      /* else the unexpected copy being filled */
-  unsigned char *rx_dst; /* NULL: discarding (truncated or canceled) */
-  size_t rx_off, rx_total;
-} fp_peer_t;
-
-struct nsccl_fp {
-  int rank, nranks, enabled;
-  char name[NSCCL_FP_BLOB_BYTES];
-  unsigned char *seg;
-  size_t seg_len;
-  fp_peer_t *peers;
-  int *active, nactive;
-  fp_req_t *free_reqs;
-};
-
-static size_t seg_bytes(int nranks) { return HDR_BYTES + (size_t)nranks * RING_BYTES; }
-static unsigned char *ring_of(unsigned char *seg, int sender) { return seg + HDR_BYTES + (size_t)sender * RING_BYTES; }
-static uint64_t *consumed_of(unsigned char *ring) { return (uint64_t *)ring; }
-static slot_hdr_t *slot_of(unsigned char *ring, uint64_t k) {
-  return (slot_hdr_t *)(ring + CTRL_BYTES + (size_t)(k % SLOTS) * SLOT_BYTES);
-}
+#include "transport/fastpath_internal.h"
 
 /* Segments of processes that died without closing (SIGKILL) stay in /dev/shm: remove them. */
 static void remove_stale(void) {
@@ -155,8 +79,11 @@ nsccl_fp_t *nsccl_fp_open(int rank, int nranks) {
     free(fp);
     return NULL;
   }
-  *(uint64_t *)fp->seg = SEG_MAGIC;
-  ((int32_t *)fp->seg)[2] = nranks;
+  *(uint64_t *)(fp->seg + HDR_MAGIC) = SEG_MAGIC;
+  *(int32_t *)(fp->seg + HDR_NRANKS) = nranks;
+  *(uint64_t *)(fp->seg + HDR_SEG_ADDR) = (uint64_t)(uintptr_t)fp->seg;
+  const char *cma = getenv("NSCCL_SHM_CMA");
+  fp->cma = !(cma && !strcmp(cma, "0"));
   if (getenv("NSCCL_SHM_FASTPATH") && !strcmp(getenv("NSCCL_SHM_FASTPATH"), "1")) fp->enabled = 1;
   return fp;
 }
@@ -197,13 +124,15 @@ nscclResult_t nsccl_fp_connect(nsccl_fp_t *fp, int peer, const unsigned char *pa
     p->tx_len = len;
   }
   p->tx_ring = ring_of(m, fp->rank);
+  if (peer != fp->rank) nsccl_fp_rndv_probe(fp, peer, name, m);
   p->on = 1;
   fp->active[fp->nactive++] = peer;
   return nscclSuccess;
 }
 
-int nsccl_fp_takes(const nsccl_fp_t *fp, int peer, size_t len) {
-  return fp && fp->enabled && len <= NSCCL_FP_EAGER_BYTES && fp->peers[peer].on;
+int nsccl_fp_takes(const nsccl_fp_t *fp, int peer, size_t len, int sending) {
+  if (!fp || !fp->enabled || !fp->peers[peer].on) return 0;
+  return len <= NSCCL_FP_EAGER_BYTES || nsccl_fp_rndv_ok(fp, peer, sending);
 }
 
 void nsccl_fp_enable(nsccl_fp_t *fp) {
@@ -215,35 +144,13 @@ void nsccl_fp_enable(nsccl_fp_t *fp) {
 
 int nsccl_fp_enabled(const nsccl_fp_t *fp) { return fp && fp->enabled; }
 
-static fp_req_t *req_get(nsccl_fp_t *fp) {
-  fp_req_t *r = fp->free_reqs;
-  if (r)
-    fp->free_reqs = r->next;
-  else
-    r = malloc(sizeof(*r));
-  if (r) r->next = NULL;
-  return r;
-}
-
-static void req_put(nsccl_fp_t *fp, fp_req_t *r) {
-  r->next = fp->free_reqs;
-  fp->free_reqs = r;
-}
-
-static void finish(nsccl_xfer_t *x, nscclResult_t st, size_t bytes) {
-  x->status = st;
-  x->bytes = bytes;
-  x->pending = 0;
-  x->done = 1;
-}
-
 static void deliver(nsccl_xfer_t *x, void *buf, size_t cap, const void *data, size_t len) {
   if (len > cap) {
-    finish(x, nscclInvalidUsage, 0); /* truncation, as FI_ETRUNC */
+    fp_finish(x, nscclInvalidUsage, 0); /* truncation, as FI_ETRUNC */
     return;
   }
   if (len) memcpy(buf, data, len);
-  finish(x, nscclSuccess, len);
+  fp_finish(x, nscclSuccess, len);
 }
 
 /* Write as many fragments of r as the ring has room for. Returns 1 when the whole message is in. */
@@ -268,14 +175,32 @@ static int try_write(fp_peer_t *p, fp_req_t *r) {
   return 1;
 }
 
+int nsccl_fp_write_ctrl(fp_peer_t *p, uint64_t kind, uint64_t tag, uint64_t total, uint64_t a, uint64_t b) {
+  if (p->head - p->consumed_seen >= SLOTS) {
+    p->consumed_seen = __atomic_load_n(consumed_of(p->tx_ring), __ATOMIC_ACQUIRE);
+    if (p->head - p->consumed_seen >= SLOTS) return 0;
+  }
+  slot_hdr_t *s = slot_of(p->tx_ring, p->head);
+  uint64_t *payload = (uint64_t *)((unsigned char *)s + SLOT_HDR);
+  payload[0] = a;
+  payload[1] = b;
+  s->tag = tag;
+  s->len = kind | (2 * sizeof(uint64_t));
+  s->total = total;
+  __atomic_store_n(&s->seq, p->head + 1, __ATOMIC_RELEASE);
+  p->head++;
+  return 1;
+}
+
 nscclResult_t nsccl_fp_isend(nsccl_fp_t *fp, int peer, const void *buf, size_t len, uint64_t tag, nsccl_xfer_t *x) {
+  if (len > NSCCL_FP_EAGER_BYTES) return nsccl_fp_rndv_isend(fp, peer, buf, len, tag, x);
   fp_peer_t *p = &fp->peers[peer];
-  fp_req_t local = {NULL, NULL, buf, len, 0, tag, x};
+  fp_req_t local = {NULL, NULL, buf, len, 0, tag, x, 0, 0};
   if (!p->sq_head && try_write(p, &local)) {
-    finish(x, nscclSuccess, len);
+    fp_finish(x, nscclSuccess, len);
     return nscclSuccess;
   }
-  fp_req_t *r = req_get(fp);
+  fp_req_t *r = fp_req_get(fp);
   if (!r) NSCCL_FAIL(nscclSystemError, "transport: out of memory queueing a send to rank %d", peer);
   *r = local; /* keeps the bytes already written */
   r->next = NULL;
@@ -294,11 +219,16 @@ nscclResult_t nsccl_fp_irecv(nsccl_fp_t *fp, int peer, void *buf, size_t len, ui
     if (m->tag != tag) continue;
     *pm = m->next;
     if (p->uq_tail == m) p->uq_tail = prev;
+    if (m->rndv) {
+      nsccl_fp_rndv_pull_unexpected(fp, peer, m, buf, len, x);
+      free(m);
+      return nscclSuccess;
+    }
     deliver(x, buf, len, m->data, m->len);
     free(m);
     return nscclSuccess;
   }
-  fp_req_t *r = req_get(fp);
+  fp_req_t *r = fp_req_get(fp);
   if (!r) NSCCL_FAIL(nscclSystemError, "transport: out of memory posting a receive from rank %d", peer);
   r->buf = buf;
   r->len = len;
@@ -312,8 +242,7 @@ nscclResult_t nsccl_fp_irecv(nsccl_fp_t *fp, int peer, void *buf, size_t len, ui
   return nscclSuccess;
 }
 
-/* The first posted receive from p with this tag, unlinked; NULL if none. */
-static fp_req_t *take_posted(fp_peer_t *p, uint64_t tag) {
+fp_req_t *nsccl_fp_take_posted(fp_peer_t *p, uint64_t tag) {
   for (fp_req_t **pr = &p->rq_head, *prev = NULL; *pr; prev = *pr, pr = &(*pr)->next) {
     fp_req_t *r = *pr;
     if (r->tag != tag) continue;
@@ -328,10 +257,12 @@ static fp_req_t *take_posted(fp_peer_t *p, uint64_t tag) {
 /* One arrived fragment. The first fragment of a message picks its destination: the first posted
  * receive with its tag, else an unexpected copy. Returns completions, or -1 when out of memory (the
  * slot is left for a later try). */
-static int arrive(nsccl_fp_t *fp, fp_peer_t *p, const slot_hdr_t *s) {
+static int arrive(nsccl_fp_t *fp, int peer, fp_peer_t *p, const slot_hdr_t *s) {
+  /* Control fragments stand alone (a FIN may come between two fragments of a message). */
+  if (s->len & FP_CTRL_MASK) return nsccl_fp_rndv_arrive(fp, peer, s);
   const unsigned char *data = (const unsigned char *)s + SLOT_HDR;
   if (!p->rx_busy) {
-    p->rx_req = take_posted(p, s->tag);
+    p->rx_req = nsccl_fp_take_posted(p, s->tag);
     p->rx_msg = NULL;
     p->rx_dst = NULL;
     if (p->rx_req) {
@@ -342,6 +273,7 @@ static int arrive(nsccl_fp_t *fp, fp_peer_t *p, const slot_hdr_t *s) {
       m->next = NULL;
       m->tag = s->tag;
       m->len = s->total;
+      m->rndv = 0;
       p->rx_msg = m;
       p->rx_dst = m->data;
     }
@@ -354,18 +286,18 @@ static int arrive(nsccl_fp_t *fp, fp_peer_t *p, const slot_hdr_t *s) {
   if (p->rx_off < p->rx_total) return 0;
   p->rx_busy = 0;
   if (p->rx_req) {
-    finish(p->rx_req->x, p->rx_dst ? nscclSuccess : nscclInvalidUsage, p->rx_dst ? p->rx_total : 0);
-    req_put(fp, p->rx_req);
+    fp_finish(p->rx_req->x, p->rx_dst ? nscclSuccess : nscclInvalidUsage, p->rx_dst ? p->rx_total : 0);
+    fp_req_put(fp, p->rx_req);
     p->rx_req = NULL;
     return 1;
   }
   fp_msg_t *m = p->rx_msg;
   p->rx_msg = NULL;
   /* A receive may have been posted while the message was arriving. */
-  fp_req_t *r = take_posted(p, m->tag);
+  fp_req_t *r = nsccl_fp_take_posted(p, m->tag);
   if (r) {
     deliver(r->x, r->buf, r->len, m->data, m->len);
-    req_put(fp, r);
+    fp_req_put(fp, r);
     free(m);
     return 1;
   }
@@ -388,7 +320,7 @@ int nsccl_fp_progress(nsccl_fp_t *fp) {
     while (got < POLL_BATCH) {
       slot_hdr_t *s = slot_of(ring, p->tail);
       if (__atomic_load_n(&s->seq, __ATOMIC_ACQUIRE) != p->tail + 1) break;
-      int a = arrive(fp, p, s);
+      int a = arrive(fp, peer, p, s);
       if (a < 0) break;
       n += a;
       got++;
@@ -402,12 +334,18 @@ int nsccl_fp_progress(nsccl_fp_t *fp) {
         __atomic_store_n(consumed_of(ring), p->tail, __ATOMIC_RELEASE);
       }
     }
-    while (p->sq_head && try_write(p, p->sq_head)) {
+    if (p->fin_n) nsccl_fp_rndv_flush_fins(p);
+    while (p->sq_head && (p->sq_head->rndv ? nsccl_fp_rndv_post(p, p->sq_head) : try_write(p, p->sq_head))) {
       fp_req_t *r = p->sq_head;
       p->sq_head = r->next;
       if (!p->sq_head) p->sq_tail = NULL;
-      finish(r->x, nscclSuccess, r->len);
-      req_put(fp, r);
+      if (r->rndv) { /* complete when the receiver's FIN comes back */
+        r->next = p->wq_head;
+        p->wq_head = r;
+        continue;
+      }
+      fp_finish(r->x, nscclSuccess, r->len);
+      fp_req_put(fp, r);
       n++;
     }
   }
@@ -422,15 +360,16 @@ void nsccl_fp_cancel_all(nsccl_fp_t *fp, nscclResult_t status) {
       fp_req_t *r = q ? p->rq_head : p->sq_head;
       while (r) {
         fp_req_t *next = r->next;
-        finish(r->x, status, 0);
-        req_put(fp, r);
+        fp_finish(r->x, status, 0);
+        fp_req_put(fp, r);
         r = next;
       }
     }
     p->sq_head = p->sq_tail = p->rq_head = p->rq_tail = NULL;
+    nsccl_fp_rndv_cancel(fp, p, status);
     if (p->rx_busy && p->rx_req) {
-      finish(p->rx_req->x, status, 0);
-      req_put(fp, p->rx_req);
+      fp_finish(p->rx_req->x, status, 0);
+      fp_req_put(fp, p->rx_req);
       p->rx_req = NULL;
       p->rx_dst = NULL; /* later fragments of it are discarded */
     }
@@ -444,6 +383,7 @@ void nsccl_fp_close(nsccl_fp_t *fp) {
     fp_peer_t *p = &fp->peers[r];
     if (p->tx_map) munmap(p->tx_map, p->tx_len);
     free(p->rx_msg);
+    free(p->fin_q);
     for (fp_msg_t *m = p->uq_head; m;) {
       fp_msg_t *next = m->next;
       free(m);

@@ -26,8 +26,10 @@ void nsccl_fp_describe(const nsccl_fp_t *fp, unsigned char *blob);
 /* Map peer's segment from its blob part; peers whose blob part is empty or whose segment cannot be
  * mapped are not fast-path peers. use[peer] must be nonzero for the peers to try (same host, shm). */
 nscclResult_t nsccl_fp_connect(nsccl_fp_t *fp, int peer, const unsigned char *blob_part);
-/* 1 if messages of len bytes to/from peer take the fast path (when enabled). */
-int nsccl_fp_takes(const nsccl_fp_t *fp, int peer, size_t len);
+/* 1 if a message of len bytes to (sending) or from peer takes the fast path: when enabled, the
+ * eager rings up to NSCCL_FP_EAGER_BYTES, above that the single-copy rendezvous when this host
+ * allows one process to read another's memory (process_vm_readv; NSCCL_SHM_CMA=0 turns it off). */
+int nsccl_fp_takes(const nsccl_fp_t *fp, int peer, size_t len, int sending);
 void nsccl_fp_enable(nsccl_fp_t *fp);
 int nsccl_fp_enabled(const nsccl_fp_t *fp);
 

@@ -277,10 +277,16 @@ static nscclResult_t post_xfer(nsccl_transport_t *t, int kind, int peer, void *b
     NSCCL_FAIL(nscclInvalidArgument,
                "%s: tag 0x%llx does not fit in %d bits (%s has no directed receive: the top %d bits carry the rank)",
                op, (unsigned long long)tag, 64 - t->rank_bits, p->full_name, t->rank_bits);
-  /* Small same-host messages bypass libfabric when the fast path is on (fastpath.c). */
-  if (nsccl_fp_takes(t->fp, peer, len))
+  /* Same-host messages bypass libfabric when the fast path is on (fastpath.c). */
+  if (nsccl_fp_takes(t->fp, peer, len, kind == NSCCL_FRAG_SEND)) {
+    x->done = 0;
+    x->status = nscclSuccess;
+    x->bytes = 0;
+    x->pending = 1;
+    x->next = NULL;
     return kind == NSCCL_FRAG_SEND ? nsccl_fp_isend(t->fp, peer, buf, len, tag, x)
                                    : nsccl_fp_irecv(t->fp, peer, buf, len, tag, x);
+  }
   size_t fsz = nsccl_transport_max_msg(t, peer);
   size_t nfrags = len == 0 ? 1 : len / fsz + (len % fsz != 0);
   if (nfrags > 1 && !p->ordered)

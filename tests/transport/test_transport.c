@@ -223,7 +223,10 @@ static void run(const char *prov, int host1, pair_body_t body) {
 }
 
 /* Every exchange in turn over one connection: the network provider costs about a second to set up
- * per process (rxm pre-posts its buffers), so tcp runs them as one test. */
+ * per process (rxm pre-posts its buffers), so tcp runs them as one test. Truncation goes last:
+ * with libfabric 1.17's tcp;ofi_rxm a message longer than a receive posted before it arrived
+ * ("dynamically provided rbuf is too small") closes the connection, so exchanges after it would
+ * fail (seen under load, when the receive wins the race; docs/transport.md, "Known limits"). */
 static int body_all(pair_ctx_t *c) {
   static const struct {
     const char *name;
@@ -231,8 +234,8 @@ static int body_all(pair_ctx_t *c) {
   } steps[] = {{"sizes", body_sizes},
                {"many", body_many},
                {"order", body_order},
-               {"truncation", body_trunc},
-               {"flood", body_flood}};
+               {"flood", body_flood},
+               {"truncation", body_trunc}};
   for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
     int rc = steps[i].body(c);
     if (rc) {

@@ -1,0 +1,164 @@
+/* Internals of the same-host fast path shared by fastpath.c (rings, eager messages) and
+ * fastpath_rndv.c (single-copy rendezvous for larger messages). See docs/transport.md, "Fast path".
+ * Internal to src/transport. */
+#ifndef NSCCL_TRANSPORT_FASTPATH_INTERNAL_H
+#define NSCCL_TRANSPORT_FASTPATH_INTERNAL_H
+
+#include <stdlib.h>
+
+#include "transport/fastpath.h"
+
+#define SLOTS        32
+#define SLOT_BYTES   8192
+#define SLOT_HDR     32 /* = sizeof(slot_hdr_t): up to 32 payload bytes share the header's cache line */
+#define SLOT_PAYLOAD (SLOT_BYTES - SLOT_HDR)
+#define CTRL_BYTES   4096
+#define HDR_BYTES    4096
+#define RING_BYTES   ((size_t)CTRL_BYTES + (size_t)SLOTS * SLOT_BYTES)
+#define MAX_RANKS    512
+#define SEG_MAGIC    0x6e7363636c667031ull /* "nscclfp1" */
+#define POLL_BATCH   32
+
+_Static_assert(NSCCL_FP_EAGER_BYTES <= (SLOTS / 2) * SLOT_PAYLOAD, "an eager message takes at most half a ring");
+_Static_assert(NSCCL_FP_EAGER_BYTES == NSCCL_TRANSPORT_FP_EAGER, "one eager limit");
+
+typedef struct {
+  uint64_t seq; /* k + 1 once fragment k is in the slot; written last */
+  uint64_t tag;
+  uint64_t len;   /* bytes of this fragment */
+  uint64_t total; /* bytes of the whole message (its fragments follow each other in the ring) */
+} slot_hdr_t;
+_Static_assert(sizeof(slot_hdr_t) <= SLOT_HDR, "the slot header fits its room");
+
+/* A fragment whose len carries one of these bits is a control message of the single-copy
+ * rendezvous (fastpath_rndv.c), not data: RTS {address, id} asks the receiver to read a message of
+ * `total` bytes from the sender's memory; FIN {id} tells the sender it has been read. */
+#define FP_CTRL_RTS  ((uint64_t)1 << 63)
+#define FP_CTRL_FIN  ((uint64_t)1 << 62)
+#define FP_CTRL_MASK (FP_CTRL_RTS | FP_CTRL_FIN)
+
+/* Segment header words, and the words of a ring's control page (written by the segment's owner). */
+#define HDR_MAGIC       0  /* u64 SEG_MAGIC */
+#define HDR_NRANKS      8  /* i32 */
+#define HDR_SEG_ADDR    16 /* u64: where the owner mapped its segment (the rendezvous' reachability probe) */
+#define CTRL_READ_OK    64 /* u32: can the owner read the sender's memory (FP_READ_*) */
+#define FP_READ_UNKNOWN 0
+#define FP_READ_YES     1
+#define FP_READ_NO      2
+
+typedef struct fp_req {
+  struct fp_req *next;
+  void *buf;
+  const void *sbuf;
+  size_t len;
+  size_t done; /* sends: bytes already written to the ring */
+  uint64_t tag;
+  nsccl_xfer_t *x;
+  int rndv;    /* sends: by rendezvous (an RTS, then wait for FIN) */
+  uint64_t id; /* rendezvous sends: the id the FIN names */
+} fp_req_t;
+
+typedef struct fp_msg {
+  struct fp_msg *next;
+  uint64_t tag;
+  size_t len;
+  int rndv;          /* an unexpected RTS: nothing copied yet, the data is still at the sender */
+  uint64_t addr, id; /* rndv: where it is, and the id to send back */
+  unsigned char data[];
+} fp_msg_t;
+
+typedef struct {
+  int on;
+  unsigned char *tx_ring; /* my ring in the peer's segment */
+  void *tx_map;
+  size_t tx_len;
+  uint64_t head;               /* fragments I wrote to the peer */
+  uint64_t consumed_seen;      /* the peer's consumed count as last read: re-read only when the ring looks full */
+  uint64_t tail;               /* fragments I consumed from the peer */
+  uint64_t published;          /* tail as last published to the peer (every SLOTS / 2) */
+  fp_req_t *sq_head, *sq_tail; /* sends waiting for a free slot */
+  fp_req_t *rq_head, *rq_tail; /* posted receives, in post order */
+  fp_msg_t *uq_head, *uq_tail; /* unexpected messages, in arrival order */
+  /* The message being received from this peer, between its first and last fragment: */
+  int rx_busy;
+  fp_req_t *rx_req;      /* the posted receive it matched, or NULL */
+  fp_msg_t *rx_msg;      /* else the unexpected copy being filled */
+  unsigned char *rx_dst; /* NULL: discarding (truncated or canceled) */
+  size_t rx_off, rx_total;
+  /* Single-copy rendezvous (fastpath_rndv.c): */
+  int pid;           /* the peer's process, from its segment name */
+  int can_read;      /* FP_READ_*: can I read the peer's memory (process_vm_readv)? */
+  fp_req_t *wq_head; /* my rendezvous sends to the peer, waiting for their FIN */
+  uint64_t next_id;  /* id of my next rendezvous send to the peer */
+  uint64_t *fin_q;   /* FINs owed to the peer that found my ring to it full */
+  int fin_n, fin_cap;
+} fp_peer_t;
+
+struct nsccl_fp {
+  int rank, nranks, enabled;
+  int cma; /* messages above the eager limit may use the single-copy rendezvous (NSCCL_SHM_CMA) */
+  char name[NSCCL_FP_BLOB_BYTES];
+  unsigned char *seg;
+  size_t seg_len;
+  fp_peer_t *peers;
+  int *active, nactive;
+  fp_req_t *free_reqs;
+};
+
+static inline size_t seg_bytes(int nranks) { return HDR_BYTES + (size_t)nranks * RING_BYTES; }
+static inline unsigned char *ring_of(unsigned char *seg, int sender) {
+  return seg + HDR_BYTES + (size_t)sender * RING_BYTES;
+}
+static inline uint64_t *consumed_of(unsigned char *ring) { return (uint64_t *)ring; }
+static inline slot_hdr_t *slot_of(unsigned char *ring, uint64_t k) {
+  return (slot_hdr_t *)(ring + CTRL_BYTES + (size_t)(k % SLOTS) * SLOT_BYTES);
+}
+
+static inline uint32_t *read_ok_of(unsigned char *ring) { return (uint32_t *)(ring + CTRL_READ_OK); }
+
+static inline void fp_finish(nsccl_xfer_t *x, nscclResult_t st, size_t bytes) {
+  x->status = st;
+  x->bytes = bytes;
+  x->pending = 0;
+  x->done = 1;
+}
+
+static inline fp_req_t *fp_req_get(nsccl_fp_t *fp) {
+  fp_req_t *r = fp->free_reqs;
+  if (r)
+    fp->free_reqs = r->next;
+  else
+    r = malloc(sizeof(*r));
+  if (r) r->next = NULL;
+  return r;
+}
+
+static inline void fp_req_put(nsccl_fp_t *fp, fp_req_t *r) {
+  r->next = fp->free_reqs;
+  fp->free_reqs = r;
+}
+
+/* fastpath.c: write one control fragment (len = kind | 16, payload {a, b}) to the peer if its ring
+ * has a free slot; 1 if written. */
+int nsccl_fp_write_ctrl(fp_peer_t *p, uint64_t kind, uint64_t tag, uint64_t total, uint64_t a, uint64_t b);
+/* fastpath.c: the first posted receive from p with this tag, unlinked; NULL if none. */
+fp_req_t *nsccl_fp_take_posted(fp_peer_t *p, uint64_t tag);
+
+/* fastpath_rndv.c */
+/* At connect: can this rank read peer's memory? Published in this rank's segment for the peer. */
+void nsccl_fp_rndv_probe(nsccl_fp_t *fp, int peer, const char *peer_name, const unsigned char *peer_seg);
+/* Does a message of more than the eager limit to (sending) or from peer take the rendezvous? */
+int nsccl_fp_rndv_ok(const nsccl_fp_t *fp, int peer, int sending);
+nscclResult_t nsccl_fp_rndv_isend(nsccl_fp_t *fp, int peer, const void *buf, size_t len, uint64_t tag, nsccl_xfer_t *x);
+/* Send queue step for a rendezvous send: write its RTS; 1 if written (it then waits for FIN). */
+int nsccl_fp_rndv_post(fp_peer_t *p, fp_req_t *r);
+/* A control fragment arrived from peer; returns completions, -1 when out of memory (retry). */
+int nsccl_fp_rndv_arrive(nsccl_fp_t *fp, int peer, const slot_hdr_t *s);
+/* irecv found an unexpected RTS m: read the message now. */
+void nsccl_fp_rndv_pull_unexpected(nsccl_fp_t *fp, int peer, fp_msg_t *m, void *buf, size_t len, nsccl_xfer_t *x);
+/* Flush FINs owed to peer; returns 0. */
+int nsccl_fp_rndv_flush_fins(fp_peer_t *p);
+/* Finish the rendezvous sends waiting for FINs with status; drop owed FINs. */
+void nsccl_fp_rndv_cancel(nsccl_fp_t *fp, fp_peer_t *p, nscclResult_t status);
+
+#endif
