@@ -19,6 +19,15 @@ typedef struct {
 
 #define NSCCL_DEFAULT_CHUNK_BYTES ((size_t)1 << 20)
 
+/* Memory bound (docs/algorithms.md, "Memory bound"; helpers in algo/membound.h). Scratch is cut
+ * into chunk-sized slots reused round robin: a stream of data that needs scratch (a ring's partial
+ * sums, one peer's operands of a direct reduction) has NSCCL_ALGO_SLOTS chunks of it in flight,
+ * whatever the message size. Receives that need staging or scratch (RECV_REDUCE, RECV into
+ * scratch) are flow-controlled: each waits for the NSCCL_ALGO_WINDOW-th earlier one, so at most
+ * that many are ever posted at once. */
+#define NSCCL_ALGO_SLOTS  4
+#define NSCCL_ALGO_WINDOW 8
+
 typedef nscclResult_t (*nsccl_algo_build_fn)(const struct nsccl_topo *topo, const nsccl_algo_opts_t *opts,
                                              nsccl_program_t *prog);
 

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "algo/algo.h"
+#include "algo/membound.h"
 #include "algo/topo_algo.h"
 #include "core/check.h"
 #include "reduce/reduce.h"
@@ -35,7 +36,8 @@ nscclResult_t nsccl_algo_build(nsccl_algo_t algo, const struct nsccl_topo *topo,
   if (nsccl_prog_failed(prog))
     NSCCL_FAIL(nscclSystemError, "out of memory building the %s %s schedule", algos[algo].name,
                nsccl_coll_name(prog->args.coll));
-  return nscclSuccess;
+  /* Every family's program gets the receive window here (idempotent: some builders add it too). */
+  return nsccl_algo_window(prog, nsccl_algo_chunk_bytes(prog, opts));
 }
 
 size_t nsccl_algo_elem_bytes(const nsccl_program_t *prog) { return nsccl_type_size(prog->args.dtype); }

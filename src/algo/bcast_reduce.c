@@ -2,6 +2,7 @@
 #include <stdlib.h>
 
 #include "algo/bcast_reduce.h"
+#include "algo/membound.h"
 #include "core/check.h"
 
 int nsccl_bcast_tree_links(nsccl_algo_t algo, int v, int n, int *children, int *nchildren) {
@@ -66,25 +67,45 @@ nscclResult_t nsccl_bcast_reduce_build(nsccl_algo_t algo, const nsccl_algo_opts_
       for (int i = 0; i < nc; i++) nsccl_prog_send(prog, children[i], src, NSCCL_DEP1(got));
     }
   } else {
-    if (!is_root && nc) nsccl_prog_need_scratch(prog, total);
+    /* An inner rank accumulates its children's partials in chunk-sized slots (membound.h): chunk c
+     * reuses chunk c - NSCCL_ALGO_SLOTS's slot once that chunk went up to the parent. */
+    nsccl_slots_t slots = {0};
+    size_t nch = nsccl_chunk_count(total, chunk);
+    if (!is_root && nc) {
+      nscclResult_t rc = nsccl_slots_init(&slots, prog, 0, total < chunk ? total : chunk,
+                                          (uint32_t)(nch < NSCCL_ALGO_SLOTS ? nch : NSCCL_ALGO_SLOTS));
+      if (rc != nscclSuccess) {
+        free(children);
+        return rc;
+      }
+    }
     if (is_root && nc == 0 && !a->in_place && total)
       nsccl_prog_copy(prog, nsccl_region(NSCCL_BUF_SEND, 0, total), nsccl_region(NSCCL_BUF_RECV, 0, total),
                       NSCCL_NODEPS);
     for (size_t off = 0; off < total; off += chunk) {
       size_t len = total - off < chunk ? total - off : chunk;
       nsccl_region_t cur = nsccl_region(NSCCL_BUF_SEND, off, len);
-      nsccl_region_t acc = nsccl_region(is_root ? NSCCL_BUF_RECV : NSCCL_BUF_SCRATCH, off, len);
+      nsccl_region_t acc = nsccl_region(NSCCL_BUF_RECV, off, len);
       nsccl_step_id_t last = NSCCL_NO_STEP;
+      uint32_t slot = 0;
+      if (!is_root && nc) {
+        slot = nsccl_slots_take(&slots, &last);
+        acc = nsccl_slots_region(&slots, slot, 0, len);
+      }
       for (int i = 0; i < nc; i++) {
         last = nsccl_prog_recv_reduce(prog, children[i], cur, acc, NSCCL_DEP1(last));
         cur = acc;
       }
-      if (!is_root) nsccl_prog_send(prog, parent, cur, NSCCL_DEP1(last));
+      if (!is_root) {
+        nsccl_step_id_t up = nsccl_prog_send(prog, parent, cur, NSCCL_DEP1(last));
+        if (nc) nsccl_slots_release(&slots, slot, up);
+      }
     }
+    nsccl_slots_free(&slots);
   }
   free(children);
   if (nsccl_prog_failed(prog))
     NSCCL_FAIL(nscclSystemError, "out of memory building the %s %s schedule", nsccl_algo_name(algo),
                nsccl_coll_name(a->coll));
-  return nscclSuccess;
+  return nsccl_algo_window(prog, chunk);
 }

@@ -15,6 +15,7 @@
 
 #include "algo/algo.h"
 #include "algo/direct.h"
+#include "algo/membound.h"
 #include "algo/ring.h"
 #include "core/check.h"
 
@@ -26,6 +27,10 @@ typedef struct {
   nsccl_step_id_t *xdep; /* [n] the step that delivered each operand (NSCCL_NO_STEP: input) */
   nsccl_step_id_t *sent; /* [n] this chunk's send to each peer */
   nsccl_step_id_t *deps; /* [n + 2] dependency list being assembled */
+  nsccl_slots_t slots;   /* reductions: sets of receive slots (+ accumulator), one set per chunk in flight */
+  size_t slot_chunk;     /* bytes of one operand slot: a chunk, or the whole block if smaller */
+  uint32_t set;          /* the set of the chunk being emitted */
+  nsccl_step_id_t wait;  /* the step that released that set's previous content */
 } direct_t;
 
 static size_t nchunks(const direct_t *d, size_t bytes) { return nsccl_chunk_count(bytes, d->chunk); }
@@ -49,26 +54,41 @@ static nsccl_region_t block(const direct_t *d, nsccl_buf_t buf, int j) {
 static int peer_to(const direct_t *d, int i) { return (d->rank + i) % d->n; }
 static int peer_from(const direct_t *d, int i) { return (d->rank - i + d->n) % d->n; }
 
-/* Scratch layout for a reduction of blocks of `bytes`: n-1 receive slots (source s in slot s, or
- * s-1 above the own rank), then one accumulator used in place. In place the destination aliases
- * the own contribution, which must stay intact until the chain has read it (and, for one-shot,
- * until it has been sent), so partial sums live in the accumulator and only the last reduction
- * writes the destination. */
-static size_t reduce_scratch_bytes(const direct_t *d, size_t bytes) {
-  size_t slots = (size_t)(d->n - 1) + (d->p->args.in_place && d->n >= 3 ? 1 : 0);
-  return slots * bytes;
+/* Scratch layout for the reduction of one chunk (a "set", membound.h): n-1 receive slots (source
+ * s in slot s, or s-1 above the own rank), then one accumulator used in place. In place the
+ * destination aliases the own contribution, which must stay intact until the chain has read it
+ * (and, for one-shot, until it has been sent), so partial sums live in the accumulator and only the
+ * last reduction writes the destination. NSCCL_ALGO_SLOTS sets rotate over the chunks: chunk c
+ * reuses chunk c - NSCCL_ALGO_SLOTS's set once that chunk's final reduction (which depends on every
+ * read of the set) is done, so scratch is (n-1 [+1]) x NSCCL_ALGO_SLOTS chunks at most. With one
+ * chunk this is the layout of whole blocks, as before. */
+static nscclResult_t reduce_slots(direct_t *d, size_t bytes) {
+  size_t per = (size_t)(d->n - 1) + (d->p->args.in_place && d->n >= 3 ? 1 : 0);
+  size_t nc = nchunks(d, bytes);
+  d->slot_chunk = bytes < d->chunk ? bytes : d->chunk;
+  return nsccl_slots_init(&d->slots, d->p, 0, per * d->slot_chunk,
+                          (uint32_t)(nc < NSCCL_ALGO_SLOTS ? (nc ? nc : 1) : NSCCL_ALGO_SLOTS));
+}
+
+/* The set for the next chunk (its receives and accumulator writes wait for d->wait). */
+static void take_set(direct_t *d) { d->set = nsccl_slots_take(&d->slots, &d->wait); }
+
+/* Chunk c's region of the accumulator in its set. */
+static nsccl_region_t acc_of(const direct_t *d, size_t bytes) {
+  return nsccl_slots_region(&d->slots, d->set, (size_t)(d->n - 1) * d->slot_chunk, bytes);
 }
 
 /* Receive chunk c of a block of own_in.bytes from every peer into its slot; fill the operands. */
 static void gather_operands(direct_t *d, nsccl_region_t own_in, size_t c) {
+  nsccl_region_t mine = chunk_of(d, own_in, c);
   for (int i = 1; i < d->n; i++) {
     int s = peer_from(d, i);
     size_t slot = (size_t)(s < d->rank ? s : s - 1);
-    nsccl_region_t r = chunk_of(d, nsccl_region(NSCCL_BUF_SCRATCH, slot * own_in.bytes, own_in.bytes), c);
+    nsccl_region_t r = nsccl_slots_region(&d->slots, d->set, slot * d->slot_chunk, mine.bytes);
     d->x[s] = r;
-    d->xdep[s] = nsccl_prog_recv(d->p, s, r, NSCCL_NODEPS);
+    d->xdep[s] = nsccl_prog_recv(d->p, s, r, NSCCL_DEP1(d->wait));
   }
-  d->x[d->rank] = chunk_of(d, own_in, c);
+  d->x[d->rank] = mine;
   d->xdep[d->rank] = NSCCL_NO_STEP;
 }
 
@@ -104,30 +124,30 @@ static void direct_all_gather(direct_t *d) {
   }
 }
 
-static void direct_reduce_scatter(direct_t *d) {
+static nscclResult_t direct_reduce_scatter(direct_t *d) {
   nsccl_region_t own_in = block(d, NSCCL_BUF_SEND, d->rank);
   nsccl_region_t dst = nsccl_region(NSCCL_BUF_RECV, 0, own_in.bytes);
-  nsccl_region_t acc =
-      d->p->args.in_place ? nsccl_region(NSCCL_BUF_SCRATCH, (size_t)(d->n - 1) * own_in.bytes, own_in.bytes) : dst;
-  nsccl_prog_need_scratch(d->p, reduce_scratch_bytes(d, own_in.bytes));
+  NSCCL_CHECK(reduce_slots(d, own_in.bytes));
   for (size_t c = 0; c < nchunks(d, own_in.bytes); c++) {
     for (int i = 1; i < d->n; i++) {
       int j = peer_to(d, i);
       nsccl_prog_send(d->p, j, chunk_of(d, block(d, NSCCL_BUF_SEND, j), c), NSCCL_NODEPS);
     }
+    take_set(d);
     gather_operands(d, own_in, c);
-    reduce_chain(d, chunk_of(d, dst, c), chunk_of(d, acc, c), false);
+    nsccl_region_t out = chunk_of(d, dst, c);
+    nsccl_step_id_t fin = reduce_chain(d, out, d->p->args.in_place ? acc_of(d, out.bytes) : out, false);
+    nsccl_slots_release(&d->slots, d->set, fin);
   }
+  return nscclSuccess;
 }
 
 /* Direct RS then direct AG, interleaved chunk by chunk. Per peer, messages go RS chunk c, then AG
  * chunk c, on both sides, skipping (on both sides) chunks beyond a block's end. In place, the
  * receive of block s overwrites the input block s, so it waits for the RS send of that chunk. */
-static void direct_all_reduce_rsag(direct_t *d) {
+static nscclResult_t direct_all_reduce_rsag(direct_t *d) {
   nsccl_region_t own_in = block(d, NSCCL_BUF_SEND, d->rank), own_out = block(d, NSCCL_BUF_RECV, d->rank);
-  nsccl_region_t acc =
-      d->p->args.in_place ? nsccl_region(NSCCL_BUF_SCRATCH, (size_t)(d->n - 1) * own_in.bytes, own_in.bytes) : own_out;
-  nsccl_prog_need_scratch(d->p, reduce_scratch_bytes(d, own_in.bytes));
+  NSCCL_CHECK(reduce_slots(d, own_in.bytes));
   size_t max_block = (d->p->args.count + (size_t)d->n - 1) / (size_t)d->n;
   for (size_t c = 0; c < nchunks(d, max_block * d->elem); c++) {
     for (int i = 1; i < d->n; i++) {
@@ -136,8 +156,11 @@ static void direct_all_reduce_rsag(direct_t *d) {
       d->sent[j] = c < nchunks(d, b.bytes) ? nsccl_prog_send(d->p, j, chunk_of(d, b, c), NSCCL_NODEPS) : NSCCL_NO_STEP;
     }
     if (c < nchunks(d, own_in.bytes)) {
+      take_set(d);
       gather_operands(d, own_in, c);
-      nsccl_step_id_t fin = reduce_chain(d, chunk_of(d, own_out, c), chunk_of(d, acc, c), false);
+      nsccl_region_t out = chunk_of(d, own_out, c);
+      nsccl_step_id_t fin = reduce_chain(d, out, d->p->args.in_place ? acc_of(d, out.bytes) : out, false);
+      nsccl_slots_release(&d->slots, d->set, fin);
       for (int i = 1; i < d->n; i++) nsccl_prog_send(d->p, peer_to(d, i), chunk_of(d, own_out, c), NSCCL_DEP1(fin));
     }
     for (int i = 1; i < d->n; i++) {
@@ -147,22 +170,26 @@ static void direct_all_reduce_rsag(direct_t *d) {
         nsccl_prog_recv(d->p, s, chunk_of(d, b, c), NSCCL_DEP1(d->p->args.in_place ? d->sent[s] : NSCCL_NO_STEP));
     }
   }
+  return nscclSuccess;
 }
 
-static void direct_all_reduce_oneshot(direct_t *d) {
+static nscclResult_t direct_all_reduce_oneshot(direct_t *d) {
   size_t bytes = d->p->args.count * d->elem;
   nsccl_region_t all = nsccl_region(NSCCL_BUF_SEND, 0, bytes), dst = nsccl_region(NSCCL_BUF_RECV, 0, bytes);
-  nsccl_region_t acc = d->p->args.in_place ? nsccl_region(NSCCL_BUF_SCRATCH, (size_t)(d->n - 1) * bytes, bytes) : dst;
-  nsccl_prog_need_scratch(d->p, reduce_scratch_bytes(d, bytes));
+  NSCCL_CHECK(reduce_slots(d, bytes));
   d->sent[d->rank] = NSCCL_NO_STEP;
   for (size_t c = 0; c < nchunks(d, bytes); c++) {
     for (int i = 1; i < d->n; i++) {
       int j = peer_to(d, i);
       d->sent[j] = nsccl_prog_send(d->p, j, chunk_of(d, all, c), NSCCL_NODEPS);
     }
+    take_set(d);
     gather_operands(d, all, c);
-    reduce_chain(d, chunk_of(d, dst, c), chunk_of(d, acc, c), d->p->args.in_place);
+    nsccl_region_t out = chunk_of(d, dst, c);
+    nsccl_step_id_t fin = reduce_chain(d, out, d->p->args.in_place ? acc_of(d, out.bytes) : out, d->p->args.in_place);
+    nsccl_slots_release(&d->slots, d->set, fin);
   }
+  return nscclSuccess;
 }
 
 nscclResult_t nsccl_direct_build(const struct nsccl_topo *topo, const nsccl_algo_opts_t *opts, nsccl_program_t *prog) {
@@ -195,19 +222,22 @@ nscclResult_t nsccl_direct_build(const struct nsccl_topo *topo, const nsccl_algo
   d.deps = d.sent + d.n;
   for (int i = 0; i < d.n; i++) d.sent[i] = NSCCL_NO_STEP;
 
+  nscclResult_t rc = nscclSuccess;
   switch (a->coll) {
   case NSCCL_COLL_ALLGATHER: direct_all_gather(&d); break;
-  case NSCCL_COLL_REDUCESCATTER: direct_reduce_scatter(&d); break;
+  case NSCCL_COLL_REDUCESCATTER: rc = direct_reduce_scatter(&d); break;
   case NSCCL_COLL_ALLREDUCE:
     if (variant == NSCCL_DIRECT_ONESHOT ||
         (variant == NSCCL_DIRECT_AUTO && a->count * d.elem <= NSCCL_DIRECT_ONESHOT_MAX_BYTES))
-      direct_all_reduce_oneshot(&d);
+      rc = direct_all_reduce_oneshot(&d);
     else
-      direct_all_reduce_rsag(&d);
+      rc = direct_all_reduce_rsag(&d);
     break;
   default: break;
   }
+  nsccl_slots_free(&d.slots);
   free(d.x);
   free(d.xdep);
-  return nscclSuccess;
+  NSCCL_CHECK(rc);
+  return nsccl_algo_window(prog, d.chunk);
 }

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 
 #include "algo/algo.h"
+#include "algo/membound.h"
 #include "algo/ring.h"
 #include "core/check.h"
 
@@ -20,8 +21,8 @@ typedef struct {
   const int *order;
   int n, pos, next, prev;
   size_t elem, chunk, maxch;
-  nsccl_step_id_t *last;      /* [n * maxch]: the last step of this rank touching block j, chunk c */
-  nsccl_step_id_t *slot_last; /* [2 * maxch]: the last step touching reduce-scatter scratch slot s, chunk c */
+  nsccl_step_id_t *last;           /* [n * maxch]: the last step of this rank touching block j, chunk c */
+  uint32_t held[NSCCL_ALGO_SLOTS]; /* reduce-scatter: the slot holding chunk c0 + i's partial sum */
 } ring_t;
 
 static int wrap(int a, int n) { return ((a % n) + n) % n; }
@@ -52,39 +53,47 @@ static nsccl_step_id_t *last_of(ring_t *r, int j, size_t c) { return &r->last[(s
  * steps this rank holds the full reduction of block pos.
  *
  * to_scratch (reduce-scatter proper): the partial sums of foreign blocks have no home in the
- * receive buffer, so they alternate between two scratch slots; refilling a slot waits for the send
- * that forwarded its previous content. Otherwise (all-reduce) a block accumulates in its own place
- * in the receive buffer, which all-gather then fills with the final values. */
-static void ring_reduce_scatter(ring_t *r, bool to_scratch) {
+ * receive buffer, so they go to chunk-sized scratch slots (membound.h): the message is processed
+ * in rounds of NSCCL_ALGO_SLOTS chunks per block, all n-1 steps of a round before the next round,
+ * and a round's partials rotate through 2 x NSCCL_ALGO_SLOTS slots. Refilling a slot waits for the
+ * send that forwarded its previous content; that send is at least one step back in program order,
+ * because a step takes at most a round's worth of slots. Scratch is therefore bounded by
+ * 2 x NSCCL_ALGO_SLOTS chunks whatever the message size. Otherwise (all-reduce) a block accumulates
+ * in its own place in the receive buffer, which all-gather then fills with the final values, and
+ * the whole block is one round. */
+static void ring_reduce_scatter(ring_t *r, bool to_scratch, nsccl_slots_t *slots) {
   nsccl_program_t *p = r->p;
   int n = r->n;
-  for (int k = 0; k < n - 1; k++) {
-    int js = wrap(r->pos - k - 1, n), jr = wrap(r->pos - k - 2, n);
-    bool final = k == n - 2;
-    nsccl_region_t sreg = block(r, NSCCL_BUF_SEND, js);
-    if (k > 0)
-      sreg = to_scratch ? nsccl_region(NSCCL_BUF_SCRATCH, (size_t)((k - 1) % 2) * sreg.bytes, sreg.bytes)
-                        : block(r, NSCCL_BUF_RECV, js);
-    nsccl_region_t in = block(r, NSCCL_BUF_SEND, jr);
-    nsccl_region_t acc;
-    if (to_scratch)
-      acc = final ? nsccl_region(NSCCL_BUF_RECV, 0, in.bytes)
-                  : nsccl_region(NSCCL_BUF_SCRATCH, (size_t)(k % 2) * in.bytes, in.bytes);
-    else
-      acc = block(r, NSCCL_BUF_RECV, jr);
-    size_t ns = nchunks(r, sreg.bytes), nr = nchunks(r, in.bytes), nc = ns > nr ? ns : nr;
-    for (size_t c = 0; c < nc; c++) {
-      if (c < ns) {
-        nsccl_step_id_t id = nsccl_prog_send(p, r->next, chunk_of(r, sreg, c), NSCCL_DEP1(*last_of(r, js, c)));
-        *last_of(r, js, c) = id;
-        if (to_scratch && k > 0) r->slot_last[(size_t)((k - 1) % 2) * r->maxch + c] = id;
-      }
-      if (c < nr) {
-        nsccl_step_id_t *slot = to_scratch && !final ? &r->slot_last[(size_t)(k % 2) * r->maxch + c] : NULL;
-        nsccl_step_id_t id = nsccl_prog_recv_reduce(p, r->prev, chunk_of(r, in, c), chunk_of(r, acc, c),
-                                                    NSCCL_DEP2(*last_of(r, jr, c), slot ? *slot : NSCCL_NO_STEP));
-        *last_of(r, jr, c) = id;
-        if (slot) *slot = id;
+  size_t round = to_scratch ? NSCCL_ALGO_SLOTS : r->maxch;
+  for (size_t c0 = 0; c0 < r->maxch; c0 += round) {
+    size_t c1 = c0 + round < r->maxch ? c0 + round : r->maxch;
+    for (int k = 0; k < n - 1; k++) {
+      int js = wrap(r->pos - k - 1, n), jr = wrap(r->pos - k - 2, n);
+      bool final = k == n - 2;
+      nsccl_region_t sreg = k > 0 && !to_scratch ? block(r, NSCCL_BUF_RECV, js) : block(r, NSCCL_BUF_SEND, js);
+      nsccl_region_t in = block(r, NSCCL_BUF_SEND, jr);
+      nsccl_region_t acc = to_scratch ? nsccl_region(NSCCL_BUF_RECV, 0, in.bytes) : block(r, NSCCL_BUF_RECV, jr);
+      size_t ns = nchunks(r, sreg.bytes), nr = nchunks(r, in.bytes);
+      for (size_t c = c0; c < c1; c++) {
+        uint32_t *held = &r->held[c - c0];
+        if (c < ns) {
+          nsccl_region_t src = chunk_of(r, sreg, c);
+          if (to_scratch && k > 0) src = nsccl_slots_region(slots, *held, 0, src.bytes);
+          nsccl_step_id_t id = nsccl_prog_send(p, r->next, src, NSCCL_DEP1(*last_of(r, js, c)));
+          *last_of(r, js, c) = id;
+          if (to_scratch && k > 0) nsccl_slots_release(slots, *held, id);
+        }
+        if (c < nr) {
+          nsccl_region_t dst = chunk_of(r, acc, c);
+          nsccl_step_id_t wait = NSCCL_NO_STEP;
+          if (to_scratch && !final) {
+            *held = nsccl_slots_take(slots, &wait);
+            dst = nsccl_slots_region(slots, *held, 0, dst.bytes);
+          }
+          nsccl_step_id_t id =
+              nsccl_prog_recv_reduce(p, r->prev, chunk_of(r, in, c), dst, NSCCL_DEP2(*last_of(r, jr, c), wait));
+          *last_of(r, jr, c) = id;
+        }
       }
     }
   }
@@ -136,10 +145,10 @@ nscclResult_t nsccl_ring_build_ordered(const int *order, const nsccl_algo_opts_t
   size_t max_block = a->coll == NSCCL_COLL_ALLREDUCE ? (a->count + (size_t)r.n - 1) / (size_t)r.n : a->count;
   r.maxch = nchunks(&r, max_block * r.elem);
   size_t ntrack = (size_t)r.n * r.maxch;
-  r.last = malloc((ntrack + 2 * r.maxch) * sizeof(nsccl_step_id_t));
+  r.last = malloc(ntrack * sizeof(nsccl_step_id_t));
   if (!r.last) NSCCL_FAIL(nscclSystemError, "ring: out of memory for %zu chunk trackers (rank %d)", ntrack, prog->rank);
-  for (size_t i = 0; i < ntrack + 2 * r.maxch; i++) r.last[i] = NSCCL_NO_STEP;
-  r.slot_last = r.last + ntrack;
+  for (size_t i = 0; i < ntrack; i++) r.last[i] = NSCCL_NO_STEP;
+  nscclResult_t rc = nscclSuccess;
 
   switch (a->coll) {
   case NSCCL_COLL_ALLGATHER:
@@ -149,18 +158,30 @@ nscclResult_t nsccl_ring_build_ordered(const int *order, const nsccl_algo_opts_t
                       NSCCL_NODEPS);
     ring_all_gather(&r, nsccl_region(NSCCL_BUF_SEND, 0, send_bytes));
     break;
-  case NSCCL_COLL_REDUCESCATTER:
-    nsccl_prog_need_scratch(prog, (size_t)(r.n > 3 ? 2 : r.n - 2) * recv_bytes);
-    ring_reduce_scatter(&r, true);
+  case NSCCL_COLL_REDUCESCATTER: {
+    /* Partials of n-2 steps, two steps' worth live at once, one round of chunks per step. */
+    size_t per_step = r.maxch < NSCCL_ALGO_SLOTS ? r.maxch : NSCCL_ALGO_SLOTS;
+    nsccl_slots_t slots;
+    if (r.n == 2) {
+      ring_reduce_scatter(&r, true, NULL); /* no partials: step 0 lands in recv */
+      break;
+    }
+    rc = nsccl_slots_init(&slots, prog, 0, recv_bytes < r.chunk ? recv_bytes : r.chunk,
+                          (uint32_t)((r.n > 3 ? 2 : 1) * per_step));
+    if (rc != nscclSuccess) break;
+    ring_reduce_scatter(&r, true, &slots);
+    nsccl_slots_free(&slots);
     break;
+  }
   case NSCCL_COLL_ALLREDUCE:
-    ring_reduce_scatter(&r, false);
+    ring_reduce_scatter(&r, false, NULL);
     ring_all_gather(&r, block(&r, NSCCL_BUF_RECV, r.pos));
     break;
   default: break;
   }
   free(r.last);
-  return nscclSuccess;
+  NSCCL_CHECK(rc);
+  return nsccl_algo_window(prog, r.chunk);
 }
 
 nscclResult_t nsccl_ring_build(const struct nsccl_topo *topo, const nsccl_algo_opts_t *opts, nsccl_program_t *prog) {

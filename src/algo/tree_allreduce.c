@@ -31,23 +31,33 @@ static void fold_out(nsccl_tree_ctx_t *c, const nsccl_tree_fold_t *f, size_t n) 
   if (f->core >= 0 && f->partner >= 0) nsccl_tree_send(c, f->partner, whole(NSCCL_BUF_RECV, n));
 }
 
-/* Recursive doubling: lg P exchanges of the whole vector. */
+/* Recursive doubling: lg P exchanges of the whole vector, chunk by chunk: every chunk runs all lg P
+ * exchanges before the next chunk starts (in program order; the engine overlaps them), and the
+ * incoming chunk lands in one of NSCCL_ALGO_SLOTS chunk-sized scratch slots, chunk i in slot
+ * i mod NSCCL_ALGO_SLOTS. The hazard map orders a slot's refill after the reduction that read its
+ * previous content, so scratch stays NSCCL_ALGO_SLOTS chunks whatever the vector's size (one
+ * chunk: the whole vector, as a single exchange per step). */
 static void allreduce_rd(nsccl_tree_ctx_t *c, size_t n) {
   nsccl_tree_fold_t f;
   nsccl_tree_fold_init(&f, c->prog->rank, c->prog->nranks);
   if (fold_in(c, &f, n)) return;
-  nsccl_region_t cur = whole(f.partner >= 0 ? NSCCL_BUF_RECV : NSCCL_BUF_SEND, n);
-  nsccl_region_t in = whole(NSCCL_BUF_SCRATCH, n), out = whole(NSCCL_BUF_RECV, n);
-  for (int k = 0; k < f.L; k++) {
-    int peer_core = nsccl_tree_hc_peer(&f, f.core, k);
-    int peer = nsccl_tree_core_rank(&f, peer_core);
-    nsccl_tree_send(c, peer, cur);
-    nsccl_tree_recv(c, peer, in);
-    if (f.core < peer_core)
-      nsccl_tree_reduce(c, cur, in, out);
-    else
-      nsccl_tree_reduce(c, in, cur, out);
-    cur = out;
+  size_t i = 0;
+  for (size_t lo = 0; lo < n; lo += c->chunk, i++) {
+    size_t len = n - lo < c->chunk ? n - lo : c->chunk;
+    nsccl_region_t cur = nsccl_region(f.partner >= 0 ? NSCCL_BUF_RECV : NSCCL_BUF_SEND, lo, len);
+    nsccl_region_t in = nsccl_region(NSCCL_BUF_SCRATCH, (i % NSCCL_ALGO_SLOTS) * c->chunk, len);
+    nsccl_region_t out = nsccl_region(NSCCL_BUF_RECV, lo, len);
+    for (int k = 0; k < f.L; k++) {
+      int peer_core = nsccl_tree_hc_peer(&f, f.core, k);
+      int peer = nsccl_tree_core_rank(&f, peer_core);
+      nsccl_tree_send(c, peer, cur);
+      nsccl_tree_recv(c, peer, in);
+      if (f.core < peer_core)
+        nsccl_tree_reduce(c, cur, in, out);
+      else
+        nsccl_tree_reduce(c, in, cur, out);
+      cur = out;
+    }
   }
   fold_out(c, &f, n);
 }
