@@ -176,11 +176,23 @@ static fold_t fold_of(int p) {
 
 static int core_rank(const fold_t *f, int c) { return c < f->x ? 2 * c : c + f->x; }
 
-/* Extras (odd ranks below 2x) hand `bytes` to their core partner, which reduces them. */
-static void fold_in(model_t *m, const fold_t *f, double bytes) {
+/* Messages for `bytes` of whole blocks of B bytes that the tree reduce-scatter sends block by block
+ * (tree_reducescatter.c): each block's piece is its own message, chunked. It does so when the
+ * message needs several rounds of NSCCL_ALGO_SLOTS chunks per block (docs/algorithms.md, "Memory
+ * bound"; a round is a multiple of the chunk, so a block costs ceil(B / chunk) messages over all
+ * rounds) and in the last halving step; otherwise a run of consecutive blocks is one message, and
+ * 0 (one message per chunk of the run) is returned. B = 0: not a reduce-scatter, runs throughout. */
+static double rs_msgs(const model_t *m, double bytes, double B, int last) {
+  if (B <= 0 || (!last && B <= NSCCL_ALGO_SLOTS * m->chunk)) return 0;
+  return bytes / B * fmax(1.0, ceil(B / m->chunk));
+}
+
+/* Extras (odd ranks below 2x) hand `bytes` to their core partner, which reduces them. B: as for
+ * rs_msgs. */
+static void fold_in(model_t *m, const fold_t *f, double bytes, double B) {
   if (!f->x) return;
   for (int i = 0; i < f->x; i++) {
-    flow(m, 2 * i + 1, 2 * i, bytes);
+    nsccl_model_flow(m, 2 * i + 1, 2 * i, bytes, rs_msgs(m, bytes, B, 0));
     nsccl_model_reduce(m, 2 * i, bytes);
   }
   step_end(m, 1);
@@ -192,13 +204,14 @@ static void fold_out(model_t *m, const fold_t *f, double bytes) {
   step_end(m, 1);
 }
 
-/* Recursive halving over the cores, highest hypercube dimension first. */
-static void halving(model_t *m, const fold_t *f, double n) {
+/* Recursive halving over the cores, highest hypercube dimension first. B: as for rs_msgs (the
+ * halving of the tree reduce-scatter, whose blocks are n / p; 0 for Rabenseifner's). */
+static void halving(model_t *m, const fold_t *f, double n, double B) {
   for (int k = 0; k < f->L; k++) {
     double part = n / (double)(2 << k);
     for (int c = 0; c < f->P; c++) {
       int peer = core_rank(f, c ^ (1 << (f->L - 1 - k)));
-      flow(m, core_rank(f, c), peer, part);
+      nsccl_model_flow(m, core_rank(f, c), peer, part, rs_msgs(m, part, B, k == f->L - 1));
       nsccl_model_reduce(m, peer, part);
     }
     step_end(m, 1);
@@ -277,8 +290,8 @@ static void model_tree(model_t *m, nsccl_coll_t coll, int variant, double n) {
       }
     }
   } else if (coll == NSCCL_COLL_REDUCESCATTER) {
-    fold_in(m, &f, n);
-    halving(m, &f, n);
+    fold_in(m, &f, n, B);
+    halving(m, &f, n, B);
     fold_out(m, &f, B);
   } else {
     int v = variant & ~NSCCL_TREE_MAPPED;
@@ -287,7 +300,7 @@ static void model_tree(model_t *m, nsccl_coll_t coll, int variant, double n) {
       model_btree(m, v == NSCCL_TREE_DOUBLE_BINARY ? 2 : 1, n);
       return;
     }
-    fold_in(m, &f, n);
+    fold_in(m, &f, n, 0);
     if (v == NSCCL_TREE_RD) {
       for (int k = 0; k < f.L; k++) {
         for (int c = 0; c < f.P; c++) {
@@ -298,7 +311,7 @@ static void model_tree(model_t *m, nsccl_coll_t coll, int variant, double n) {
         step_end(m, 1);
       }
     } else {
-      halving(m, &f, n);
+      halving(m, &f, n, 0);
       doubling(m, &f, n);
     }
     fold_out(m, &f, n);

@@ -6,17 +6,25 @@
  * The model therefore walks the builder's messages, chunk by chunk, and gives each the time the
  * step formula of cost.h gives one message, on the resources it occupies:
  *   - the sender's issue unit: alpha per message, one message after another in program order;
- *   - every link of the message's route (topology routes): busy for bytes / (slowest bandwidth on
- *     the route) from when the issue is done and all of them are free (cut-through);
- *   - the route's latency (plus, on a store-and-forward torus, alpha and a re-send per chip passed,
- *     as cost.c charges it);
+ *   - every link of the message's route (topology routes), one after another: a link takes the
+ *     message once its head arrived and the link is free, is busy for bytes / bandwidth, and cannot
+ *     finish before the message's tail arrived from the link before (cut-through; a message queues
+ *     in front of a busy link without holding the links behind it, as the simulator's buffered
+ *     switches do). Each link adds its latency; on a store-and-forward torus a chip passed waits
+ *     for the whole message and pays alpha before re-sending it, as cost.c charges it;
  *   - reduce: the receiver's reduction unit, bytes * gamma once the data is there and the previous
- *     partial result is ready.
- * Resources serve messages first come first served in the order the walk meets them, which is
- * each rank's program order. That is the simulator's order for every rank's own issue unit and
- * first link; where messages of several senders meet on a link (the flat tree's reduce into the
- * root) the simulator shares the link packet by packet instead, which the model does not follow
- * (docs/model.md says how far apart they are). */
+ *     partial result is ready;
+ *   - reduce: the memory bound of the schedule (docs/algorithms.md, "Memory bound"). A rank's
+ *     receives of chunk c (one RECV_REDUCE per child, chained) are posted only once chunk c - S
+ *     left for the parent, as the partial sums of an inner rank live in S = NSCCL_ALGO_SLOTS
+ *     reused slots, and once its chunk c - W was reduced completely, the receive window of
+ *     W = NSCCL_ALGO_WINDOW (each chunk's chain is one of the window's W lanes). Data flows
+ *     eagerly whatever is posted: the bounds hold back the reductions, not the wires.
+ * Resources serve messages first come first served in the order messages reach them (events in
+ * time order, ties in program order): the simulator's order with whole-message packets, which the
+ * walk reproduces. Where messages of several senders meet on a link (the flat tree's reduce into
+ * the root, a binomial parent's children) the simulator's default packets share the link packet by
+ * packet instead, which the model does not follow (docs/model.md says how far apart they are). */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -28,25 +36,26 @@
 #include "topologies/host.h"
 
 /* Chunks walked one by one; beyond this the pipeline is in its steady state and the rest is
- * extrapolated from the last chunk's increment (exact for a periodic pipeline). */
+ * extrapolated from the mean increment of the last NSCCL_ALGO_WINDOW chunks (exact for a pipeline
+ * periodic over that many chunks). */
 #define ROOTED_MAX_WALKED_CHUNKS 2048
 
 typedef struct {
   int links[NSCCL_TOPO_MAX_ROUTE];
   int nlinks;
-  double minbw, lat;
-  int forwards; /* chips passed that store and forward */
 } route_t;
 
 /* Events of the walk, served in time order (ties: the order they were created, which is program
  * order), so that every resource serves its users first come first served. A message is named by
  * (the child end of its tree edge, chunk). */
-enum { EV_READY, EV_ISSUED, EV_RED_READY, EV_RED_DONE };
+enum { EV_READY, EV_HOP, EV_RED_READY, EV_RED_DONE };
 
 typedef struct {
   double t;
   uint64_t seq;
   int kind, v, chunk;
+  int hop;     /* EV_HOP: the link of the route the message's head reached */
+  double tail; /* EV_HOP: when its tail reaches that link (0: not before it can be sent) */
 } event_t;
 
 typedef struct {
@@ -62,6 +71,8 @@ typedef struct {
   double *acc;        /* reduce, [n * K]: when v's partial result of the chunk was last updated */
   int *next_child;    /* reduce, [n * K]: children of v reduced into the chunk so far */
   char *pending;      /* reduce, [n * K]: a reduction of the chunk is queued at v */
+  double *sent;       /* reduce, [n * K]: when v's send of the chunk to its parent left, NAN until known */
+  int slots, window;  /* reduce: the bounds above (0: none), the same for every rank */
   double *chunk_done; /* [K] */
   event_t *heap;
   size_t nheap, capheap;
@@ -73,14 +84,14 @@ static int rank_of(const walk_t *w, int v) { return (v + w->root) % w->n; }
 
 static int ev_less(const event_t *a, const event_t *b) { return a->t < b->t || (a->t == b->t && a->seq < b->seq); }
 
-static int push(walk_t *w, int kind, int v, int chunk, double t) {
+static int push_hop(walk_t *w, int kind, int v, int chunk, double t, int hop, double tail) {
   if (w->nheap == w->capheap) {
     size_t cap = w->capheap ? 2 * w->capheap : 1024;
     event_t *h = realloc(w->heap, cap * sizeof(event_t));
     if (!h) return 0;
     w->heap = h, w->capheap = cap;
   }
-  event_t e = {t, w->seq++, kind, v, chunk};
+  event_t e = {t, w->seq++, kind, v, chunk, hop, tail};
   size_t i = w->nheap++;
   while (i > 0 && ev_less(&e, &w->heap[(i - 1) / 2])) {
     w->heap[i] = w->heap[(i - 1) / 2];
@@ -89,6 +100,8 @@ static int push(walk_t *w, int kind, int v, int chunk, double t) {
   w->heap[i] = e;
   return 1;
 }
+
+static int push(walk_t *w, int kind, int v, int chunk, double t) { return push_hop(w, kind, v, chunk, t, 0, 0); }
 
 static event_t pop(walk_t *w) {
   event_t top = w->heap[0], last = w->heap[--w->nheap];
@@ -111,15 +124,10 @@ static nscclResult_t route_of(walk_t *w, int vsrc, int vdst, route_t *r) {
   if (r->nlinks <= 0)
     NSCCL_FAIL(nscclInternalError, "model: topology %s has no route from rank %d to %d", t->name, rank_of(w, vsrc),
                rank_of(w, vdst));
-  r->minbw = INFINITY;
-  r->lat = 0;
-  r->forwards = 0;
-  for (int i = 0; i < r->nlinks; i++) {
-    const nsccl_link_t *l = &t->links[r->links[i]];
-    r->lat += l->latency;
-    if (l->bandwidth < r->minbw) r->minbw = l->bandwidth;
-    if (i > 0 && l->src < t->nranks) r->forwards++;
-  }
+  for (int i = 0; i < r->nlinks; i++)
+    if (!(t->links[r->links[i]].bandwidth > 0))
+      NSCCL_FAIL(nscclInternalError, "model: topology %s has a link of bandwidth %g", t->name,
+                 t->links[r->links[i]].bandwidth);
   return nscclSuccess;
 }
 
@@ -133,14 +141,41 @@ static void note(walk_t *w, int c, double t) {
   if (t > w->done) w->done = t;
 }
 
-/* Reduce: queue the next reduction of (v, c) if its input has arrived and none is queued. */
+static int nchildren(const walk_t *w, int v) { return w->child_first[v + 1] - w->child_first[v]; }
+
+/* Reduce: when v's first receive of chunk c can be posted (the slot and window bounds), or NAN
+ * while what it waits for is not known yet. */
+static double posted(const walk_t *w, int v, int c) {
+  double t = 0;
+  if (w->slots && v > 0 && c >= w->slots) { /* the slot's previous chunk went up to the parent */
+    double s = w->sent[(size_t)v * w->K + c - w->slots];
+    if (isnan(s)) return NAN;
+    t = fmax(t, s);
+  }
+  if (w->window && c >= w->window) { /* chunk c - W's chain of receives completed */
+    size_t j = (size_t)v * w->K + c - w->window;
+    if (w->next_child[j] < nchildren(w, v)) return NAN;
+    t = fmax(t, w->acc[j]);
+  }
+  return t;
+}
+
+/* Reduce: queue the next reduction of (v, c) if its input has arrived, its receive is posted and
+ * none is queued. */
 static int advance(walk_t *w, int v, int c) {
+  if (c >= w->K) return 1;
   size_t i = (size_t)v * w->K + c;
-  if (w->pending[i] || w->next_child[i] >= w->child_first[v + 1] - w->child_first[v]) return 1;
+  if (w->pending[i] || w->next_child[i] >= nchildren(w, v)) return 1;
   double a = w->arrival[(size_t)w->children[w->child_first[v] + w->next_child[i]] * w->K + c];
   if (isnan(a)) return 1;
+  double ready = fmax(a, w->acc[i]);
+  if (w->next_child[i] == 0) { /* the chunk's later receives wait for its first anyway */
+    double p = posted(w, v, c);
+    if (isnan(p)) return 1;
+    ready = fmax(ready, p);
+  }
   w->pending[i] = 1;
-  return push(w, EV_RED_READY, v, c, fmax(a, w->acc[i]));
+  return push(w, EV_RED_READY, v, c, ready);
 }
 
 static int handle(walk_t *w, event_t e) {
@@ -152,16 +187,25 @@ static int handle(walk_t *w, event_t e) {
     int src = w->bcast ? w->parent[v] : v;
     double issued = fmax(e.t, w->issue_free[src]) + w->alpha;
     w->issue_free[src] = issued;
-    return push(w, EV_ISSUED, v, c, issued);
+    return push(w, EV_HOP, v, c, issued);
   }
-  case EV_ISSUED: { /* on the wire once every link of the route is free (cut-through) */
+  case EV_HOP: { /* the message's head reached link e.hop of its route, which serves it when free */
     const route_t *r = &w->up[v];
-    double start = e.t;
-    for (int k = 0; k < r->nlinks; k++) start = fmax(start, w->link_free[r->links[k]]);
-    double wire = len / r->minbw, end = start + wire, lat = r->lat;
-    for (int k = 0; k < r->nlinks; k++) w->link_free[r->links[k]] = end;
-    if (w->t->forward == NSCCL_FORWARD_STORE) lat += r->forwards * (w->alpha + wire);
-    double arrive = end + lat;
+    const nsccl_link_t *l = &w->t->links[r->links[e.hop]];
+    double start = fmax(e.t, w->link_free[r->links[e.hop]]);
+    double end = fmax(start + len / l->bandwidth, e.tail);
+    w->link_free[r->links[e.hop]] = end;
+    if (e.hop == 0 && !w->bcast) { /* the send is done when its last byte left (as simulated) */
+      w->sent[i] = end;
+      if (w->slots && !advance(w, v, c + w->slots)) return 0;
+    }
+    if (e.hop + 1 < r->nlinks) {
+      const nsccl_link_t *next = &w->t->links[r->links[e.hop + 1]];
+      if (w->t->forward == NSCCL_FORWARD_STORE && next->src < w->t->nranks) /* stored, re-sent */
+        return push_hop(w, EV_HOP, v, c, end + l->latency + w->alpha, e.hop + 1, 0);
+      return push_hop(w, EV_HOP, v, c, start + l->latency, e.hop + 1, end + l->latency);
+    }
+    double arrive = end + l->latency;
     note(w, c, arrive);
     if (w->bcast) { /* v forwards the chunk to its children, in program order */
       for (int k = w->child_first[v]; k < w->child_first[v + 1]; k++)
@@ -180,7 +224,8 @@ static int handle(walk_t *w, event_t e) {
     w->acc[i] = e.t;
     w->pending[i] = 0;
     note(w, c, e.t);
-    if (++w->next_child[i] < w->child_first[v + 1] - w->child_first[v]) return advance(w, v, c);
+    if (++w->next_child[i] < nchildren(w, v)) return advance(w, v, c);
+    if (w->window && !advance(w, v, c + w->window)) return 0;
     return v > 0 ? push(w, EV_READY, v, c, e.t) : 1;
   }
 }
@@ -206,10 +251,17 @@ static nscclResult_t walk(walk_t *w, nsccl_algo_t algo, double *seconds) {
     w->acc = calloc(cells, sizeof(double));
     w->next_child = calloc(cells, sizeof(int));
     w->pending = calloc(cells, 1);
+    w->sent = malloc(cells * sizeof(double));
+    /* Both bounds as the builder applies them to every rank. The window leaves a program alone
+     * when its windowed receives (nc per chunk) number at most W or total at most W chunks; either
+     * way the program has at most W chunks, so "chunk c waits for chunk c - W" never applies to it:
+     * one rule for every rank covers both cases. */
+    w->slots = NSCCL_ALGO_SLOTS;
+    w->window = NSCCL_ALGO_WINDOW;
   }
-  int ok = w->chunk_done && (w->bcast || (w->arrival && w->acc && w->next_child && w->pending));
+  int ok = w->chunk_done && (w->bcast || (w->arrival && w->acc && w->next_child && w->pending && w->sent));
   if (ok && !w->bcast)
-    for (size_t i = 0; i < cells; i++) w->arrival[i] = NAN;
+    for (size_t i = 0; i < cells; i++) w->arrival[i] = w->sent[i] = NAN;
   for (int c = 0; ok && c < K; c++) {
     if (w->bcast) {
       for (int j = w->child_first[0]; ok && j < w->child_first[1]; j++) ok = push(w, EV_READY, w->children[j], c, 0);
@@ -221,7 +273,9 @@ static nscclResult_t walk(walk_t *w, nsccl_algo_t algo, double *seconds) {
   while (ok && w->nheap) ok = handle(w, pop(w));
   if (!ok) NSCCL_FAIL(nscclSystemError, "model: out of memory walking %d chunks on %d ranks", K, n);
   double t = w->done;
-  if (k > K && K >= 2) t += (k - K) * (w->chunk_done[K - 1] - w->chunk_done[K - 2]);
+  /* The bounds make the steady state periodic over W chunks (a multiple of S), not one. */
+  int span = K - 1 < NSCCL_ALGO_WINDOW ? K - 1 : NSCCL_ALGO_WINDOW;
+  if (k > K && span >= 1) t += (k - K) * (w->chunk_done[K - 1] - w->chunk_done[K - 1 - span]) / span;
   *seconds = t;
   return nscclSuccess;
 }
@@ -277,6 +331,7 @@ nscclResult_t nsccl_model_predict_rooted(const nsccl_topo_t *topo, const nsccl_m
   free(w.acc);
   free(w.next_child);
   free(w.pending);
+  free(w.sent);
   free(w.chunk_done);
   free(w.heap);
   nsccl_topo_free(flat);
