@@ -320,10 +320,14 @@ int nsccl_fp_progress(nsccl_fp_t *fp) {
     while (got < POLL_BATCH) {
       slot_hdr_t *s = slot_of(ring, p->tail);
       if (__atomic_load_n(&s->seq, __ATOMIC_ACQUIRE) != p->tail + 1) break;
+      int pulled = (s->len & FP_CTRL_RTS) != 0;
       int a = arrive(fp, peer, p, s);
       if (a < 0) break;
       n += a;
       got++;
+      /* A rendezvous receive just completed: hand it to the caller while its bytes are in cache
+       * (the engine reduces a staged chunk right away) rather than pulling more first. */
+      if (pulled && a > 0) got = POLL_BATCH;
       p->tail++;
       /* Publishing costs the sender a cache-line transfer, so it happens every SLOTS / 2
        * fragments. That cannot stall a sender for good: a sender waits only with SLOTS fragments
