@@ -2,10 +2,12 @@
  * topology file, then time the usual sweep and compare every row with the cost model's prediction
  * on that topology (and on the uncalibrated defaults, for contrast).
  *
- *   alpha: a tree (recursive doubling / Bruck) all-gather of one float per rank takes ceil(lg p)
- *          steps of tiny messages, so alpha = t / ceil(lg p) (the engine's and the transport's
- *          whole per-step cost; the tree is what the selector runs at small sizes, and a ring's
- *          p-1 dependent steps suffer most from oversubscription);
+ *   alpha and link latency L: a tree (recursive doubling / Bruck) all-gather of one float per rank
+ *          takes ceil(lg p) dependent steps of one tiny message each, t_tree = lg (alpha + L); a
+ *          direct one takes one step of p-1 messages, t_direct = (p-1) alpha + L. Two probes, two
+ *          unknowns: alpha is what each message costs its sender, L what each dependent step
+ *          waits (a cache-line transfer on an idle host, a context switch on an oversubscribed
+ *          one). With 2 ranks both probes are one message: alpha = t, L = 0;
  *   beta:  a ring all-gather of n bytes takes (p-1) alpha + (p-1)/p n beta: the slope between
  *          n = SMALL_BW and n = LARGE_BW gives beta without alpha in it; link_bandwidth = 1 / beta.
  *          Both sizes finish within a scheduler time slice, so preemption on a shared machine
@@ -143,21 +145,31 @@ static nscclComm_t probe_comm(const char *algo, int rank, int nranks) {
 int perf_calibrate(const perf_opts_t *o, nscclComm_t comm, int rank, int nranks) {
   /* Communicators for the alpha (tree) and beta (ring) probes, whatever --algo says for the sweep. */
   nscclComm_t ring = probe_comm("ring", rank, nranks), tree = probe_comm("tree", rank, nranks);
-  double alpha = NSCCL_HOST_DEFAULT_ALPHA, link_bw = NSCCL_HOST_DEFAULT_LINK_BW;
-  double t_small = 0, t_large = 0, t_bw0 = 0;
+  nscclComm_t direct = probe_comm("direct", rank, nranks);
+  double alpha = NSCCL_HOST_DEFAULT_ALPHA, link_bw = NSCCL_HOST_DEFAULT_LINK_BW, link_lat = 0;
+  double t_small = 0, t_direct = 0, t_large = 0, t_bw0 = 0;
   if (nranks > 1) {
     int lg = 0;
     while ((1 << lg) < nranks) lg++;
     t_small = time_allgather(tree, sizeof(float) * (size_t)nranks, 200, nranks);
+    t_direct = time_allgather(direct, sizeof(float) * (size_t)nranks, 200, nranks);
     t_bw0 = time_allgather(ring, SMALL_BW, 50, nranks);
     t_large = time_allgather(ring, LARGE_BW, 50, nranks);
-    alpha = t_small / lg;
+    double step = t_small / lg; /* alpha + L */
+    alpha = step;
+    if (nranks > 2) {
+      /* Noise can make either share come out negative: keep both within [0, step]. */
+      alpha = (t_direct - step) / (nranks - 2);
+      alpha = alpha < 0 ? 0 : alpha > step ? step : alpha;
+      link_lat = step - alpha;
+    }
     double frac = (double)(nranks - 1) / nranks;
     double beta = (t_large - t_bw0) / (frac * (double)(LARGE_BW - SMALL_BW));
     if (beta > 0) link_bw = 1.0 / beta;
   }
   nscclCommDestroy(ring);
   nscclCommDestroy(tree);
+  nscclCommDestroy(direct);
   double reduce_bw = local_bandwidth(0, nranks);
   double memcpy_bw = local_bandwidth(1, nranks);
 
@@ -165,11 +177,12 @@ int perf_calibrate(const perf_opts_t *o, nscclComm_t comm, int rank, int nranks)
   if (rank == 0) {
     printf("# nsccl-perf --calibrate on %d ranks (one host)\n", nranks);
     if (nranks > 1)
-      printf("#   tree all-gather of %d floats: %.2f us -> alpha = %.3f us per step\n"
+      printf("#   tree all-gather of %d floats: %.2f us, direct: %.2f us -> alpha = %.3f us per message, link "
+             "latency = %.3f us per step\n"
              "#   ring all-gather of %zu KiB: %.1f us, of %zu KiB: %.1f us -> link bandwidth = %.3f GB/s "
              "(beta = %.4f ns/B)\n",
-             nranks, t_small * 1e6, alpha * 1e6, SMALL_BW >> 10, t_bw0 * 1e6, LARGE_BW >> 10, t_large * 1e6,
-             link_bw / 1e9, 1e9 / link_bw);
+             nranks, t_small * 1e6, t_direct * 1e6, alpha * 1e6, link_lat * 1e6, SMALL_BW >> 10, t_bw0 * 1e6,
+             LARGE_BW >> 10, t_large * 1e6, link_bw / 1e9, 1e9 / link_bw);
     else
       printf("#   1 rank: no messages to time; alpha and link bandwidth keep the defaults\n");
     printf("#   reduce kernel (float sum, %zu MiB): %.3f GB/s -> gamma = %.4f ns/B\n", LOCAL_BYTES >> 20,
@@ -183,11 +196,12 @@ int perf_calibrate(const perf_opts_t *o, nscclComm_t comm, int rank, int nranks)
     } else {
       fprintf(f,
               "# This host, calibrated by nsccl-perf --calibrate on %d ranks (docs/performance.md).\n"
-              "# alpha from a tree all-gather of one float per rank, link bandwidth from ring all-gathers of\n"
+              "# alpha and link latency from tree and direct all-gathers of one float per rank, link\n"
+              "# bandwidth from ring all-gathers of\n"
               "# %zu KiB and %zu KiB, reduce bandwidth from the float-sum kernel. Measured memcpy: %.3e B/s.\n"
               "[topology]\nmodule = host\nranks = %d\nranks_per_host = %d\n"
-              "endpoint_overhead = %.4e\nlink_bandwidth = %.4e\nreduce_bandwidth = %.4e\n",
-              nranks, SMALL_BW >> 10, LARGE_BW >> 10, memcpy_bw, nranks, nranks, alpha, link_bw, reduce_bw);
+              "endpoint_overhead = %.4e\nlink_latency = %.4e\nlink_bandwidth = %.4e\nreduce_bandwidth = %.4e\n",
+              nranks, SMALL_BW >> 10, LARGE_BW >> 10, memcpy_bw, nranks, nranks, alpha, link_lat, link_bw, reduce_bw);
       fclose(f);
       printf("# wrote %s\n", o->topo_out);
     }

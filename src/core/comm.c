@@ -129,7 +129,9 @@ static nscclResult_t build_host_topology(struct nscclComm *c) {
     net_bw = cal->nic_bandwidth;
     net_lat = cal->network_latency;
     reduce_bw = cal->reduce_bandwidth;
-    if (cal->link_latency > 0) link_lat = cal->link_latency;
+    /* A calibrated alpha already holds what this host's ranks wait per message, context switches
+     * included: the file's own link latency (usually none) replaces the oversubscription term. */
+    link_lat = cal->link_latency;
     nsccl_topo_free(cal);
     NSCCL_INFO(NSCCL_SUBSYS_INIT, "host topology from %s: alpha %.3g s, link %.3g B/s, reduce %.3g B/s", file, alpha,
                link_bw, reduce_bw);

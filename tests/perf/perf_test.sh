@@ -5,6 +5,9 @@
 #   one     1 rank works
 #   fastpath 3 ranks, 8 B .. 256 KiB (one to several fast-path fragments, then libfabric), checked,
 #           with the same-host fast path on (default) and off (NSCCL_SHM_FASTPATH=0)
+#   calibrate 3 ranks, --calibrate on a short sweep: a host file with positive alpha, bandwidths
+#           and a link latency >= 0, loadable by the topology loader (nsccl-model), the model's
+#           median error per collective printed
 #   corrupt one output element flipped (NSCCL_PERF_CORRUPT): the checker must count it and fail
 #   help    --help prints the usage and exits 0
 #   badopt  unknown option, -c 1 and a bad size: exit status != 0 and a message naming the problem
@@ -84,6 +87,20 @@ fastpath)
         -d int32 --algo $a >"$tmp/out" 2>"$tmp/err" || fail "NSCCL_SHM_FASTPATH=$fp --algo $a exited with $?"
       grep -q '^# Out of bounds values : 0 OK$' "$tmp/out" || fail "NSCCL_SHM_FASTPATH=$fp --algo $a: results wrong"
     done
+  done
+  ;;
+calibrate)
+  $mpirun -n 3 "$perf" --calibrate -c all -b 8 -e 64K -f 16 -n 3 --topo-out "$tmp/host.conf" >"$tmp/out" 2>"$tmp/err" ||
+    fail "--calibrate exited with $?"
+  for k in endpoint_overhead link_bandwidth reduce_bandwidth; do
+    awk -v k="$k" '$1 == k && $3 + 0 > 0 { ok = 1 } END { exit !ok }' "$tmp/host.conf" || fail "$k missing or not > 0"
+  done
+  awk '$1 == "link_latency" && $3 + 0 >= 0 { ok = 1 } END { exit !ok }' "$tmp/host.conf" || fail "link_latency missing"
+  grep -q '^ranks = 3$' "$tmp/host.conf" || fail "the file does not describe 3 ranks"
+  model=$(dirname "$perf")/nsccl-model
+  "$model" --topo "$tmp/host.conf" --coll allgather -b 8 -e 8 >"$tmp/model" 2>&1 || fail "nsccl-model cannot load the file: $(cat "$tmp/model")"
+  for c in allreduce allgather reducescatter; do
+    grep -Eq "^#   $c +[0-9.]+% \\| +[0-9.]+%" "$tmp/out" || fail "no median error line for $c"
   done
   ;;
 corrupt)
