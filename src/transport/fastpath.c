@@ -327,7 +327,7 @@ int nsccl_fp_progress(nsccl_fp_t *fp) {
       got++;
       /* A rendezvous receive just completed: hand it to the caller while its bytes are in cache
        * (the engine reduces a staged chunk right away) rather than pulling more first. */
-      if (pulled && a > 0) got = POLL_BATCH;
+      if (pulled) got = POLL_BATCH;
       p->tail++;
       /* Publishing costs the sender a cache-line transfer, so it happens every SLOTS / 2
        * fragments. That cannot stall a sender for good: a sender waits only with SLOTS fragments
@@ -338,7 +338,7 @@ int nsccl_fp_progress(nsccl_fp_t *fp) {
         __atomic_store_n(consumed_of(ring), p->tail, __ATOMIC_RELEASE);
       }
     }
-    if (p->fin_n) nsccl_fp_rndv_flush_fins(p);
+    if (p->fin_n) n += nsccl_fp_rndv_flush_fins(p);
     while (p->sq_head && (p->sq_head->rndv ? nsccl_fp_rndv_post(p, p->sq_head) : try_write(p, p->sq_head))) {
       fp_req_t *r = p->sq_head;
       p->sq_head = r->next;

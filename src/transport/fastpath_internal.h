@@ -46,6 +46,16 @@ _Static_assert(sizeof(slot_hdr_t) <= SLOT_HDR, "the slot header fits its room");
 #define FP_READ_YES     1
 #define FP_READ_NO      2
 
+/* A FIN owed to a sender whose ring had no free slot, and the receive it completes once written:
+ * the receive stays pending until then, so its rank keeps polling (a rank whose collective is done
+ * polls no more, and the sender would wait for the FIN forever). */
+typedef struct {
+  uint64_t id;
+  nsccl_xfer_t *x;
+  nscclResult_t status;
+  size_t bytes;
+} fp_fin_t;
+
 typedef struct fp_req {
   struct fp_req *next;
   void *buf;
@@ -90,7 +100,7 @@ typedef struct {
   int can_read;      /* FP_READ_*: can I read the peer's memory (process_vm_readv)? */
   fp_req_t *wq_head; /* my rendezvous sends to the peer, waiting for their FIN */
   uint64_t next_id;  /* id of my next rendezvous send to the peer */
-  uint64_t *fin_q;   /* FINs owed to the peer that found my ring to it full */
+  fp_fin_t *fin_q;   /* FINs owed to the peer that found my ring to it full */
   int fin_n, fin_cap;
 } fp_peer_t;
 
@@ -156,7 +166,7 @@ int nsccl_fp_rndv_post(fp_peer_t *p, fp_req_t *r);
 int nsccl_fp_rndv_arrive(nsccl_fp_t *fp, int peer, const slot_hdr_t *s);
 /* irecv found an unexpected RTS m: read the message now. */
 void nsccl_fp_rndv_pull_unexpected(nsccl_fp_t *fp, int peer, fp_msg_t *m, void *buf, size_t len, nsccl_xfer_t *x);
-/* Flush FINs owed to peer; returns 0. */
+/* Write FINs owed to peer while its ring has room; returns the receives that completed. */
 int nsccl_fp_rndv_flush_fins(fp_peer_t *p);
 /* Finish the rendezvous sends waiting for FINs with status; drop owed FINs. */
 void nsccl_fp_rndv_cancel(nsccl_fp_t *fp, fp_peer_t *p, nscclResult_t status);

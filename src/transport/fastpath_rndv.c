@@ -106,42 +106,49 @@ nscclResult_t nsccl_fp_rndv_isend(nsccl_fp_t *fp, int peer, const void *buf, siz
 
 int nsccl_fp_rndv_flush_fins(fp_peer_t *p) {
   int i = 0;
-  while (i < p->fin_n && nsccl_fp_write_ctrl(p, FP_CTRL_FIN, 0, 0, p->fin_q[i], 0)) i++;
-  memmove(p->fin_q, p->fin_q + i, (size_t)(p->fin_n - i) * sizeof(uint64_t));
+  for (; i < p->fin_n && nsccl_fp_write_ctrl(p, FP_CTRL_FIN, 0, 0, p->fin_q[i].id, 0); i++)
+    fp_finish(p->fin_q[i].x, p->fin_q[i].status, p->fin_q[i].bytes);
+  memmove(p->fin_q, p->fin_q + i, (size_t)(p->fin_n - i) * sizeof(fp_fin_t));
   p->fin_n -= i;
-  return 0;
+  return i;
 }
 
-/* Tell the sender its message has been read. A full ring queues the FIN (written at the next
- * progress); returns -1 only when even that has no memory. */
-static int send_fin(fp_peer_t *p, uint64_t id) {
-  if (!p->fin_n && nsccl_fp_write_ctrl(p, FP_CTRL_FIN, 0, 0, id, 0)) return 0;
+/* Tell the sender its message has been read, then complete the receive x. A full ring queues the
+ * FIN with x, which completes when the FIN is written. Returns 1 if x completed now. */
+static int fin_and_finish(fp_peer_t *p, uint64_t id, nsccl_xfer_t *x, nscclResult_t status, size_t bytes) {
+  if (!p->fin_n && nsccl_fp_write_ctrl(p, FP_CTRL_FIN, 0, 0, id, 0)) {
+    fp_finish(x, status, bytes);
+    return 1;
+  }
   if (p->fin_n == p->fin_cap) {
     int cap = p->fin_cap ? 2 * p->fin_cap : 16;
-    uint64_t *q = realloc(p->fin_q, (size_t)cap * sizeof(uint64_t));
-    if (!q) return -1;
+    fp_fin_t *q = realloc(p->fin_q, (size_t)cap * sizeof(fp_fin_t));
+    if (!q) { /* the sender will wait for its FIN until the timeout: say so, and fail the receive */
+      NSCCL_WARN(NSCCL_SUBSYS_NET, "transport: out of memory acknowledging a message");
+      fp_finish(x, nscclSystemError, 0);
+      return 1;
+    }
     p->fin_q = q;
     p->fin_cap = cap;
   }
-  p->fin_q[p->fin_n++] = id;
+  p->fin_q[p->fin_n++] = (fp_fin_t){id, x, status, bytes};
   return 0;
 }
 
-/* Read the sender's message into buf and acknowledge it. */
-static void pull(nsccl_fp_t *fp, int peer, uint64_t addr, size_t total, uint64_t id, void *buf, size_t cap,
-                 nsccl_xfer_t *x) {
+/* Read the sender's message into buf and acknowledge it. Returns 1 if x completed now. */
+static int pull(nsccl_fp_t *fp, int peer, uint64_t addr, size_t total, uint64_t id, void *buf, size_t cap,
+                nsccl_xfer_t *x) {
   fp_peer_t *p = &fp->peers[peer];
   int err = 0;
-  if (total > cap) {
-    fp_finish(x, nscclInvalidUsage, 0); /* truncation, as FI_ETRUNC; the sender still completes */
-  } else if (read_peer(p->pid, buf, addr, total, &err) != 0) {
+  if (total > cap) /* truncation, as FI_ETRUNC; the sender still completes */
+    return fin_and_finish(p, id, x, nscclInvalidUsage, 0);
+  if (read_peer(p->pid, buf, addr, total, &err) != 0) {
     NSCCL_WARN(NSCCL_SUBSYS_NET, "transport: reading %zu bytes from rank %d failed: %s", total, peer, strerror(err));
-    fp_finish(x, err == ESRCH ? nscclRemoteError : nscclSystemError, 0);
-    if (err == ESRCH) return; /* the sender is gone: nobody to acknowledge */
-  } else {
-    fp_finish(x, nscclSuccess, total);
+    if (err != ESRCH) return fin_and_finish(p, id, x, nscclSystemError, 0);
+    fp_finish(x, nscclRemoteError, 0); /* the sender is gone: nobody to acknowledge */
+    return 1;
   }
-  if (send_fin(p, id) != 0) NSCCL_WARN(NSCCL_SUBSYS_NET, "transport: out of memory acknowledging rank %d", peer);
+  return fin_and_finish(p, id, x, nscclSuccess, total);
 }
 
 void nsccl_fp_rndv_pull_unexpected(nsccl_fp_t *fp, int peer, fp_msg_t *m, void *buf, size_t len, nsccl_xfer_t *x) {
@@ -164,9 +171,9 @@ int nsccl_fp_rndv_arrive(nsccl_fp_t *fp, int peer, const slot_hdr_t *s) {
   }
   fp_req_t *r = nsccl_fp_take_posted(p, s->tag);
   if (r) {
-    pull(fp, peer, payload[0], s->total, payload[1], r->buf, r->len, r->x);
+    int done = pull(fp, peer, payload[0], s->total, payload[1], r->buf, r->len, r->x);
     fp_req_put(fp, r);
-    return 1;
+    return done;
   }
   fp_msg_t *m = malloc(sizeof(*m));
   if (!m) return -1;
@@ -186,5 +193,6 @@ void nsccl_fp_rndv_cancel(nsccl_fp_t *fp, fp_peer_t *p, nscclResult_t status) {
     fp_finish(r->x, status, 0);
     fp_req_put(fp, r);
   }
+  for (int i = 0; i < p->fin_n; i++) fp_finish(p->fin_q[i].x, status, 0);
   p->fin_n = 0;
 }

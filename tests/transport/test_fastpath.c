@@ -153,6 +153,38 @@ static int body_trunc(pair_ctx_t *c) {
   return 0;
 }
 
+/* More rendezvous messages than the acknowledging ring has slots, while their sender does not poll:
+ * the receiver has to queue FINs. Its receives may complete only once the FINs are written,
+ * because after that it polls no more here (it blocks on the pipe, as a rank whose collective is
+ * done stops polling); if they completed earlier, the sender would wait for FINs forever. */
+static int body_owed_fins(pair_ctx_t *c) {
+  enum { N = 48, LEN = 2 * EAGER };
+  static unsigned char buf[N][LEN];
+  nsccl_xfer_t x[N];
+  if (enable(c)) return 1;
+  if (c->rank == 0) {
+    for (int k = 0; k < N; k++) {
+      pattern_fill(buf[k], LEN, 0, (uint64_t)k);
+      if (nsccl_transport_isend(c->t, 1, buf[k], LEN, (uint64_t)k, &x[k])) return fail(c, "isend", k, 0);
+    }
+    double until = now_seconds() + 0.3; /* not polling: the receiver's ring to us fills up */
+    while (now_seconds() < until) {
+    }
+    int w = wait_xfers(c->t, x, N, 10000);
+    if (w) return fail(c, "sends never acknowledged", w, 0);
+    if (pair_signal(c)) return fail(c, "signal", 0, 0);
+    return 0;
+  }
+  for (int k = 0; k < N; k++)
+    if (nsccl_transport_irecv(c->t, 0, buf[k], LEN, (uint64_t)k, &x[k])) return fail(c, "irecv", k, 0);
+  int w = wait_xfers(c->t, x, N, 10000);
+  if (w) return fail(c, "receives", w, 0);
+  for (int k = 0; k < N; k++)
+    if (x[k].status || pattern_check(buf[k], LEN, 0, (uint64_t)k) != LEN) return fail(c, "message", k, x[k].status);
+  if (pair_wait(c)) return fail(c, "the sender never finished", 0, 0); /* no polling from here */
+  return 0;
+}
+
 static void run(pair_body_t body, int cma) {
   setenv("NSCCL_SHM_FASTPATH", "1", 1);
   setenv("NSCCL_SHM_CMA", cma ? "1" : "0", 1);
@@ -166,3 +198,4 @@ Test(fastpath, unexpected_rendezvous, .timeout = 60) { run(body_unexpected, 1); 
 Test(fastpath, unexpected_without_cma, .timeout = 60) { run(body_unexpected, 0); }
 Test(fastpath, fin_between_fragments, .timeout = 60) { run(body_interleaved, 1); }
 Test(fastpath, truncated_rendezvous, .timeout = 60) { run(body_trunc, 1); }
+Test(fastpath, receives_wait_for_owed_fins, .timeout = 60) { run(body_owed_fins, 1); }
