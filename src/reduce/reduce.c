@@ -8,8 +8,11 @@
 #include "core/check.h"
 #include "reduce/reduce_kernels.h"
 
+/* Each kernel is cloned for AVX-512, AVX2 and the baseline; the loader picks the widest the CPU
+ * has (GCC function multiversioning). Wider vectors matter when a staged chunk is still in cache. */
 #define KERNEL(name, T, EXPR)                                                                                          \
-  static void name(void *dst_, const void *a_, const void *b_, size_t n) {                                             \
+  __attribute__((target_clones("avx512f", "avx2", "default"))) static void name(void *dst_, const void *a_,            \
+                                                                                const void *b_, size_t n) {            \
     T *d = dst_;                                                                                                       \
     const T *a = a_;                                                                                                   \
     const T *b = b_;                                                                                                   \
