@@ -54,6 +54,7 @@ struct nsccl_fabric {
   uint32_t *succ;
   uint32_t *msg_idx; /* message number within (direction, peer) */
   uint32_t *ready;   /* queue of steps whose dependencies are complete */
+  uint32_t *local;   /* ready COPY / REDUCE steps, run one at a time after messages are posted */
   uint32_t *inflight;
   nsccl_xfer_t *xfer;
   void **stage;    /* RECV_REDUCE: staging buffer while posted */
@@ -100,10 +101,11 @@ static void free_arrays(nsccl_fabric_t *f) {
   free(f->succ);
   free(f->msg_idx);
   free(f->ready);
+  free(f->local);
   free(f->inflight);
   free(f->xfer);
   free(f->stage);
-  f->missing = f->succ_off = f->succ = f->msg_idx = f->ready = f->inflight = NULL;
+  f->missing = f->succ_off = f->succ = f->msg_idx = f->ready = f->local = f->inflight = NULL;
   f->xfer = NULL;
   f->stage = NULL;
   f->cap_steps = f->cap_deps = 0;
@@ -173,10 +175,12 @@ static nscclResult_t reserve(nsccl_fabric_t *f, const nsccl_program_t *p) {
     f->succ = malloc(nd * sizeof(uint32_t));
     f->msg_idx = malloc(ns * sizeof(uint32_t));
     f->ready = malloc(ns * sizeof(uint32_t));
+    f->local = malloc(ns * sizeof(uint32_t));
     f->inflight = malloc(ns * sizeof(uint32_t));
     f->xfer = malloc(ns * sizeof(nsccl_xfer_t));
     f->stage = calloc(ns, sizeof(void *));
-    if (!f->missing || !f->succ_off || !f->succ || !f->msg_idx || !f->ready || !f->inflight || !f->xfer || !f->stage) {
+    if (!f->missing || !f->succ_off || !f->succ || !f->msg_idx || !f->ready || !f->local || !f->inflight || !f->xfer ||
+        !f->stage) {
       free_arrays(f);
       NSCCL_FAIL(nscclSystemError, "fabric engine: out of memory for a program of %u steps", p->nsteps);
     }
@@ -266,6 +270,7 @@ typedef struct {
   nscclRedOp_t op; /* avg already mapped to sum */
   uint64_t seq;
   uint32_t head, tail, ninflight, ndone;
+  uint32_t lhead, ltail; /* local[] queue */
 } run_t;
 
 static void *ptr(run_t *r, nsccl_region_t reg) { return r->base[reg.buf] + reg.offset; }
@@ -414,13 +419,32 @@ nscclResult_t nsccl_fabric_run(nsccl_fabric_t *f, const nsccl_program_t *p, cons
   char why[256];
   while (r.ndone < p->nsteps) {
     int moved = 0;
-    while (r.head < r.tail) {
-      rc = start(&r, f->ready[r.head++]);
-      if (rc != nscclSuccess) {
-        snprintf(why, sizeof(why), "could not post a transfer: %s", nsccl_error_detail());
-        return abandon(&r, rc == nscclSystemError ? nscclSystemError : nscclRemoteError, why);
+    /* Messages first: post every ready transfer before copying or reducing, so that peers can
+     * start on what this rank sends (a long local copy would otherwise hold back the send behind
+     * it); then one local step, and poll again before the next. */
+    while (r.head < r.tail || r.lhead < r.ltail) {
+      while (r.head < r.tail) {
+        uint32_t s = f->ready[r.head++];
+        if (!is_msg(&p->steps[s])) {
+          f->local[r.ltail++] = s;
+          continue;
+        }
+        rc = start(&r, s);
+        if (rc != nscclSuccess) {
+          snprintf(why, sizeof(why), "could not post a transfer: %s", nsccl_error_detail());
+          return abandon(&r, rc == nscclSystemError ? nscclSystemError : nscclRemoteError, why);
+        }
+        moved = 1;
       }
-      moved = 1;
+      if (r.lhead < r.ltail) {
+        rc = start(&r, f->local[r.lhead++]);
+        if (rc != nscclSuccess) {
+          snprintf(why, sizeof(why), "a local step failed: %s", nsccl_error_detail());
+          return abandon(&r, rc, why);
+        }
+        moved = 1;
+        if (r.ninflight) break; /* poll before the next local step */
+      }
     }
     if (r.ninflight) {
       int n = nsccl_transport_progress(f->tp);
@@ -443,7 +467,7 @@ nscclResult_t nsccl_fabric_run(nsccl_fabric_t *f, const nsccl_program_t *p, cons
         }
         moved = 1;
       }
-    } else if (r.head == r.tail && r.ndone < p->nsteps) {
+    } else if (r.head == r.tail && r.lhead == r.ltail && r.ndone < p->nsteps) {
       NSCCL_FAIL(nscclInternalError, "%s #%llu: rank %d's schedule is stuck (%u of %u steps done, none runnable)",
                  nsccl_coll_name(p->args.coll), (unsigned long long)seq, p->rank, r.ndone, p->nsteps);
     }
