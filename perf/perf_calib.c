@@ -1,6 +1,6 @@
 /* nsccl-perf --calibrate: measure this host's alpha, beta and gamma, write them as a `host`
  * topology file, then time the usual sweep and compare every row with the cost model's prediction
- * on that topology (and on the uncalibrated defaults, for contrast).
+ * on that topology (and on the topology the communicator itself prices with, for contrast).
  *
  *   alpha and link latency L: a tree (recursive doubling / Bruck) all-gather of one float per rank
  *          takes ceil(lg p) dependent steps of one tiny message each, t_tree = lg (alpha + L); a
@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 
 #include "core/clock.h"
+#include "core/comm.h"
 #include "model/cost.h"
 #include "perf/perf.h"
 #include "perf/perf_sweep.h"
@@ -228,18 +229,20 @@ int perf_calibrate(const perf_opts_t *o, nscclComm_t comm, int rank, int nranks)
       double pred = NAN, pdef = NAN;
       if (r->algo_id >= 0) {
         nsccl_model_predict(topo, NULL, r->shape.coll, (nsccl_algo_t)r->algo_id, 0, r->shape.bytes, nranks, &pred);
-        nsccl_model_predict(NULL, NULL, r->shape.coll, (nsccl_algo_t)r->algo_id, 0, r->shape.bytes, nranks, &pdef);
+        nsccl_model_predict(comm->topo, NULL, r->shape.coll, (nsccl_algo_t)r->algo_id, 0, r->shape.bytes, nranks,
+                            &pdef);
       }
       double meas = 0.5 * (r->time_us[0] + r->time_us[1]);
       printf("  %14s %10zu %7s %12.2f %12.2f %12.2f %7.1f%%\n", perf_coll_name(r->shape.coll), r->shape.bytes, r->algo,
              meas, pred * 1e6, pdef * 1e6, meas > 0 ? 100 * fabs(pred * 1e6 - meas) / meas : NAN);
     }
-    printf("#\n# Median absolute relative error of the model (calibrated host file | uncalibrated defaults):\n");
+    printf("#\n# Median absolute relative error of the model (calibrated host file | the communicator's own host "
+           "topology: defaults, oversubscription, or NSCCL_HOST_TOPO):\n");
     for (int k = 0; k < PERF_NCOLLS; k++) {
       nsccl_coll_t c = perf_coll_order[k];
       if (!(o->coll_mask & (1 << c))) continue;
       int n1, n2;
-      double e1 = model_error(&rows, c, topo, nranks, &n1), e2 = model_error(&rows, c, NULL, nranks, &n2);
+      double e1 = model_error(&rows, c, topo, nranks, &n1), e2 = model_error(&rows, c, comm->topo, nranks, &n2);
       printf("#   %-14s %6.1f%% | %6.1f%%   over %d measurements\n", perf_coll_name(c), 100 * e1, 100 * e2, n1);
     }
     nsccl_topo_free(topo);

@@ -42,6 +42,7 @@ static nscclResult_t host_fill(nsccl_topo_t *t, int nhosts, double net_bw, doubl
   int g = t->nranks / nhosts, regular = t->nranks % nhosts == 0;
   for (int r = 0; r < t->nranks && regular; r++) regular = t->group_of_rank[r] == r / g;
   t->group_size = regular && nhosts > 1 ? g : 0;
+  t->cpu_copies = nhosts == 1;
   return nscclSuccess;
 }
 

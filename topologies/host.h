@@ -5,13 +5,15 @@
 
 #include "topologies/topo.h"
 
-/* Default host parameters (uncalibrated; see docs/topologies.md): used for a NULL topology and for
- * arguments passed as 0. */
-#define NSCCL_HOST_DEFAULT_ALPHA     2e-6   /* s per message: a libfabric shm/tcp send, software path */
-#define NSCCL_HOST_DEFAULT_LINK_BW   5e9    /* B/s per rank into the host's shared memory (memcpy-bound) */
-#define NSCCL_HOST_DEFAULT_NET_BW    1.25e9 /* B/s per host NIC: 10 Gb/s Ethernet */
-#define NSCCL_HOST_DEFAULT_NET_LAT   20e-6  /* s host to host over TCP */
-#define NSCCL_HOST_DEFAULT_REDUCE_BW 4e9    /* B/s one core reduces (vectorised sum, memory-bound) */
+/* Default host parameters, used for a NULL topology and for arguments passed as 0 (see
+ * docs/topologies.md). The same-host ones were measured with `nsccl-perf --calibrate` on 2 ranks of
+ * the development VM (2-core AMD EPYC, docs/performance.md: alpha 0.51 us, 11.5 GB/s, 11.8 GB/s);
+ * another host should be calibrated (NSCCL_HOST_TOPO). The network ones are placeholders. */
+#define NSCCL_HOST_DEFAULT_ALPHA     5e-7   /* s per message: the same-host fast path, engine included */
+#define NSCCL_HOST_DEFAULT_LINK_BW   11.5e9 /* B/s per rank: a single-copy same-host transfer */
+#define NSCCL_HOST_DEFAULT_NET_BW    1.25e9 /* B/s per host NIC: 10 Gb/s Ethernet (placeholder) */
+#define NSCCL_HOST_DEFAULT_NET_LAT   20e-6  /* s host to host over TCP (placeholder) */
+#define NSCCL_HOST_DEFAULT_REDUCE_BW 11.5e9 /* B/s one core reduces (vectorised float sum) */
 /* Latency of a message between ranks of an oversubscribed host (more ranks than PUs): the receiver
  * is usually not running and waits for a context switch. Measured here, 4 ranks on 2 cores: a
  * dependent step of a small collective costs 11-12 us (docs/performance.md), for Open MPI alike. */

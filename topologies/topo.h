@@ -57,6 +57,10 @@ typedef struct nsccl_topo {
   double nic_bandwidth;                      /* efa/host: bytes/s per NIC per direction */
   double network_latency;                    /* efa/host: seconds from one NIC to another */
   int nic_per_rank;                          /* efa: 1 a NIC per rank, 0 one per server */
+  /* host on one machine: a message is a copy the receiving rank's own CPU makes (shared memory,
+   * cross-memory attach), so a rank's message costs, copies and reductions take turns on one core
+   * instead of overlapping as they do when a NIC or DMA engine moves the bytes. */
+  int cpu_copies;
 } nsccl_topo_t;
 
 /* Key/value parameters (from a preset file or a "module:key=v,key=v" string). */

@@ -80,7 +80,9 @@ void nsccl_model_step_end(model_t *m, double repeat, int ring) {
     T = m->gamma * R;
   } else {
     double a = m->alpha, w = W / k, g = m->gamma * R / k;
-    T = a + w + g + (k - 1) * fmax(a, fmax(w, g));
+    /* Chunks pipeline: after the first, the slowest of issuing, moving and reducing sets the pace.
+     * Unless one core does all three (topology's cpu_copies): then they add up. */
+    T = m->serial ? k * (a + w + g) : a + w + g + (k - 1) * fmax(a, fmax(w, g));
   }
   double lat = m->lat_override >= 0     ? m->lat_override
                : ring && m->lat_sum > 0 ? m->lat_sum - m->lat_min
@@ -481,6 +483,7 @@ nscclResult_t nsccl_model_predict(const nsccl_topo_t *topo, const nsccl_model_op
                .p = nranks,
                .alpha = topo->endpoint_overhead,
                .gamma = 1.0 / topo->reduce_bandwidth,
+               .serial = topo->cpu_copies,
                .lat_override = -1};
   size_t chunk = opts && opts->chunk_bytes ? opts->chunk_bytes : NSCCL_DEFAULT_CHUNK_BYTES;
   m.chunk = chunk == SIZE_MAX ? INFINITY : (double)chunk;

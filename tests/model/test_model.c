@@ -269,3 +269,34 @@ Test(model, binary_trees_priced) {
   cr_assert_eq(seen, 3, "the selector's candidates lack the binary trees");
   nsccl_topo_free(t);
 }
+
+/* On one host the receiving rank's CPU makes every copy (topology cpu_copies): a step's chunks pay
+ * alpha, the copy and the reduction one after another, k (alpha + w + g), instead of pipelining
+ * behind the slowest, alpha + w + g + (k - 1) max(alpha, w, g), as on a switch. Written out for a
+ * 2-rank direct all-gather of 8 MiB in 1 MiB chunks (4 chunks each way) and a 2-rank ring
+ * reduce-scatter (one step of 4 chunks, each reduced). */
+Test(model, one_host_copies_and_reductions_add_up) {
+  const double a = 1e-6, bw = 1e9, rbw = 2e9, chunk = 1 << 20, n = 8 << 20;
+  char spec[200];
+  snprintf(spec, sizeof(spec), "host:ranks=2,endpoint_overhead=%g,link_bandwidth=%g,reduce_bandwidth=%g", a, bw, rbw);
+  nsccl_topo_t *h = NULL;
+  cr_assert_eq(nsccl_topo_load(spec, &h), nscclSuccess, "%s", nsccl_last_error());
+  cr_assert(h->cpu_copies);
+  double w = chunk / bw, g = chunk / rbw;
+  near(predict(h, NSCCL_COLL_ALLGATHER, NSCCL_ALGO_DIRECT, 0, n, (size_t)chunk), 4 * (a + w), "host direct AG", 2, n);
+  near(predict(h, NSCCL_COLL_REDUCESCATTER, NSCCL_ALGO_RING, 0, n, (size_t)chunk), 4 * (a + w + g), "host ring RS", 2,
+       n);
+  snprintf(spec, sizeof(spec), "switch:ranks=2,endpoint_overhead=%g,link_bandwidth=%g,reduce_bandwidth=%g", a, bw, rbw);
+  nsccl_topo_t *s = NULL;
+  cr_assert_eq(nsccl_topo_load(spec, &s), nscclSuccess, "%s", nsccl_last_error());
+  cr_assert_not(s->cpu_copies);
+  near(predict(s, NSCCL_COLL_ALLGATHER, NSCCL_ALGO_DIRECT, 0, n, (size_t)chunk), a + w + 3 * w, "switch direct AG", 2,
+       n);
+  /* So on one host a recursive-doubling all-reduce (the whole vector each way, all of it reduced)
+   * costs more than the ring (half reduced), where a pipelined model called them equal. */
+  double ring = predict(h, NSCCL_COLL_ALLREDUCE, NSCCL_ALGO_RING, 0, 16 << 20, 0);
+  double rd = predict(h, NSCCL_COLL_ALLREDUCE, NSCCL_ALGO_TREE, NSCCL_TREE_RD, 16 << 20, 0);
+  cr_assert_lt(ring, rd, "ring %.3g s, recursive doubling %.3g s", ring, rd);
+  nsccl_topo_free(h);
+  nsccl_topo_free(s);
+}
