@@ -9,7 +9,7 @@ typedef struct {
   const nsccl_topo_t *t;
   int p;
   double alpha, gamma, chunk;
-  int serial; /* topology's cpu_copies: a step's chunks pay alpha, wire and reduction one after another */
+  int serial;   /* topology's cpu_copies: a step's chunks pay alpha, wire and reduction one after another */
   double *load; /* [nlinks] seconds of traffic on each link in this step */
   int *touched; /* links with load > 0 */
   int ntouched;
