@@ -325,12 +325,23 @@ static nscclResult_t start(run_t *r, uint32_t s) {
     if (st->src.bytes != st->dst.bytes)
       NSCCL_FAIL(nscclInternalError, "rank %d step %u: RECV_REDUCE operands of different sizes", r->p->rank, s);
     if (st->dst.bytes == 0) return complete(r, s), nscclSuccess;
-    f->stage[s] = stage_get(f, st->dst.bytes);
-    if (!f->stage[s]) NSCCL_FAIL(nscclSystemError, "fabric engine: no memory for %zu bytes of staging", st->dst.bytes);
-    rc = nsccl_transport_irecv(f->tp, st->peer, f->stage[s], st->dst.bytes, tag, x);
-    if (rc != nscclSuccess) {
-      stage_put(f, f->stage[s], st->dst.bytes);
+    /* dst = src (+) incoming. When dst does not overlap src, the message can land in dst itself and
+     * be combined there (dst = src (+) dst): no staging copy to write and read back, and dst's lines
+     * are in cache for the reduction. Nothing else touches dst meanwhile: the schedule orders every
+     * access to it after this step. In place (dst is src) it has to be staged. */
+    const unsigned char *d = ptr(r, st->dst), *a = ptr(r, st->src);
+    size_t n = st->dst.bytes;
+    if (d + n <= a || a + n <= d) {
       f->stage[s] = NULL;
+      rc = nsccl_transport_irecv(f->tp, st->peer, ptr(r, st->dst), n, tag, x);
+    } else {
+      f->stage[s] = stage_get(f, n);
+      if (!f->stage[s]) NSCCL_FAIL(nscclSystemError, "fabric engine: no memory for %zu bytes of staging", n);
+      rc = nsccl_transport_irecv(f->tp, st->peer, f->stage[s], n, tag, x);
+      if (rc != nscclSuccess) {
+        stage_put(f, f->stage[s], n);
+        f->stage[s] = NULL;
+      }
     }
   }
   if (rc != nscclSuccess) return rc;
@@ -346,8 +357,9 @@ static nscclResult_t finish(run_t *r, uint32_t s) {
     NSCCL_FAIL(x->status == nscclTimeout ? nscclTimeout : nscclRemoteError, "the %s rank %d failed (%s)",
                st->kind == NSCCL_STEP_SEND ? "send to" : "receive from", st->peer, nscclGetErrorString(x->status));
   if (st->kind == NSCCL_STEP_RECV_REDUCE) {
-    nscclResult_t rc = combine(r, ptr(r, st->dst), ptr(r, st->src), f->stage[s], st->dst.bytes);
-    stage_put(f, f->stage[s], st->dst.bytes);
+    void *in = f->stage[s] ? f->stage[s] : ptr(r, st->dst); /* staged, or received in place */
+    nscclResult_t rc = combine(r, ptr(r, st->dst), ptr(r, st->src), in, st->dst.bytes);
+    if (f->stage[s]) stage_put(f, f->stage[s], st->dst.bytes);
     f->stage[s] = NULL;
     NSCCL_CHECK(rc);
   }
