@@ -221,11 +221,11 @@ nscclResult_t nsccl_fp_irecv(nsccl_fp_t *fp, int peer, void *buf, size_t len, ui
     if (p->uq_tail == m) p->uq_tail = prev;
     if (m->rndv) {
       nsccl_fp_rndv_pull_unexpected(fp, peer, m, buf, len, x);
-      free(m);
+      fp_msg_put(fp, m);
       return nscclSuccess;
     }
     deliver(x, buf, len, m->data, m->len);
-    free(m);
+    fp_msg_put(fp, m);
     return nscclSuccess;
   }
   fp_req_t *r = fp_req_get(fp);
@@ -268,12 +268,9 @@ static int arrive(nsccl_fp_t *fp, int peer, fp_peer_t *p, const slot_hdr_t *s) {
     if (p->rx_req) {
       if (s->total <= p->rx_req->len) p->rx_dst = p->rx_req->buf; /* else truncated: discard */
     } else {
-      fp_msg_t *m = malloc(sizeof(*m) + s->total);
+      fp_msg_t *m = fp_msg_get(fp, s->total);
       if (!m) return -1;
-      m->next = NULL;
       m->tag = s->tag;
-      m->len = s->total;
-      m->rndv = 0;
       p->rx_msg = m;
       p->rx_dst = m->data;
     }
@@ -298,7 +295,7 @@ static int arrive(nsccl_fp_t *fp, int peer, fp_peer_t *p, const slot_hdr_t *s) {
   if (r) {
     deliver(r->x, r->buf, r->len, m->data, m->len);
     fp_req_put(fp, r);
-    free(m);
+    fp_msg_put(fp, m);
     return 1;
   }
   if (p->uq_tail)
@@ -398,6 +395,11 @@ void nsccl_fp_close(nsccl_fp_t *fp) {
     fp_req_t *r = fp->free_reqs;
     fp->free_reqs = r->next;
     free(r);
+  }
+  while (fp->free_msgs) {
+    fp_msg_t *m = fp->free_msgs;
+    fp->free_msgs = m->next;
+    free(m);
   }
   munmap(fp->seg, fp->seg_len);
   shm_unlink(fp->name);

@@ -72,6 +72,7 @@ typedef struct fp_msg {
   struct fp_msg *next;
   uint64_t tag;
   size_t len;
+  size_t cap;        /* bytes of data[] allocated (FP_MSG_SMALL for pooled copies) */
   int rndv;          /* an unexpected RTS: nothing copied yet, the data is still at the sender */
   uint64_t addr, id; /* rndv: where it is, and the id to send back */
   unsigned char data[];
@@ -113,7 +114,42 @@ struct nsccl_fp {
   fp_peer_t *peers;
   int *active, nactive;
   fp_req_t *free_reqs;
+  fp_msg_t *free_msgs; /* unexpected-copy records of FP_MSG_SMALL bytes, for reuse */
+  int nfree_msgs;
 };
+
+/* Small messages often arrive before their receive is posted (a peer a little ahead): their
+ * unexpected copies come from a free list instead of malloc/free per message. */
+#define FP_MSG_SMALL    1024
+#define FP_MSG_POOL_MAX 64
+
+static inline fp_msg_t *fp_msg_get(nsccl_fp_t *fp, size_t len) {
+  fp_msg_t *m;
+  if (len <= FP_MSG_SMALL && fp->free_msgs) {
+    m = fp->free_msgs;
+    fp->free_msgs = m->next;
+    fp->nfree_msgs--;
+  } else {
+    size_t cap = len <= FP_MSG_SMALL ? FP_MSG_SMALL : len;
+    m = malloc(sizeof(*m) + cap);
+    if (!m) return NULL;
+    m->cap = cap;
+  }
+  m->next = NULL;
+  m->len = len;
+  m->rndv = 0;
+  return m;
+}
+
+static inline void fp_msg_put(nsccl_fp_t *fp, fp_msg_t *m) {
+  if (m->cap != FP_MSG_SMALL || fp->nfree_msgs >= FP_MSG_POOL_MAX) {
+    free(m);
+    return;
+  }
+  m->next = fp->free_msgs;
+  fp->free_msgs = m;
+  fp->nfree_msgs++;
+}
 
 static inline size_t seg_bytes(int nranks) { return HDR_BYTES + (size_t)nranks * RING_BYTES; }
 static inline unsigned char *ring_of(unsigned char *seg, int sender) {

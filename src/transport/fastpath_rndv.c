@@ -175,9 +175,13 @@ int nsccl_fp_rndv_arrive(nsccl_fp_t *fp, int peer, const slot_hdr_t *s) {
     fp_req_put(fp, r);
     return done;
   }
-  fp_msg_t *m = malloc(sizeof(*m));
+  fp_msg_t *m = fp_msg_get(fp, 0);
   if (!m) return -1;
-  *m = (fp_msg_t){NULL, s->tag, s->total, 1, payload[0], payload[1]};
+  m->tag = s->tag;
+  m->len = s->total; /* of the message at the sender; nothing is copied here */
+  m->rndv = 1;
+  m->addr = payload[0];
+  m->id = payload[1];
   if (p->uq_tail)
     p->uq_tail->next = m;
   else
