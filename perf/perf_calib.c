@@ -223,18 +223,17 @@ int perf_calibrate(const perf_opts_t *o, nscclComm_t comm, int rank, int nranks)
     }
     printf("#\n# Model against measurement (out-of-place and in-place rows; predicted for the algorithm run)\n");
     printf("# %14s %10s %7s %12s %12s %12s %8s\n", "collective", "size(B)", "algo", "measured(us)", "model(us)",
-           "default(us)", "error");
+           "runtime(us)", "error");
     for (int i = 0; i < rows.n; i++) {
       const perf_row_t *r = &rows.v[i];
-      double pred = NAN, pdef = NAN;
+      double pred = NAN, prt = NAN;
       if (r->algo_id >= 0) {
         nsccl_model_predict(topo, NULL, r->shape.coll, (nsccl_algo_t)r->algo_id, 0, r->shape.bytes, nranks, &pred);
-        nsccl_model_predict(comm->topo, NULL, r->shape.coll, (nsccl_algo_t)r->algo_id, 0, r->shape.bytes, nranks,
-                            &pdef);
+        nsccl_model_predict(comm->topo, NULL, r->shape.coll, (nsccl_algo_t)r->algo_id, 0, r->shape.bytes, nranks, &prt);
       }
       double meas = 0.5 * (r->time_us[0] + r->time_us[1]);
       printf("  %14s %10zu %7s %12.2f %12.2f %12.2f %7.1f%%\n", perf_coll_name(r->shape.coll), r->shape.bytes, r->algo,
-             meas, pred * 1e6, pdef * 1e6, meas > 0 ? 100 * fabs(pred * 1e6 - meas) / meas : NAN);
+             meas, pred * 1e6, prt * 1e6, meas > 0 ? 100 * fabs(pred * 1e6 - meas) / meas : NAN);
     }
     printf("#\n# Median absolute relative error of the model (calibrated host file | the communicator's own host "
            "topology: defaults, oversubscription, or NSCCL_HOST_TOPO):\n");

@@ -86,6 +86,15 @@ nscclResult_t nsccl_topo_host_build(int nranks, const int *host_of_rank, double 
   return nscclSuccess;
 }
 
+nscclResult_t nsccl_topo_host_flat(int nranks, nsccl_topo_t **out) {
+  if (nranks < 1) NSCCL_FAIL(nscclInvalidArgument, "host topology: need nranks >= 1 (got %d)", nranks);
+  int *hosts = calloc((size_t)nranks, sizeof(int));
+  if (!hosts) NSCCL_FAIL(nscclSystemError, "host topology: out of memory for %d ranks", nranks);
+  nscclResult_t rc = nsccl_topo_host_build(nranks, hosts, 0, 0, 0, 0, 0, 0, out);
+  free(hosts);
+  return rc;
+}
+
 static nscclResult_t host_build(nsccl_topo_t *t, nsccl_params_t *p) {
   int n = 0, per = 0;
   NSCCL_CHECK(nsccl_params_int(p, "ranks", 1, 1, &n));

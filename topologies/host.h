@@ -27,5 +27,8 @@
  * A value <= 0 takes the default above (link_lat: 0). */
 nscclResult_t nsccl_topo_host_build(int nranks, const int *host_of_rank, double alpha, double link_bw, double net_bw,
                                     double net_lat, double reduce_bw, double link_lat, nsccl_topo_t **out);
+/* Every rank on one host, default parameters: what a NULL topology means to the model and the
+ * selector. */
+nscclResult_t nsccl_topo_host_flat(int nranks, nsccl_topo_t **out);
 
 #endif

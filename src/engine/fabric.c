@@ -20,13 +20,12 @@
 
 #define NCLASSES  48
 #define MIN_CLASS 12 /* 4 KiB: smaller staging requests share one class */
-/* Idle policy. sched_yield hands the CPU over poorly under CFS, so when this host runs more ranks
- * than it has cores, a waiting rank sleeps early and lets the rank it waits for run; otherwise it
- * yields for a long while first (lower latency). Measured on 2 cores with 8 ranks: yielding long
- * made small all-reduces 2-3x slower than sleeping early. */
-/* With a core per rank, the peer is running: spin a while (tens of microseconds) before yielding,
- * since sched_yield is a system call that costs more than a small message takes to arrive
- * (measured: 16 polls then yield made an 8-byte all-reduce on 2 ranks 1.0 us; 4096 made it 0.65). */
+/* Idle policy: poll, then yield, then sleep. With a core per rank the peer is running: spin a while
+ * (tens of microseconds) first, since sched_yield is a system call that costs more than a small
+ * message takes to arrive (16 polls made an 8-byte all-reduce on 2 ranks 1.0 us, 4096 made it
+ * 0.65), then yield for a long while. When the host runs more ranks than it has cores, sched_yield
+ * hands the CPU over poorly under CFS, so a waiting rank yields briefly and sleeps early to let the
+ * rank it waits for run (8 ranks on 2 cores: yielding long made small all-reduces 2-3x slower). */
 #define SPIN_POLLS         4096
 #define SPIN_POLLS_OVERSUB 16
 #define YIELDS             1024

@@ -297,11 +297,7 @@ nscclResult_t nsccl_model_predict_rooted(const nsccl_topo_t *topo, const nsccl_m
   if (nranks == 1 || bytes == 0) return nscclSuccess;
   nsccl_topo_t *flat = NULL;
   if (!topo) {
-    int *hosts = calloc((size_t)nranks, sizeof(int));
-    if (!hosts) NSCCL_FAIL(nscclSystemError, "model: out of memory");
-    nscclResult_t rc = nsccl_topo_host_build(nranks, hosts, 0, 0, 0, 0, 0, 0, &flat);
-    free(hosts);
-    NSCCL_CHECK(rc);
+    NSCCL_CHECK(nsccl_topo_host_flat(nranks, &flat));
     topo = flat;
   }
   size_t cb = opts && opts->chunk_bytes ? opts->chunk_bytes : NSCCL_DEFAULT_CHUNK_BYTES;

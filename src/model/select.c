@@ -90,9 +90,7 @@ static nscclResult_t flat_topo(int nranks, const nsccl_topo_t **out) {
   nscclResult_t rc = nscclSuccess;
   if (!flat_cache || flat_cache->nranks != nranks) {
     nsccl_topo_t *t = NULL;
-    int *hosts = calloc(nranks, sizeof(int));
-    rc = hosts ? nsccl_topo_host_build(nranks, hosts, 0, 0, 0, 0, 0, 0, &t) : nscclSystemError;
-    free(hosts);
+    rc = nsccl_topo_host_flat(nranks, &t);
     if (rc == nscclSuccess) {
       nsccl_topo_free(flat_cache);
       flat_cache = t;

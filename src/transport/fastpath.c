@@ -153,42 +153,46 @@ static void deliver(nsccl_xfer_t *x, void *buf, size_t cap, const void *data, si
   fp_finish(x, nscclSuccess, len);
 }
 
+/* The slot for the next fragment to peer, or NULL while the ring is full. The consumed count lives
+ * in a line the receiver writes: reading it costs a cache-line transfer, so it is read only when
+ * the ring looks full. */
+static slot_hdr_t *free_slot(fp_peer_t *p) {
+  if (p->head - p->consumed_seen >= SLOTS) {
+    p->consumed_seen = __atomic_load_n(consumed_of(p->tx_ring), __ATOMIC_ACQUIRE);
+    if (p->head - p->consumed_seen >= SLOTS) return NULL;
+  }
+  return slot_of(p->tx_ring, p->head);
+}
+
+/* Fill in s's header (its payload is in) and hand it to the receiver: seq goes last. */
+static void publish(fp_peer_t *p, slot_hdr_t *s, uint64_t tag, uint64_t len, uint64_t total) {
+  s->tag = tag;
+  s->len = len;
+  s->total = total;
+  __atomic_store_n(&s->seq, p->head + 1, __ATOMIC_RELEASE);
+  p->head++;
+}
+
 /* Write as many fragments of r as the ring has room for. Returns 1 when the whole message is in. */
 static int try_write(fp_peer_t *p, fp_req_t *r) {
   do {
-    if (p->head - p->consumed_seen >= SLOTS) {
-      /* The consumed count lives in a line the receiver writes: reading it costs a cache-line
-       * transfer, so it is read only when the ring looks full. */
-      p->consumed_seen = __atomic_load_n(consumed_of(p->tx_ring), __ATOMIC_ACQUIRE);
-      if (p->head - p->consumed_seen >= SLOTS) return 0;
-    }
-    slot_hdr_t *s = slot_of(p->tx_ring, p->head);
+    slot_hdr_t *s = free_slot(p);
+    if (!s) return 0;
     size_t n = r->len - r->done < SLOT_PAYLOAD ? r->len - r->done : SLOT_PAYLOAD;
     if (n) memcpy((unsigned char *)s + SLOT_HDR, (const unsigned char *)r->sbuf + r->done, n);
-    s->tag = r->tag;
-    s->len = n;
-    s->total = r->len;
-    __atomic_store_n(&s->seq, p->head + 1, __ATOMIC_RELEASE);
-    p->head++;
+    publish(p, s, r->tag, n, r->len);
     r->done += n;
   } while (r->done < r->len);
   return 1;
 }
 
 int nsccl_fp_write_ctrl(fp_peer_t *p, uint64_t kind, uint64_t tag, uint64_t total, uint64_t a, uint64_t b) {
-  if (p->head - p->consumed_seen >= SLOTS) {
-    p->consumed_seen = __atomic_load_n(consumed_of(p->tx_ring), __ATOMIC_ACQUIRE);
-    if (p->head - p->consumed_seen >= SLOTS) return 0;
-  }
-  slot_hdr_t *s = slot_of(p->tx_ring, p->head);
+  slot_hdr_t *s = free_slot(p);
+  if (!s) return 0;
   uint64_t *payload = (uint64_t *)((unsigned char *)s + SLOT_HDR);
   payload[0] = a;
   payload[1] = b;
-  s->tag = tag;
-  s->len = kind | (2 * sizeof(uint64_t));
-  s->total = total;
-  __atomic_store_n(&s->seq, p->head + 1, __ATOMIC_RELEASE);
-  p->head++;
+  publish(p, s, tag, kind | (2 * sizeof(uint64_t)), total);
   return 1;
 }
 

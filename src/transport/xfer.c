@@ -277,13 +277,13 @@ static nscclResult_t post_xfer(nsccl_transport_t *t, int kind, int peer, void *b
     NSCCL_FAIL(nscclInvalidArgument,
                "%s: tag 0x%llx does not fit in %d bits (%s has no directed receive: the top %d bits carry the rank)",
                op, (unsigned long long)tag, 64 - t->rank_bits, p->full_name, t->rank_bits);
+  x->done = 0;
+  x->status = nscclSuccess;
+  x->bytes = 0;
+  x->pending = 1;
+  x->next = NULL;
   /* Same-host messages bypass libfabric when the fast path is on (fastpath.c). */
   if (nsccl_fp_takes(t->fp, peer, len, kind == NSCCL_FRAG_SEND)) {
-    x->done = 0;
-    x->status = nscclSuccess;
-    x->bytes = 0;
-    x->pending = 1;
-    x->next = NULL;
     return kind == NSCCL_FRAG_SEND ? nsccl_fp_isend(t->fp, peer, buf, len, tag, x)
                                    : nsccl_fp_irecv(t->fp, peer, buf, len, tag, x);
   }
@@ -299,11 +299,7 @@ static nscclResult_t post_xfer(nsccl_transport_t *t, int kind, int peer, void *b
   nsccl_mr_entry_t *mr = NULL;
   if (p->need_mr && len > 0) NSCCL_CHECK(nsccl_mr_cache_get(&p->mrc, buf, len, &mr));
 
-  x->done = 0;
-  x->status = nscclSuccess;
-  x->bytes = 0;
   x->pending = (int)nfrags;
-  x->next = NULL;
   uint64_t src = (uint64_t)(kind == NSCCL_FRAG_SEND ? t->rank : peer);
   /* Fragments share the tag: with FI_ORDER_SAS they match the receive fragments in posting order. */
   uint64_t ftag = fold ? tag | (src << (64 - t->rank_bits)) : tag;

@@ -153,3 +153,34 @@ int pair_run(const pair_opts_t *o, pair_body_t body, void *arg) {
     }
   return 0;
 }
+
+int pair_exchange(pair_ctx_t *c, size_t n, uint64_t tag) {
+  int peer = 1 - c->rank, bad = 0;
+  unsigned char *sb = malloc(n + 1), *rb = malloc(n + 1);
+  if (!sb || !rb) {
+    fprintf(stderr, "rank %d: out of memory for %zu bytes\n", c->rank, n);
+    free(sb), free(rb);
+    return 1;
+  }
+  pattern_fill(sb, n, c->rank, tag);
+  memset(rb, 0xee, n + 1);
+  nsccl_xfer_t x[2];
+  if (nsccl_transport_irecv(c->t, peer, rb, n, tag, &x[0]) || nsccl_transport_isend(c->t, peer, sb, n, tag, &x[1])) {
+    fprintf(stderr, "rank %d: post of %zu bytes failed: %s\n", c->rank, n, nsccl_last_error());
+    bad = 1;
+  }
+  int w = bad ? 0 : wait_xfers(c->t, x, 2, 10000);
+  size_t wrong = bad || w ? 0 : pattern_check(rb, n, peer, tag);
+  if (!bad && w)
+    fprintf(stderr, "rank %d: %zu bytes: wait failed (%d)\n", c->rank, n, w), bad = 1;
+  else if (!bad && (x[0].status || x[1].status))
+    fprintf(stderr, "rank %d: %zu bytes: status %d / %d\n", c->rank, n, x[0].status, x[1].status), bad = 1;
+  else if (!bad && (x[0].bytes != n || x[1].bytes != n))
+    fprintf(stderr, "rank %d: %zu bytes: moved %zu / %zu\n", c->rank, n, x[0].bytes, x[1].bytes), bad = 1;
+  else if (!bad && wrong != n)
+    fprintf(stderr, "rank %d: %zu bytes: wrong byte at %zu\n", c->rank, n, wrong), bad = 1;
+  else if (!bad && rb[n] != 0xee)
+    fprintf(stderr, "rank %d: %zu bytes: wrote past the message\n", c->rank, n), bad = 1;
+  free(sb), free(rb);
+  return bad;
+}

@@ -37,6 +37,11 @@ int pair_connect(pair_ctx_t *c, const pair_opts_t *o);
  * negative nscclResult_t progress reported, or 1 on timeout. */
 int wait_xfers(nsccl_transport_t *t, nsccl_xfer_t *x, int n, int timeout_ms);
 
+/* Both ranks send and receive one n-byte message with this tag at once; checks status, byte
+ * counts, content (pattern) and that nothing was written past the message. 0, or 1 after printing
+ * what went wrong. */
+int pair_exchange(pair_ctx_t *c, size_t n, uint64_t tag);
+
 /* Blocking one-byte sync over the pipes. */
 int pair_signal(pair_ctx_t *c);
 int pair_wait(pair_ctx_t *c);

@@ -18,25 +18,8 @@ static int fail(pair_ctx_t *c, const char *what, long a, long b) {
 /* Both ranks send and receive one message of each size at once, sizes in turn. */
 static int body_sizes(pair_ctx_t *c) {
   static const size_t sizes[] = {0, 1, 7, 4096, FRAG, FRAG + 1, 3 * FRAG + 5, (1 << 20) + 13};
-  int peer = 1 - c->rank;
-  for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-    size_t n = sizes[i];
-    uint64_t tag = 1000 + i;
-    unsigned char *sb = malloc(n + 1), *rb = malloc(n + 1);
-    pattern_fill(sb, n, c->rank, tag);
-    memset(rb, 0xee, n + 1);
-    nsccl_xfer_t x[2];
-    if (nsccl_transport_irecv(c->t, peer, rb, n, tag, &x[0]) || nsccl_transport_isend(c->t, peer, sb, n, tag, &x[1]))
-      return fail(c, "post failed", (long)n, 0);
-    int w = wait_xfers(c->t, x, 2, 10000);
-    if (w) return fail(c, "wait failed", w, (long)n);
-    if (x[0].status || x[1].status) return fail(c, "xfer status", x[0].status, x[1].status);
-    if (x[0].bytes != n || x[1].bytes != n) return fail(c, "bytes moved", (long)x[0].bytes, (long)n);
-    size_t bad = pattern_check(rb, n, peer, tag);
-    if (bad != n) return fail(c, "wrong byte at", (long)bad, (long)n);
-    if (rb[n] != 0xee) return fail(c, "wrote past the message", (long)n, 0);
-    free(sb), free(rb);
-  }
+  for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+    if (pair_exchange(c, sizes[i], 1000 + i)) return 1;
   nsccl_transport_stats_t st;
   nsccl_transport_stats(c->t, &st);
   /* Fragment count each rank must have posted: one per fragment of each message, both ways. */
