@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/check.h"
+#include "base/check.h"
 #include "engine/sim.h"
 #include "model/cost.h"
 #include "model/select.h"

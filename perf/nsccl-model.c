@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/check.h"
+#include "base/check.h"
 #include "engine/sim.h" /* --sim (block owned by sim) */
 #include "model/cost.h"
 #include "model/select.h"

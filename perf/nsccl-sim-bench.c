@@ -14,7 +14,7 @@
 #include <time.h>
 
 #include "algo/algo.h"
-#include "core/check.h"
+#include "base/check.h"
 #include "engine/sim.h"
 #include "topologies/topo.h"
 

@@ -7,8 +7,8 @@
 #include <unistd.h>
 
 #include "algo/algo.h"
-#include "core/clock.h"
-#include "core/comm.h"
+#include "base/clock.h"
+#include "api/comm.h"
 #include "model/select.h"
 #include "perf/perf_sweep.h"
 #include "reduce/reduce.h"

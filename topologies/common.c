@@ -1,7 +1,7 @@
 /* Keys every topology module reads the same way. */
 #include <string.h>
 
-#include "core/check.h"
+#include "base/check.h"
 #include "topologies/common.h"
 
 nscclResult_t nsccl_topo_read_endpoint(nsccl_topo_t *t, nsccl_params_t *p, int required) {

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/check.h"
+#include "base/check.h"
 #include "topologies/params.h"
 
 static int find_index(const nsccl_params_t *p, const char *key) {

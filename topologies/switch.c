@@ -5,7 +5,7 @@
  * traversal adds its latency to the link entering the switch (cut-through). */
 #include <stdlib.h>
 
-#include "core/check.h"
+#include "base/check.h"
 #include "topologies/common.h"
 
 typedef struct {

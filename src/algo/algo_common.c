@@ -4,7 +4,7 @@
 #include "algo/algo.h"
 #include "algo/membound.h"
 #include "algo/topo_algo.h"
-#include "core/check.h"
+#include "base/check.h"
 #include "reduce/reduce.h"
 
 static const struct {

@@ -3,7 +3,7 @@
 
 #include "algo/bcast_reduce.h"
 #include "algo/membound.h"
-#include "core/check.h"
+#include "base/check.h"
 
 int nsccl_bcast_tree_links(nsccl_algo_t algo, int v, int n, int *children, int *nchildren) {
   int parent = -1, nc = 0;

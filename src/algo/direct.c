@@ -17,7 +17,7 @@
 #include "algo/direct.h"
 #include "algo/membound.h"
 #include "algo/ring.h"
-#include "core/check.h"
+#include "base/check.h"
 
 typedef struct {
   nsccl_program_t *p;

@@ -25,7 +25,7 @@
 #include "algo/hier.h"
 #include "algo/ring.h"
 #include "algo/tree_internal.h"
-#include "core/check.h"
+#include "base/check.h"
 #include "topologies/topo.h"
 
 /* ---- layout ---- */

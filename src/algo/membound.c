@@ -2,7 +2,7 @@
 #include <stdlib.h>
 
 #include "algo/membound.h"
-#include "core/check.h"
+#include "base/check.h"
 
 nscclResult_t nsccl_slots_init(nsccl_slots_t *s, nsccl_program_t *p, size_t base, size_t slot_bytes, uint32_t n) {
   s->buf = NSCCL_BUF_SCRATCH;

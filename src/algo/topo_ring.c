@@ -14,7 +14,7 @@
 
 #include "algo/ring.h"
 #include "algo/topo_algo.h"
-#include "core/check.h"
+#include "base/check.h"
 #include "topologies/topo.h"
 
 nscclResult_t nsccl_ring_dims_build(const nsccl_topo_t *topo, const nsccl_algo_opts_t *opts, nsccl_program_t *prog);

@@ -18,7 +18,7 @@
 #include "algo/topo_tree_blocks.h"
 #include "algo/tree.h"
 #include "algo/tree_internal.h"
-#include "core/check.h"
+#include "base/check.h"
 #include "topologies/topo.h"
 
 nscclResult_t nsccl_tree_mapped_build(const nsccl_topo_t *topo, const nsccl_algo_opts_t *opts, nsccl_program_t *prog);

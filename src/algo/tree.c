@@ -7,7 +7,7 @@
  * docs/algorithms.md ("## Tree") explains each schedule and its cost. This file dispatches and
  * holds the rank renumbering that the fold-in variants share. */
 #include "algo/tree_internal.h"
-#include "core/check.h"
+#include "base/check.h"
 
 int nsccl_tree_resolve_variant(const nsccl_program_t *prog, int requested) {
   if (requested < 0 || requested >= NSCCL_TREE_NUM_VARIANTS) return -1;

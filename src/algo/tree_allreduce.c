@@ -12,7 +12,7 @@
 #include <stdlib.h>
 
 #include "algo/tree_internal.h"
-#include "core/check.h"
+#include "base/check.h"
 
 static nsccl_region_t whole(nsccl_buf_t buf, size_t bytes) { return nsccl_region(buf, 0, bytes); }
 

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "algo/tree_internal.h"
-#include "core/check.h"
+#include "base/check.h"
 
 nscclResult_t nsccl_tree_ctx_init(nsccl_tree_ctx_t *c, nsccl_program_t *prog, const nsccl_algo_opts_t *opts) {
   memset(c, 0, sizeof(*c));

@@ -17,7 +17,7 @@
  * scratch writes after the previous round's reads. Inputs are read only from the send buffer and
  * the output piece is written last, so in place (recv = send block `rank`) is safe. */
 #include "algo/tree_internal.h"
-#include "core/check.h"
+#include "base/check.h"
 
 typedef struct {
   nsccl_tree_ctx_t *c;

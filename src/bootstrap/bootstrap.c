@@ -21,10 +21,10 @@
 
 #include "bootstrap/bootstrap.h"
 #include "bootstrap/wire.h"
-#include "core/check.h"
-#include "core/clock.h"
-#include "core/error_detail.h"
-#include "core/log.h"
+#include "base/check.h"
+#include "base/clock.h"
+#include "base/error_detail.h"
+#include "base/log.h"
 
 /* A connection that has not presented a full hello this long after accept() is dropped, so a silent
  * stranger cannot hold up the rendezvous; at most MAX_PENDING such connections are read at once

@@ -14,9 +14,9 @@
 #include <unistd.h>
 
 #include "bootstrap/socket.h"
-#include "core/check.h"
-#include "core/clock.h"
-#include "core/log.h"
+#include "base/check.h"
+#include "base/clock.h"
+#include "base/log.h"
 
 const char *nsccl_sockaddr_str(const nsccl_sockaddr_t *a, char *buf, size_t len) {
   char host[INET6_ADDRSTRLEN] = "?";

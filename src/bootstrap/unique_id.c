@@ -20,8 +20,8 @@
 #include <unistd.h>
 
 #include "bootstrap/bootstrap.h"
-#include "core/check.h"
-#include "core/log.h"
+#include "base/check.h"
+#include "base/log.h"
 
 #define ID_MAGIC   0x4449534eu /* "NSID" */
 #define ID_VERSION 1u

@@ -11,10 +11,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/check.h"
-#include "core/clock.h"
-#include "core/error_detail.h"
-#include "core/log.h"
+#include "base/check.h"
+#include "base/clock.h"
+#include "base/error_detail.h"
+#include "base/log.h"
 #include "engine/fabric.h"
 #include "reduce/reduce.h"
 

@@ -16,7 +16,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/check.h"
+#include "base/check.h"
 #include "engine/sim_internal.h"
 
 /* ---- events ---- */

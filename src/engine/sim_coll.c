@@ -2,7 +2,7 @@
  * variant the cost model would pick unless told otherwise) and time them with the simulator. */
 #include <stdlib.h>
 
-#include "core/check.h"
+#include "base/check.h"
 #include "engine/sim.h"
 #include "model/cost.h"
 #include "topologies/topo.h"

@@ -1,6 +1,6 @@
 /* The public modelling API (include/nsccl_model.h) over the topology loader, the cost model and
  * the selector. */
-#include "core/check.h"
+#include "base/check.h"
 #include "model/cost.h"
 #include "model/select.h"
 #include "nsccl_model.h"

@@ -11,7 +11,7 @@
 #include "algo/topo_algo.h"
 #include "algo/topo_tree_blocks.h"
 #include "algo/tree.h"
-#include "core/check.h"
+#include "base/check.h"
 #include "model/cost_internal.h"
 #include "topologies/host.h"
 

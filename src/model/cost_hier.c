@@ -10,7 +10,7 @@
 #include <stdlib.h>
 
 #include "algo/hier.h"
-#include "core/check.h"
+#include "base/check.h"
 #include "model/cost_internal.h"
 
 typedef struct {

@@ -31,7 +31,7 @@
 #include <string.h>
 
 #include "algo/bcast_reduce.h"
-#include "core/check.h"
+#include "base/check.h"
 #include "model/cost_rooted.h"
 #include "topologies/host.h"
 

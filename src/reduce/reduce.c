@@ -5,7 +5,7 @@
 
 #include <stdint.h>
 
-#include "core/check.h"
+#include "base/check.h"
 #include "reduce/reduce_kernels.h"
 
 /* Each kernel is cloned for AVX-512, AVX2 and the baseline; the loader picks the widest the CPU

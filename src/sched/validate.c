@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/check.h"
+#include "base/check.h"
 #include "reduce/reduce.h"
 #include "sched/validate_internal.h"
 

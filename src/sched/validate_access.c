@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/check.h"
+#include "base/check.h"
 #include "sched/validate_internal.h"
 
 #define NONE         UINT32_MAX

@@ -26,8 +26,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/check.h"
-#include "core/log.h"
+#include "base/check.h"
+#include "base/log.h"
 #include "transport/fastpath_internal.h"
 
 /* Segments of processes that died without closing (SIGKILL) stay in /dev/shm: remove them. */

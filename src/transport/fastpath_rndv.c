@@ -24,8 +24,8 @@
 #include <sys/uio.h>
 #include <time.h>
 
-#include "core/check.h"
-#include "core/log.h"
+#include "base/check.h"
+#include "base/log.h"
 #include "transport/fastpath_internal.h"
 
 #define PUBLISH_WAIT_S 30 /* how long a first large send waits for the receiver's probe result */

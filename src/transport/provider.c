@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/check.h"
-#include "core/log.h"
+#include "base/check.h"
+#include "base/log.h"
 #include "transport/tp_internal.h"
 
 const char *nsccl_tp_core_name(const char *prov_name, char *buf, size_t len) {

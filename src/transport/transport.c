@@ -10,8 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/check.h"
-#include "core/log.h"
+#include "base/check.h"
+#include "base/log.h"
 #include "transport/tp_internal.h"
 
 /* Address blob: magic, version, number of entries, then per provider: name length, name, address

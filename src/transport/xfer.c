@@ -13,8 +13,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/check.h"
-#include "core/log.h"
+#include "base/check.h"
+#include "base/log.h"
 #include "transport/tp_internal.h"
 
 #define FRAGS_PER_CHUNK 256

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "algo/algo.h"
-#include "core/check.h"
+#include "base/check.h"
 #include "engine/sim.h"
 #include "model/select.h"
 #include "topologies/topo.h"

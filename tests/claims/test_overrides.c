@@ -5,7 +5,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "core/check.h"
+#include "base/check.h"
 #include "topologies/topo.h"
 
 static int close_to(double a, double b) { return fabs(a - b) <= 1e-9 * fabs(b); }

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "algo/bcast_reduce.h"
-#include "core/check.h"
+#include "base/check.h"
 #include "engine/local.h"
 
 #define MAXN 40

@@ -10,7 +10,7 @@
 #include "algo/direct.h"
 #include "algo/topo_algo.h"
 #include "algo/tree.h"
-#include "core/check.h"
+#include "base/check.h"
 #include "model/cost.h"
 #include "model/select.h"
 #include "topologies/topo.h"

@@ -8,7 +8,7 @@
 
 #include "algo/topo_algo.h"
 #include "algo/tree.h"
-#include "core/check.h"
+#include "base/check.h"
 #include "engine/sim.h"
 #include "model/cost.h"
 #include "topologies/topo.h"

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 
 #include "algo/bcast_reduce.h"
-#include "core/check.h"
+#include "base/check.h"
 #include "engine/sim.h"
 #include "model/cost_rooted.h"
 #include "model/select.h"

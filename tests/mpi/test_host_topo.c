@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/comm.h"
+#include "api/comm.h"
 #include "nsccl.h"
 #include "topologies/topo.h"
 

@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/comm.h" /* only to read the host count the communicator found */
+#include "api/comm.h" /* only to read the host count the communicator found */
 #include "nsccl.h"
 
 static double now_s(void) {

@@ -3,7 +3,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "core/check.h"
+#include "base/check.h"
 #include "sim_hand.h"
 
 static nsccl_sim_result_t res;

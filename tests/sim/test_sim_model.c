@@ -8,7 +8,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "core/check.h"
+#include "base/check.h"
 #include "engine/sim.h"
 #include "model/cost.h"
 #include "topologies/topo.h"

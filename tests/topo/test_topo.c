@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/check.h"
+#include "base/check.h"
 #include "topologies/host.h"
 #include "topologies/topo.h"
 

@@ -11,7 +11,7 @@
 #include "algo/direct.h"
 #include "algo/topo_algo.h"
 #include "algo/tree.h"
-#include "core/check.h"
+#include "base/check.h"
 #include "engine/local.h"
 #include "model/cost.h"
 #include "sched/sched.h"

@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/check.h"
+#include "base/check.h"
 
 double now_seconds(void) {
   struct timespec ts;

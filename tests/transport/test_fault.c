@@ -9,7 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "core/check.h"
+#include "base/check.h"
 #include "pair.h"
 
 /* shm names its segment /dev/shm/<pid>:...; a SIGKILLed process cannot remove its own. */

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/check.h"
+#include "base/check.h"
 #include "pair.h"
 
 #define FRAG 16384 /* test fragment size: messages above it are split */

@@ -3,10 +3,10 @@
  * Every public collective and point-to-point call builds an nsccl_op_t, checks it at once (bad
  * arguments are returned by the call itself), then nsccl_op_submit either adds it to the calling
  * thread's open group, queues it on its stream, or runs it before returning (NULL stream). */
-#ifndef NSCCL_CORE_OP_H
-#define NSCCL_CORE_OP_H
+#ifndef NSCCL_API_OP_H
+#define NSCCL_API_OP_H
 
-#include "core/comm.h"
+#include "api/comm.h"
 
 /* NSCCL_OP_COPY: a host copy queued by nscclMemcpyAsync (comm NULL, recvbuff <- sendbuff, count bytes). */
 typedef enum { NSCCL_OP_COLL = 0, NSCCL_OP_SEND, NSCCL_OP_RECV, NSCCL_OP_COPY } nsccl_op_kind_t;

@@ -1,11 +1,11 @@
 /* The calling thread's last error without its "<result string>: " prefix, for wrapping a cause
  * into a message with more context. */
-#ifndef NSCCL_CORE_ERROR_DETAIL_H
-#define NSCCL_CORE_ERROR_DETAIL_H
+#ifndef NSCCL_BASE_ERROR_DETAIL_H
+#define NSCCL_BASE_ERROR_DETAIL_H
 
 #include <string.h>
 
-#include "core/check.h"
+#include "base/check.h"
 
 static inline const char *nsccl_error_detail(void) {
   const char *msg = nsccl_last_error();

@@ -1,11 +1,11 @@
 /* Argument checks of the public calls: every bad argument becomes nscclInvalidArgument or
  * nscclInvalidUsage with a message naming the call, the argument and the reason. */
-#ifndef NSCCL_CORE_ARGS_H
-#define NSCCL_CORE_ARGS_H
+#ifndef NSCCL_API_ARGS_H
+#define NSCCL_API_ARGS_H
 
 #include <stdbool.h>
 
-#include "core/comm.h"
+#include "api/comm.h"
 
 /* Check the arguments of a collective call. op is ignored for all-gather. On success *in_place
  * says whether the buffers alias as NCCL's in-place rule for coll says. */

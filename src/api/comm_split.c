@@ -10,10 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/check.h"
-#include "core/comm.h"
-#include "core/error_detail.h"
-#include "core/op.h"
+#include "base/check.h"
+#include "api/comm.h"
+#include "base/error_detail.h"
+#include "api/op.h"
 
 typedef struct {
   int color, key, rank, env_id;

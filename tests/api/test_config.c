@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/config.h"
+#include "api/config.h"
 
 static nscclResult_t bytes_of(const char *value, size_t *out) {
   if (value)

@@ -8,14 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/args.h"
-#include "core/check.h"
-#include "core/clock.h"
-#include "core/comm.h"
-#include "core/error_detail.h"
-#include "core/log.h"
-#include "core/op.h"
-#include "core/shm_cleanup.h"
+#include "api/args.h"
+#include "base/check.h"
+#include "base/clock.h"
+#include "api/comm.h"
+#include "base/error_detail.h"
+#include "base/log.h"
+#include "api/op.h"
+#include "api/shm_cleanup.h"
 #include "topologies/host.h"
 
 /* ---- registry of live communicators ---- */

@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/check.h"
-#include "core/error_detail.h"
-#include "core/op.h"
+#include "base/check.h"
+#include "base/error_detail.h"
+#include "api/op.h"
 
 #define NSCCL_STREAM_MAGIC 0x6e73636c7374726dull /* "nsclstrm" */
 

@@ -1,8 +1,8 @@
 /* One way to propagate errors and to say why. Every internal function that can fail returns an
  * nscclResult_t; NSCCL_CHECK passes a failure up unchanged, NSCCL_FAIL records a message (kept per
  * thread, returned by nscclGetLastError) and returns the code. */
-#ifndef NSCCL_CORE_CHECK_H
-#define NSCCL_CORE_CHECK_H
+#ifndef NSCCL_BASE_CHECK_H
+#define NSCCL_BASE_CHECK_H
 
 #include "nsccl.h"
 

@@ -10,12 +10,12 @@
  * messages to one peer), so they never meet the collective's own messages nor nscclSend/nscclRecv
  * (which set the top tag bit). Cost: one direct all-to-all of 32-byte messages per collective
  * (docs/reliability.md, "Mismatched calls, hangs and lost peers"). */
-#ifndef NSCCL_CORE_MISMATCH_H
-#define NSCCL_CORE_MISMATCH_H
+#ifndef NSCCL_API_MISMATCH_H
+#define NSCCL_API_MISMATCH_H
 
 #include <stdint.h>
 
-#include "core/comm.h"
+#include "api/comm.h"
 
 #define NSCCL_MISMATCH_MSG_INDEX 0xffffffffu
 

@@ -7,7 +7,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "core/log.h"
+#include "base/log.h"
 
 static pthread_once_t log_once = PTHREAD_ONCE_INIT;
 static nsccl_log_level_t log_level = NSCCL_LOG_NONE;

@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/check.h"
-#include "core/op.h"
+#include "base/check.h"
+#include "api/op.h"
 
 typedef struct {
   int depth;

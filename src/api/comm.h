@@ -2,15 +2,15 @@
  * nsccl_comm_check looks it up in the registry of live communicators before touching it, so a
  * destroyed pointer is recognised without reading freed memory (best effort: if the allocator
  * hands the same address to a newer communicator, the stale pointer reaches that one). */
-#ifndef NSCCL_CORE_COMM_H
-#define NSCCL_CORE_COMM_H
+#ifndef NSCCL_API_COMM_H
+#define NSCCL_API_COMM_H
 
 #include <pthread.h>
 #include <stdint.h>
 
 #include "bootstrap/bootstrap.h"
-#include "core/config.h"
-#include "core/host_info.h"
+#include "api/config.h"
+#include "api/host_info.h"
 #include "engine/fabric.h"
 #include "sched/sched.h"
 #include "transport/transport.h"

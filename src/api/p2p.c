@@ -12,10 +12,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/check.h"
-#include "core/clock.h"
-#include "core/error_detail.h"
-#include "core/op.h"
+#include "base/check.h"
+#include "base/clock.h"
+#include "base/error_detail.h"
+#include "api/op.h"
 #include "reduce/reduce.h"
 
 #define IDLE_YIELDS 256

@@ -1,6 +1,6 @@
 /* Communicator settings: nscclConfig_t fields first, the environment for what they leave unset. */
-#ifndef NSCCL_CORE_CONFIG_H
-#define NSCCL_CORE_CONFIG_H
+#ifndef NSCCL_API_CONFIG_H
+#define NSCCL_API_CONFIG_H
 
 #include "model/select.h"
 #include "nsccl.h"

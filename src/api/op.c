@@ -5,10 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/args.h"
-#include "core/check.h"
-#include "core/error_detail.h"
-#include "core/op.h"
+#include "api/args.h"
+#include "base/check.h"
+#include "base/error_detail.h"
+#include "api/op.h"
 
 nscclResult_t nsccl_op_check(nsccl_op_t *op) {
   switch (op->kind) {

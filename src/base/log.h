@@ -1,8 +1,8 @@
 /* The one logger. NSCCL_DEBUG=WARN|INFO|TRACE sets the level (default: WARN is printed only for
  * errors the caller may not see); NSCCL_DEBUG_SUBSYS=INIT,NET,COLL,ALL picks subsystems. Lines carry
  * host:pid, rank when known, file:line. */
-#ifndef NSCCL_CORE_LOG_H
-#define NSCCL_CORE_LOG_H
+#ifndef NSCCL_BASE_LOG_H
+#define NSCCL_BASE_LOG_H
 
 typedef enum { NSCCL_LOG_NONE = 0, NSCCL_LOG_WARN = 1, NSCCL_LOG_INFO = 2, NSCCL_LOG_TRACE = 3 } nsccl_log_level_t;
 

@@ -1,6 +1,6 @@
 /* Monotonic time and deadlines in nanoseconds: every wait in the runtime has a deadline. */
-#ifndef NSCCL_CORE_CLOCK_H
-#define NSCCL_CORE_CLOCK_H
+#ifndef NSCCL_BASE_CLOCK_H
+#define NSCCL_BASE_CLOCK_H
 
 #include <stdint.h>
 #include <time.h>

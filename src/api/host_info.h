@@ -1,6 +1,6 @@
 /* What hwloc says about the machine this process runs on. Read once per process. */
-#ifndef NSCCL_CORE_HOST_INFO_H
-#define NSCCL_CORE_HOST_INFO_H
+#ifndef NSCCL_API_HOST_INFO_H
+#define NSCCL_API_HOST_INFO_H
 
 #include "nsccl.h"
 

@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/check.h"
-#include "core/config.h"
-#include "core/error_detail.h"
+#include "base/check.h"
+#include "api/config.h"
+#include "base/error_detail.h"
 
 nscclResult_t nsccl_env_timeout_ms(const char *name, int def, int *out) {
   const char *v = getenv(name);

@@ -1,8 +1,8 @@
 /* Argument checks of the public calls (see args.h). */
 #include <stdint.h>
 
-#include "core/args.h"
-#include "core/check.h"
+#include "api/args.h"
+#include "base/check.h"
 #include "reduce/reduce.h"
 
 nscclResult_t nsccl_args_check_init(const char *call, nscclComm_t *comm, int nranks, int rank) {
