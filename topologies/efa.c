@@ -72,6 +72,10 @@ static nscclResult_t efa_build(nsccl_topo_t *t, nsccl_params_t *p) {
   t->reduce_bandwidth = in->reduce_bandwidth;
   NSCCL_CHECK(nsccl_params_time(p, "endpoint_overhead", 0, &t->endpoint_overhead));
   NSCCL_CHECK(nsccl_params_bw(p, "reduce_bandwidth", 0, &t->reduce_bandwidth));
+  t->dma_engines = in->dma_engines;
+  t->engines_per_message = in->engines_per_message;
+  t->dma_engine_bandwidth = in->dma_engine_bandwidth;
+  NSCCL_CHECK(nsccl_topo_read_engines(t, p));
   t->forward = in->forward;
   t->link_bandwidth = in->link_bandwidth;
   t->link_latency = in->link_latency;

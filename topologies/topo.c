@@ -31,6 +31,8 @@ nscclResult_t nsccl_topo_alloc(nsccl_topo_t **out) {
   nsccl_topo_t *t = calloc(1, sizeof(*t));
   if (!t) NSCCL_FAIL(nscclSystemError, "out of memory allocating a topology");
   t->ngroups = 1;
+  t->dma_engines = 1; /* one message at a time, each paying alpha (topo.h) */
+  t->engines_per_message = 1;
   *out = t;
   return nscclSuccess;
 }

@@ -37,6 +37,15 @@ typedef struct nsccl_topo {
   double endpoint_overhead; /* alpha: seconds a rank spends per message it sends */
   double reduce_bandwidth;  /* bytes/s a rank reduces locally (gamma = 1 / this) */
   nsccl_forward_t forward;  /* torus: how intermediate chips pass messages */
+  /* Endpoint concurrency (docs/topologies.md, "Endpoint keys"; docs/model.md, "DMA engines"). A rank
+   * moves at most dma_engines messages at once: a message takes up to engines_per_message free
+   * engines (at least one; it waits in FIFO order when none is free), pays endpoint_overhead once,
+   * then streams at (engines taken) x dma_engine_bandwidth, capped by its links; the engines are
+   * free again when its last byte has left the rank. Defaults: 1 engine, 1 per message, unlimited
+   * bandwidth (0), i.e. one message after another, each paying alpha. */
+  int dma_engines;
+  int engines_per_message;
+  double dma_engine_bandwidth; /* bytes/s of one engine; 0: unlimited */
   /* Dimension structure (torus): ndims > 0 lets per-dimension algorithms run. Rank r's coordinate
    * in dimension d is (r / stride[d]) % dims[d], stride[0] = 1. */
   int ndims;
