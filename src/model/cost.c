@@ -44,6 +44,8 @@ void nsccl_model_flow(model_t *m, int src, int dst, double bytes, double nmsgs) 
   m->lat_sum += lat;
   if (lat < m->lat_min) m->lat_min = lat;
   m->msgs[src] += nmsgs > 0 ? nmsgs : fmax(1.0, ceil(bytes / m->chunk));
+  m->sent[src] += bytes;
+  m->flows[src] += 1;
 }
 
 void nsccl_model_reduce(model_t *m, int rank, double bytes) {
@@ -59,11 +61,11 @@ void nsccl_model_step_reset_latency(model_t *m) {
  * and the repeats pipeline around it, so a block's journey of repeat = p-1 hops pays each edge's
  * latency once (all edges but the cheapest), not the slowest edge's at every step. */
 void nsccl_model_step_end(model_t *m, double repeat, int ring) {
-  double k = 0, W = 0, R = 0;
+  double k = 0, W = 0, R = 0, S = 0, F = 1;
   for (int r = 0; r < m->p; r++) {
-    if (m->msgs[r] > k) k = m->msgs[r];
+    if (m->msgs[r] > k) k = m->msgs[r], S = m->sent[r], F = m->flows[r];
     if (m->red[r] > R) R = m->red[r];
-    m->msgs[r] = m->red[r] = 0;
+    m->msgs[r] = m->red[r] = m->sent[r] = m->flows[r] = 0;
   }
   for (int i = 0; i < m->ntouched; i++) {
     if (m->load[m->touched[i]] > W) W = m->load[m->touched[i]];
@@ -73,11 +75,26 @@ void nsccl_model_step_end(model_t *m, double repeat, int ring) {
   double T;
   if (k == 0) {
     T = m->gamma * R;
+  } else if (m->serial) {
+    /* One core issues, moves and reduces (topology's cpu_copies): the stages add up. */
+    T = k * (m->alpha + W / k + m->gamma * R / k);
   } else {
-    double a = m->alpha, w = W / k, g = m->gamma * R / k;
-    /* Chunks pipeline: after the first, the slowest of issuing, moving and reducing sets the pace.
-     * Unless one core does all three (topology's cpu_copies): then they add up. */
-    T = m->serial ? k * (a + w + g) : a + w + g + (k - 1) * fmax(a, fmax(w, g));
+    /* A k-message pipeline through issue (alpha on DMA engines), the engines' streaming, the links
+     * (W / k per message) and the reduction (gamma R / k); docs/model.md, "DMA engines". The
+     * busiest rank's k messages of S / k bytes each take kk engines (one per
+     * NSCCL_DMA_SPREAD_BYTES, at most engines_per_message) and stream for e1 = (S / k) / (kk bw_e).
+     * Engines admit c = floor(E / kk) messages at once, each holding its engines for alpha + e1;
+     * the messages of one flow (one peer: one DMA queue, in order) stream one after another. After
+     * the first message the slowest of these sets the pace. With one engine and no engine
+     * bandwidth this is alpha + w + g + (k - 1) max(alpha, w, g). */
+    const nsccl_topo_t *t = m->t;
+    int E = t->dma_engines > 0 ? t->dma_engines : 1, epm = t->engines_per_message > 0 ? t->engines_per_message : 1;
+    double per = S / k, kk = nsccl_dma_engines_for(per, epm < E ? epm : E);
+    double c = fmax(1.0, fmin(k, floor(E / kk))), flows = fmax(1.0, fmin(k, F));
+    double e1 = t->dma_engine_bandwidth > 0 ? per / (kk * t->dma_engine_bandwidth) : 0;
+    double w = W / k, g = m->gamma * R / k;
+    double rest = fmax((ceil(k / c) - 1) * (m->alpha + e1), (ceil(k / flows) - 1) * e1);
+    T = m->alpha + fmax(w, e1) + g + fmax(rest, (k - 1) * fmax(w, g));
   }
   double lat = m->lat_override >= 0     ? m->lat_override
                : ring && m->lat_sum > 0 ? m->lat_sum - m->lat_min
@@ -142,8 +159,10 @@ nscclResult_t nsccl_model_predict(const nsccl_topo_t *topo, const nsccl_model_op
   m.touched = malloc(sizeof(int) * (topo->nlinks + 1));
   m.msgs = calloc(nranks, sizeof(double));
   m.red = calloc(nranks, sizeof(double));
+  m.sent = calloc(nranks, sizeof(double));
+  m.flows = calloc(nranks, sizeof(double));
   nscclResult_t rc = nscclSuccess;
-  if (!m.load || !m.touched || !m.msgs || !m.red) {
+  if (!m.load || !m.touched || !m.msgs || !m.red || !m.sent || !m.flows) {
     rc = nscclSystemError;
     goto out;
   }
@@ -161,6 +180,8 @@ out:
   free(m.touched);
   free(m.msgs);
   free(m.red);
+  free(m.sent);
+  free(m.flows);
   if (rc != nscclSuccess)
     nsccl_set_error(__FILE__, __LINE__, rc, "model: cannot price %s (variant %d) for %s on %s",
                     nsccl_model_variant_name(algo, variant), variant, nsccl_coll_name(coll),

@@ -18,6 +18,8 @@ typedef struct nsccl_model {
   int *touched; /* links with load > 0 */
   int ntouched;
   double *msgs;            /* [p] messages each rank sends in this step */
+  double *sent;            /* [p] bytes each rank sends in this step */
+  double *flows;           /* [p] flows (distinct peers: one DMA queue each) each rank sends in this step */
   double *red;             /* [p] bytes each rank reduces in this step */
   double lat;              /* largest route latency of a flow in this step */
   double lat_sum, lat_min; /* ring phases: sum and minimum of the route latencies of the flows */
