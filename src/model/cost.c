@@ -117,7 +117,10 @@ void nsccl_model_step_end(model_t *m, double repeat, int ring) {
        * chunk's journey plus the last repeat's other k - 1 chunks, or the resource busy for every
        * repeat after the first chunk's fill. */
       double hop = m->alpha + fmax(w, e1) + g;
-      double occ = fmax(k * item, ceil(k / c) * (m->alpha + e1));
+      /* engines: every repeat's k messages hold kk engines for alpha + e1; floor(E / kk) of
+       * them fit at once, so they are a bottleneck only when a repeat needs more than that */
+      double fit = fmax(1.0, floor(E / kk));
+      double occ = fmax(k * item, (k <= fit ? k / fit : ceil(k / fit)) * (m->alpha + e1));
       /* The journey crosses every edge of one ring but the cheapest (ring = 1) or repeat identical
        * edges (ring = 2), each at its own pace (hop_*: a message's own time on each flow). */
       double wire = ring == 1 && m->hop_sum > 0 ? m->hop_sum - m->hop_min : repeat * m->hop_max;
