@@ -1,14 +1,15 @@
 #!/bin/sh
 # The link route of NCCL programs' own Makefiles, from an installed tree: install this build into a
 # scratch destdir, then
-#  1. nsccl-nccl.pc gives libdir, compatlibdir and compatincludedir;
+#  1. nsccl-nccl.pc gives libdir, compathome, compatlibdir and compatincludedir;
 #  2. compatlibdir holds libnccl.so and libcudart.so, both resolving to libnsccl, and only
 #     nsccl-nccl.pc puts it on the link path (nsccl.pc does not), so a real CUDA install is not
 #     shadowed;
 #  3. g++ prog.cc $(pkg-config --cflags --libs nsccl-nccl) -lnccl -lcudart links prog against
-#     libnsccl alone, and with only compatincludedir on CPATH and compatlibdir on LIBRARY_PATH
-#     (how a Makefile's own -I/-L flags can be left untouched) it builds too;
-#  4. prog runs.
+#     libnsccl alone, and it runs;
+#  4. the flags NVIDIA's example Makefiles derive from CUDA_HOME and NCCL_HOME, both set to
+#     compathome (-I$H/include, -L$H/lib64 -L$H/lib, -lcudart -lnccl, -rpath $H/lib), build it too,
+#     and that binary finds libnsccl through its rpath alone.
 # Usage: link_route.sh <build dir> <program.cc> [program arguments...]
 set -eu
 build=$1 prog=$2
@@ -24,8 +25,10 @@ export PKG_CONFIG_PATH="$pcdir"
 libdir=$(pkg-config --variable=libdir nsccl-nccl)
 compatlib=$(pkg-config --variable=compatlibdir nsccl-nccl)
 compatinc=$(pkg-config --variable=compatincludedir nsccl-nccl)
+home=$(pkg-config --variable=compathome nsccl-nccl)
 export PKG_CONFIG_SYSROOT_DIR="$tmp/root"
-[ -n "$libdir" ] && [ -n "$compatlib" ] && [ -n "$compatinc" ] || fail "a variable of nsccl-nccl.pc is empty"
+[ -n "$libdir" ] && [ -n "$compatlib" ] && [ -n "$compatinc" ] && [ -n "$home" ] ||
+  fail "a variable of nsccl-nccl.pc is empty"
 for l in libnccl.so libcudart.so; do
   [ -e "$tmp/root$compatlib/$l" ] || fail "$compatlib/$l is missing"
   [ "$(readlink -f "$tmp/root$compatlib/$l")" = "$(readlink -f "$tmp/root$libdir/libnsccl.so")" ] ||
@@ -38,6 +41,9 @@ g++ "$prog" $flags -lnccl -lcudart -pthread -o "$tmp/prog"
 needed=$(readelf -d "$tmp/prog" | grep NEEDED)
 echo "$needed" | grep -q "libnsccl.so" || fail "prog does not need libnsccl: $needed"
 echo "$needed" | grep -q -e "libcudart" -e "libnccl" && fail "prog needs a CUDA or NCCL library: $needed"
-CPATH="$tmp/root$compatinc" LIBRARY_PATH="$tmp/root$compatlib" g++ "$prog" -lnccl -lcudart -pthread -o "$tmp/prog2" ||
-  fail "the compat directories alone do not build the program"
 LD_LIBRARY_PATH="$tmp/root$libdir" "$tmp/prog" "$@"
+H="$tmp/root$home"
+echo "g++ -I\$H/include $(basename "$prog") -L\$H/lib64 -L\$H/lib -lcudart -lnccl -Wl,-rpath,\$H/lib"
+g++ -I"$H/include" "$prog" -L"$H/lib64" -L"$H/lib" -lcudart -lnccl -pthread -Wl,-rpath,"$H/lib" -o "$tmp/prog2" ||
+  fail "the compat home does not build the program"
+env -u LD_LIBRARY_PATH "$tmp/prog2" "$@"
