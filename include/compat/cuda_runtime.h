@@ -10,15 +10,14 @@
  * nscclGetDeviceCount (NSCCL_VIRTUAL_DEVICES overrides). cudaStream_t is nscclStream_t: an ordered
  * host work queue with its own progress thread; cudaMemcpyAsync is queued behind the work already on
  * the stream. Events complete when recorded (recording waits for the stream). No kernels, graphs or
- * device-side calls. The last CUDA error is kept per thread and per translation unit (these are
- * static inline functions). What each call does: docs/compat.md. */
+ * device-side calls. The last CUDA error is kept per thread. Everything is static inline over
+ * libnsccl and needs only standard C (C99 and later) or C++98 and later. What each call does:
+ * docs/compat.md. */
 #ifndef NSCCL_COMPAT_CUDA_RUNTIME_H
 #define NSCCL_COMPAT_CUDA_RUNTIME_H
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "nsccl.h"
 
@@ -91,19 +90,21 @@ typedef struct cudaDeviceProp cudaDeviceProp;
 
 /* Events: a host timestamp taken when the stream's earlier work has run. */
 typedef struct nsccl_cuda_event_ {
-  struct timespec when;
+  double when_ms;
   int recorded;
 } * cudaEvent_t;
 
-#ifdef __cplusplus
-#define NSCCL_CUDA_TLS_ thread_local
-#else
-#define NSCCL_CUDA_TLS_ _Thread_local
-#endif
-static NSCCL_CUDA_TLS_ cudaError_t nsccl_cuda_last_error_;
+/* From libnsccl (src/api/compat.c), so this header needs nothing beyond standard C: a monotonic
+ * clock in milliseconds, and the host's physical and available memory in bytes. */
+double nsccl_compat_now_ms(void);
+void nsccl_compat_host_memory(size_t *total_bytes, size_t *available_bytes);
+
+/* The calling thread's last CUDA error (cudaGetLastError), kept in libnsccl so that every
+ * translation unit of a program sees the same one. */
+int *nsccl_compat_cuda_last_error(void);
 
 static inline cudaError_t nsccl_cuda_ret_(cudaError_t e) {
-  if (e != cudaSuccess) nsccl_cuda_last_error_ = e;
+  if (e != cudaSuccess) *nsccl_compat_cuda_last_error() = (int)e;
   return e;
 }
 
@@ -149,8 +150,8 @@ static inline cudaError_t cudaGetDeviceProperties(struct cudaDeviceProp *prop, i
   for (unsigned v = (unsigned)device; nd == 0 || v; v /= 10) digits[nd++] = (char)('0' + v % 10);
   while (nd) prop->name[len++] = digits[--nd];
   memcpy(prop->name + len, " (host memory)", sizeof(" (host memory)"));
-  long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-  prop->totalGlobalMem = pages > 0 && page > 0 ? (size_t)pages * (size_t)page : 0;
+  size_t avail;
+  nsccl_compat_host_memory(&prop->totalGlobalMem, &avail);
   prop->warpSize = 1;
   prop->multiProcessorCount = 1;
   prop->maxThreadsPerBlock = 1;
@@ -230,9 +231,7 @@ static inline cudaError_t cudaHostUnregister(void *ptr) {
 }
 static inline cudaError_t cudaMemGetInfo(size_t *free_bytes, size_t *total_bytes) {
   if (!free_bytes || !total_bytes) return nsccl_cuda_ret_(cudaErrorInvalidValue);
-  long pages = sysconf(_SC_PHYS_PAGES), avail = sysconf(_SC_AVPHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-  *total_bytes = pages > 0 && page > 0 ? (size_t)pages * (size_t)page : 0;
-  *free_bytes = avail > 0 && page > 0 ? (size_t)avail * (size_t)page : 0;
+  nsccl_compat_host_memory(total_bytes, free_bytes);
   return cudaSuccess;
 }
 
@@ -312,7 +311,7 @@ static inline cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream
   if (!event) return nsccl_cuda_ret_(cudaErrorInvalidResourceHandle);
   cudaError_t e = cudaStreamSynchronize(stream);
   if (e != cudaSuccess) return e;
-  clock_gettime(CLOCK_MONOTONIC, &event->when);
+  event->when_ms = nsccl_compat_now_ms();
   event->recorded = 1;
   return cudaSuccess;
 }
@@ -325,8 +324,7 @@ static inline cudaError_t cudaEventQuery(cudaEvent_t event) {
 static inline cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t start, cudaEvent_t end) {
   if (!ms || !start || !end) return nsccl_cuda_ret_(cudaErrorInvalidValue);
   if (!start->recorded || !end->recorded) return nsccl_cuda_ret_(cudaErrorInvalidResourceHandle);
-  *ms = (float)((double)(end->when.tv_sec - start->when.tv_sec) * 1e3 +
-                (double)(end->when.tv_nsec - start->when.tv_nsec) / 1e6);
+  *ms = (float)(end->when_ms - start->when_ms);
   return cudaSuccess;
 }
 /* Recorded events are complete, so there is nothing to wait for. */
@@ -367,11 +365,11 @@ static inline const char *cudaGetErrorName(cudaError_t error) {
   }
 }
 static inline cudaError_t cudaGetLastError(void) {
-  cudaError_t e = nsccl_cuda_last_error_;
-  nsccl_cuda_last_error_ = cudaSuccess;
+  cudaError_t e = (cudaError_t)*nsccl_compat_cuda_last_error();
+  *nsccl_compat_cuda_last_error() = cudaSuccess;
   return e;
 }
-static inline cudaError_t cudaPeekAtLastError(void) { return nsccl_cuda_last_error_; }
+static inline cudaError_t cudaPeekAtLastError(void) { return (cudaError_t)*nsccl_compat_cuda_last_error(); }
 
 #ifdef __cplusplus
 }
