@@ -38,7 +38,8 @@ struct nscclComm {
   int oversubscribed;      /* more ranks on this host than PUs: the engine sleeps sooner when idle */
   int any_oversubscribed;  /* some host of the communicator is: the host topology prices context switches */
   nsccl_bootstrap_t *bs;
-  nsccl_transport_t *tp; /* NULL for a single rank */
+  struct nsccl_liveness *lv; /* watches every peer (bootstrap/liveness.h); NULL for one rank */
+  nsccl_transport_t *tp;     /* NULL for a single rank */
   nsccl_fabric_t *engine;
   uint64_t seq;                       /* collectives started so far */
   nscclResult_t async_error;          /* first failure of a collective; the comm is unusable after one */
