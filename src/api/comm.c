@@ -9,13 +9,13 @@
 #include <string.h>
 
 #include "api/args.h"
-#include "base/check.h"
-#include "base/clock.h"
 #include "api/comm.h"
-#include "base/error_detail.h"
-#include "base/log.h"
 #include "api/op.h"
 #include "api/shm_cleanup.h"
+#include "base/check.h"
+#include "base/clock.h"
+#include "base/error_detail.h"
+#include "base/log.h"
 #include "topologies/host.h"
 
 /* ---- registry of live communicators ---- */

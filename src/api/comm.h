@@ -8,9 +8,9 @@
 #include <pthread.h>
 #include <stdint.h>
 
-#include "bootstrap/bootstrap.h"
 #include "api/config.h"
 #include "api/host_info.h"
+#include "bootstrap/bootstrap.h"
 #include "engine/fabric.h"
 #include "sched/sched.h"
 #include "transport/transport.h"

@@ -56,9 +56,9 @@ struct nsccl_fabric {
   uint32_t *local;   /* ready COPY / REDUCE steps, run one at a time after messages are posted */
   uint32_t *inflight;
   nsccl_xfer_t *xfer;
-  void **stage;    /* RECV_REDUCE: staging buffer while posted */
+  void **stage;         /* RECV_REDUCE: staging buffer while posted */
   unsigned char *fused; /* RECV_REDUCE: the transport reduces the message where it lies */
-  uint32_t *count; /* [2 * nranks]: messages per (direction, peer) */
+  uint32_t *count;      /* [2 * nranks]: messages per (direction, peer) */
   unsigned char *scratch;
   size_t scratch_cap;
   pool_class_t pool[NCLASSES];

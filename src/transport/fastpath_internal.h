@@ -35,8 +35,8 @@ _Static_assert(sizeof(slot_hdr_t) <= SLOT_HDR, "the slot header fits its room");
 /* A fragment whose len carries one of these bits is a control message of the single-copy
  * rendezvous (fastpath_rndv.c), not data: RTS {address, id} asks the receiver to read a message of
  * `total` bytes from the sender's memory; FIN {id} tells the sender it has been read. */
-#define FP_CTRL_RTS  ((uint64_t)1 << 63)
-#define FP_CTRL_FIN  ((uint64_t)1 << 62)
+#define FP_CTRL_RTS ((uint64_t)1 << 63)
+#define FP_CTRL_FIN ((uint64_t)1 << 62)
 /* RTS of a message in a registered buffer the receiver can map (nscclMemAlloc memory): payload
  * {address, id, allocation gen, fd, offset}; the receiver loads it from its own mapping. */
 #define FP_CTRL_RTSM (FP_CTRL_RTS | ((uint64_t)1 << 61))
@@ -82,9 +82,9 @@ typedef struct fp_msg {
   struct fp_msg *next;
   uint64_t tag;
   size_t len;
-  size_t cap;        /* bytes of data[] allocated (FP_MSG_SMALL for pooled copies) */
-  int rndv;          /* an unexpected RTS: nothing copied yet, the data is still at the sender */
-  uint64_t addr, id; /* rndv: where it is, and the id to send back */
+  size_t cap;                /* bytes of data[] allocated (FP_MSG_SMALL for pooled copies) */
+  int rndv;                  /* an unexpected RTS: nothing copied yet, the data is still at the sender */
+  uint64_t addr, id;         /* rndv: where it is, and the id to send back */
   nsccl_shmem_where_t where; /* an RTS of mappable memory (gen != 0): where it lies at the sender */
   unsigned char data[];
 } fp_msg_t;
@@ -151,7 +151,7 @@ struct nsccl_fp {
   fp_reg_t *regs; /* registered buffers (few: a linear scan finds them) */
   int nregs, cap_regs;
   uint64_t next_reg;
-  size_t direct_min; /* registered sends of at least this many bytes go by RTSM (NSCCL_SHM_DIRECT_MIN) */
+  size_t direct_min;     /* registered sends of at least this many bytes go by RTSM (NSCCL_SHM_DIRECT_MIN) */
   unsigned char *bounce; /* FP_BOUNCE bytes: a reducing CMA receive reads through it */
   nsccl_fp_stats_t stats;
 };

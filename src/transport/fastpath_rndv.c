@@ -18,11 +18,11 @@
  * looks before its first large send; both ends therefore route a message above the eager limit
  * the same way, and when R cannot read s, such messages keep using libfabric. */
 #include <errno.h>
-#include <stdlib.h>
-#include <sys/mman.h>
 #include <sched.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/uio.h>
 #include <time.h>
 

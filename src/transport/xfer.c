@@ -288,8 +288,10 @@ static nscclResult_t post_xfer(nsccl_transport_t *t, int kind, int peer, void *b
                                    : nsccl_fp_irecv(t->fp, peer, buf, len, tag, red, x);
   }
   if (red && red->fn)
-    NSCCL_FAIL(nscclInternalError, "nsccl_transport_irecv_reduce: a %zu-byte message from rank %d cannot be reduced "
-               "in the transport (ask nsccl_transport_reduces first)", len, peer);
+    NSCCL_FAIL(nscclInternalError,
+               "nsccl_transport_irecv_reduce: a %zu-byte message from rank %d cannot be reduced "
+               "in the transport (ask nsccl_transport_reduces first)",
+               len, peer);
   size_t fsz = nsccl_transport_max_msg(t, peer);
   size_t nfrags = len == 0 ? 1 : len / fsz + (len % fsz != 0);
   if (nfrags > 1 && !p->ordered)

@@ -223,7 +223,8 @@ int main(int argc, char **argv) {
   size_t cap = MAX_BYTES + (size_t)nranks * 20000 * 8 + 64;
   int reg_here = registered == 2 || (registered == 1 && rank % 2 == 0);
   if (reg_here) {
-    if (nscclMemAlloc((void **)&bufs.send, cap) != nscclSuccess || nscclMemAlloc((void **)&bufs.recv, cap) != nscclSuccess) {
+    if (nscclMemAlloc((void **)&bufs.send, cap) != nscclSuccess ||
+        nscclMemAlloc((void **)&bufs.recv, cap) != nscclSuccess) {
       fprintf(stderr, "rank %d: nscclMemAlloc: %s\n", rank, nscclGetLastError(NULL));
       MPI_Abort(MPI_COMM_WORLD, 1);
     }
@@ -289,7 +290,8 @@ int main(int argc, char **argv) {
     for (int b = 0; b < 2; b++)
       if (nscclCommDeregister(comms[a], handles[a][b]) != nscclSuccess && failures++ < 20)
         fprintf(stderr, "rank %d: nscclCommDeregister: %s\n", rank, nscclGetLastError(NULL));
-  if (reg_here && (nscclMemFree(bufs.send) != nscclSuccess || nscclMemFree(bufs.recv) != nscclSuccess) && failures++ < 20)
+  if (reg_here && (nscclMemFree(bufs.send) != nscclSuccess || nscclMemFree(bufs.recv) != nscclSuccess) &&
+      failures++ < 20)
     fprintf(stderr, "rank %d: nscclMemFree: %s\n", rank, nscclGetLastError(NULL));
   for (int a = 0; a < nalgos; a++)
     if (nscclCommDestroy(comms[a]) != nscclSuccess && failures++ < 20)

@@ -199,7 +199,9 @@ int main(int argc, char **argv) {
           if (it == (large ? 2 : 20)) ready();
           continue;
         }
-        rc_main = judge(reg ? "a large all-reduce on registered buffers" : large ? "a large all-reduce" : "a small all-reduce",
+        rc_main = judge(reg     ? "a large all-reduce on registered buffers"
+                        : large ? "a large all-reduce"
+                                : "a small all-reduce",
                         rc, now_s() - t, comm);
         break;
       }
