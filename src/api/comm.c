@@ -9,13 +9,13 @@
 #include <string.h>
 
 #include "api/args.h"
-#include "base/check.h"
-#include "base/clock.h"
 #include "api/comm.h"
-#include "base/error_detail.h"
-#include "base/log.h"
 #include "api/op.h"
 #include "api/shm_cleanup.h"
+#include "base/check.h"
+#include "base/clock.h"
+#include "base/error_detail.h"
+#include "base/log.h"
 #include "bootstrap/liveness.h"
 #include "topologies/host.h"
 
@@ -76,6 +76,7 @@ static void comm_free(struct nscclComm *c) {
   if (c->tp) nsccl_transport_close(c->tp);
   nsccl_fabric_destroy(c->engine); /* after the transport: posted receives may point into staging */
   nsccl_bootstrap_close(c->bs);
+  nsccl_comm_free_registrations(c);
   for (int i = 0; i < NSCCL_PROG_CACHE; i++) nsccl_prog_free(&c->cache[i].prog);
   nsccl_topo_free(c->topo);
   free(c->host_of_rank);

@@ -8,9 +8,9 @@
 #include <pthread.h>
 #include <stdint.h>
 
-#include "bootstrap/bootstrap.h"
 #include "api/config.h"
 #include "api/host_info.h"
+#include "bootstrap/bootstrap.h"
 #include "engine/fabric.h"
 #include "sched/sched.h"
 #include "transport/transport.h"
@@ -70,7 +70,11 @@ struct nscclComm {
    * still write them, so they are freed only after the transport is closed. */
   void **stale;
   int nstale;
+  struct nsccl_reg *regs; /* nscclCommRegister's records (register.c) */
 };
+
+/* register.c: free the registration records (after the transport is closed). */
+void nsccl_comm_free_registrations(struct nscclComm *c);
 
 /* Is comm a live communicator? nscclInvalidArgument (NULL) or nscclInvalidUsage (not live),
  * naming the call. */
