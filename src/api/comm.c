@@ -71,7 +71,7 @@ static void comm_free(struct nscclComm *c) {
   if (!c) return;
   c->magic = 0;
   if (c->tp) nsccl_transport_set_watch(c->tp, NULL, NULL);
-  nsccl_liveness_stop(c->lv, 0); /* a clean destroy has stopped it gracefully already */
+  nsccl_liveness_stop(c->lv, 0, nscclSuccess, NULL); /* destroy and abort have stopped it already */
   c->lv = NULL;
   if (c->tp) nsccl_transport_close(c->tp);
   nsccl_fabric_destroy(c->engine); /* after the transport: posted receives may point into staging */
@@ -276,6 +276,20 @@ nscclResult_t nscclGetUniqueId(nscclUniqueId *uniqueId) {
 }
 
 /* ---- teardown ---- */
+
+/* Stop the peer watcher: goodbye when the comm is sound (peers must not report this rank); after a
+ * failure, this rank's error, so that peers still waiting report its cause (the rank it timed out
+ * on) rather than only that this rank left; on a plain abort, nothing (peers see it gone). */
+static void stop_watch(struct nscclComm *comm, int graceful) {
+  if (comm->tp) nsccl_transport_set_watch(comm->tp, NULL, NULL);
+  const char *why = nsccl_last_error();
+  char reason[900];
+  snprintf(reason, sizeof(reason), "%s", why && *why ? why : nscclGetErrorString(comm->async_error));
+  int failed = comm->async_error != nscclSuccess;
+  nsccl_liveness_stop(comm->lv, graceful, comm->async_error, !graceful && failed ? reason : NULL);
+  comm->lv = NULL;
+}
+
 nscclResult_t nscclCommDestroy(nscclComm_t comm) {
   NSCCL_CHECK(nsccl_comm_check(comm, "nscclCommDestroy"));
   nsccl_comm_pending_wait(comm); /* work queued on streams runs first */
@@ -295,10 +309,7 @@ nscclResult_t nscclCommDestroy(nscclComm_t comm) {
                       comm->rank, why);
     }
   }
-  /* Say goodbye only if the comm is sound: peers of a failed one should learn this rank is gone. */
-  if (comm->tp) nsccl_transport_set_watch(comm->tp, NULL, NULL);
-  nsccl_liveness_stop(comm->lv, comm->async_error == nscclSuccess && rc == nscclSuccess);
-  comm->lv = NULL;
+  stop_watch(comm, comm->async_error == nscclSuccess && rc == nscclSuccess);
   comm_free(comm);
   return rc;
 }
@@ -315,6 +326,7 @@ nscclResult_t nscclCommAbort(nscclComm_t comm) {
   nsccl_comm_pending_wait(comm);
   pthread_mutex_lock(&comm->lock);
   pthread_mutex_unlock(&comm->lock);
+  stop_watch(comm, 0);
   comm_free(comm);
   return nscclSuccess;
 }
