@@ -7,6 +7,7 @@
 #include "algo/topo_algo.h"
 #include "algo/topo_tree_blocks.h"
 #include "algo/tree.h"
+#include "algo/variant.h"
 #include "base/check.h"
 #include "topologies/topo.h"
 
@@ -52,25 +53,7 @@ int nsccl_topo_hypercube_perm(const struct nsccl_topo *topo, int *perm) {
 
 int nsccl_topo_algo_supported(nsccl_algo_t algo, int variant, const struct nsccl_topo *topo, nsccl_coll_t coll,
                               int nranks) {
-  const nsccl_topo_t *t = topo;
-  if (t && t->nranks != nranks) return 0;
-  if (variant & NSCCL_VARIANT_HIER) return variant == NSCCL_VARIANT_HIER && nsccl_hier_supported(t, algo, coll, nranks);
-  switch (algo) {
-  case NSCCL_ALGO_RING:
-    if (variant == 0 || variant == NSCCL_RING_TOPO) return 1;
-    if (variant == NSCCL_RING_DIMS) {
-      if (!ranks_are_chips(t)) return 0;
-      int nd = 0;
-      for (int d = 0; t && d < t->ndims; d++) nd += t->dims[d] > 1;
-      return nd >= 2;
-    }
-    return 0;
-  case NSCCL_ALGO_TREE:
-    if (variant & NSCCL_TREE_MAPPED) return nsccl_tree_mapped_supported(t, variant, coll); /* topo_tree.c */
-    return variant >= 0 && variant < NSCCL_TREE_NUM_VARIANTS;
-  case NSCCL_ALGO_DIRECT: return variant >= 0 && variant <= 2;
-  default: return 0;
-  }
+  return nsccl_variant_applies(nsccl_variant_find(algo, variant), topo, coll, nranks);
 }
 
 nscclResult_t nsccl_topo_algo_build(nsccl_algo_t algo, const struct nsccl_topo *topo, const nsccl_algo_opts_t *opts,
