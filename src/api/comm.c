@@ -282,7 +282,10 @@ nscclResult_t nscclGetUniqueId(nscclUniqueId *uniqueId) {
  * on) rather than only that this rank left; on a plain abort, nothing (peers see it gone). */
 static void stop_watch(struct nscclComm *comm, int graceful) {
   if (comm->tp) nsccl_transport_set_watch(comm->tp, NULL, NULL);
-  const char *why = nsccl_last_error();
+  /* A failure caused by a dead peer passes on the watcher's own words (the dead rank and host),
+   * not the whole error of the collective that ran into it. */
+  const char *why = nsccl_liveness_cause(comm->lv);
+  if (!why) why = nsccl_last_error();
   char reason[900];
   snprintf(reason, sizeof(reason), "%s", why && *why ? why : nscclGetErrorString(comm->async_error));
   int failed = comm->async_error != nscclSuccess;

@@ -61,8 +61,12 @@ struct nsccl_liveness {
   atomic_int dead; /* first rank found gone, -1 while none; why, code, dead_ns are written before it */
   nscclResult_t code;
   int64_t dead_ns;
-  char why[400];
+  char why[1100];
 };
+
+const char *nsccl_liveness_cause(const nsccl_liveness_t *lv) {
+  return nsccl_liveness_dead_rank(lv) >= 0 ? lv->why : NULL;
+}
 
 int nsccl_liveness_dead_rank(const nsccl_liveness_t *lv) {
   return lv ? atomic_load_explicit(&((nsccl_liveness_t *)lv)->dead, memory_order_acquire) : -1;
@@ -97,10 +101,9 @@ static void mark_dead(nsccl_liveness_t *lv, int r, int err) {
   if (atomic_load_explicit(&lv->dead, memory_order_relaxed) >= 0) return;
   char cause[240];
   if (err == 0)
-    snprintf(cause, sizeof(cause),
-             "is gone: it closed its connection without leaving (the process exited, was killed or aborted)");
+    snprintf(cause, sizeof(cause), "is gone: it closed its connection without leaving (exited, killed or aborted)");
   else if (err == ECONNRESET || err == EPIPE)
-    snprintf(cause, sizeof(cause), "is gone: it reset its connection (the process was killed or its host restarted)");
+    snprintf(cause, sizeof(cause), "is gone: it reset its connection (killed, or its host restarted)");
   else if (err == ETIMEDOUT)
     snprintf(cause, sizeof(cause),
              "is gone: it stopped acknowledging for %d ms (NSCCL_LINK_TIMEOUT_MS): the link to its host or the host "
@@ -125,7 +128,7 @@ static void take_report(nsccl_liveness_t *lv, int r, const char *p, size_t n) {
   drop(lv, r);
   if (atomic_load_explicit(&lv->dead, memory_order_relaxed) >= 0) return;
   char what[GAVE_UP_MAX + 64];
-  snprintf(what, sizeof(what), "gave up on the communicator: %.*s", (int)len, (const char *)rp->buf + GAVE_UP_HEADER);
+  snprintf(what, sizeof(what), "gave up: %.*s", (int)len, (const char *)rp->buf + GAVE_UP_HEADER);
   /* Only the codes a failed collective carries; anything else is a remote error. */
   nscclResult_t c = code == nscclTimeout || code == nscclInvalidUsage ? (nscclResult_t)code : nscclRemoteError;
   record(lv, r, c, what);

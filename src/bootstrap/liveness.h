@@ -34,6 +34,9 @@ nscclResult_t nsccl_liveness_start(nsccl_bootstrap_t *bs, int timeout_ms, int li
  * Thread-safe. */
 nscclResult_t nsccl_liveness_check(void *ctx, int record);
 
+/* What the watcher recorded about the first peer found gone ("peer rank 2 on host h (pid 7) is
+ * gone: ..."), or NULL while none is. */
+const char *nsccl_liveness_cause(const nsccl_liveness_t *lv);
 /* The rank found gone first, or -1. */
 int nsccl_liveness_dead_rank(const nsccl_liveness_t *lv);
 

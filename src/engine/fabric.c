@@ -448,7 +448,7 @@ nscclResult_t nsccl_fabric_run(nsccl_fabric_t *f, const nsccl_program_t *p, cons
   int64_t timeout_ns = (int64_t)f->timeout_ms * 1000000;
   unsigned idle = 0;
   nscclResult_t rc = nscclSuccess;
-  char why[256];
+  char why[1024]; /* room for a peer watcher's report inside the transport's error */
   while (r.ndone < p->nsteps) {
     int moved = 0;
     /* Messages first: post every ready transfer before copying or reducing, so that peers can
