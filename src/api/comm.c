@@ -17,6 +17,7 @@
 #include "base/clock.h"
 #include "base/error_detail.h"
 #include "base/log.h"
+#include "bootstrap/liveness.h"
 #include "topologies/host.h"
 
 /* ---- registry of live communicators ---- */
@@ -70,9 +71,13 @@ nscclResult_t nsccl_comm_check(const struct nscclComm *comm, const char *call) {
 static void comm_free(struct nscclComm *c) {
   if (!c) return;
   c->magic = 0;
+  if (c->tp) nsccl_transport_set_watch(c->tp, NULL, NULL);
+  nsccl_liveness_stop(c->lv, 0, nscclSuccess, NULL); /* destroy and abort have stopped it already */
+  c->lv = NULL;
   if (c->tp) nsccl_transport_close(c->tp);
   nsccl_fabric_destroy(c->engine); /* after the transport: posted receives may point into staging */
   nsccl_bootstrap_close(c->bs);
+  nsccl_comm_free_registrations(c);
   for (int i = 0; i < NSCCL_PROG_CACHE; i++) nsccl_prog_free(&c->cache[i].prog);
   nsccl_topo_free(c->topo);
   free(c->host_of_rank);
@@ -218,6 +223,9 @@ static nscclResult_t comm_init(struct nscclComm **out, int nranks, const nscclUn
   if (rc == nscclSuccess) rc = detect_oversubscription(c);
   if (rc == nscclSuccess) rc = build_host_topology(c);
   if (rc == nscclSuccess && nranks > 1) rc = connect_transport(c);
+  /* From here on a peer that dies is noticed within milliseconds (docs/reliability.md). */
+  if (rc == nscclSuccess && nranks > 1) rc = nsccl_liveness_start(c->bs, c->cfg.timeout_ms, 0, &c->lv);
+  if (rc == nscclSuccess && c->lv) nsccl_transport_set_watch(c->tp, nsccl_liveness_check, c->lv);
   int64_t t_tp = nsccl_now_ns();
   if (rc == nscclSuccess) rc = nsccl_fabric_create(c->tp, c->cfg.timeout_ms, &c->engine);
   if (rc == nscclSuccess) nsccl_fabric_set_oversubscribed(c->engine, c->oversubscribed);
@@ -279,6 +287,23 @@ nscclResult_t nscclGetUniqueId(nscclUniqueId *uniqueId) {
 }
 
 /* ---- teardown ---- */
+
+/* Stop the peer watcher: goodbye when the comm is sound (peers must not report this rank); after a
+ * failure, this rank's error, so that peers still waiting report its cause (the rank it timed out
+ * on) rather than only that this rank left; on a plain abort, nothing (peers see it gone). */
+static void stop_watch(struct nscclComm *comm, int graceful) {
+  if (comm->tp) nsccl_transport_set_watch(comm->tp, NULL, NULL);
+  /* A failure caused by a dead peer passes on the watcher's own words (the dead rank and host),
+   * not the whole error of the collective that ran into it. */
+  const char *why = nsccl_liveness_cause(comm->lv);
+  if (!why) why = nsccl_last_error();
+  char reason[900];
+  snprintf(reason, sizeof(reason), "%s", why && *why ? why : nscclGetErrorString(comm->async_error));
+  int failed = comm->async_error != nscclSuccess;
+  nsccl_liveness_stop(comm->lv, graceful, comm->async_error, !graceful && failed ? reason : NULL);
+  comm->lv = NULL;
+}
+
 nscclResult_t nscclCommDestroy(nscclComm_t comm) {
   NSCCL_CHECK(nsccl_comm_check(comm, "nscclCommDestroy"));
   nsccl_comm_pending_wait(comm); /* work queued on streams runs first */
@@ -298,6 +323,7 @@ nscclResult_t nscclCommDestroy(nscclComm_t comm) {
                       comm->rank, why);
     }
   }
+  stop_watch(comm, comm->async_error == nscclSuccess && rc == nscclSuccess);
   comm_free(comm);
   return rc;
 }
@@ -314,6 +340,7 @@ nscclResult_t nscclCommAbort(nscclComm_t comm) {
   nsccl_comm_pending_wait(comm);
   pthread_mutex_lock(&comm->lock);
   pthread_mutex_unlock(&comm->lock);
+  stop_watch(comm, 0);
   comm_free(comm);
   return nscclSuccess;
 }
@@ -336,6 +363,9 @@ nscclResult_t nscclCommUserRank(const nscclComm_t comm, int *rank) {
 nscclResult_t nscclCommGetAsyncError(nscclComm_t comm, nscclResult_t *asyncError) {
   NSCCL_CHECK(nsccl_comm_check(comm, "nscclCommGetAsyncError"));
   if (!asyncError) NSCCL_FAIL(nscclInvalidArgument, "nscclCommGetAsyncError: asyncError is NULL");
+  /* A peer found gone between operations shows here before the next call fails on it. */
+  if (comm->async_error == nscclSuccess && nsccl_liveness_dead_rank(comm->lv) >= 0)
+    comm->async_error = nscclRemoteError;
   *asyncError = comm->async_error;
   return nscclSuccess;
 }
