@@ -15,10 +15,10 @@
 #include "model/select.h"
 #include "topologies/topo.h"
 
-/* trn3-u64 with one DMA engine and no engine bandwidth: one message issued per alpha, the world the
+/* trn3-u64's one-crossbar reading with one DMA engine and no engine bandwidth: one message issued per alpha, the world the
  * closed forms and whole-message walk below are exact for. The preset's own 128 engines are tested
  * separately (engines_*). */
-#define TRN3_SERIAL "trn3-u64?dma_engines=1&engines_per_message=1&dma_engine_bandwidth=0"
+#define TRN3_SERIAL "trn3-u64-crossbar?dma_engines=1&engines_per_message=1&dma_engine_bandwidth=0"
 
 #define ALPHA 3e-6
 #define BW    2e9 /* beta = 1/BW */
@@ -227,7 +227,7 @@ Test(rooted, overrides) {
 /* With the preset's 128 DMA engines a small broadcast's 63 messages start at once: the flat tree
  * costs one alpha and one path and wins (with one engine it pays 63 alphas: see above). */
 Test(rooted, engines_make_flat_broadcast_one_alpha) {
-  nsccl_topo_t *t = load("trn3-u64");
+  nsccl_topo_t *t = load("trn3-u64-crossbar");
   nsccl_choice_t ch;
   cr_assert_eq(nsccl_select(t, NULL, NSCCL_COLL_BROADCAST, 8, 64, &ch), nscclSuccess, "%s", nsccl_last_error());
   cr_assert_eq(ch.algo, NSCCL_ALGO_DIRECT, "broadcast 8 B: %s", nsccl_algo_name(ch.algo));
@@ -242,7 +242,7 @@ Test(rooted, engines_make_flat_broadcast_one_alpha) {
  * message while the simulator interleaves the packets of concurrent messages; with engines that
  * pace each message below the link's rate the two differ by a few percent (docs/model.md). */
 Test(rooted, engines_model_agrees_with_simulator_trn3_u64, .timeout = 60) {
-  nsccl_topo_t *t = load("trn3-u64");
+  nsccl_topo_t *t = load("trn3-u64-crossbar");
   size_t sizes[] = {8, 1 << 16, 1 << 20, 16 << 20};
   for (int c = NSCCL_COLL_BROADCAST; c <= NSCCL_COLL_REDUCE; c++)
     for (int a = 0; a < NSCCL_NUM_ALGOS; a++)
