@@ -117,15 +117,15 @@ void nsccl_model_step_end(model_t *m, double repeat, int ring) {
        * chunk's journey plus the last repeat's other k - 1 chunks, or the resource busy for every
        * repeat after the first chunk's fill. */
       double hop = m->alpha + fmax(w, e1) + g;
-      /* engines: every repeat's k messages hold kk engines for alpha + e1; floor(E / kk) of
-       * them fit at once, so they are a bottleneck only when a repeat needs more than that */
-      double fit = fmax(1.0, floor(E / kk));
-      double occ = fmax(k * item, (k <= fit ? k / fit : ceil(k / fit)) * (m->alpha + e1));
       /* The journey crosses every edge of one ring but the cheapest (ring = 1) or repeat identical
        * edges (ring = 2), each at its own pace (hop_*: a message's own time on each flow). */
       double wire = ring == 1 && m->hop_sum > 0 ? m->hop_sum - m->hop_min : repeat * m->hop_max;
       double journey = repeat * (m->alpha + g) + fmin(wire, repeat * fmax(w, e1)) + lat + (k - 1) * item;
-      piped = fmax(journey, repeat * occ + hop - item);
+      /* Resources: the repeat x k messages pass the busiest link, queue, reduction, and the
+       * engines (floor(E / kk) messages at once, each holding its engines alpha + e1). */
+      double fit = fmax(1.0, floor(E / kk));
+      double busiest = fmax(item, (m->alpha + e1) / fit);
+      piped = fmax(journey, hop + (repeat * k - 1) * busiest);
     }
   }
   m->lat_override = -1;
