@@ -20,7 +20,7 @@ typedef struct {
   uint64_t seed;
   const char *torus, *sw;
   size_t min, max;
-  int nearest, random, sim_sizes;
+  int nearest, random, sim_sizes, jobs;
   const char *csv;
   int quiet;
   env_sample_t pinned;
@@ -33,6 +33,7 @@ typedef struct {
   env_peak_t sim[ENV_NCOLLS];
   double ratio[ENV_NCOLLS][ENV_MAX_SIZES]; /* model ratio per size */
   int confirmed;                           /* 0 no, 1 nearest the claim, 2 random subset, 3 the likeliest reading */
+  int simulations;                         /* simulator runs its confirmation took */
 } env_row_t;
 
 int env_in_ag6(const env_peak_t p[ENV_NCOLLS]);
@@ -44,8 +45,7 @@ int *env_nearest_order(const env_row_t *rows, int n);
 
 void env_print_facts(FILE *f);
 /* rows[0..o->samples) are the samples, rows[o->samples] the likeliest reading; order as above. */
-void env_report(FILE *f, const env_opts_t *o, const env_sizes_t *sz, const env_row_t *rows, const int *order,
-                int simulations);
+void env_report(FILE *f, const env_opts_t *o, const env_sizes_t *sz, const env_row_t *rows, const int *order);
 int env_write_csv(const char *path, const env_row_t *rows, int n);
 
 #endif

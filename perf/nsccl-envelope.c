@@ -15,8 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "envelope_jobs.h"
 #include "envelope_price.h"
 #include "envelope_report.h"
 #include "size_arg.h"
@@ -40,6 +40,7 @@ static void usage(FILE *f) {
              "  --confirm-random R   and R other samples drawn at random (default 20)\n"
              "  --sim-sizes all|K    sizes simulated per collective: all, or the K with the largest model\n"
              "                       ratio (default all)\n"
+             "  --jobs N             worker processes (default 1; results do not depend on it)\n"
              "  --csv FILE           one row per sample (facts, model peaks, simulated peaks) + the likeliest\n"
              "  --list-facts         print the facts, ranges and source rows, and exit\n"
              "  --quiet              no progress on stderr\n"
@@ -69,6 +70,7 @@ static int parse_args(int argc, char **argv, env_opts_t *o) {
   o->max = (size_t)1 << 30;
   o->nearest = 10;
   o->random = 20;
+  o->jobs = 1;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -106,6 +108,8 @@ static int parse_args(int argc, char **argv, env_opts_t *o) {
       if ((ok = parse_int(v, 0, 100000, &n))) *(a[10] == 'n' ? &o->nearest : &o->random) = (int)n;
     } else if (!strcmp(a, "--sim-sizes")) {
       if (strcmp(v, "all") && (ok = parse_int(v, 1, ENV_MAX_SIZES, &n))) o->sim_sizes = (int)n;
+    } else if (!strcmp(a, "--jobs")) {
+      if ((ok = parse_int(v, 1, 64, &n))) o->jobs = (int)n;
     } else if (!strcmp(a, "--csv")) {
       o->csv = v;
     } else {
@@ -124,37 +128,45 @@ static int parse_args(int argc, char **argv, env_opts_t *o) {
   return 1;
 }
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+typedef struct {
+  const env_opts_t *o;
+  const env_sizes_t *sz;
+  const env_row_t *rows; /* the inputs: each row's sample (and model ratios, for confirming) */
+} work_t;
 
 /* Build a sample's topologies and price it with the model, keeping the model ratios per size. */
-static int price(const env_opts_t *o, const env_sizes_t *sz, env_row_t *row) {
+static int price_one(void *ctx, int i, void *rec) {
+  const work_t *w = ctx;
+  env_row_t *row = rec;
+  if (row != &w->rows[i]) *row = w->rows[i];
   env_overrides_t ov;
   nsccl_topo_t *t[2];
-  if (!env_overrides(&row->s, o->torus, o->sw, &ov) || !env_build(&ov, t)) return 0;
-  int ok = env_price_model(t, sz, row->model, row->ratio);
+  if (!env_overrides(&row->s, w->o->torus, w->o->sw, &ov) || !env_build(&ov, t)) return 0;
+  int ok = env_price_model(t, w->sz, row->model, row->ratio);
   env_free(t);
   return ok;
 }
 
 /* Re-time a sample with the simulator at the selected family/variant, at all sizes or at the
  * o->sim_sizes sizes of largest model ratio per collective. */
-static int confirm(const env_opts_t *o, const env_sizes_t *sz, env_row_t *row, int *sims) {
+static int confirm_one(void *ctx, int i, void *rec) {
+  const work_t *w = ctx;
+  const env_sizes_t *sz = w->sz;
+  env_row_t *row = rec;
+  if (row != &w->rows[i]) *row = w->rows[i];
   unsigned char use[ENV_NCOLLS][ENV_MAX_SIZES];
   for (int c = 0; c < ENV_NCOLLS; c++)
-    for (int i = 0; i < sz->nsizes; i++) {
+    for (int k = 0; k < sz->nsizes; k++) {
       int larger = 0; /* sizes with a larger model ratio (ties: the smaller size ranks first) */
       for (int j = 0; j < sz->nsizes; j++)
-        larger += row->ratio[c][j] > row->ratio[c][i] || (row->ratio[c][j] == row->ratio[c][i] && j < i);
-      use[c][i] = !o->sim_sizes || larger < o->sim_sizes;
+        larger += row->ratio[c][j] > row->ratio[c][k] || (row->ratio[c][j] == row->ratio[c][k] && j < k);
+      use[c][k] = !w->o->sim_sizes || larger < w->o->sim_sizes;
     }
   env_overrides_t ov;
   nsccl_topo_t *t[2];
-  if (!env_overrides(&row->s, o->torus, o->sw, &ov) || !env_build(&ov, t)) return 0;
-  int ok = env_price_sim(t, sz, use, row->sim, sims);
+  if (!env_overrides(&row->s, w->o->torus, w->o->sw, &ov) || !env_build(&ov, t)) return 0;
+  row->simulations = 0;
+  int ok = env_price_sim(t, sz, use, row->sim, &row->simulations);
   env_free(t);
   return ok;
 }
@@ -170,18 +182,18 @@ int main(int argc, char **argv) {
     return 1;
   }
   env_rng_t rng = {o.seed};
-  double t0 = now_s();
-  for (int i = 0; i < o.samples; i++) {
-    env_draw(&rng, &o.pinned, o.is_pinned, &rows[i].s);
-    if (!price(&o, &sz, &rows[i])) return 1;
-    if (!o.quiet && ((i + 1) % 50 == 0 || i + 1 == o.samples))
-      fprintf(stderr, "nsccl-envelope: priced %d/%d samples with the model (%.1f s)\n", i + 1, o.samples, now_s() - t0);
-  }
+  for (int i = 0; i < o.samples; i++) env_draw(&rng, &o.pinned, o.is_pinned, &rows[i].s);
   env_row_t *lik = &rows[o.samples];
   env_likeliest(&lik->s);
   for (int f = 0; f < env_nfacts; f++)
     if (o.is_pinned[f]) lik->s.v[f] = o.pinned.v[f];
-  if (!price(&o, &sz, lik)) return 1;
+  int *idx = malloc(((size_t)o.samples + 1) * sizeof(*idx));
+  if (!idx) return 1;
+  for (int i = 0; i <= o.samples; i++) idx[i] = i;
+  work_t w = {&o, &sz, rows};
+  if (!env_parallel(o.jobs, idx, o.samples + 1, rows, sizeof(*rows), price_one, &w, "priced with the model",
+                    o.quiet ? 0 : 50))
+    return 1;
 
   /* Confirmations: the nearest samples, then a random subset of the others (own stream). */
   int *order = env_nearest_order(rows, o.samples);
@@ -198,19 +210,16 @@ int main(int argc, char **argv) {
     rows[order[nn + k]].confirmed = 2;
   }
   lik->confirmed = 3;
-  int sims = 0, todo = nn + want + 1, done = 0;
-  double t1 = now_s();
-  for (int i = 0; i <= o.samples; i++) {
-    if (!rows[i].confirmed) continue;
-    if (!confirm(&o, &sz, &rows[i], &sims)) return 1;
-    done++;
-    if (!o.quiet)
-      fprintf(stderr, "nsccl-envelope: simulated %d/%d confirmations (%d runs, %.1f s)\n", done, todo, sims,
-              now_s() - t1);
-  }
-  env_report(stdout, &o, &sz, rows, order, sims);
+  int todo = 0;
+  for (int i = 0; i <= o.samples; i++)
+    if (rows[i].confirmed) idx[todo++] = i;
+  if (!env_parallel(o.jobs, idx, todo, rows, sizeof(*rows), confirm_one, &w, "confirmed with the simulator",
+                    o.quiet ? 0 : 1))
+    return 1;
+  env_report(stdout, &o, &sz, rows, order);
   int rc = o.csv ? !env_write_csv(o.csv, rows, o.samples) : 0;
   free(order);
+  free(idx);
   free(rows);
   return rc;
 }

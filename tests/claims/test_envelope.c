@@ -67,6 +67,10 @@ Test(envelope, same_seed_same_output_other_seed_differs, .timeout = 240) {
   cr_assert_eq(run(cmd, &a), 0, "%s\n%s", cmd, a);
   cr_assert_eq(run(cmd, &b), 0, "%s\n%s", cmd, b);
   cr_assert_str_eq(a, b, "the same seed must give the same output");
+  free(b);
+  snprintf(cmd, sizeof(cmd), "'%s' " QUICK " --seed 7 --jobs 2", bin("NSCCL_ENVELOPE_BIN"));
+  cr_assert_eq(run(cmd, &b), 0, "%s\n%s", cmd, b);
+  cr_assert_str_eq(a, b, "two worker processes must give the output of one");
   envelope_t e = parse_envelope(a);
   cr_assert_eq(e.samples, 12);
   snprintf(cmd, sizeof(cmd), "'%s' " QUICK " --seed 8", bin("NSCCL_ENVELOPE_BIN"));
