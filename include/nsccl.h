@@ -177,6 +177,20 @@ nscclResult_t nscclCommFinalize(nscclComm_t comm);
  * on a thread of their own; nscclCommDestroy of these comms skips the final barrier. */
 nscclResult_t nscclCommInitAll(nscclComm_t *comms, int ndev, const int *devlist);
 
+/* ---- registered buffers (NCCL 2.19+) ----
+ * nscclMemAlloc returns host memory (page-aligned, zero-filled) that other ranks on the same host
+ * can map; nscclMemFree releases it (NULL is ignored). nscclCommRegister records a buffer with comm
+ * (not collective: each rank registers what it likes); collectives whose send or receive data lie
+ * inside a registered nscclMemAlloc buffer let same-host peers read that data straight from it,
+ * with no intermediate copy. Registering other memory is accepted and changes nothing. A buffer
+ * must stay allocated while registered; deregister it before nscclMemFree (memory freed while
+ * still registered is released at deregistration or nscclCommDestroy). After nscclCommDeregister
+ * no peer reads the buffer again. */
+nscclResult_t nscclMemAlloc(void **ptr, size_t size);
+nscclResult_t nscclMemFree(void *ptr);
+nscclResult_t nscclCommRegister(const nscclComm_t comm, void *buff, size_t size, void **handle);
+nscclResult_t nscclCommDeregister(const nscclComm_t comm, void *handle);
+
 #ifdef __cplusplus
 }
 #endif

@@ -13,9 +13,10 @@
 #include <string.h>
 
 #include "base/check.h"
-#include "engine/sim.h" /* --sim (block owned by sim) */
+#include "engine/sim.h"
 #include "model/cost.h"
 #include "model/select.h"
+#include "model/simulate.h" /* --sim (block owned by sim) */
 #include "size_arg.h"
 #include "topologies/topo.h"
 

@@ -7,8 +7,8 @@
 #include <unistd.h>
 
 #include "algo/algo.h"
-#include "base/clock.h"
 #include "api/comm.h"
+#include "base/clock.h"
 #include "model/select.h"
 #include "perf/perf_sweep.h"
 #include "reduce/reduce.h"
@@ -229,7 +229,18 @@ int perf_sweep(const perf_opts_t *o, nscclComm_t comm, int rank, int nranks, FIL
     }
   }
   /* Touch every page now so that first-touch faults are not timed. */
-  unsigned char *sbuf = malloc(smax ? smax : 1), *rbuf = malloc(rmax ? rmax : 1);
+  unsigned char *sbuf = NULL, *rbuf = NULL;
+  void *handles[2] = {NULL, NULL};
+  if (o->registered) {
+    if (nscclMemAlloc((void **)&sbuf, smax ? smax : 1) != nscclSuccess ||
+        nscclMemAlloc((void **)&rbuf, rmax ? rmax : 1) != nscclSuccess ||
+        nscclCommRegister(comm, sbuf, smax ? smax : 1, &handles[0]) != nscclSuccess ||
+        nscclCommRegister(comm, rbuf, rmax ? rmax : 1, &handles[1]) != nscclSuccess)
+      DIE(rank, "registered buffers of %zu + %zu bytes: %s", smax, rmax, nscclGetLastError(comm));
+  } else {
+    sbuf = malloc(smax ? smax : 1);
+    rbuf = malloc(rmax ? rmax : 1);
+  }
   if (!sbuf || !rbuf) DIE(rank, "cannot allocate %zu + %zu bytes of buffers", smax, rmax);
   memset(sbuf, 0, smax);
   memset(rbuf, 0, rmax);
@@ -294,7 +305,13 @@ int perf_sweep(const perf_opts_t *o, nscclComm_t comm, int rank, int nranks, FIL
   }
   if (rank == 0 && !o->quiet && tty) fprintf(stderr, "\n");
   for (int k = 0; k < PERF_NCOLLS; k++) free(plans[k]);
-  free(sbuf);
-  free(rbuf);
+  if (o->registered) {
+    for (int b = 0; b < 2; b++) nscclCommDeregister(comm, handles[b]);
+    nscclMemFree(sbuf);
+    nscclMemFree(rbuf);
+  } else {
+    free(sbuf);
+    free(rbuf);
+  }
   return 0;
 }

@@ -157,27 +157,14 @@ static inline ncclResult_t ncclCommCuDevice(const ncclComm_t comm, int *device) 
   return cudaGetDevice(device) == cudaSuccess ? ncclSuccess : ncclInvalidArgument;
 }
 
-/* ---- memory: host memory; registration is a no-op ---- */
-static inline ncclResult_t ncclMemAlloc(void **ptr, size_t size) {
-  return cudaMalloc(ptr, size) == cudaSuccess ? ncclSuccess : ncclSystemError;
-}
-static inline ncclResult_t ncclMemFree(void *ptr) {
-  cudaFree(ptr);
-  return ncclSuccess;
-}
+/* ---- memory: host memory same-host peers can map; registration enables direct reads ---- */
+static inline ncclResult_t ncclMemAlloc(void **ptr, size_t size) { return nscclMemAlloc(ptr, size); }
+static inline ncclResult_t ncclMemFree(void *ptr) { return nscclMemFree(ptr); }
 static inline ncclResult_t ncclCommRegister(const ncclComm_t comm, void *buff, size_t size, void **handle) {
-  (void)size;
-  int n;
-  ncclResult_t rc = nscclCommCount(comm, &n);
-  if (rc != ncclSuccess) return rc;
-  if (!handle) return ncclInvalidArgument;
-  *handle = buff;
-  return ncclSuccess;
+  return nscclCommRegister(comm, buff, size, handle);
 }
 static inline ncclResult_t ncclCommDeregister(const ncclComm_t comm, void *handle) {
-  (void)handle;
-  int n;
-  return nscclCommCount(comm, &n);
+  return nscclCommDeregister(comm, handle);
 }
 
 /* ---- custom reduction operators: not supported ---- */

@@ -1,11 +1,14 @@
-/* The algorithm registry and helpers shared by the builders. */
+/* Family names, the build entry point (through the variant registry, algo/variant.h) and helpers
+ * shared by the builders. */
 #include <string.h>
 
 #include "algo/algo.h"
 #include "algo/membound.h"
 #include "algo/topo_algo.h"
+#include "algo/variant.h"
 #include "base/check.h"
 #include "reduce/reduce.h"
+#include "topologies/topo.h"
 
 static const struct {
   const char *name;
@@ -28,11 +31,30 @@ nscclResult_t nsccl_algo_build(nsccl_algo_t algo, const struct nsccl_topo *topo,
                                nsccl_program_t *prog) {
   static const nsccl_algo_opts_t defaults = {0, 0};
   if ((unsigned)algo >= NSCCL_NUM_ALGOS) NSCCL_FAIL(nscclInvalidArgument, "unknown algorithm %d", (int)algo);
-  /* A known topology goes through the topology-aware dispatch (algo/topo_algo.c). */
-  if (topo)
-    NSCCL_CHECK(nsccl_topo_algo_build(algo, topo, opts ? opts : &defaults, prog));
-  else
-    NSCCL_CHECK(algos[algo].build(topo, opts ? opts : &defaults, prog));
+  if (!opts) opts = &defaults;
+  if (topo && topo->nranks != prog->nranks)
+    NSCCL_FAIL(nscclInvalidArgument, "topology %s has %d ranks, the program %d", topo->name, topo->nranks,
+               prog->nranks);
+  nsccl_coll_t coll = prog->args.coll;
+  if (coll >= NSCCL_NUM_COLLS) {
+    /* Rooted collectives have one schedule per family (algo/bcast_reduce.h), no variants. */
+    NSCCL_CHECK(algos[algo].build(topo, opts, prog));
+  } else {
+    /* Every variant is built through its descriptor (algo/variant.h). A variant named for other
+     * collectives builds the family's default for this one, so one variant can be passed for all. */
+    const nsccl_variant_t *v = nsccl_variant_find(algo, opts->variant);
+    if (!v)
+      NSCCL_FAIL(nscclInvalidArgument, "%s: no variant %d (0x%x) is registered", algos[algo].name, opts->variant,
+                 (unsigned)opts->variant);
+    if (!(v->colls & NSCCL_COLL_BIT(coll))) {
+      nsccl_algo_opts_t o = *opts;
+      o.variant = 0;
+      v = nsccl_variant_find(algo, 0);
+      NSCCL_CHECK(v->build(topo, &o, prog));
+    } else {
+      NSCCL_CHECK(v->build(topo, opts, prog));
+    }
+  }
   if (nsccl_prog_failed(prog))
     NSCCL_FAIL(nscclSystemError, "out of memory building the %s %s schedule", algos[algo].name,
                nsccl_coll_name(prog->args.coll));

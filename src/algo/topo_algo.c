@@ -7,15 +7,20 @@
 #include "algo/topo_algo.h"
 #include "algo/topo_tree_blocks.h"
 #include "algo/tree.h"
+#include "algo/variant.h"
 #include "base/check.h"
 #include "topologies/topo.h"
 
 nscclResult_t nsccl_ring_dims_build(const nsccl_topo_t *topo, const nsccl_algo_opts_t *opts, nsccl_program_t *prog);
 nscclResult_t nsccl_tree_mapped_build(const nsccl_topo_t *topo, const nsccl_algo_opts_t *opts, nsccl_program_t *prog);
 
+/* Torus-aware schedules read rank coordinates; with several ranks per chip the coordinates are the
+ * chips' (topo.h), so those schedules refuse such a topology rather than place ranks wrongly. */
+static int ranks_are_chips(const nsccl_topo_t *t) { return t && t->ranks_per_chip <= 1; }
+
 static int torus_dims_pow2(const nsccl_topo_t *t, int *has_big) {
   *has_big = 0;
-  if (!t || t->ndims == 0) return 0;
+  if (!t || t->ndims == 0 || !ranks_are_chips(t)) return 0;
   for (int d = 0; d < t->ndims; d++) {
     if (t->dims[d] & (t->dims[d] - 1)) return 0;
     if (t->dims[d] > 2) *has_big = 1;
@@ -48,24 +53,7 @@ int nsccl_topo_hypercube_perm(const struct nsccl_topo *topo, int *perm) {
 
 int nsccl_topo_algo_supported(nsccl_algo_t algo, int variant, const struct nsccl_topo *topo, nsccl_coll_t coll,
                               int nranks) {
-  const nsccl_topo_t *t = topo;
-  if (t && t->nranks != nranks) return 0;
-  if (variant & NSCCL_VARIANT_HIER) return variant == NSCCL_VARIANT_HIER && nsccl_hier_supported(t, algo, coll, nranks);
-  switch (algo) {
-  case NSCCL_ALGO_RING:
-    if (variant == 0 || variant == NSCCL_RING_TOPO) return 1;
-    if (variant == NSCCL_RING_DIMS) {
-      int nd = 0;
-      for (int d = 0; t && d < t->ndims; d++) nd += t->dims[d] > 1;
-      return nd >= 2;
-    }
-    return 0;
-  case NSCCL_ALGO_TREE:
-    if (variant & NSCCL_TREE_MAPPED) return nsccl_tree_mapped_supported(t, variant, coll); /* topo_tree.c */
-    return variant >= 0 && variant < NSCCL_TREE_NUM_VARIANTS;
-  case NSCCL_ALGO_DIRECT: return variant >= 0 && variant <= 2;
-  default: return 0;
-  }
+  return nsccl_variant_applies(nsccl_variant_find(algo, variant), topo, coll, nranks);
 }
 
 nscclResult_t nsccl_topo_algo_build(nsccl_algo_t algo, const struct nsccl_topo *topo, const nsccl_algo_opts_t *opts,

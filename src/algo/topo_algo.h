@@ -18,7 +18,8 @@
  * direct = one exchange). */
 #define NSCCL_VARIANT_HIER 0x200
 
-/* True if this (algorithm, variant) has a builder for coll on topo (NULL: flat). */
+/* True if the registered variant (algorithm, variant) itself builds coll on topo (NULL: flat);
+ * algo/variant.h, nsccl_variant_applies. */
 int nsccl_topo_algo_supported(nsccl_algo_t algo, int variant, const struct nsccl_topo *topo, nsccl_coll_t coll,
                               int nranks);
 

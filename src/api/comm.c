@@ -9,13 +9,14 @@
 #include <string.h>
 
 #include "api/args.h"
-#include "base/check.h"
-#include "base/clock.h"
 #include "api/comm.h"
-#include "base/error_detail.h"
-#include "base/log.h"
 #include "api/op.h"
 #include "api/shm_cleanup.h"
+#include "base/check.h"
+#include "base/clock.h"
+#include "base/error_detail.h"
+#include "base/log.h"
+#include "bootstrap/liveness.h"
 #include "topologies/host.h"
 
 /* ---- registry of live communicators ---- */
@@ -69,9 +70,13 @@ nscclResult_t nsccl_comm_check(const struct nscclComm *comm, const char *call) {
 static void comm_free(struct nscclComm *c) {
   if (!c) return;
   c->magic = 0;
+  if (c->tp) nsccl_transport_set_watch(c->tp, NULL, NULL);
+  nsccl_liveness_stop(c->lv, 0); /* a clean destroy has stopped it gracefully already */
+  c->lv = NULL;
   if (c->tp) nsccl_transport_close(c->tp);
   nsccl_fabric_destroy(c->engine); /* after the transport: posted receives may point into staging */
   nsccl_bootstrap_close(c->bs);
+  nsccl_comm_free_registrations(c);
   for (int i = 0; i < NSCCL_PROG_CACHE; i++) nsccl_prog_free(&c->cache[i].prog);
   nsccl_topo_free(c->topo);
   free(c->host_of_rank);
@@ -216,6 +221,9 @@ static nscclResult_t comm_init(struct nscclComm **out, int nranks, const nscclUn
   if (rc == nscclSuccess) rc = detect_oversubscription(c);
   if (rc == nscclSuccess) rc = build_host_topology(c);
   if (rc == nscclSuccess && nranks > 1) rc = connect_transport(c);
+  /* From here on a peer that dies is noticed within milliseconds (docs/reliability.md). */
+  if (rc == nscclSuccess && nranks > 1) rc = nsccl_liveness_start(c->bs, c->cfg.timeout_ms, 0, &c->lv);
+  if (rc == nscclSuccess && c->lv) nsccl_transport_set_watch(c->tp, nsccl_liveness_check, c->lv);
   int64_t t_tp = nsccl_now_ns();
   if (rc == nscclSuccess) rc = nsccl_fabric_create(c->tp, c->cfg.timeout_ms, &c->engine);
   if (rc == nscclSuccess) nsccl_fabric_set_oversubscribed(c->engine, c->oversubscribed);
@@ -287,6 +295,10 @@ nscclResult_t nscclCommDestroy(nscclComm_t comm) {
                       comm->rank, why);
     }
   }
+  /* Say goodbye only if the comm is sound: peers of a failed one should learn this rank is gone. */
+  if (comm->tp) nsccl_transport_set_watch(comm->tp, NULL, NULL);
+  nsccl_liveness_stop(comm->lv, comm->async_error == nscclSuccess && rc == nscclSuccess);
+  comm->lv = NULL;
   comm_free(comm);
   return rc;
 }
@@ -325,6 +337,9 @@ nscclResult_t nscclCommUserRank(const nscclComm_t comm, int *rank) {
 nscclResult_t nscclCommGetAsyncError(nscclComm_t comm, nscclResult_t *asyncError) {
   NSCCL_CHECK(nsccl_comm_check(comm, "nscclCommGetAsyncError"));
   if (!asyncError) NSCCL_FAIL(nscclInvalidArgument, "nscclCommGetAsyncError: asyncError is NULL");
+  /* A peer found gone between operations shows here before the next call fails on it. */
+  if (comm->async_error == nscclSuccess && nsccl_liveness_dead_rank(comm->lv) >= 0)
+    comm->async_error = nscclRemoteError;
   *asyncError = comm->async_error;
   return nscclSuccess;
 }

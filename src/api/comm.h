@@ -8,9 +8,9 @@
 #include <pthread.h>
 #include <stdint.h>
 
-#include "bootstrap/bootstrap.h"
 #include "api/config.h"
 #include "api/host_info.h"
+#include "bootstrap/bootstrap.h"
 #include "engine/fabric.h"
 #include "sched/sched.h"
 #include "transport/transport.h"
@@ -38,7 +38,8 @@ struct nscclComm {
   int oversubscribed;      /* more ranks on this host than PUs: the engine sleeps sooner when idle */
   int any_oversubscribed;  /* some host of the communicator is: the host topology prices context switches */
   nsccl_bootstrap_t *bs;
-  nsccl_transport_t *tp; /* NULL for a single rank */
+  struct nsccl_liveness *lv; /* watches every peer (bootstrap/liveness.h); NULL for one rank */
+  nsccl_transport_t *tp;     /* NULL for a single rank */
   nsccl_fabric_t *engine;
   uint64_t seq;                       /* collectives started so far */
   nscclResult_t async_error;          /* first failure of a collective; the comm is unusable after one */
@@ -69,7 +70,11 @@ struct nscclComm {
    * still write them, so they are freed only after the transport is closed. */
   void **stale;
   int nstale;
+  struct nsccl_reg *regs; /* nscclCommRegister's records (register.c) */
 };
+
+/* register.c: free the registration records (after the transport is closed). */
+void nsccl_comm_free_registrations(struct nscclComm *c);
 
 /* Is comm a live communicator? nscclInvalidArgument (NULL) or nscclInvalidUsage (not live),
  * naming the call. */

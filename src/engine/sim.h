@@ -6,7 +6,6 @@
 
 #include <stdint.h>
 
-#include "algo/algo.h"
 #include "nsccl_model.h" /* nsccl_sim_opts_t, nsccl_sim_result_t: the public "simulation" section */
 #include "sched/sched.h"
 
@@ -25,12 +24,5 @@ nscclResult_t nsccl_sim_run(const struct nsccl_topo *topo, const nsccl_program_t
  * `total_bytes`, under opts (NULL: defaults): the largest of packet_bytes, ceil(bytes / max_packets)
  * and ceil(total_bytes / packet_budget), at most the message. */
 size_t nsccl_sim_packet_bytes(const nsccl_sim_opts_t *opts, size_t bytes, uint64_t total_bytes);
-
-/* Build every rank's schedule of `coll` moving `bytes` (nccl-tests convention: all-gather output,
- * reduce-scatter input, all-reduce vector; uint8 elements, the per-rank share rounded down, at least
- * one) with family `algo`, variant `variant` (-1: the variant the cost model prices cheapest, i.e.
- * what the library would run), and simulate them on all ranks of topo. */
-nscclResult_t nsccl_sim_collective(const struct nsccl_topo *topo, nsccl_coll_t coll, nsccl_algo_t algo, int variant,
-                                   size_t bytes, const nsccl_sim_opts_t *opts, nsccl_sim_result_t *res);
 
 #endif

@@ -39,7 +39,10 @@ nscclResult_t nsccl_model_best_variant(const nsccl_topo_t *topo, const nsccl_mod
 /* Variants of a family the model knows for (topo, coll), in a fixed order; returns how many. */
 int nsccl_model_variants(const nsccl_topo_t *topo, nsccl_coll_t coll, nsccl_algo_t algo, int nranks, int *variants,
                          int max);
-/* "ring", "ring/dims", "tree/rd", "direct/oneshot", ... */
+/* "ring", "ring/dims", "tree/rd", "direct/oneshot", ... (the registry's names, algo/variant.h) */
 const char *nsccl_model_variant_name(nsccl_algo_t algo, int variant);
+/* The registered variant that runs for (algo, variant) on coll: itself, or the family default when
+ * it is named for other collectives only; NULL if (algo, variant) is not registered. */
+const struct nsccl_variant *nsccl_model_resolve(nsccl_algo_t algo, int variant, nsccl_coll_t coll);
 
 #endif

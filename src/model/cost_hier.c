@@ -11,7 +11,7 @@
 
 #include "algo/hier.h"
 #include "base/check.h"
-#include "model/cost_internal.h"
+#include "model/price.h"
 
 typedef struct {
   nsccl_model_t *m;

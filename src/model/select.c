@@ -6,9 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "algo/direct.h"
 #include "algo/topo_algo.h"
-#include "algo/tree.h"
+#include "algo/variant.h"
 #include "base/check.h"
 #include "base/log.h"
 #include "model/cost.h"
@@ -16,32 +15,15 @@
 #include "model/select.h"
 #include "topologies/host.h"
 
-/* "ring" -> ring, variant -1; "ring/hier" -> ring, NSCCL_VARIANT_HIER; -1 if unknown. */
+/* "ring" -> ring, variant -1 (the family's cheapest); "ring/hier" -> the registered variant of that
+ * name (algo/variant.h); -1 if unknown. */
 static int algo_and_variant(const char *name, int *variant) {
-  static const int known[] = {0,
-                              NSCCL_RING_TOPO,
-                              NSCCL_RING_DIMS,
-                              NSCCL_TREE_RD,
-                              NSCCL_TREE_RABENSEIFNER,
-                              NSCCL_TREE_BINARY,
-                              NSCCL_TREE_DOUBLE_BINARY,
-                              NSCCL_TREE_BRUCK,
-                              NSCCL_TREE_MAPPED,
-                              NSCCL_TREE_MAPPED | NSCCL_TREE_RD,
-                              NSCCL_TREE_MAPPED | NSCCL_TREE_RABENSEIFNER,
-                              NSCCL_DIRECT_ONESHOT,
-                              NSCCL_DIRECT_RSAG,
-                              NSCCL_VARIANT_HIER};
-  const char *slash = strchr(name, '/');
   *variant = -1;
-  if (!slash) return nsccl_algo_from_name(name);
-  for (int a = 0; a < NSCCL_NUM_ALGOS; a++)
-    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-      if (!strcmp(name, nsccl_model_variant_name((nsccl_algo_t)a, known[i]))) {
-        *variant = known[i];
-        return a;
-      }
-  return -1;
+  if (!strchr(name, '/')) return nsccl_algo_from_name(name);
+  const nsccl_variant_t *v = nsccl_variant_by_name(name);
+  if (!v) return -1;
+  *variant = v->id;
+  return (int)v->family;
 }
 
 nscclResult_t nsccl_algo_override_parse(const char *spec, nsccl_algo_override_t *out) {

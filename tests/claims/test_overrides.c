@@ -28,18 +28,18 @@ Test(overrides, torus_values_apply) {
   cr_assert(close_to(t->endpoint_overhead, 2e-6));
   cr_assert_eq(t->forward, NSCCL_FORWARD_STORE);
   cr_assert(close_to(t->link_latency, 1e-7));
-  /* trn2-u64.conf: dim_bandwidth = 256e9, 256e9, 128e9; halved. Rank r's z coordinate is r / 16. */
-  cr_assert(close_to(t->dim_bandwidth[0], 128e9) && close_to(t->dim_bandwidth[1], 128e9));
-  cr_assert(close_to(t->dim_bandwidth[2], 64e9));
+  /* trn2-u64.conf: dim_bandwidth = 128e9, 128e9, 64e9; halved. Rank r's z coordinate is r / 16. */
+  cr_assert(close_to(t->dim_bandwidth[0], 64e9) && close_to(t->dim_bandwidth[1], 64e9));
+  cr_assert(close_to(t->dim_bandwidth[2], 32e9));
   cr_assert_eq(t->nlinks, 64 * 6);
   for (int l = 0; l < t->nlinks; l++) {
     const nsccl_link_t *k = &t->links[l];
     int z_link = k->src / 16 != k->dst / 16;
-    cr_assert(close_to(k->bandwidth, z_link ? 64e9 : 128e9), "link %d: %g", l, k->bandwidth);
+    cr_assert(close_to(k->bandwidth, z_link ? 32e9 : 64e9), "link %d: %g", l, k->bandwidth);
     cr_assert(close_to(k->latency, 1e-7));
   }
-  /* Untouched keys keep the preset's value: reduce_bandwidth = 0.97e12. */
-  cr_assert(close_to(t->reduce_bandwidth, 0.97e12));
+  /* Untouched keys keep the preset's value: reduce_bandwidth = 1.741e12. */
+  cr_assert(close_to(t->reduce_bandwidth, 1.741e12));
   /* The name records the overrides, truncated to fit name[]. */
   const char *full = "trn2-u64?endpoint_overhead=2e-6&forward=store&dim_bandwidth*=0.5&link_latency=1e-7";
   cr_assert_eq(strlen(t->name), sizeof(t->name) - 1);
@@ -49,15 +49,15 @@ Test(overrides, torus_values_apply) {
 
 Test(overrides, query_string_form) {
   nsccl_topo_t *t = NULL;
-  cr_assert_eq(nsccl_topo_load("trn3-u64?switch_latency=5e-7&link_bandwidth*=2", &t), nscclSuccess, "%s",
+  cr_assert_eq(nsccl_topo_load("trn3-u64-crossbar?switch_latency=5e-7&link_bandwidth*=2", &t), nscclSuccess, "%s",
                nsccl_last_error());
   cr_assert(close_to(t->switch_latency, 5e-7));
-  cr_assert(close_to(t->link_bandwidth, 2.4e12)); /* trn3-u64.conf: 1.2e12, doubled */
-  /* One level: link 2r is rank r's uplink (latency = link 0.25 us + switch), 2r+1 its downlink. */
+  cr_assert(close_to(t->link_bandwidth, 2.56e12)); /* trn3-u64-crossbar.conf: 1.28e12, doubled */
+  /* One level: link 2r is rank r's uplink (latency = link 0.1 us + switch), 2r+1 its downlink. */
   for (int r = 0; r < 64; r++) {
-    cr_assert(close_to(t->links[2 * r].latency, 0.25e-6 + 5e-7));
-    cr_assert(close_to(t->links[2 * r + 1].latency, 0.25e-6));
-    cr_assert(close_to(t->links[2 * r].bandwidth, 2.4e12));
+    cr_assert(close_to(t->links[2 * r].latency, 0.1e-6 + 5e-7));
+    cr_assert(close_to(t->links[2 * r + 1].latency, 0.1e-6));
+    cr_assert(close_to(t->links[2 * r].bandwidth, 2.56e12));
   }
   nsccl_topo_free(t);
 }
@@ -85,9 +85,9 @@ static void expect_fail(const char *name, const char *kv, const char *needle) {
 }
 
 Test(overrides, rejects_bad_overrides) {
-  expect_fail("trn2-16", "bogus_key=1", "bogus_key");       /* no module reads it */
-  expect_fail("trn3-u64", "forward=store", "forward");      /* a switch has no forwarding mode */
-  expect_fail("trn2-16", "endpoint_overhead", "key=value"); /* no '=' */
+  expect_fail("trn2-16", "bogus_key=1", "bogus_key");           /* no module reads it */
+  expect_fail("trn3-u64-crossbar", "forward=store", "forward"); /* a crossbar has no chip that forwards */
+  expect_fail("trn2-16", "endpoint_overhead", "key=value");     /* no '=' */
   expect_fail("trn2-16", "=5", "key=value");
   expect_fail("trn2-16", "module=switch", "module");
   expect_fail("trn3-u64", "spine_bandwidth*=2", "spine_bandwidth"); /* nothing to scale */

@@ -208,7 +208,7 @@ Test(model, hier_closed_forms) {
 
 /* On trn2-16x4-efa a large all-reduce goes hierarchical: the flat ring pays the 25 GB/s NIC in each
  * of its 2(p-1) = 126 steps, the hierarchical one only in 2(S-1) = 6 steps of 1/64 of the vector,
- * the rest on 256 GB/s torus links. */
+ * the rest on 128 GB/s torus links (a 3.5x gap with the preset's numbers). */
 Test(model, efa_prefers_hierarchical_allreduce) {
   nsccl_topo_t *t;
   cr_assert_eq(nsccl_topo_load("trn2-16x4-efa", &t), nscclSuccess, "%s", nsccl_last_error());
@@ -220,7 +220,7 @@ Test(model, efa_prefers_hierarchical_allreduce) {
                  nsccl_model_variant_name(ch.algo, ch.variant[ch.algo]));
     double flat = predict(t, NSCCL_COLL_ALLREDUCE, NSCCL_ALGO_RING, NSCCL_RING_TOPO, (double)sizes[i], 0);
     double hier = predict(t, NSCCL_COLL_ALLREDUCE, NSCCL_ALGO_RING, NSCCL_VARIANT_HIER, (double)sizes[i], 0);
-    cr_assert_lt(hier * 4, flat, "%zu bytes: ring/hier %.1f us, flat ring %.1f us", sizes[i], hier * 1e6, flat * 1e6);
+    cr_assert_lt(hier * 3, flat, "%zu bytes: ring/hier %.1f us, flat ring %.1f us", sizes[i], hier * 1e6, flat * 1e6);
     cr_assert_leq(ch.predicted_s[ch.algo], hier);
   }
   /* NSCCL_ALGO=ring/hier forces it even where it is not the cheapest (8 bytes) */

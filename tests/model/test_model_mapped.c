@@ -11,6 +11,7 @@
 #include "base/check.h"
 #include "engine/sim.h"
 #include "model/cost.h"
+#include "model/simulate.h"
 #include "topologies/topo.h"
 
 static nsccl_topo_t *load(const char *name) {

@@ -11,11 +11,11 @@
 #include "topologies/host.h"
 #include "topologies/topo.h"
 
-static const char *presets[] = {"trn2-16", "trn2-u64", "trn3-u64", "trn3-u144", "trn2-16x4-efa"};
-static const int preset_ranks[] = {16, 64, 64, 144, 64};
+static const char *presets[] = {"trn2-16", "trn2-u64", "trn3-u64", "trn3-u144", "trn2-16x4-efa", "trn3-u64-crossbar"};
+static const int preset_ranks[] = {16, 64, 64, 144, 64, 64};
 
 Test(topo, presets_load) {
-  for (int i = 0; i < 5; i++) {
+  for (int i = 0; i < (int)(sizeof(presets) / sizeof(presets[0])); i++) {
     nsccl_topo_t *t = NULL;
     cr_assert_eq(nsccl_topo_load(presets[i], &t), nscclSuccess, "%s: %s", presets[i], nsccl_last_error());
     cr_assert_eq(t->nranks, preset_ranks[i], "%s", presets[i]);
@@ -46,8 +46,9 @@ Test(topo, preset_values) {
   cr_assert_eq(nsccl_topo_load("trn2-u64", &t), nscclSuccess);
   cr_assert_eq(t->ndims, 3);
   cr_assert_eq(t->dims[2], 4);
-  cr_assert_float_eq(t->dim_bandwidth[0], 256e9, 1);
-  cr_assert_float_eq(t->dim_bandwidth[2], 128e9, 1);
+  /* hardware-facts rows T2-LINK-XY and T2-LINK-Z read with DIR-BOTH: 1,024 / 4 / 2 and 256 / 2 / 2 GB/s */
+  cr_assert_float_eq(t->dim_bandwidth[0], 128e9, 1);
+  cr_assert_float_eq(t->dim_bandwidth[2], 64e9, 1);
   nsccl_topo_free(t);
   cr_assert_eq(nsccl_topo_load("trn2-16x4-efa", &t), nscclSuccess);
   cr_assert_eq(t->group_size, 16);

@@ -1,11 +1,15 @@
-/* Internals of the cost model shared by its files (cost.c: the step formula, ring, tree, direct;
- * cost_hier.c: hierarchical schedules). Not an interface for other subsystems. */
-#ifndef NSCCL_MODEL_COST_INTERNAL_H
-#define NSCCL_MODEL_COST_INTERNAL_H
+/* The cost model's step accumulator: how a variant tells the model what its schedule does
+ * (algo/variant.h, `price`). A schedule is told as a sequence of steps; in each step the variant
+ * declares its flows (nsccl_model_flow: bytes from a rank to a rank, as how many messages) and its
+ * reductions (nsccl_model_reduce), then closes the step (nsccl_model_step_end), which prices it from
+ * the routes of its flows on m->t (cost.h states the step formula; docs/model.md derives it).
+ * m->chunk is the builders' chunk size (INFINITY: never split), m->p the rank count. */
+#ifndef NSCCL_MODEL_PRICE_H
+#define NSCCL_MODEL_PRICE_H
 
 #include "model/cost.h"
 
-typedef struct {
+typedef struct nsccl_model {
   const nsccl_topo_t *t;
   int p;
   double alpha, gamma, chunk;
@@ -30,6 +34,11 @@ void nsccl_model_reduce(nsccl_model_t *m, int rank, double bytes);
 /* Close the current step, which happens `repeat` times; ring = 1: the flows form one ring whose
  * repeats pipeline (latency of one block journey). m->lat_override >= 0 replaces the latency. */
 void nsccl_model_step_end(nsccl_model_t *m, double repeat, int ring);
+/* Shorthands: a flow sent one message per chunk; a step closed `repeat` times, not a ring. */
+static inline void nsccl_model_flow1(nsccl_model_t *m, int src, int dst, double bytes) {
+  nsccl_model_flow(m, src, dst, bytes, 0);
+}
+static inline void nsccl_model_step(nsccl_model_t *m, double repeat) { nsccl_model_step_end(m, repeat, 0); }
 /* Reset the per-step latency trackers (lat, lat_sum, lat_min). */
 void nsccl_model_step_reset_latency(nsccl_model_t *m);
 

@@ -3,8 +3,8 @@
 #include <stdlib.h>
 
 #include "base/check.h"
-#include "engine/sim.h"
 #include "model/cost.h"
+#include "model/simulate.h"
 #include "topologies/topo.h"
 
 nscclResult_t nsccl_sim_collective(const struct nsccl_topo *topo, nsccl_coll_t coll, nsccl_algo_t algo, int variant,

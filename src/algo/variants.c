@@ -1,0 +1,65 @@
+/* THE table of algorithm variants (algo/variant.h). Adding a variant: write its file (builder,
+ * applies, price, descriptor) and add one line here. Order matters only for ties in the selector
+ * (the earlier variant of a family wins) and for listings. */
+#include <string.h>
+
+#include "algo/variant.h"
+#include "topologies/topo.h"
+
+/* Ids in use (nsccl_algo_opts_t.variant), per family, so a new file picks a free one:
+ *   ring    0 ring, 16 topo, 17 dims, 18 kangaring, 0x200 hier
+ *   tree    0 auto, 1 rd, 2 rabenseifner, 3 binary, 4 double-binary, 5 bruck, 0x100 mapped,
+ *           0x101 rd-mapped, 0x102 rabenseifner-mapped, 0x200 hier, 0x400 rdh, 0x401 swing-lat,
+ *           0x402 swing-bw
+ *   direct  0 auto, 1 oneshot, 2 rsag, 3 mesh, 4 mesh-oneshot, 0x200 hier */
+#define VARIANTS(X)                                                                                                    \
+  X(ring)                                                                                                              \
+  X(ring_topo)                                                                                                         \
+  X(ring_dims)                                                                                                         \
+  X(ring_hier)                                                                                                         \
+  X(tree)                                                                                                              \
+  X(tree_rd)                                                                                                           \
+  X(tree_rabenseifner)                                                                                                 \
+  X(tree_binary)                                                                                                       \
+  X(tree_double_binary)                                                                                                \
+  X(tree_bruck)                                                                                                        \
+  X(tree_mapped)                                                                                                       \
+  X(tree_rd_mapped)                                                                                                    \
+  X(tree_rabenseifner_mapped)                                                                                          \
+  X(tree_hier)                                                                                                         \
+  X(direct)                                                                                                            \
+  X(direct_oneshot)                                                                                                    \
+  X(direct_rsag)                                                                                                       \
+  X(direct_hier)
+
+#define DECLARE(v) extern const nsccl_variant_t nsccl_variant_##v;
+VARIANTS(DECLARE)
+#define ENTRY(v) &nsccl_variant_##v,
+static const nsccl_variant_t *const table[] = {VARIANTS(ENTRY)};
+
+int nsccl_variant_count(void) { return (int)(sizeof(table) / sizeof(table[0])); }
+
+const nsccl_variant_t *nsccl_variant_at(int i) { return i >= 0 && i < nsccl_variant_count() ? table[i] : NULL; }
+
+const nsccl_variant_t *nsccl_variant_find(nsccl_algo_t family, int id) {
+  for (int i = 0; i < nsccl_variant_count(); i++)
+    if (table[i]->family == family && table[i]->id == id) return table[i];
+  return NULL;
+}
+
+const nsccl_variant_t *nsccl_variant_by_name(const char *name) {
+  for (int i = 0; name && i < nsccl_variant_count(); i++)
+    if (!strcmp(table[i]->name, name)) return table[i];
+  return NULL;
+}
+
+int nsccl_variant_applies(const nsccl_variant_t *v, const struct nsccl_topo *topo, nsccl_coll_t coll, int nranks) {
+  if (!v || (unsigned)coll >= NSCCL_NUM_COLLS || !(v->colls & NSCCL_COLL_BIT(coll))) return 0;
+  if (topo && topo->nranks != nranks) return 0;
+  return !v->applies || v->applies(topo, coll, nranks);
+}
+
+int nsccl_variant_offered(const nsccl_variant_t *v, const struct nsccl_topo *topo, nsccl_coll_t coll, int nranks) {
+  if (!nsccl_variant_applies(v, topo, coll, nranks) || !(v->offered & NSCCL_COLL_BIT(coll))) return 0;
+  return !v->offer || v->offer(topo, coll);
+}
