@@ -9,85 +9,99 @@
 
 /* ---- readings of the discrete facts: one line each ---- */
 
-/* Bandwidth direction: the presets read Trn2's 1,024 GB/s per chip as 256 GB/s per link per direction
- * and Trn3's port as the one-way 1.2 TB/s. One convention on both sides: "two-way" (every per-chip
- * figure counts both directions, as the lane arithmetic fits: Trn2 links halved, Trn3 stays 1.2 TB/s)
- * or "per-direction" (Trn2 as in the preset, Trn3 port = the 2.56 TB/s headline: x 2.56 / 1.2). */
+/* Bandwidth direction (rows DIR-BOTH, DIR-ONE): the presets read every NeuronLink figure as both
+ * directions added (DIR-BOTH, as the lane counts T2-LANES / T3-LANES fit); the other convention reads
+ * them one way, doubling every NeuronLink bandwidth, on both sides alike. */
 static const env_choice_t conventions[] = {
-    {.name = "two-way", .bw_factor = {0.5, 1.0}},
-    {.name = "per-direction", .bw_factor = {1.0, 2.56 / 1.2}},
+    {.name = "two-way", .bw_factor = {1.0, 1.0}},
+    {.name = "per-direction", .bw_factor = {2.0, 2.0}},
 };
 
-/* How a torus chip passes a message on (row "Mesh (direct writes routed through intermediate chips)"
- * and the Trn3 page's "require no intermediate routing"): in its router, or by receiving and re-sending. */
+/* How a torus chip passes a message on (row T2-FORWARD): in its router, or by receiving and re-sending. */
 static const env_choice_t forwards[] = {
     {.name = "routed", .torus_sets = "forward=routed"},
     {.name = "store", .torus_sets = "forward=store"},
 };
 
-/* Trn3 UltraServer Gen1 layout readings (rows "Trn3 UltraServer Gen1", "NeuronSwitch-v1"): the switch
- * side's preset. Add a reading by adding its preset here (and its bandwidth keys in bw_keys below). */
+/* Trn3 UltraServer Gen1 layout readings: the switch side's preset. AWS's diagram (T3-GEN1-LAYOUT:
+ * two switches of 32 chips + direct partner links), one crossbar (T3-ALL2ALL), the teardown's trays
+ * (T3-TRAY: 1 / 2 / 3 hops). Add a reading by adding its preset here and its keys in preset_keys. */
 static const env_choice_t layouts[] = {
-    {.name = "crossbar", .switch_preset = "trn3-u64"},
+    {.name = "gen1", .switch_preset = "trn3-u64"},
+    {.name = "crossbar", .switch_preset = "trn3-u64-crossbar"},
+    {.name = "tray", .switch_preset = "trn3-u64-tray"},
 };
 
-/* Where a reduction runs (row "reduction in the DMA path"; row "chip HBM"): in the DMA path (Trn2 at
- * 50% of the chip's 3.5 TB/s DMA throughput, Trn3 at its full 4.9 TB/s) or HBM-bound (two reads and a
- * write: 2.9 / 3 and 4.9 / 3 TB/s). */
+/* Where a reduction runs: in the DMA path (RED-DMA: rate x the rank's engines x engine bandwidth,
+ * 50% on Trn2 (T2-DMA-RED), full on Trn3 (T3-DMA-RED), so it follows the sampled engines), or bound
+ * by HBM (RED-HBM: two reads and a write, 2.9 / 3 and 4.9 / 3 TB/s). */
 static const env_choice_t reductions[] = {
-    {.name = "dma-path", .torus_sets = "reduce_bandwidth=1.75e12", .switch_sets = "reduce_bandwidth=4.9e12"},
-    {.name = "hbm", .torus_sets = "reduce_bandwidth=0.97e12", .switch_sets = "reduce_bandwidth=1.63e12"},
+    {.name = "dma-path", .reduce_dma_rate = {0.5, 1.0}},
+    {.name = "hbm", .torus_sets = "reduce_bandwidth=0.967e12", .switch_sets = "reduce_bandwidth=1.633e12"},
 };
 
 #define NCH(a) (int)(sizeof(a) / sizeof(a[0]))
 #define BOTH   (ENV_SIDE_TORUS | ENV_SIDE_SWITCH)
 
+/* Keys with ENV_KEY_WIRE set the wire share of a hop through each preset's latency keys (preset_keys). */
+#define ENV_KEY_WIRE "wire"
+
 const env_fact_t env_facts[] = {
-    {"alpha_torus", "us", "fixed cost of one DMA (0.6 us descriptor generation .. ~1.3 us); per-hop 1-2 us",
+    {"alpha_torus", "us", "T2-DMA-START (0.6 us descriptor generation .. 1.3 us); T2-HOP (a step of 1-2 us)",
      ENV_UNIFORM, 0.6, 2.0, 1.3, 1e-6, "endpoint_overhead", ENV_SIDE_TORUS, NULL, 0},
-    {"alpha_switch", "us", "fixed cost of one DMA (Trn3: not stated; the Trn2 range reused)", ENV_UNIFORM, 0.6, 2.0,
-     1.3, 1e-6, "endpoint_overhead", ENV_SIDE_SWITCH, NULL, 0},
-    {"dma_engines", "", "DMA engines: 128 per chip; how many one collective drives is not stated", ENV_LOG_INT, 1, 128,
-     128, 1, "dma_engines", BOTH, NULL, 0},
-    {"engines_per_message", "", "DMA engines: one transfer spread over up to 16 engines", ENV_LOG_INT, 1, 16, 16, 1,
+    {"alpha_switch", "us", "T3-DMA-START (not published: the T2-DMA-START range reused)", ENV_UNIFORM, 0.6, 2.0, 1.3,
+     1e-6, "endpoint_overhead", ENV_SIDE_SWITCH, NULL, 0},
+    {"wire", "us", "T2-WIRE (0 .. 0.7 us of a 1-2 us step); T3-WIRE (half per chip-switch link)", ENV_UNIFORM, 0.0, 0.7,
+     0.2, 1e-6, ENV_KEY_WIRE, BOTH, NULL, 0},
+    {"dma_engines", "", "ENGINES-PER-COLL (1..128 of T2-DMA-ENGINES / T3-DMA-ENGINES)", ENV_LOG_INT, 1, 128, 128, 1,
+     "dma_engines", BOTH, NULL, 0},
+    {"engines_per_message", "", "T2-DMA-SPREAD (up to 16 engines per transfer)", ENV_LOG_INT, 1, 16, 16, 1,
      "engines_per_message", BOTH, NULL, 0},
-    {"engine_bw_trn2", "GB/s", "bandwidth of one DMA engine, Trn2: 23 B/ns .. 27.2 GB/s", ENV_UNIFORM, 23, 27.2, 27.2,
-     1e9, "dma_engine_bandwidth", ENV_SIDE_TORUS, NULL, 0},
-    {"engine_bw_trn3", "GB/s", "bandwidth of one DMA engine, Trn3: 33 B/ns .. 38.4 GB/s", ENV_UNIFORM, 33, 38.4, 38.4,
-     1e9, "dma_engine_bandwidth", ENV_SIDE_SWITCH, NULL, 0},
-    {"switch_latency", "us", "switch port-to-port latency: not published; 105 ns PCIe, 100-150 ns UALink; up to 0.5",
+    {"engine_bw_trn2", "GB/s", "T2-DMA-BW (23 B/ns .. 27.2 GB/s)", ENV_UNIFORM, 23, 27.2, 27.2, 1e9,
+     "dma_engine_bandwidth", ENV_SIDE_TORUS, NULL, 0},
+    {"engine_bw_trn3", "GB/s", "T3-DMA-BW (33 B/ns .. 38.4 GB/s)", ENV_UNIFORM, 33, 38.4, 38.4, 1e9,
+     "dma_engine_bandwidth", ENV_SIDE_SWITCH, NULL, 0},
+    {"switch_latency", "us", "T3-SW-LAT (not published; 105 ns PCIe, 100-150 ns UALink; 0.5 us a slow bound)",
      ENV_UNIFORM, 0.1, 0.5, 0.15, 1e-6, "switch_latency", ENV_SIDE_SWITCH, NULL, 0},
-    {"bw_convention", "", "Bandwidth direction, reconsidered (lane arithmetic)", ENV_CHOICE, 0, 0, 0, 0, NULL, BOTH,
-     conventions, NCH(conventions)},
-    {"torus_forward", "", "Mesh: direct writes routed through intermediate chips", ENV_CHOICE, 0, 0, 0, 0, NULL,
-     ENV_SIDE_TORUS, forwards, NCH(forwards)},
-    {"trn3_layout", "", "Trn3 UltraServer Gen1 layout (AWS diagram; teardown)", ENV_CHOICE, 0, 0, 0, 0, NULL,
-     ENV_SIDE_SWITCH, layouts, NCH(layouts)},
-    {"reduction", "", "reduction in the DMA path; chip HBM", ENV_CHOICE, 0, 0, 0, 0, NULL, BOTH, reductions,
-     NCH(reductions)},
+    {"bw_convention", "", "DIR-BOTH / DIR-ONE", ENV_CHOICE, 0, 0, 0, 0, NULL, BOTH, conventions, NCH(conventions)},
+    {"torus_forward", "", "T2-FORWARD", ENV_CHOICE, 0, 0, 0, 0, NULL, ENV_SIDE_TORUS, forwards, NCH(forwards)},
+    {"trn3_layout", "", "T3-GEN1-LAYOUT / T3-ALL2ALL / T3-TRAY", ENV_CHOICE, 0, 0, 0, 0, NULL, ENV_SIDE_SWITCH, layouts,
+     NCH(layouts)},
+    {"reduction", "", "RED-DMA / RED-HBM", ENV_CHOICE, 0, 0, 0, 0, NULL, BOTH, reductions, NCH(reductions)},
 };
 const int env_nfacts = NCH(env_facts);
 
 const char *const env_not_sampled[] = {
-    "ranks per chip: no preset has ranks_per_chip > 1 yet (Neuron runs 4 ranks per Trn2 chip at LNC=2); "
-    "one rank per chip on both sides",
+    "ranks per chip (T2-LNC2: 4 ranks per Trn2 chip at LNC=2): only the 16-chip trn2-16-lnc2 preset has "
+    "ranks_per_chip > 1; a 64-chip pair would run 256 ranks a side (and the torus-coordinate schedules refuse it), "
+    "so both sides run one rank per chip",
+    "link latencies other than the wire share (intra-chip, tray uplinks): preset values",
     NULL,
 };
 
-/* The bandwidth keys of each preset a convention factor scales. */
+/* Per preset: its NeuronLink bandwidth keys (what a convention factor scales) and its wire latency keys
+ * with the share of the sampled wire each gets (a switched path crosses two chip-switch links, so
+ * each gets half, T3-WIRE; a Gen1 partner link is one chip-to-chip wire). */
 static const struct {
-  const char *preset, *keys;
-} bw_keys[] = {
-    {"trn2-u64", "dim_bandwidth"},
-    {"trn2-16", "link_bandwidth"},
-    {"trn3-u64", "link_bandwidth"},
-    {"trn3-u144", "link_bandwidth spine_bandwidth"},
+  const char *preset, *bw, *wire;
+} preset_keys[] = {
+    {"trn2-u64", "dim_bandwidth", "link_latency:1"},
+    {"trn2-16", "link_bandwidth", "link_latency:1"},
+    {"trn3-u64", "link_bandwidth cross_bandwidth", "link_latency:0.5 cross_latency:1"},
+    {"trn3-u64-crossbar", "link_bandwidth", "link_latency:0.5"},
+    {"trn3-u64-tray", "link_bandwidth plane_bandwidth rack_bandwidth", "link_latency:0.5"},
+    {"trn3-u144", "link_bandwidth spine_bandwidth", "link_latency:0.5"},
 };
 
+static int preset_index(const char *preset) {
+  for (int i = 0; i < NCH(preset_keys); i++)
+    if (!strcmp(preset_keys[i].preset, preset)) return i;
+  return -1;
+}
+
 const char *env_bw_keys(const char *preset) {
-  for (int i = 0; i < NCH(bw_keys); i++)
-    if (!strcmp(bw_keys[i].preset, preset)) return bw_keys[i].keys;
-  return NULL;
+  int i = preset_index(preset);
+  return i < 0 ? NULL : preset_keys[i].bw;
 }
 
 /* ---- sampler ---- */
@@ -226,20 +240,36 @@ static void add_list(builder_t *b, int side, const char *list) { /* space-separa
     add_set(b, side, tok);
 }
 
+/* The value of the fact overriding `key` (NaN if no fact does). */
+static double fact_value(const env_sample_t *s, const char *key, int side) {
+  for (int f = 0; f < env_nfacts; f++)
+    if (env_facts[f].key && !strcmp(env_facts[f].key, key) && (env_facts[f].sides & (1 << side)))
+      return s->v[f] * env_facts[f].to_key;
+  return NAN;
+}
+
 int env_overrides(const env_sample_t *s, const char *torus_base, const char *switch_base, env_overrides_t *o) {
   memset(o, 0, sizeof(*o));
   builder_t b = {o, 0, 1};
   o->preset[0] = torus_base;
   o->preset[1] = switch_base;
-  const double *factor = NULL;
-  for (int f = 0; f < env_nfacts; f++) /* presets first: a convention's keys depend on them */
+  const double *factor = NULL, *dma_rate = NULL;
+  for (int f = 0; f < env_nfacts; f++) /* presets first: the keys of a convention or the wire follow them */
     if (env_facts[f].kind == ENV_CHOICE) {
       const env_choice_t *c = &env_facts[f].choices[(int)s->v[f]];
       if (c->torus_preset) o->preset[0] = c->torus_preset;
       if (c->switch_preset) o->preset[1] = c->switch_preset;
       if (c->bw_factor[0] > 0) factor = c->bw_factor;
+      if (c->reduce_dma_rate[0] > 0) dma_rate = c->reduce_dma_rate;
     }
-  char kv[160];
+  int pk[2] = {preset_index(o->preset[0]), preset_index(o->preset[1])};
+  for (int side = 0; side < 2; side++)
+    if (pk[side] < 0) {
+      fprintf(stderr, "nsccl-envelope: preset %s has no entry in preset_keys (perf/envelope_facts.c)\n",
+              o->preset[side]);
+      return 0;
+    }
+  char kv[160], buf[256];
   for (int f = 0; f < env_nfacts; f++) {
     const env_fact_t *x = &env_facts[f];
     if (x->kind == ENV_CHOICE) {
@@ -248,24 +278,37 @@ int env_overrides(const env_sample_t *s, const char *torus_base, const char *swi
       add_list(&b, 1, c->switch_sets);
       continue;
     }
-    double v = s->v[f];
-    if (x->kind == ENV_LOG_INT)
-      snprintf(kv, sizeof(kv), "%s=%d", x->key, (int)v);
-    else
-      snprintf(kv, sizeof(kv), "%s=%.9g", x->key, v * x->to_key);
-    for (int side = 0; side < 2; side++)
-      if (x->sides & (1 << side)) add_set(&b, side, kv);
+    for (int side = 0; side < 2; side++) {
+      if (!(x->sides & (1 << side))) continue;
+      if (!strcmp(x->key, ENV_KEY_WIRE)) { /* key:share pairs of the preset */
+        snprintf(buf, sizeof(buf), "%s", preset_keys[pk[side]].wire);
+        for (char *save = NULL, *tok = strtok_r(buf, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+          char *colon = strchr(tok, ':');
+          *colon = '\0';
+          snprintf(kv, sizeof(kv), "%s=%.9g", tok, s->v[f] * x->to_key * strtod(colon + 1, NULL));
+          add_set(&b, side, kv);
+        }
+        continue;
+      }
+      if (x->kind == ENV_LOG_INT)
+        snprintf(kv, sizeof(kv), "%s=%d", x->key, (int)s->v[f]);
+      else
+        snprintf(kv, sizeof(kv), "%s=%.9g", x->key, s->v[f] * x->to_key);
+      add_set(&b, side, kv);
+    }
+  }
+  for (int side = 0; dma_rate && side < 2; side++) { /* RED-DMA: rate x engines x engine bandwidth */
+    double r = dma_rate[side] * fact_value(s, "dma_engines", side) * fact_value(s, "dma_engine_bandwidth", side);
+    if (!(r > 0)) {
+      fprintf(stderr, "nsccl-envelope: the dma-path reduction needs sampled engines and engine bandwidth\n");
+      return 0;
+    }
+    snprintf(kv, sizeof(kv), "reduce_bandwidth=%.9g", r);
+    add_set(&b, side, kv);
   }
   for (int side = 0; factor && side < 2; side++) {
     if (factor[side] == 1.0) continue;
-    const char *keys = env_bw_keys(o->preset[side]);
-    if (!keys) {
-      fprintf(stderr, "nsccl-envelope: no bandwidth keys known for preset %s (envelope_facts.c, bw_keys)\n",
-              o->preset[side]);
-      return 0;
-    }
-    char buf[256];
-    snprintf(buf, sizeof(buf), "%s", keys);
+    snprintf(buf, sizeof(buf), "%s", preset_keys[pk[side]].bw);
     for (char *save = NULL, *tok = strtok_r(buf, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
       snprintf(kv, sizeof(kv), "%s*=%.9g", tok, factor[side]);
       add_set(&b, side, kv);

@@ -27,6 +27,9 @@ typedef struct {
   /* Bandwidth convention: every bandwidth key of the torus / switch side is scaled by this (0: not
    * a convention reading). Keys per preset: env_bw_keys(). */
   double bw_factor[2];
+  /* Reduction in the DMA path: reduce_bandwidth of the torus / switch side = this rate x the sampled
+   * dma_engines x dma_engine_bandwidth (0: not this reading). */
+  double reduce_dma_rate[2];
 } env_choice_t;
 
 typedef struct {

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "base/check.h"
-#include "engine/sim.h"
+#include "model/simulate.h"
 #include "model/cost.h"
 #include "model/select.h"
 

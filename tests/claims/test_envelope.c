@@ -91,11 +91,17 @@ static const struct {
   int integer;
   const char *readings; /* space-separated, NULL for numbers */
 } ranges[] = {
-    {"alpha_torus", 0.6, 2.0, 0, NULL},         {"alpha_switch", 0.6, 2.0, 0, NULL},
-    {"dma_engines", 1, 128, 1, NULL},           {"engines_per_message", 1, 16, 1, NULL},
-    {"engine_bw_trn2", 23, 27.2, 0, NULL},      {"engine_bw_trn3", 33, 38.4, 0, NULL},
-    {"switch_latency", 0.1, 0.5, 0, NULL},      {"bw_convention", 0, 0, 0, "two-way per-direction"},
-    {"torus_forward", 0, 0, 0, "routed store"}, {"trn3_layout", 0, 0, 0, "crossbar"},
+    {"alpha_torus", 0.6, 2.0, 0, NULL},
+    {"alpha_switch", 0.6, 2.0, 0, NULL},
+    {"wire", 0.0, 0.7, 0, NULL},
+    {"dma_engines", 1, 128, 1, NULL},
+    {"engines_per_message", 1, 16, 1, NULL},
+    {"engine_bw_trn2", 23, 27.2, 0, NULL},
+    {"engine_bw_trn3", 33, 38.4, 0, NULL},
+    {"switch_latency", 0.1, 0.5, 0, NULL},
+    {"bw_convention", 0, 0, 0, "two-way per-direction"},
+    {"torus_forward", 0, 0, 0, "routed store"},
+    {"trn3_layout", 0, 0, 0, "gen1 crossbar tray"},
     {"reduction", 0, 0, 0, "dma-path hbm"},
 };
 #define NRANGES (int)(sizeof(ranges) / sizeof(ranges[0]))
@@ -165,7 +171,7 @@ Test(envelope, samples_inside_ranges_shares_and_nearest_from_csv, .timeout = 240
       lo[r] = d < lo[r] ? d : lo[r];
       hi[r] = d > hi[r] ? d : hi[r];
     }
-    cr_assert_leq(strtod(fl[col[3]], NULL), strtod(fl[col[2]], NULL), "engines_per_message above dma_engines");
+    cr_assert_leq(strtod(fl[col[4]], NULL), strtod(fl[col[3]], NULL), "engines_per_message above dma_engines");
     double ag = strtod(fl[agc], NULL), ar = strtod(fl[arc], NULL);
     int a = ag >= 4.5, b = ar >= 1.5 && ar <= 2.5;
     ag6 += a, ar2 += b, both += a && b;
@@ -197,15 +203,21 @@ Test(envelope, samples_inside_ranges_shares_and_nearest_from_csv, .timeout = 240
 
 /* Every fact pinned, and the same sample written out as overrides by hand. */
 #define PINS                                                                                                           \
-  "--fix alpha_torus=1.5 --fix alpha_switch=0.8 --fix dma_engines=8 --fix engines_per_message=2 "                      \
-  "--fix engine_bw_trn2=25 --fix engine_bw_trn3=35 --fix switch_latency=0.3 --fix bw_convention=two-way "              \
-  "--fix torus_forward=store --fix trn3_layout=crossbar --fix reduction=hbm"
-static const char *const torus_kv[] = {"endpoint_overhead=1.5e-6",  "dma_engines=8", "engines_per_message=2",
-                                       "dma_engine_bandwidth=25e9", "forward=store", "reduce_bandwidth=0.97e12",
-                                       "dim_bandwidth*=0.5"};
-static const char *const switch_kv[] = {"endpoint_overhead=0.8e-6", "dma_engines=8",
-                                        "engines_per_message=2",    "dma_engine_bandwidth=35e9",
-                                        "switch_latency=0.3e-6",    "reduce_bandwidth=1.63e12"};
+  "--fix alpha_torus=1.5 --fix alpha_switch=0.8 --fix wire=0.3 --fix dma_engines=8 --fix engines_per_message=2 "       \
+  "--fix engine_bw_trn2=25 --fix engine_bw_trn3=35 --fix switch_latency=0.3 --fix bw_convention=per-direction "        \
+  "--fix torus_forward=store --fix trn3_layout=crossbar --fix reduction=dma-path"
+/* By hand from docs/hardware-facts.md: the wire share is the torus hop's latency and half of it on each
+ * chip-switch link (T3-WIRE); the DMA-path reduction is 0.5 x 8 engines x 25 GB/s on Trn2 and
+ * 1.0 x 8 x 35 GB/s on Trn3 (RED-DMA); the one-way convention doubles every NeuronLink (DIR-ONE). */
+#define SWITCH_PRESET "trn3-u64-crossbar"
+static const char *const torus_kv[] = {"endpoint_overhead=1.5e-6", "link_latency=0.3e-6",       "dma_engines=8",
+                                       "engines_per_message=2",    "dma_engine_bandwidth=25e9", "forward=store",
+                                       "reduce_bandwidth=100e9",   "dim_bandwidth*=2"};
+static const char *const switch_kv[] = {
+    "endpoint_overhead=0.8e-6",  "link_latency=0.15e-6",  "dma_engines=8",          "engines_per_message=2",
+    "dma_engine_bandwidth=35e9", "switch_latency=0.3e-6", "reduce_bandwidth=280e9", "link_bandwidth*=2"};
+#define NT (int)(sizeof(torus_kv) / sizeof(torus_kv[0]))
+#define NS (int)(sizeof(switch_kv) / sizeof(switch_kv[0]))
 
 static double model_peak(const nsccl_topo_t *t, const nsccl_topo_t *s, nsccl_coll_t coll, size_t min, size_t max) {
   double peak = 0;
@@ -237,8 +249,8 @@ Test(envelope, pinned_sample_matches_direct_model_and_nsccl_claims, .timeout = 3
   cr_assert_eq(e.ar2, e.near_ar >= 1.5 && e.near_ar <= 2.5);
 
   nsccl_topo_t *t = NULL, *s = NULL;
-  cr_assert_eq(nsccl_topo_load_overrides("trn2-u64", torus_kv, 7, &t), nscclSuccess, "%s", nsccl_last_error());
-  cr_assert_eq(nsccl_topo_load_overrides("trn3-u64", switch_kv, 6, &s), nscclSuccess, "%s", nsccl_last_error());
+  cr_assert_eq(nsccl_topo_load_overrides("trn2-u64", torus_kv, NT, &t), nscclSuccess, "%s", nsccl_last_error());
+  cr_assert_eq(nsccl_topo_load_overrides(SWITCH_PRESET, switch_kv, NS, &s), nscclSuccess, "%s", nsccl_last_error());
   double ag = model_peak(t, s, NSCCL_COLL_ALLGATHER, 64, 1 << 20),
          ar = model_peak(t, s, NSCCL_COLL_ALLREDUCE, 64, 1 << 20);
   cr_assert(fabs(e.near_ag - ag) < 0.0006 && fabs(e.near_ar - ar) < 0.0006,
@@ -247,11 +259,12 @@ Test(envelope, pinned_sample_matches_direct_model_and_nsccl_claims, .timeout = 3
   nsccl_topo_free(s);
 
   /* The simulated peaks equal nsccl-claims' CLAIM lines for the same overrides and sizes. */
-  size_t len =
-      (size_t)snprintf(cmd, sizeof(cmd), "'%s' --torus trn2-u64 --switch trn3-u64 --selected-only -b 64 -e 1M --quiet",
-                       bin("NSCCL_CLAIMS_BIN"));
-  for (int k = 0; k < 7; k++) len += (size_t)snprintf(cmd + len, sizeof(cmd) - len, " --set-torus '%s'", torus_kv[k]);
-  for (int k = 0; k < 6; k++) len += (size_t)snprintf(cmd + len, sizeof(cmd) - len, " --set-switch '%s'", switch_kv[k]);
+  size_t len = (size_t)snprintf(cmd, sizeof(cmd),
+                                "'%s' --torus trn2-u64 --switch " SWITCH_PRESET " --selected-only -b 64 -e 1M --quiet",
+                                bin("NSCCL_CLAIMS_BIN"));
+  for (int k = 0; k < NT; k++) len += (size_t)snprintf(cmd + len, sizeof(cmd) - len, " --set-torus '%s'", torus_kv[k]);
+  for (int k = 0; k < NS; k++)
+    len += (size_t)snprintf(cmd + len, sizeof(cmd) - len, " --set-switch '%s'", switch_kv[k]);
   cr_assert_eq(run(cmd, &claims), 0, "%s\n%s", cmd, claims);
   char *near = line_of(out, "NEAREST id="), *cag = line_of(claims, "CLAIM allgather"),
        *car = line_of(claims, "CLAIM allreduce");
