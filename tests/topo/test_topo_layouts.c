@@ -233,6 +233,20 @@ Test(topo_layouts, switch_ranks_per_chip) {
   nsccl_topo_free(t);
 }
 
+/* efa over servers of several ranks per chip: chips numbered server after server. */
+Test(topo_layouts, efa_of_chips) {
+  nsccl_topo_t *t = load("efa:servers=2,inner=trn2-16-lnc2,nic_bandwidth=25e9,network_latency=15e-6");
+  cr_assert_eq(t->nranks, 128);
+  cr_assert_eq(t->ranks_per_chip, 4);
+  cr_assert_eq(t->nchips, 32);
+  for (int r = 0; r < 128; r++) cr_assert_eq(t->chip_of_rank[r], r / 4);
+  int mid[NSCCL_TOPO_MAX_ROUTE], nmid;
+  cr_assert_eq(route_checked(t, 64, 67, mid, &nmid), 2); /* two ranks of chip 16, server 1's chip 0 */
+  cr_assert_geq(mid[0], 128, "passes a chip vertex of server 1");
+  cr_assert_eq(route_checked(t, 0, 64, mid, &nmid), 2); /* rank, network, rank */
+  nsccl_topo_free(t);
+}
+
 /* ---- errors ---- */
 
 static void expect_error(const char *spec, const char *needle) {
