@@ -10,6 +10,7 @@
 
 #include "api/args.h"
 #include "api/comm.h"
+#include "api/device.h"
 #include "api/op.h"
 #include "api/shm_cleanup.h"
 #include "base/check.h"
@@ -71,7 +72,7 @@ static void comm_free(struct nscclComm *c) {
   if (!c) return;
   c->magic = 0;
   if (c->tp) nsccl_transport_set_watch(c->tp, NULL, NULL);
-  nsccl_liveness_stop(c->lv, 0); /* a clean destroy has stopped it gracefully already */
+  nsccl_liveness_stop(c->lv, 0, nscclSuccess, NULL); /* destroy and abort have stopped it already */
   c->lv = NULL;
   if (c->tp) nsccl_transport_close(c->tp);
   nsccl_fabric_destroy(c->engine); /* after the transport: posted receives may point into staging */
@@ -200,6 +201,7 @@ static nscclResult_t comm_init(struct nscclComm **out, int nranks, const nscclUn
   if (!c) NSCCL_FAIL(nscclSystemError, "init: out of memory");
   c->rank = rank;
   c->nranks = nranks;
+  c->device = nsccl_device_current();
   pthread_mutex_init(&c->lock, NULL);
   pthread_mutex_init(&c->qlock, NULL);
   pthread_cond_init(&c->qcond, NULL);
@@ -256,7 +258,16 @@ nscclResult_t nscclCommInitRankConfig(nscclComm_t *comm, int nranks, nscclUnique
     snprintf(why, sizeof(why), "%s", nsccl_error_detail());
     NSCCL_FAIL(nscclInvalidArgument, "%s: %s", call, why);
   }
-  nscclResult_t rc = comm_init(comm, nranks, &commId, rank, config);
+  /* Inside a group (several ranks from one thread): run at the group's end, all together. */
+  if (nsccl_group_active()) return nsccl_group_add_init(comm, nranks, &commId, rank, config);
+  return nsccl_comm_init_rank(comm, nranks, &commId, rank, config);
+}
+
+nscclResult_t nsccl_comm_init_rank(nscclComm_t *comm, int nranks, const nscclUniqueId *commId, int rank,
+                                   const nscclConfig_t *config) {
+  const char *call = config ? "nscclCommInitRankConfig" : "nscclCommInitRank";
+  *comm = NULL;
+  nscclResult_t rc = comm_init(comm, nranks, commId, rank, config);
   if (rc != nscclSuccess) {
     char why[900];
     snprintf(why, sizeof(why), "%s", nsccl_error_detail());
@@ -276,6 +287,23 @@ nscclResult_t nscclGetUniqueId(nscclUniqueId *uniqueId) {
 }
 
 /* ---- teardown ---- */
+
+/* Stop the peer watcher: goodbye when the comm is sound (peers must not report this rank); after a
+ * failure, this rank's error, so that peers still waiting report its cause (the rank it timed out
+ * on) rather than only that this rank left; on a plain abort, nothing (peers see it gone). */
+static void stop_watch(struct nscclComm *comm, int graceful) {
+  if (comm->tp) nsccl_transport_set_watch(comm->tp, NULL, NULL);
+  /* A failure caused by a dead peer passes on the watcher's own words (the dead rank and host),
+   * not the whole error of the collective that ran into it. */
+  const char *why = nsccl_liveness_cause(comm->lv);
+  if (!why) why = nsccl_last_error();
+  char reason[900];
+  snprintf(reason, sizeof(reason), "%s", why && *why ? why : nscclGetErrorString(comm->async_error));
+  int failed = comm->async_error != nscclSuccess;
+  nsccl_liveness_stop(comm->lv, graceful, comm->async_error, !graceful && failed ? reason : NULL);
+  comm->lv = NULL;
+}
+
 nscclResult_t nscclCommDestroy(nscclComm_t comm) {
   NSCCL_CHECK(nsccl_comm_check(comm, "nscclCommDestroy"));
   nsccl_comm_pending_wait(comm); /* work queued on streams runs first */
@@ -295,10 +323,7 @@ nscclResult_t nscclCommDestroy(nscclComm_t comm) {
                       comm->rank, why);
     }
   }
-  /* Say goodbye only if the comm is sound: peers of a failed one should learn this rank is gone. */
-  if (comm->tp) nsccl_transport_set_watch(comm->tp, NULL, NULL);
-  nsccl_liveness_stop(comm->lv, comm->async_error == nscclSuccess && rc == nscclSuccess);
-  comm->lv = NULL;
+  stop_watch(comm, comm->async_error == nscclSuccess && rc == nscclSuccess);
   comm_free(comm);
   return rc;
 }
@@ -315,6 +340,7 @@ nscclResult_t nscclCommAbort(nscclComm_t comm) {
   nsccl_comm_pending_wait(comm);
   pthread_mutex_lock(&comm->lock);
   pthread_mutex_unlock(&comm->lock);
+  stop_watch(comm, 0);
   comm_free(comm);
   return nscclSuccess;
 }
