@@ -10,6 +10,7 @@
 
 #include "api/args.h"
 #include "api/comm.h"
+#include "api/device.h"
 #include "api/op.h"
 #include "api/shm_cleanup.h"
 #include "base/check.h"
@@ -216,6 +217,7 @@ static nscclResult_t comm_init(struct nscclComm **out, int nranks, const nscclUn
   if (!c) NSCCL_FAIL(nscclSystemError, "init: out of memory");
   c->rank = rank;
   c->nranks = nranks;
+  c->device = nsccl_device_current();
   pthread_mutex_init(&c->lock, NULL);
   pthread_mutex_init(&c->qlock, NULL);
   pthread_cond_init(&c->qcond, NULL);
@@ -272,7 +274,16 @@ nscclResult_t nscclCommInitRankConfig(nscclComm_t *comm, int nranks, nscclUnique
     snprintf(why, sizeof(why), "%s", nsccl_error_detail());
     NSCCL_FAIL(nscclInvalidArgument, "%s: %s", call, why);
   }
-  nscclResult_t rc = comm_init(comm, nranks, &commId, rank, config);
+  /* Inside a group (several ranks from one thread): run at the group's end, all together. */
+  if (nsccl_group_active()) return nsccl_group_add_init(comm, nranks, &commId, rank, config);
+  return nsccl_comm_init_rank(comm, nranks, &commId, rank, config);
+}
+
+nscclResult_t nsccl_comm_init_rank(nscclComm_t *comm, int nranks, const nscclUniqueId *commId, int rank,
+                                   const nscclConfig_t *config) {
+  const char *call = config ? "nscclCommInitRankConfig" : "nscclCommInitRank";
+  *comm = NULL;
+  nscclResult_t rc = comm_init(comm, nranks, commId, rank, config);
   if (rc != nscclSuccess) {
     char why[900];
     snprintf(why, sizeof(why), "%s", nsccl_error_detail());
