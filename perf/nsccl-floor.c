@@ -4,9 +4,13 @@
  * median; every result is checked against the closed-form sum. The number nsccl's 8-byte
  * all-reduce is held against (docs/performance.md, "Floor").
  *
- *   nsccl-floor [-n RANKS] [-i ITERS] [-r RUNS] */
+ * Rank r is pinned to CPU r mod (CPUs this process may use), as mpirun binds ranks to cores
+ * (-u: unpinned; on a loaded machine two unpinned ranks share a core often enough to take microseconds).
+ *
+ *   nsccl-floor [-n RANKS] [-i ITERS] [-r RUNS] [-u] */
 #include <errno.h>
 #include <getopt.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,10 +28,11 @@ static double now_ns(void) {
 }
 
 static void usage(FILE *f) {
-  fprintf(f, "usage: nsccl-floor [-n RANKS] [-i ITERS] [-r RUNS]\n"
+  fprintf(f, "usage: nsccl-floor [-n RANKS] [-i ITERS] [-r RUNS] [-u]\n"
              "  -n RANKS  processes (default 2)\n"
              "  -i ITERS  all-reduces per run (default 200000)\n"
-             "  -r RUNS   runs (default 5); prints ns per all-reduce of each and the median\n");
+             "  -r RUNS   runs (default 5); prints ns per all-reduce of each and the median\n"
+             "  -u        do not pin rank r to CPU r mod the CPUs available\n");
 }
 
 static int cmp(const void *a, const void *b) {
@@ -36,13 +41,14 @@ static int cmp(const void *a, const void *b) {
 }
 
 int main(int argc, char **argv) {
-  int nranks = 2, runs = 5;
+  int nranks = 2, runs = 5, pin = 1;
   long iters = 200000;
-  for (int c; (c = getopt(argc, argv, "n:i:r:h")) != -1;) {
+  for (int c; (c = getopt(argc, argv, "n:i:r:uh")) != -1;) {
     switch (c) {
     case 'n': nranks = atoi(optarg); break;
     case 'i': iters = atol(optarg); break;
     case 'r': runs = atoi(optarg); break;
+    case 'u': pin = 0; break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }
@@ -61,6 +67,11 @@ int main(int argc, char **argv) {
   }
   floor_line_t *lines = (floor_line_t *)shm;
   double *elapsed = (double *)(shm + lines_bytes);
+  cpu_set_t allowed;
+  int cpus[CPU_SETSIZE], ncpus = 0;
+  if (sched_getaffinity(0, sizeof(allowed), &allowed) == 0)
+    for (int c = 0; c < CPU_SETSIZE; c++)
+      if (CPU_ISSET(c, &allowed)) cpus[ncpus++] = c;
   for (int r = 0; r < nranks; r++) {
     pid_t pid = fork();
     if (pid < 0) {
@@ -68,6 +79,12 @@ int main(int argc, char **argv) {
       return 1;
     }
     if (pid > 0) continue;
+    if (pin && ncpus > 0) {
+      cpu_set_t one;
+      CPU_ZERO(&one);
+      CPU_SET(cpus[r % ncpus], &one);
+      sched_setaffinity(0, sizeof(one), &one);
+    }
     uint64_t e = 0;
     int bad = 0;
     /* Expected sum of (rank + 1) * e over ranks, exact in a double for these magnitudes. */
@@ -95,7 +112,8 @@ int main(int argc, char **argv) {
     return 1;
   }
   double *per_run = calloc((size_t)runs, sizeof(double));
-  printf("# nsccl-floor: %d ranks, %ld one-shot 8-byte all-reduces per run (slowest rank)\n", nranks, iters);
+  printf("# nsccl-floor: %d ranks%s, %ld one-shot 8-byte all-reduces per run (slowest rank)\n", nranks,
+         pin ? " pinned to CPUs" : "", iters);
   for (int run = 0; run < runs; run++) {
     double worst = 0;
     for (int r = 0; r < nranks; r++)
