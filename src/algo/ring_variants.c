@@ -92,6 +92,8 @@ static void price_ring(model_t *m, nsccl_coll_t coll, double n) {
 
 static int dims_apply(const nsccl_topo_t *t, nsccl_coll_t coll, int nranks) {
   (void)coll, (void)nranks;
+  /* Rank coordinates: with several ranks per chip a torus's coordinates are the chips' (topo.h). */
+  if (t && t->ranks_per_chip > 1) return 0;
   int nd = 0;
   for (int d = 0; t && d < t->ndims; d++) nd += t->dims[d] > 1;
   return nd >= 2;

@@ -77,6 +77,16 @@ void nsccl_transport_deregister(nsccl_transport_t *t, uint64_t id);
  * seen (>= 0) or a negative nscclResult_t on a transport error (e.g. a peer went away). Never
  * blocks; callers that find nothing to do should yield (sched_yield) before polling again. */
 int nsccl_transport_progress(nsccl_transport_t *t);
+/* A liveness check progress calls first, every time: a non-success result fails the call, so that
+ * transfers with a peer known to be gone stop at once instead of waiting for the provider or the
+ * timeout. check(ctx, record) must be cheap and thread-safe (bootstrap/liveness.h) and records its
+ * error message only when `record` is set. NULL removes it. */
+void nsccl_transport_set_watch(nsccl_transport_t *t, nscclResult_t (*check)(void *ctx, int record), void *ctx);
+/* After a transfer failed: is a peer known to be gone? Waits up to wait_ms for the watch to say so
+ * (a dead process closes all its connections at once, but the provider may see one of them before
+ * the watch does). Returns the watch's error, with its message naming the peer and its host,
+ * recorded; nscclSuccess if no peer is known gone (or there is no watch). */
+nscclResult_t nsccl_transport_peer_gone(nsccl_transport_t *t, int wait_ms);
 /* Cancel every posted operation (used by abort and timeouts); they complete with `status`. */
 void nsccl_transport_cancel_all(nsccl_transport_t *t, nscclResult_t status);
 

@@ -17,10 +17,11 @@
 #include "base/log.h"
 #include "transport/tp_internal.h"
 
-#define FRAGS_PER_CHUNK 256
-#define CQ_BATCH        16
-#define CQ_ROUNDS       8   /* batches read per provider per progress call: bounded work per call */
-#define CANCEL_DRAIN_MS 100 /* how long cancel_all waits for the provider to hand back canceled ops */
+#define FRAGS_PER_CHUNK    256
+#define CQ_BATCH           16
+#define CQ_ROUNDS          8   /* batches read per provider per progress call: bounded work per call */
+#define CANCEL_DRAIN_MS    100 /* how long cancel_all waits for the provider to hand back canceled ops */
+#define DEAD_PEER_DRAIN_MS 10  /* the same once a peer is known to be gone */
 
 static void list_push(nsccl_frag_t **head, nsccl_frag_t *f) {
   f->prev = NULL;
@@ -381,10 +382,30 @@ static int progress_all(nsccl_transport_t *t, int quiet, nscclResult_t *err) {
 
 int nsccl_transport_progress(nsccl_transport_t *t) {
   if (!t) return -(int)nscclInvalidArgument;
+  if (t->watch) {
+    nscclResult_t gone = t->watch(t->watch_ctx, 1);
+    if (gone != nscclSuccess) return -(int)gone;
+  }
   nscclResult_t err = t->deferred_error;
   t->deferred_error = nscclSuccess;
   int n = progress_all(t, 0, &err);
   return err != nscclSuccess ? -(int)err : n;
+}
+
+void nsccl_transport_set_watch(nsccl_transport_t *t, nscclResult_t (*check)(void *ctx, int record), void *ctx) {
+  if (!t) return;
+  t->watch = check;
+  t->watch_ctx = ctx;
+}
+
+nscclResult_t nsccl_transport_peer_gone(nsccl_transport_t *t, int wait_ms) {
+  if (!t || !t->watch) return nscclSuccess;
+  for (int waited = 0;; waited++) {
+    if (t->watch(t->watch_ctx, 0) != nscclSuccess) return t->watch(t->watch_ctx, 1);
+    if (waited >= wait_ms) return nscclSuccess;
+    struct timespec ts = {0, 1000000};
+    nanosleep(&ts, NULL);
+  }
 }
 
 static double now_ms(void) {
@@ -413,6 +434,10 @@ void nsccl_transport_cancel_all(nsccl_transport_t *t, nscclResult_t status) {
     fi_cancel(&t->provs[f->prov].ep->fid, &f->ctx);
   }
   int drain = t->timeout_ms > 0 && t->timeout_ms < CANCEL_DRAIN_MS ? t->timeout_ms : CANCEL_DRAIN_MS;
+  /* A peer known to be gone never completes what it was sent: the provider fails those sends when
+   * it notices, which can take longer than the drain; waiting the whole drain would only delay the
+   * error (docs/reliability.md, "Dead peers"). What it still holds is orphaned as below. */
+  if (t->watch && t->watch(t->watch_ctx, 0) != nscclSuccess && drain > DEAD_PEER_DRAIN_MS) drain = DEAD_PEER_DRAIN_MS;
   double deadline = now_ms() + drain;
   while (t->posted && now_ms() < deadline) {
     nscclResult_t ignored = nscclSuccess;

@@ -144,7 +144,7 @@ static double simulate(const nsccl_topo_t *t, nsccl_coll_t c, nsccl_algo_t a, si
  * and packet sharing then delivers the chunk the reduction needs first later than whole messages
  * would (2.4% at 16 MiB on 64 ranks, none from 64 MiB, where the root's link sets the pace). */
 Test(rooted, model_agrees_with_simulator_trn3_u64, .timeout = 60) {
-  nsccl_topo_t *t = load("trn3-u64");
+  nsccl_topo_t *t = load("trn3-u64-crossbar"); /* one crossbar; the Gen1 two-switch layout: issue 13 part 1 */
   size_t sizes[] = {8, 1 << 16, 1 << 20, 3 << 20, 16 << 20, 64 << 20};
   for (int c = NSCCL_COLL_BROADCAST; c <= NSCCL_COLL_REDUCE; c++)
     for (int a = 0; a < NSCCL_NUM_ALGOS; a++)
