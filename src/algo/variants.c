@@ -10,7 +10,7 @@
  *   ring    0 ring, 16 topo, 17 dims, 18 kangaring, 0x200 hier
  *   tree    0 auto, 1 rd, 2 rabenseifner, 3 binary, 4 double-binary, 5 bruck, 0x100 mapped,
  *           0x101 rd-mapped, 0x102 rabenseifner-mapped, 0x200 hier, 0x400 rdh, 0x401 swing-lat,
- *           0x402 swing-bw
+ *           0x402 swing-bw, 0x403 rdh-rd
  *   direct  0 auto, 1 oneshot, 2 rsag, 3 mesh, 4 mesh-oneshot, 0x200 hier */
 #define VARIANTS(X)                                                                                                    \
   X(ring)                                                                                                              \
@@ -27,6 +27,10 @@
   X(tree_rd_mapped)                                                                                                    \
   X(tree_rabenseifner_mapped)                                                                                          \
   X(tree_hier)                                                                                                         \
+  X(tree_rdh)                                                                                                          \
+  X(tree_rdh_rd)                                                                                                       \
+  X(tree_swing_lat)                                                                                                    \
+  X(tree_swing_bw)                                                                                                     \
   X(direct)                                                                                                            \
   X(direct_oneshot)                                                                                                    \
   X(direct_rsag)                                                                                                       \
