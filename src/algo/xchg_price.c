@@ -25,10 +25,11 @@ static double set_msgs(const model_t *m, const nsccl_xchg_plan_t *pl, const uint
   return msgs;
 }
 
-/* One step s of every part: all-gather direction (send the own held set) or reduce-scatter
- * direction (send the partner's held set, reduce the own). */
-static void exchange_step(model_t *m, const nsccl_xchg_plan_t *plans, const double *piece, int J, int merge, int s,
-                          int rs, int (*runs)[2]) {
+/* The flows of step s of every part: all-gather direction (send the own held set) or
+ * reduce-scatter direction (send the partner's held set, reduce the own). The caller closes the
+ * model step. */
+static void exchange_flows(model_t *m, const nsccl_xchg_plan_t *plans, const double *piece, int J, int merge, int s,
+                           int rs, int (*runs)[2]) {
   for (int j = 0; j < J; j++) {
     const nsccl_xchg_plan_t *pl = &plans[j];
     for (int r = 0; r < m->p; r++) {
@@ -39,7 +40,6 @@ static void exchange_step(model_t *m, const nsccl_xchg_plan_t *plans, const doub
       if (rs) nsccl_model_reduce(m, peer, bytes);
     }
   }
-  nsccl_model_step(m, 1);
 }
 
 static int (*runs_buf(model_t *m))[2] {
@@ -59,10 +59,22 @@ static void phases(model_t *m, const nsccl_xchg_plan_t *plans, const double *w, 
   }
   for (int j = 0; j < J; j++) piece[j] = w[j] * block;
   int L = plans[0].L;
+  /* Reduce-scatter: step by step. What a step sends was reduced in the step before, so the steps
+   * follow one another (chunk by chunk, but each waits for the previous step's reductions). */
   if (rs)
-    for (int s = L - 1; s >= 0; s--) exchange_step(m, plans, piece, J, merge, s, 1, runs);
-  if (ag)
-    for (int s = 0; s < L; s++) exchange_step(m, plans, piece, J, merge, s, 0, runs);
+    for (int s = L - 1; s >= 0; s--) {
+      exchange_flows(m, plans, piece, J, merge, s, 1, runs);
+      nsccl_model_step(m, 1);
+    }
+  /* All-gather: one model step holding every step's flows. A step forwards blocks that arrived in
+   * earlier steps, and the emitters' dependencies are per chunk, so a rank sends the blocks it
+   * already holds to its later partners at once (its own block to all L partners at time 0) while
+   * the newest ones are still arriving: the steps overlap on their links, and the step formula
+   * prices the links' total loads and the rank's messages together (docs/model.md). */
+  if (ag) {
+    for (int s = 0; s < L; s++) exchange_flows(m, plans, piece, J, merge, s, 0, runs);
+    nsccl_model_step(m, 1);
+  }
   free(runs);
 }
 
@@ -78,12 +90,30 @@ void nsccl_xchg_price_allreduce_halving(model_t *m, const nsccl_xchg_plan_t *pla
   phases(m, plans, w, J, n / m->p, 2, 1, 1);
 }
 
+/* Whole vectors, chunk by chunk through the L steps (xchg_build.c): a chunk's step s + 1 sends what
+ * its step s reduced, but different chunks are at different steps at once, so the steps overlap
+ * on their links as in the all-gather: one model step with every step's flows and reductions,
+ * plus the pipeline fill, the first chunk's journey through the other L - 1 steps (one chunk-sized
+ * exchange each). A vector of one chunk has no overlap: that is exactly L steps one after another. */
+static void whole_flows(model_t *m, const nsccl_xchg_plan_t *pl, int s, double bytes) {
+  for (int r = 0; r < m->p; r++) {
+    nsccl_model_flow1(m, r, nsccl_xchg_peer(pl, s, r), bytes);
+    nsccl_model_reduce(m, r, bytes);
+  }
+}
+
 void nsccl_xchg_price_allreduce_whole(model_t *m, const nsccl_xchg_plan_t *pl, double n) {
-  for (int s = 0; s < pl->L; s++) {
-    for (int r = 0; r < m->p; r++) {
-      nsccl_model_flow1(m, r, nsccl_xchg_peer(pl, s, r), n);
-      nsccl_model_reduce(m, r, n);
+  if (n <= m->chunk) { /* one chunk: the steps strictly follow one another */
+    for (int s = 0; s < pl->L; s++) {
+      whole_flows(m, pl, s, n);
+      nsccl_model_step(m, 1);
     }
+    return;
+  }
+  for (int s = 0; s < pl->L; s++) whole_flows(m, pl, s, n);
+  nsccl_model_step(m, 1);
+  for (int s = 1; s < pl->L; s++) {
+    whole_flows(m, pl, s, m->chunk);
     nsccl_model_step(m, 1);
   }
 }
