@@ -101,9 +101,53 @@ static double estimate(const nsccl_topo_t *t, const nsccl_xchg_plan_t *pl, int J
   return T;
 }
 
+/* Link time per byte of a part starting at the start-th dimension, in each dimension: the blocks a
+ * rank moves in that dimension's steps (the same in both phases) times the hops of the partner,
+ * over the dimension's links (a ring of 2 has one link per rank, longer rings two, the mirrored
+ * parts using the other one) and their bandwidth. */
+static void part_load(const nsccl_topo_t *t, int start, double *load) {
+  int dim[64], idx[64], L = swing_steps(t, start, dim, idx);
+  for (int d = 0; d < t->ndims; d++) load[d] = 0;
+  for (int u = 0; u < L; u++) {
+    int d = dim[u], k = t->dims[d], a = abs(swing_rho(idx[u])) % k, hops = a < k - a ? a : k - a;
+    double blocks = ldexp(1.0, L - 1 - u); /* reduce-scatter step u moves half of what is left */
+    load[d] += blocks * hops / ((k > 2 ? 2 : 1) * t->dim_bandwidth[d]);
+  }
+}
+
+/* Weights per start dimension (its two mirrored parts share it) that minimise the most loaded
+ * dimension's time: equal loads per bandwidth. On equal dimensions that is equal weights; on
+ * trn2-u64 (Z at half the bandwidth of X and Y) Z-first parts get less. A grid over the weights
+ * (step 1/60) for up to 3 dimensions, equal weights beyond. */
+static void start_weights(const nsccl_topo_t *t, int nd, double *ws) {
+  double load[NSCCL_TOPO_MAX_DIMS][NSCCL_TOPO_MAX_DIMS];
+  for (int c = 0; c < nd; c++) {
+    ws[c] = 1.0 / nd;
+    part_load(t, c, load[c]);
+  }
+  if (nd < 2 || nd > 3) return;
+  const int G = 60;
+  double best = INFINITY;
+  for (int a = 0; a <= G; a++)
+    for (int b = 0; b <= (nd == 3 ? G - a : 0); b++) {
+      double w[3] = {(double)a / G, nd == 3 ? (double)b / G : 1.0 - (double)a / G, 0};
+      if (nd == 3) w[2] = 1.0 - w[0] - w[1];
+      double worst = 0;
+      for (int d = 0; d < t->ndims; d++) {
+        double x = 0;
+        for (int c = 0; c < nd; c++) x += w[c] * load[c][d];
+        worst = fmax(worst, x);
+      }
+      if (worst < best - 1e-15) {
+        best = worst;
+        for (int c = 0; c < nd; c++) ws[c] = w[c];
+      }
+    }
+}
+
 /* The parts of a variant: swing-lat one (start 0, not mirrored, ascending); swing-bw 2D (every
- * start, both mirrors, descending, equal weights) when that estimates faster than one part for
- * blocks of B bytes, else one. Returns how many, 0 on error (rc set). */
+ * start, both mirrors, descending, weights of start_weights) when that estimates faster than one
+ * part for blocks of B bytes, else one. Returns how many, 0 on error (rc set). */
 static int swing_parts(const nsccl_topo_t *t, int bw, nsccl_coll_t coll, double B, nsccl_xchg_plan_t *plans, double *w,
                        nscclResult_t *rc) {
   int nd = 0;
@@ -120,7 +164,9 @@ static int swing_parts(const nsccl_topo_t *t, int bw, nsccl_coll_t coll, double 
   if (J > 1 && estimate(t, &plans[0], 1, B, ar) <= estimate(t, &plans[0], J, B, ar)) {
     while (J > 1) nsccl_xchg_plan_free(&plans[--J]);
   }
-  for (int j = 0; j < J; j++) w[j] = 1.0 / J;
+  double ws[NSCCL_TOPO_MAX_DIMS];
+  start_weights(t, nd, ws);
+  for (int j = 0; j < J; j++) w[j] = J == 1 ? 1.0 : ws[j / 2] / 2;
   return J;
 }
 
