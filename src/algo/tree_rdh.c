@@ -11,10 +11,12 @@
  * reduce-scatter halves, so the same plan read backwards takes the cheapest first. All-reduce is
  * Rabenseifner's reduce-scatter by halving then all-gather by doubling on this plan (tree/rdh), or
  * whole-vector recursive doubling for small vectors (tree/rdh-rd, priced separately so the
- * selector picks by size).
+ * selector picks by size). Small all-gathers and reduce-scatters, whose time is messages, take the
+ * dimensions in rank-bit order instead (every set one run: one message per step).
  *
  * This is Neuron's pairing, not the Gray-coded relabelling of tree/rd-mapped (topo_tree.c), where
  * every pair of a ring of 4 is one hop (0-1, 2-3 then 0-3, 1-2); docs/algorithms.md compares them. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -61,14 +63,15 @@ typedef struct {
   double factor; /* 2^bit / dim_bandwidth[d] */
 } hbit_t;
 
-/* The hypercube dimensions in all-gather order: decreasing cost factor; ties by the position of
- * the bit in the rank number, lowest first (flipping low rank bits first keeps the gathered blocks
- * in longer runs of consecutive ranks, i.e. fewer messages). Returns L. */
-static int rdh_bits(const nsccl_topo_t *t, hbit_t *bits) {
+/* The hypercube dimensions in all-gather order. by_cost: decreasing cost factor, ties by the
+ * position of the bit in the rank number, lowest first; otherwise rank-bit order, lowest first,
+ * which keeps every gathered set one run of consecutive ranks (one message per step: what small
+ * all-gathers and reduce-scatters want, whose time is messages, not bytes). Returns L. */
+static int rdh_bits(const nsccl_topo_t *t, hbit_t *bits, int by_cost) {
   int L = 0;
   for (int d = 0; d < t->ndims; d++)
     for (int b = 0; (1 << b) < t->dims[d]; b++) bits[L++] = (hbit_t){d, b, (double)(1 << b) / t->dim_bandwidth[d]};
-  for (int i = 1; i < L; i++) /* insertion sort, stable: ties keep rank-bit order */
+  for (int i = 1; i < L && by_cost; i++) /* insertion sort, stable: ties keep rank-bit order */
     for (int j = i; j > 0 && bits[j].factor > bits[j - 1].factor; j--) {
       hbit_t x = bits[j];
       bits[j] = bits[j - 1], bits[j - 1] = x;
@@ -76,9 +79,8 @@ static int rdh_bits(const nsccl_topo_t *t, hbit_t *bits) {
   return L;
 }
 
-static nscclResult_t rdh_plan(const nsccl_topo_t *t, nsccl_xchg_plan_t *pl) {
-  hbit_t bits[64];
-  int L = rdh_bits(t, bits), p = t->nranks;
+static nscclResult_t plan_of(const nsccl_topo_t *t, const hbit_t *bits, int L, nsccl_xchg_plan_t *pl) {
+  int p = t->nranks;
   int *peer = malloc(sizeof(int) * ((size_t)L * p + 1));
   if (!peer) NSCCL_FAIL(nscclSystemError, "tree/rdh: out of memory for %d ranks", p);
   for (int s = 0; s < L; s++)
@@ -93,6 +95,40 @@ static nscclResult_t rdh_plan(const nsccl_topo_t *t, nsccl_xchg_plan_t *pl) {
   return rc;
 }
 
+/* Rough time of the all-gather of blocks of B bytes on a plan (rank 0): alpha per message (run),
+ * each step's bytes times its cost factor. */
+static double estimate(const nsccl_topo_t *t, const nsccl_xchg_plan_t *pl, const hbit_t *bits, double B) {
+  int(*runs)[2] = malloc(sizeof(*runs) * (size_t)pl->p);
+  double T = 0;
+  if (!runs) return INFINITY;
+  for (int s = 0; s < pl->L; s++) {
+    const uint64_t *h = nsccl_xchg_held(pl, s, 0);
+    T += nsccl_xchg_runs(pl, h, runs) * t->endpoint_overhead + nsccl_xchg_count(pl, h) * B * bits[s].factor;
+  }
+  free(runs);
+  return T;
+}
+
+/* The plan for coll with blocks of B bytes: all-reduce (whose blocks are ordered so that every
+ * exchange is one message) in cost order; all-gather and reduce-scatter in whichever of cost and
+ * rank-bit order estimates faster. The builder and the price call this with the same B. */
+static nscclResult_t rdh_plan(const nsccl_topo_t *t, nsccl_coll_t coll, double B, nsccl_xchg_plan_t *pl) {
+  hbit_t bits[64], flat[64];
+  int L = rdh_bits(t, bits, 1);
+  NSCCL_CHECK(plan_of(t, bits, L, pl));
+  if (coll == NSCCL_COLL_ALLREDUCE) return nscclSuccess;
+  rdh_bits(t, flat, 0);
+  nsccl_xchg_plan_t alt;
+  NSCCL_CHECK(plan_of(t, flat, L, &alt));
+  if (estimate(t, &alt, flat, B) < estimate(t, pl, bits, B)) {
+    nsccl_xchg_plan_free(pl);
+    *pl = alt;
+  } else {
+    nsccl_xchg_plan_free(&alt);
+  }
+  return nscclSuccess;
+}
+
 static int rdh_applies(const nsccl_topo_t *t, nsccl_coll_t coll, int nranks) {
   (void)coll;
   return nsccl_tree_torus_pow2(t, nranks, NULL, 0);
@@ -104,7 +140,7 @@ static nscclResult_t rdh_build(const nsccl_topo_t *t, const nsccl_algo_opts_t *o
   if (!nsccl_tree_torus_pow2(t, prog->nranks, why, sizeof(why)))
     NSCCL_FAIL(nscclInvalidArgument, "%s does not apply: it %s", name, why);
   nsccl_xchg_plan_t pl;
-  NSCCL_CHECK(rdh_plan(t, &pl));
+  NSCCL_CHECK(rdh_plan(t, prog->args.coll, (double)(prog->args.count * nsccl_algo_elem_bytes(prog)), &pl));
   double w = 1;
   nscclResult_t rc = nsccl_xchg_build(o, prog, &pl, &w, 1, o->variant == NSCCL_TREE_RDH_RD);
   nsccl_xchg_plan_free(&pl);
@@ -113,7 +149,7 @@ static nscclResult_t rdh_build(const nsccl_topo_t *t, const nsccl_algo_opts_t *o
 
 static void rdh_price_as(nsccl_model_t *m, nsccl_coll_t coll, double n, int whole) {
   nsccl_xchg_plan_t pl;
-  if (rdh_plan(m->t, &pl) != nscclSuccess) {
+  if (rdh_plan(m->t, coll, n / m->p, &pl) != nscclSuccess) {
     m->rc = nscclInvalidArgument;
     return;
   }

@@ -66,14 +66,31 @@ static void phases(model_t *m, const nsccl_xchg_plan_t *plans, const double *w, 
       exchange_flows(m, plans, piece, J, merge, s, 1, runs);
       nsccl_model_step(m, 1);
     }
-  /* All-gather: one model step holding every step's flows. A step forwards blocks that arrived in
-   * earlier steps, and the emitters' dependencies are per chunk, so a rank sends the blocks it
-   * already holds to its later partners at once (its own block to all L partners at time 0) while
-   * the newest ones are still arriving: the steps overlap on their links, and the step formula
-   * prices the links' total loads and the rank's messages together (docs/model.md). */
+  /* All-gather: a step forwards blocks that arrived in earlier steps, and the emitters'
+   * dependencies are per chunk, so a rank sends the blocks it already holds to its later partners
+   * at once (its own block to all L partners at time 0) while the newest are still arriving. With
+   * messages of several chunks the steps therefore overlap on their links: one model step holds
+   * every step's flows (the step formula prices the links' total loads and the rank's messages
+   * together), plus the fill: the newest blocks still take one message start and route latency per
+   * later step (a 1-byte flow prices exactly that). When every message is one chunk
+   * each step waits for the one before: step by step (docs/model.md, "Exchange plans"). */
   if (ag) {
-    for (int s = 0; s < L; s++) exchange_flows(m, plans, piece, J, merge, s, 0, runs);
-    nsccl_model_step(m, 1);
+    double last = 0;
+    for (int j = 0; j < J; j++)
+      last = fmax(last, piece[j] * nsccl_xchg_count(&plans[j], nsccl_xchg_held(&plans[j], L - 1, 0)));
+    int overlap = last > m->chunk;
+    for (int s = 0; s < L; s++) {
+      exchange_flows(m, plans, piece, J, merge, s, 0, runs);
+      if (!overlap) nsccl_model_step(m, 1);
+    }
+    if (overlap) {
+      nsccl_model_step(m, 1);
+      for (int s = 1; s < L; s++) {
+        for (int j = 0; j < J; j++)
+          for (int r = 0; r < m->p; r++) nsccl_model_flow(m, r, nsccl_xchg_peer(&plans[j], s, r), 1, 1);
+        nsccl_model_step(m, 1);
+      }
+    }
   }
   free(runs);
 }

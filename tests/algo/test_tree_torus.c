@@ -180,8 +180,8 @@ static int send_peers(const nsccl_program_t *prog, int *peers, int max) {
 }
 
 /* Swing on a ring of 16: partners at rho = 1, -1, 3, -5 (the paper's sequence sum (-2)^i), plus for
- * even ranks and minus for odd ones. RDH on a ring of 4: partners 2 then 1 away (all-gather: the
- * distance-2 pair first, carrying the smaller message). */
+ * even ranks and minus for odd ones. RDH on a ring of 4: partners 2 then 1 away for a large
+ * all-gather (the distance-2 pair carries the smaller message), 1 then 2 for a small one. */
 Test(tree_torus, partners) {
   nsccl_topo_t *t = load("16");
   const int rho[] = {1, -1, 3, -5};
@@ -198,18 +198,21 @@ Test(tree_torus, partners) {
   }
   nsccl_topo_free(t);
   t = load("4");
-  for (int r = 0; r < 4; r++) {
-    nsccl_coll_args_t args = {.coll = NSCCL_COLL_ALLGATHER, .count = 16, .dtype = nscclInt32};
-    nsccl_program_t prog;
-    nsccl_algo_opts_t opts = {0, NSCCL_TREE_RDH};
-    cr_assert_eq(nsccl_prog_init(&prog, r, 4, &args), nscclSuccess);
-    cr_assert_eq(nsccl_algo_build(NSCCL_ALGO_TREE, t, &opts, &prog), nscclSuccess);
-    int peers[8], n = send_peers(&prog, peers, 8);
-    cr_assert_eq(n, 2);
-    cr_assert_eq(peers[0], (r + 2) % 4);
-    cr_assert_eq(peers[1], r ^ 1);
-    nsccl_prog_free(&prog);
-  }
+  for (int big = 0; big < 2; big++)
+    for (int r = 0; r < 4; r++) {
+      nsccl_coll_args_t args = {.coll = NSCCL_COLL_ALLGATHER, .count = big ? 100000 : 16, .dtype = nscclInt32};
+      nsccl_program_t prog;
+      nsccl_algo_opts_t opts = {0, NSCCL_TREE_RDH};
+      cr_assert_eq(nsccl_prog_init(&prog, r, 4, &args), nscclSuccess);
+      cr_assert_eq(nsccl_algo_build(NSCCL_ALGO_TREE, t, &opts, &prog), nscclSuccess);
+      int peers[8], n = send_peers(&prog, peers, 8);
+      cr_assert_eq(n, 2);
+      /* 400 KB blocks: bandwidth first, the distance-2 pair first; 64 B blocks: one message per step,
+       * rank-bit order (distance 1 first) */
+      cr_assert_eq(peers[0], big ? (r + 2) % 4 : r ^ 1, "count %zu rank %d", args.count, r);
+      cr_assert_eq(peers[1], big ? r ^ 1 : (r + 2) % 4, "count %zu rank %d", args.count, r);
+      nsccl_prog_free(&prog);
+    }
   nsccl_topo_free(t);
 }
 
