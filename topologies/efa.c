@@ -101,6 +101,14 @@ static nscclResult_t efa_build(nsccl_topo_t *t, nsccl_params_t *p) {
     }
   pv->net_link0 = t->nlinks;
   for (int r = 0; r < t->nranks; r++) t->group_of_rank[r] = r / G;
+  /* Chips as inside a server, numbered server after server. */
+  t->ranks_per_chip = in->ranks_per_chip;
+  t->nchips = in->nchips * servers;
+  t->intra_chip_bandwidth = in->intra_chip_bandwidth;
+  t->intra_chip_latency = in->intra_chip_latency;
+  t->chip_of_rank = malloc(sizeof(int) * t->nranks);
+  if (!t->chip_of_rank) NSCCL_FAIL(nscclSystemError, "out of memory building efa %s", t->name);
+  for (int r = 0; r < t->nranks; r++) t->chip_of_rank[r] = r / G * in->nchips + in->chip_of_rank[r % G];
   if (t->nic_per_rank) {
     /* Links net_link0 + 2r (rank -> network) and + 2r + 1 (network -> rank). */
     for (int r = 0; r < t->nranks; r++) {

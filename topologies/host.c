@@ -78,6 +78,8 @@ nscclResult_t nsccl_topo_host_build(int nranks, const int *host_of_rank, double 
   }
   nscclResult_t rc = host_fill(t, nhosts, net_bw > 0 ? net_bw : NSCCL_HOST_DEFAULT_NET_BW,
                                net_lat > 0 ? net_lat : NSCCL_HOST_DEFAULT_NET_LAT);
+  nsccl_chip_links_t none = {NULL, NULL}; /* a process is a "chip" of its own */
+  if (rc == nscclSuccess) rc = nsccl_topo_add_chip_links(t, &none);
   if (rc != nscclSuccess) {
     nsccl_topo_free(t);
     return rc;

@@ -6,19 +6,17 @@
 
 #include "base/check.h"
 #include "base/log.h"
-#include "topologies/params.h"
-#include "topologies/topo.h"
+#include "topologies/common.h"
 
 extern const nsccl_topo_module_t nsccl_topo_torus_module;
 extern const nsccl_topo_module_t nsccl_topo_switch_module;
 extern const nsccl_topo_module_t nsccl_topo_efa_module;
 extern const nsccl_topo_module_t nsccl_topo_host_module;
+extern const nsccl_topo_module_t nsccl_topo_tray_module;
 
 static const nsccl_topo_module_t *const modules[] = {
-    &nsccl_topo_torus_module,
-    &nsccl_topo_switch_module,
-    &nsccl_topo_efa_module,
-    &nsccl_topo_host_module,
+    &nsccl_topo_torus_module, &nsccl_topo_switch_module, &nsccl_topo_efa_module,
+    &nsccl_topo_host_module,  &nsccl_topo_tray_module,
 };
 
 const nsccl_topo_module_t *nsccl_topo_module_find(const char *name) {
@@ -33,6 +31,7 @@ nscclResult_t nsccl_topo_alloc(nsccl_topo_t **out) {
   t->ngroups = 1;
   t->dma_engines = 1; /* one message at a time, each paying alpha (topo.h) */
   t->engines_per_message = 1;
+  t->ranks_per_chip = 1; /* a rank is a chip unless the module says otherwise */
   *out = t;
   return nscclSuccess;
 }
@@ -54,6 +53,7 @@ void nsccl_topo_free(nsccl_topo_t *t) {
   if (t->module && t->module->destroy) t->module->destroy(t);
   free(t->links);
   free(t->group_of_rank);
+  free(t->chip_of_rank);
   free(t);
 }
 
@@ -98,7 +98,8 @@ nscclResult_t nsccl_topo_from_params(nsccl_params_t *params, const char *name, n
   const char *modname = NULL;
   NSCCL_CHECK(nsccl_params_string(params, "module", 1, &modname));
   const nsccl_topo_module_t *m = nsccl_topo_module_find(modname);
-  if (!m) return nsccl_params_error(params, "module", "unknown module '%s' (use torus, switch, efa or host)", modname);
+  if (!m)
+    return nsccl_params_error(params, "module", "unknown module '%s' (use torus, switch, tray, efa or host)", modname);
   nsccl_topo_t *t;
   NSCCL_CHECK(nsccl_topo_alloc(&t));
   t->module = m;
@@ -109,6 +110,11 @@ nscclResult_t nsccl_topo_from_params(nsccl_params_t *params, const char *name, n
     /* Modules without groups: one group holding every rank. */
     t->group_of_rank = calloc(t->nranks > 0 ? t->nranks : 1, sizeof(int));
     if (!t->group_of_rank) rc = nscclSystemError;
+  }
+  if (rc == nscclSuccess && !t->chip_of_rank) { /* modules without chips (efa fills its own): a rank each */
+    nsccl_chip_links_t none = {NULL, NULL};
+    t->ranks_per_chip = 1;
+    rc = nsccl_topo_add_chip_links(t, &none);
   }
   if (rc != nscclSuccess) {
     nsccl_topo_free(t);

@@ -44,14 +44,25 @@ typedef struct nsccl_topo {
    * free again when its last byte has left the rank. Defaults: 1 engine, 1 per message, unlimited
    * bandwidth (0), i.e. one message after another, each paying alpha. */
   int dma_engines;
-  int engines_per_message;
+  int engines_per_message; /* at most; and one per NSCCL_DMA_SPREAD_BYTES of the message */
   double dma_engine_bandwidth; /* bytes/s of one engine; 0: unlimited */
   /* Dimension structure (torus): ndims > 0 lets per-dimension algorithms run. Rank r's coordinate
    * in dimension d is (r / stride[d]) % dims[d], stride[0] = 1. */
   int ndims;
   int dims[NSCCL_TOPO_MAX_DIMS];
-  /* Hierarchy (efa, two-level switch, host): ranks [g*group_size, (g+1)*group_size) form group g
-   * (a server or a first-level switch); 0 means flat. */
+  /* Chips (torus, switch, tray; docs/topologies.md "Ranks per chip"): ranks [c*ranks_per_chip,
+   * (c+1)*ranks_per_chip) run on chip c, chip_of_rank[r] = r / ranks_per_chip. With ranks_per_chip > 1
+   * every chip is a vertex of its own (nranks + c: the chip's on-chip fabric, where its external links
+   * start and end) joined to each of its ranks by an intra-chip link per direction; dims, coordinates
+   * and rings of a torus then describe chips, not ranks, and the hierarchy below groups ranks by chip.
+   * 1 (default): a rank is a chip and no chip vertices exist. */
+  int ranks_per_chip;
+  int nchips;
+  int *chip_of_rank;           /* [nranks] */
+  double intra_chip_bandwidth; /* bytes/s per direction of one rank's link to its chip's fabric */
+  double intra_chip_latency;   /* seconds that link adds */
+  /* Hierarchy (efa, two-level switch, host, chips): ranks [g*group_size, (g+1)*group_size) form
+   * group g (a server, a first-level switch or a chip); 0 means flat. */
   int group_size;
   const struct nsccl_topo *inner; /* efa: the topology inside one server (ranks 0..group_size-1) */
   void *priv;                     /* module private */
@@ -60,7 +71,9 @@ typedef struct nsccl_topo {
   double link_latency;                       /* seconds one link hop adds */
   double dim_bandwidth[NSCCL_TOPO_MAX_DIMS]; /* torus: bytes/s per direction of a link in dimension d */
   double switch_latency;                     /* switch: seconds one switch traversal adds (cut-through) */
-  int levels;                                /* switch: 1 or 2 levels; others 0 */
+  int levels;                                /* switch: 1 or 2 levels; others (tray included) 0 */
+  int nswitches;                             /* switch, levels 1: separate switches (2 on Trn3 Gen1); tray: trays */
+  double cross_bandwidth;                    /* switch: bytes/s per direction of a direct chip-chip link; 0 none */
   int ngroups;                               /* servers / first-level switches / hosts (1 if flat) */
   int *group_of_rank;                        /* [nranks]: group (server, leaf switch, host) of each rank */
   double nic_bandwidth;                      /* efa/host: bytes/s per NIC per direction */
@@ -71,6 +84,17 @@ typedef struct nsccl_topo {
    * instead of overlapping as they do when a NIC or DMA engine moves the bytes. */
   int cpu_copies;
 } nsccl_topo_t;
+
+/* A message is spread over one engine per this many bytes (at most engines_per_message): the
+ * collective DMA packet of Trainium is 64 KiB by default and at most (docs/hardware-facts.md,
+ * T2-DMA-PKT), so a message smaller than a packet keeps to one engine and leaves the others free for
+ * concurrent messages. */
+#define NSCCL_DMA_SPREAD_BYTES 65536.0
+static inline int nsccl_dma_engines_for(double bytes, int engines_per_message) {
+  double want = bytes / NSCCL_DMA_SPREAD_BYTES;
+  if (want < 1) return 1;
+  return want >= engines_per_message ? engines_per_message : (int)(want + 0.999999);
+}
 
 /* Key/value parameters (from a preset file or a "module:key=v,key=v" string). */
 typedef struct {

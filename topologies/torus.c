@@ -1,6 +1,8 @@
 /* torus: chips on a k0 x k1 x ... grid with wraparound links in every dimension (NeuronLink on
  * Trainium2). Dimension-order routing takes the shorter way round in each dimension; the ring
- * embedding is a boustrophedon ("snake") so ring neighbours are one hop apart. */
+ * embedding is a boustrophedon ("snake") so ring neighbours are one hop apart. With ranks_per_chip
+ * > 1 the grid, its links and routes are between chip vertices (chips.c) and a chip's ranks hang off
+ * it; everything below works on chip indices. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,17 +10,19 @@
 #include "topologies/common.h"
 
 typedef struct {
-  int *link_of; /* [rank][dim][dir]: link index from rank one step in dim, dir 0 = +1, 1 = -1; -1 none */
+  int *link_of; /* [chip][dim][dir]: link index from chip one step in dim, dir 0 = +1, 1 = -1; -1 none */
+  nsccl_chip_links_t chips;
 } torus_priv_t;
 
-static int *link_slot(const nsccl_topo_t *t, int rank, int d, int dir) {
+static int *link_slot(const nsccl_topo_t *t, int chip, int d, int dir) {
   torus_priv_t *pv = t->priv;
-  return &pv->link_of[(rank * t->ndims + d) * 2 + dir];
+  return &pv->link_of[(chip * t->ndims + d) * 2 + dir];
 }
 
-static int step_rank(const nsccl_topo_t *t, int rank, int d, int delta) {
+/* The chip one step from chip in dimension d (chip indices; coordinates as topo.h). */
+static int step_chip(const nsccl_topo_t *t, int chip, int d, int delta) {
   int c[NSCCL_TOPO_MAX_DIMS];
-  nsccl_topo_coord(t, rank, c);
+  nsccl_topo_coord(t, chip, c);
   c[d] = ((c[d] + delta) % t->dims[d] + t->dims[d]) % t->dims[d];
   return nsccl_topo_rank_at(t, c);
 }
@@ -36,10 +40,17 @@ static nscclResult_t torus_build(nsccl_topo_t *t, nsccl_params_t *p) {
     if (n > 1 << 20) return nsccl_params_error(p, "dims", "key 'dims': more than 2^20 ranks");
   }
   t->ndims = nd;
-  t->nranks = t->nvertices = (int)n;
-  int ranks = (int)n;
+  int per_chip = 1;
+  NSCCL_CHECK(nsccl_topo_read_chips(t, p, &per_chip));
+  if (n * per_chip > 1 << 20)
+    return nsccl_params_error(p, "ranks_per_chip", "key 'ranks_per_chip': more than 2^20 ranks");
+  t->nranks = (int)n * per_chip;
+  t->nvertices = t->nranks + (per_chip > 1 ? (int)n : 0);
+  int ranks = t->nranks;
   NSCCL_CHECK(nsccl_params_int(p, "ranks", 0, 1, &ranks));
-  if (ranks != n) return nsccl_params_error(p, "ranks", "key 'ranks' = %d does not match dims (%ld ranks)", ranks, n);
+  if (ranks != t->nranks)
+    return nsccl_params_error(p, "ranks", "key 'ranks' = %d does not match dims x ranks_per_chip (%d ranks)", ranks,
+                              t->nranks);
 
   /* link_bandwidth applies to every dimension unless dim_bandwidth lists one value per dimension. */
   double bw = 0, dbw[NSCCL_TOPO_MAX_DIMS];
@@ -56,29 +67,35 @@ static nscclResult_t torus_build(nsccl_topo_t *t, nsccl_params_t *p) {
   t->link_bandwidth = bw > 0 ? bw : t->dim_bandwidth[0];
   NSCCL_CHECK(nsccl_topo_read_endpoint(t, p, 1));
   NSCCL_CHECK(nsccl_topo_read_forward(t, p));
+  NSCCL_CHECK(nsccl_topo_refuse_store_on_chips(t, p));
 
   torus_priv_t *pv = calloc(1, sizeof(*pv));
   if (!pv) NSCCL_FAIL(nscclSystemError, "out of memory building torus %s", t->name);
   t->priv = pv;
   pv->link_of = malloc(sizeof(int) * (size_t)n * nd * 2 + 1);
   if (!pv->link_of) NSCCL_FAIL(nscclSystemError, "out of memory building torus %s", t->name);
-  for (int r = 0; r < n; r++) {
+  for (int c = 0; c < n; c++) {
+    int v = nsccl_topo_chip_vertex(t, c);
     for (int d = 0; d < nd; d++) {
       int k = t->dims[d];
-      *link_slot(t, r, d, 0) = *link_slot(t, r, d, 1) = -1;
+      *link_slot(t, c, d, 0) = *link_slot(t, c, d, 1) = -1;
       if (k == 1) continue;
-      int fwd = nsccl_topo_add_link(t, r, step_rank(t, r, d, +1), t->dim_bandwidth[d], t->link_latency);
+      int fwd = nsccl_topo_add_link(t, v, nsccl_topo_chip_vertex(t, step_chip(t, c, d, +1)), t->dim_bandwidth[d],
+                                    t->link_latency);
       /* A ring of two has one neighbour: both directions use the same link. */
-      int bwd = k == 2 ? fwd : nsccl_topo_add_link(t, r, step_rank(t, r, d, -1), t->dim_bandwidth[d], t->link_latency);
+      int bwd = k == 2 ? fwd
+                       : nsccl_topo_add_link(t, v, nsccl_topo_chip_vertex(t, step_chip(t, c, d, -1)),
+                                             t->dim_bandwidth[d], t->link_latency);
       if (fwd < 0 || bwd < 0) NSCCL_FAIL(nscclSystemError, "out of memory building torus %s", t->name);
-      *link_slot(t, r, d, 0) = fwd;
-      *link_slot(t, r, d, 1) = bwd;
+      *link_slot(t, c, d, 0) = fwd;
+      *link_slot(t, c, d, 1) = bwd;
     }
   }
-  return nscclSuccess;
+  return nsccl_topo_add_chip_links(t, &pv->chips);
 }
 
-static int torus_route(const nsccl_topo_t *t, int src, int dst, int *links, int max) {
+/* Dimension-order route between two chips (chip indices). */
+static int torus_chip_route(const nsccl_topo_t *t, int src, int dst, int *links, int max) {
   int sc[NSCCL_TOPO_MAX_DIMS], dc[NSCCL_TOPO_MAX_DIMS];
   nsccl_topo_coord(t, src, sc);
   nsccl_topo_coord(t, dst, dc);
@@ -93,24 +110,29 @@ static int torus_route(const nsccl_topo_t *t, int src, int dst, int *links, int 
     for (int s = 0; s < steps; s++) {
       if (n >= max) return -1;
       links[n++] = *link_slot(t, cur, d, dir);
-      cur = t->links[links[n - 1]].dst;
+      cur = step_chip(t, cur, d, dir == 0 ? +1 : -1);
     }
   }
   return n;
 }
 
+static int torus_route(const nsccl_topo_t *t, int src, int dst, int *links, int max) {
+  const torus_priv_t *pv = t->priv;
+  return nsccl_topo_route_via_chips(t, &pv->chips, src, dst, links, max, torus_chip_route);
+}
+
 /* Boustrophedon over the dimensions: the outermost (slowest) dimension is an even one, so the last
  * rank of the snake, (0, ..., 0, k_outer - 1), is one wraparound hop from the first (0, ..., 0).
  * With every dimension odd (and more than one of size > 1) the closing edge is several hops. */
-static void torus_ring(const nsccl_topo_t *t, int *order) {
+static void torus_chip_ring(const nsccl_topo_t *t, int *order) {
   int nd = t->ndims, perm[NSCCL_TOPO_MAX_DIMS], np = 0, outer = -1;
   for (int d = nd - 1; d >= 0 && outer < 0; d--)
     if (t->dims[d] % 2 == 0) outer = d;
   for (int d = 0; d < nd; d++)
     if (d != outer) perm[np++] = d;
   if (outer >= 0) perm[np++] = outer;
-  for (int j = 0; j < t->nranks; j++) {
-    int c[NSCCL_TOPO_MAX_DIMS] = {0}, rem = j, rev = 0, w = t->nranks;
+  for (int j = 0; j < t->nchips; j++) {
+    int c[NSCCL_TOPO_MAX_DIMS] = {0}, rem = j, rev = 0, w = t->nchips;
     for (int i = np - 1; i >= 0; i--) {
       int k = t->dims[perm[i]];
       w /= k;
@@ -124,9 +146,26 @@ static void torus_ring(const nsccl_topo_t *t, int *order) {
   }
 }
 
+/* The snake over the chips, a chip's ranks one after another. */
+static void torus_ring(const nsccl_topo_t *t, int *order) {
+  if (t->ranks_per_chip <= 1) {
+    torus_chip_ring(t, order);
+    return;
+  }
+  int *chips = malloc(sizeof(int) * (size_t)t->nchips);
+  if (!chips) { /* ring() cannot fail: fall back to rank order, still a permutation */
+    for (int r = 0; r < t->nranks; r++) order[r] = r;
+    return;
+  }
+  torus_chip_ring(t, chips);
+  nsccl_topo_ring_of_chips(t, chips, order);
+  free(chips);
+}
+
 static void torus_destroy(nsccl_topo_t *t) {
   torus_priv_t *pv = t->priv;
   if (pv) free(pv->link_of);
+  if (pv) nsccl_chip_links_free(&pv->chips);
   free(pv);
   t->priv = NULL;
 }

@@ -53,7 +53,7 @@ static void dims_phase(model_t *m, int d, double bytes, double runs, int reduce_
     nsccl_model_flow(m, r, nb, bytes, runs /* one message per run: the per-dimension builder does not chunk */);
     if (reduce_too) nsccl_model_reduce(m, nb, bytes);
   }
-  nsccl_model_step(m, m->t->dims[d] - 1);
+  nsccl_model_step_end(m, m->t->dims[d] - 1, 2); /* one ring per line of the dimension, all at once */
 }
 
 static void model_ring_dims(model_t *m, nsccl_coll_t coll, double n) {
@@ -92,6 +92,8 @@ static void price_ring(model_t *m, nsccl_coll_t coll, double n) {
 
 static int dims_apply(const nsccl_topo_t *t, nsccl_coll_t coll, int nranks) {
   (void)coll, (void)nranks;
+  /* Rank coordinates: with several ranks per chip a torus's coordinates are the chips' (topo.h). */
+  if (t && t->ranks_per_chip > 1) return 0;
   int nd = 0;
   for (int d = 0; t && d < t->ndims; d++) nd += t->dims[d] > 1;
   return nd >= 2;

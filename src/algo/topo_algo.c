@@ -14,9 +14,13 @@
 nscclResult_t nsccl_ring_dims_build(const nsccl_topo_t *topo, const nsccl_algo_opts_t *opts, nsccl_program_t *prog);
 nscclResult_t nsccl_tree_mapped_build(const nsccl_topo_t *topo, const nsccl_algo_opts_t *opts, nsccl_program_t *prog);
 
+/* Torus-aware schedules read rank coordinates; with several ranks per chip the coordinates are the
+ * chips' (topo.h), so those schedules refuse such a topology rather than place ranks wrongly. */
+static int ranks_are_chips(const nsccl_topo_t *t) { return t && t->ranks_per_chip <= 1; }
+
 static int torus_dims_pow2(const nsccl_topo_t *t, int *has_big) {
   *has_big = 0;
-  if (!t || t->ndims == 0) return 0;
+  if (!t || t->ndims == 0 || !ranks_are_chips(t)) return 0;
   for (int d = 0; d < t->ndims; d++) {
     if (t->dims[d] & (t->dims[d] - 1)) return 0;
     if (t->dims[d] > 2) *has_big = 1;

@@ -9,6 +9,8 @@
 
 #define NSCCL_RING_TOPO 16 /* ring over nsccl_topo_ring (one hop per step on a torus); default with a topology */
 #define NSCCL_RING_DIMS 17 /* torus: one ring per dimension in turn ("bucket"); all lines of a dimension at once */
+#define NSCCL_RING_KANGARING                                                                                           \
+  18 /* torus: KangaRing, 4 directed rings over 2 edge-disjoint Hamiltonian cycles (algo/kangaring.h) */
 #define NSCCL_TREE_MAPPED                                                                                              \
   0x100 /* | NSCCL_TREE_RD or _RABENSEIFNER, all-reduce on a torus: hypercube dimensions on torus dimensions */
 

@@ -24,7 +24,8 @@
 nscclResult_t nsccl_tree_mapped_build(const nsccl_topo_t *topo, const nsccl_algo_opts_t *opts, nsccl_program_t *prog);
 
 int nsccl_tree_mapped_supported(const nsccl_topo_t *t, int variant, nsccl_coll_t coll) {
-  if (!t || t->ndims <= 0 || !(variant & NSCCL_TREE_MAPPED)) return 0;
+  /* Coordinates are the chips' when a chip runs several ranks (topo.h): refuse rather than misplace. */
+  if (!t || t->ndims <= 0 || t->ranks_per_chip > 1 || !(variant & NSCCL_TREE_MAPPED)) return 0;
   int base = variant & ~NSCCL_TREE_MAPPED, big = 0, longer = 0;
   for (int d = 0; d < t->ndims; d++) {
     if (t->dims[d] > 1) longer = 1;

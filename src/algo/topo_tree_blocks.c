@@ -127,7 +127,7 @@ static nsccl_blockset_t rs_phase(const nsccl_topo_t *t, int rank, int d, nsccl_b
 }
 
 int nsccl_mapped_plan(const nsccl_topo_t *t, nsccl_coll_t coll, int rank, nsccl_mapped_step_t *steps, int max) {
-  if (!t || t->ndims <= 0) return -1;
+  if (!t || t->ndims <= 0 || t->ranks_per_chip > 1) return -1; /* coordinates of chips, not ranks */
   int dims[NSCCL_TOPO_MAX_DIMS], nd = nsccl_topo_dims_by_bandwidth(t, dims), c[NSCCL_TOPO_MAX_DIMS], n = 0;
   int need = 0;
   for (int i = 0; i < nd; i++)

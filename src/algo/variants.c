@@ -16,6 +16,7 @@
   X(ring)                                                                                                              \
   X(ring_topo)                                                                                                         \
   X(ring_dims)                                                                                                         \
+  X(ring_kangaring)                                                                                                    \
   X(ring_hier)                                                                                                         \
   X(tree)                                                                                                              \
   X(tree_rd)                                                                                                           \

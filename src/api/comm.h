@@ -8,9 +8,9 @@
 #include <pthread.h>
 #include <stdint.h>
 
-#include "bootstrap/bootstrap.h"
 #include "api/config.h"
 #include "api/host_info.h"
+#include "bootstrap/bootstrap.h"
 #include "engine/fabric.h"
 #include "sched/sched.h"
 #include "transport/transport.h"
@@ -30,6 +30,7 @@ typedef struct {
 struct nscclComm {
   uint64_t magic; /* NSCCL_COMM_MAGIC while alive, 0 once destroyed */
   int rank, nranks;
+  int device; /* the virtual device current when init was called (api/device.c) */
   nsccl_comm_config_t cfg;
   nsccl_host_info_t host;
   int nhosts;
@@ -38,7 +39,8 @@ struct nscclComm {
   int oversubscribed;      /* more ranks on this host than PUs: the engine sleeps sooner when idle */
   int any_oversubscribed;  /* some host of the communicator is: the host topology prices context switches */
   nsccl_bootstrap_t *bs;
-  nsccl_transport_t *tp; /* NULL for a single rank */
+  struct nsccl_liveness *lv; /* watches every peer (bootstrap/liveness.h); NULL for one rank */
+  nsccl_transport_t *tp;     /* NULL for a single rank */
   nsccl_fabric_t *engine;
   uint64_t seq;                       /* collectives started so far */
   nscclResult_t async_error;          /* first failure of a collective; the comm is unusable after one */
@@ -69,11 +71,21 @@ struct nscclComm {
    * still write them, so they are freed only after the transport is closed. */
   void **stale;
   int nstale;
+  struct nsccl_reg *regs; /* nscclCommRegister's records (register.c) */
 };
+
+/* register.c: free the registration records (after the transport is closed). */
+void nsccl_comm_free_registrations(struct nscclComm *c);
 
 /* Is comm a live communicator? nscclInvalidArgument (NULL) or nscclInvalidUsage (not live),
  * naming the call. */
 nscclResult_t nsccl_comm_check(const struct nscclComm *comm, const char *call);
+
+/* Initialise one rank now, on the calling thread (arguments already checked); the message of a
+ * failure names the call and the rank. What nscclCommInitRankConfig runs outside a group, and what
+ * group end and nscclCommInitAll run on a thread per rank. */
+nscclResult_t nsccl_comm_init_rank(nscclComm_t *comm, int nranks, const nscclUniqueId *commId, int rank,
+                                   const nscclConfig_t *config);
 
 /* The algorithm comm runs for a collective of `bytes` (nccl-tests' size: the whole array), as a
  * call would choose it (config->algo / NSCCL_ALGO, else the selector over comm's topology). For

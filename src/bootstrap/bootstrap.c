@@ -19,12 +19,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "bootstrap/bootstrap.h"
-#include "bootstrap/wire.h"
 #include "base/check.h"
 #include "base/clock.h"
 #include "base/error_detail.h"
 #include "base/log.h"
+#include "bootstrap/bootstrap.h"
+#include "bootstrap/wire.h"
 
 /* A connection that has not presented a full hello this long after accept() is dropped, so a silent
  * stranger cannot hold up the rendezvous; at most MAX_PENDING such connections are read at once
@@ -45,9 +45,33 @@ struct nsccl_bootstrap {
   int *host_of_rank;
   host_entry_t *table;
   nsccl_sockaddr_t root;
+  uint8_t secret[16]; /* the job's secret: later meshes (liveness.c) authenticate with it too */
 };
 
 int nsccl_bootstrap_nhosts(const nsccl_bootstrap_t *bs) { return bs->nhosts; }
+int nsccl_bootstrap_rank(const nsccl_bootstrap_t *bs) { return bs->rank; }
+int nsccl_bootstrap_nranks(const nsccl_bootstrap_t *bs) { return bs->nranks; }
+int nsccl_bootstrap_pid(const nsccl_bootstrap_t *bs, int rank) {
+  return rank >= 0 && rank < bs->nranks ? bs->table[rank].pid : 0;
+}
+const uint8_t *nsccl_bootstrap_secret(const nsccl_bootstrap_t *bs) { return bs->secret; }
+
+/* The address this rank's end of the star has: the interface that reached (or was reached by)
+ * rank 0, so the one other ranks can reach it on. */
+nscclResult_t nsccl_bootstrap_local_address(const nsccl_bootstrap_t *bs, nsccl_sockaddr_t *out) {
+  int fd = bs->rank == 0 ? (bs->nranks > 1 ? bs->fds[1] : -1) : bs->fds[0];
+  memset(out, 0, sizeof(*out));
+  socklen_t len = sizeof(out->u);
+  if (fd < 0 || getsockname(fd, &out->u.sa, &len) != 0)
+    NSCCL_FAIL(nscclSystemError, "bootstrap: rank %d cannot read the address of its connection to rank 0: %s", bs->rank,
+               fd < 0 ? "no connection" : strerror(errno));
+  out->len = len;
+  if (out->u.sa.sa_family == AF_INET)
+    out->u.in4.sin_port = 0;
+  else if (out->u.sa.sa_family == AF_INET6)
+    out->u.in6.sin6_port = 0;
+  return nscclSuccess;
+}
 const int *nsccl_bootstrap_host_of_rank(const nsccl_bootstrap_t *bs) { return bs->host_of_rank; }
 const char *nsccl_bootstrap_hostname(const nsccl_bootstrap_t *bs, int rank) {
   return rank >= 0 && rank < bs->nranks ? bs->table[rank].hostname : "?";
@@ -336,6 +360,7 @@ nscclResult_t nsccl_bootstrap_init(const nscclUniqueId *id, int rank, int nranks
   bs->rank = rank;
   bs->nranks = nranks;
   bs->root = info.root;
+  memcpy(bs->secret, info.secret, sizeof(bs->secret));
   bs->fds = malloc((size_t)nranks * sizeof(int));
   bs->host_of_rank = calloc((size_t)nranks, sizeof(int));
   bs->table = calloc((size_t)nranks, sizeof(host_entry_t));

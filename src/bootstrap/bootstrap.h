@@ -36,6 +36,9 @@ nscclResult_t nsccl_bootstrap_decode_id(const nscclUniqueId *id, nsccl_id_info_t
  * NSCCL_COMM_ID ids) a new one bound to the address. Ownership passes to the caller. */
 nscclResult_t nsccl_bootstrap_take_listener(const nsccl_id_info_t *info, int *fd);
 
+/* The running kernel's boot id ("" when unreadable): ranks with equal ones share a machine's CPUs
+ * even when they are different hosts to the network (namespaces, containers with their own names). */
+void nsccl_bootstrap_boot_id(char *boot, size_t len);
 /* This host's identity: NSCCL_HOSTID if set, else hostname + kernel boot id. */
 void nsccl_bootstrap_host_identity(char id[NSCCL_HOSTID_BYTES], char name[NSCCL_HOSTNAME_BYTES]);
 
@@ -44,6 +47,14 @@ void nsccl_bootstrap_host_identity(char id[NSCCL_HOSTID_BYTES], char name[NSCCL_
 nscclResult_t nsccl_bootstrap_init(const nscclUniqueId *id, int rank, int nranks, int timeout_ms,
                                    nsccl_bootstrap_t **out);
 int nsccl_bootstrap_nhosts(const nsccl_bootstrap_t *bs);
+int nsccl_bootstrap_rank(const nsccl_bootstrap_t *bs);
+int nsccl_bootstrap_nranks(const nsccl_bootstrap_t *bs);
+/* The pid rank reported in its hello (0 when out of range). */
+int nsccl_bootstrap_pid(const nsccl_bootstrap_t *bs, int rank);
+/* The job's 16-byte secret from the unique id. */
+const uint8_t *nsccl_bootstrap_secret(const nsccl_bootstrap_t *bs);
+/* This rank's local address on its connection with rank 0 (port 0): where peers can reach it. */
+nscclResult_t nsccl_bootstrap_local_address(const nsccl_bootstrap_t *bs, nsccl_sockaddr_t *out);
 /* host index of every rank: ranks with equal index share a host; indices are 0.. in order of the
  * lowest rank on each host. */
 const int *nsccl_bootstrap_host_of_rank(const nsccl_bootstrap_t *bs);

@@ -56,8 +56,9 @@ struct nsccl_fabric {
   uint32_t *local;   /* ready COPY / REDUCE steps, run one at a time after messages are posted */
   uint32_t *inflight;
   nsccl_xfer_t *xfer;
-  void **stage;    /* RECV_REDUCE: staging buffer while posted */
-  uint32_t *count; /* [2 * nranks]: messages per (direction, peer) */
+  void **stage;         /* RECV_REDUCE: staging buffer while posted */
+  unsigned char *fused; /* RECV_REDUCE: the transport reduces the message where it lies */
+  uint32_t *count;      /* [2 * nranks]: messages per (direction, peer) */
   unsigned char *scratch;
   size_t scratch_cap;
   pool_class_t pool[NCLASSES];
@@ -104,6 +105,8 @@ static void free_arrays(nsccl_fabric_t *f) {
   free(f->inflight);
   free(f->xfer);
   free(f->stage);
+  free(f->fused);
+  f->fused = NULL;
   f->missing = f->succ_off = f->succ = f->msg_idx = f->ready = f->local = f->inflight = NULL;
   f->xfer = NULL;
   f->stage = NULL;
@@ -178,8 +181,9 @@ static nscclResult_t reserve(nsccl_fabric_t *f, const nsccl_program_t *p) {
     f->inflight = malloc(ns * sizeof(uint32_t));
     f->xfer = malloc(ns * sizeof(nsccl_xfer_t));
     f->stage = calloc(ns, sizeof(void *));
+    f->fused = calloc(ns, 1);
     if (!f->missing || !f->succ_off || !f->succ || !f->msg_idx || !f->ready || !f->local || !f->inflight || !f->xfer ||
-        !f->stage) {
+        !f->stage || !f->fused) {
       free_arrays(f);
       NSCCL_FAIL(nscclSystemError, "fabric engine: out of memory for a program of %u steps", p->nsteps);
     }
@@ -282,6 +286,11 @@ static nscclResult_t combine(run_t *r, void *dst, const void *a, const void *b, 
   return nsccl_reduce(dst, a, b, bytes / elem, r->p->args.dtype, r->op);
 }
 
+/* The transport's callback for a receive that reduces (transport.h): ctx is the run. */
+static nscclResult_t combine_cb(void *ctx, void *dst, const void *a, const void *b, size_t bytes) {
+  return combine(ctx, dst, a, b, bytes);
+}
+
 static void complete(run_t *r, uint32_t s) {
   nsccl_fabric_t *f = r->f;
   r->ndone++;
@@ -330,7 +339,15 @@ static nscclResult_t start(run_t *r, uint32_t s) {
      * access to it after this step. In place (dst is src) it has to be staged. */
     const unsigned char *d = ptr(r, st->dst), *a = ptr(r, st->src);
     size_t n = st->dst.bytes;
-    if (d + n <= a || a + n <= d) {
+    f->fused[s] = 0;
+    if ((d == a || d + n <= a || a + n <= d) && nsccl_transport_reduces(f->tp, st->peer, n)) {
+      /* The transport reduces each piece where it lies (the peer's shared slot, or its registered
+       * buffer mapped here): dst = src (+) message in one pass, in place too. */
+      nsccl_recv_reduce_t red = {combine_cb, r, a};
+      f->stage[s] = NULL;
+      f->fused[s] = 1;
+      rc = nsccl_transport_irecv_reduce(f->tp, st->peer, ptr(r, st->dst), n, tag, &red, x);
+    } else if (d + n <= a || a + n <= d) {
       f->stage[s] = NULL;
       rc = nsccl_transport_irecv(f->tp, st->peer, ptr(r, st->dst), n, tag, x);
     } else {
@@ -352,10 +369,14 @@ static nscclResult_t finish(run_t *r, uint32_t s) {
   nsccl_fabric_t *f = r->f;
   const nsccl_step_t *st = &r->p->steps[s];
   nsccl_xfer_t *x = &f->xfer[s];
+  /* A peer that died closes every connection at once; if the provider saw it first, the transport's
+   * peer watch names the rank and host within a few milliseconds. */
+  nscclResult_t gone = x->status != nscclSuccess ? nsccl_transport_peer_gone(f->tp, 50) : nscclSuccess;
+  if (gone != nscclSuccess) return gone;
   if (x->status != nscclSuccess)
     NSCCL_FAIL(x->status == nscclTimeout ? nscclTimeout : nscclRemoteError, "the %s rank %d failed (%s)",
                st->kind == NSCCL_STEP_SEND ? "send to" : "receive from", st->peer, nscclGetErrorString(x->status));
-  if (st->kind == NSCCL_STEP_RECV_REDUCE) {
+  if (st->kind == NSCCL_STEP_RECV_REDUCE && !f->fused[s]) {
     void *in = f->stage[s] ? f->stage[s] : ptr(r, st->dst); /* staged, or received in place */
     nscclResult_t rc = combine(r, ptr(r, st->dst), ptr(r, st->src), in, st->dst.bytes);
     if (f->stage[s]) stage_put(f, f->stage[s], st->dst.bytes);
@@ -427,7 +448,7 @@ nscclResult_t nsccl_fabric_run(nsccl_fabric_t *f, const nsccl_program_t *p, cons
   int64_t timeout_ns = (int64_t)f->timeout_ms * 1000000;
   unsigned idle = 0;
   nscclResult_t rc = nscclSuccess;
-  char why[256];
+  char why[1024]; /* room for a peer watcher's report inside the transport's error */
   while (r.ndone < p->nsteps) {
     int moved = 0;
     /* Messages first: post every ready transfer before copying or reducing, so that peers can

@@ -84,6 +84,8 @@ nsccl_fp_t *nsccl_fp_open(int rank, int nranks) {
   *(uint64_t *)(fp->seg + HDR_SEG_ADDR) = (uint64_t)(uintptr_t)fp->seg;
   const char *cma = getenv("NSCCL_SHM_CMA");
   fp->cma = !(cma && !strcmp(cma, "0"));
+  const char *dmin = getenv("NSCCL_SHM_DIRECT_MIN");
+  fp->direct_min = dmin && *dmin ? strtoull(dmin, NULL, 10) : NSCCL_FP_DIRECT_MIN;
   if (getenv("NSCCL_SHM_FASTPATH") && !strcmp(getenv("NSCCL_SHM_FASTPATH"), "1")) fp->enabled = 1;
   return fp;
 }
@@ -144,13 +146,15 @@ void nsccl_fp_enable(nsccl_fp_t *fp) {
 
 int nsccl_fp_enabled(const nsccl_fp_t *fp) { return fp && fp->enabled; }
 
-static void deliver(nsccl_xfer_t *x, void *buf, size_t cap, const void *data, size_t len) {
-  if (len > cap) {
-    fp_finish(x, nscclInvalidUsage, 0); /* truncation, as FI_ETRUNC */
+/* A whole message (an unexpected copy) into receive r, which completes. */
+static void deliver(nsccl_fp_t *fp, const fp_req_t *r, const void *data, size_t len) {
+  if (len > r->len) {
+    fp_finish(r->x, nscclInvalidUsage, 0); /* truncation, as FI_ETRUNC */
     return;
   }
-  if (len) memcpy(buf, data, len);
-  fp_finish(x, nscclSuccess, len);
+  nscclResult_t st = fp_put(r, 0, data, len);
+  if (r->red.fn) fp->stats.reduced++;
+  fp_finish(r->x, st, st == nscclSuccess ? len : 0);
 }
 
 /* The slot for the next fragment to peer, or NULL while the ring is full. The consumed count lives
@@ -186,20 +190,21 @@ static int try_write(fp_peer_t *p, fp_req_t *r) {
   return 1;
 }
 
-int nsccl_fp_write_ctrl(fp_peer_t *p, uint64_t kind, uint64_t tag, uint64_t total, uint64_t a, uint64_t b) {
+int nsccl_fp_write_ctrl(fp_peer_t *p, uint64_t kind, uint64_t tag, uint64_t total, const uint64_t *w, int n) {
   slot_hdr_t *s = free_slot(p);
   if (!s) return 0;
-  uint64_t *payload = (uint64_t *)((unsigned char *)s + SLOT_HDR);
-  payload[0] = a;
-  payload[1] = b;
-  publish(p, s, tag, kind | (2 * sizeof(uint64_t)), total);
+  memcpy((unsigned char *)s + SLOT_HDR, w, (size_t)n * sizeof(uint64_t));
+  publish(p, s, tag, kind | ((uint64_t)n * sizeof(uint64_t)), total);
   return 1;
 }
 
 nscclResult_t nsccl_fp_isend(nsccl_fp_t *fp, int peer, const void *buf, size_t len, uint64_t tag, nsccl_xfer_t *x) {
-  if (len > NSCCL_FP_EAGER_BYTES) return nsccl_fp_rndv_isend(fp, peer, buf, len, tag, x);
+  /* Large messages, and registered ones the receiver may load from its own mapping, by rendezvous. */
+  if (len > NSCCL_FP_EAGER_BYTES ||
+      (fp->nregs && len >= fp->direct_min && nsccl_fp_find_reg(fp, buf, len) && nsccl_fp_rndv_ok(fp, peer, 1)))
+    return nsccl_fp_rndv_isend(fp, peer, buf, len, tag, x);
   fp_peer_t *p = &fp->peers[peer];
-  fp_req_t local = {NULL, NULL, buf, len, 0, tag, x, 0, 0};
+  fp_req_t local = {NULL, NULL, buf, len, 0, tag, x, 0, 0, {0}, {0}};
   if (!p->sq_head && try_write(p, &local)) {
     fp_finish(x, nscclSuccess, len);
     return nscclSuccess;
@@ -216,28 +221,28 @@ nscclResult_t nsccl_fp_isend(nsccl_fp_t *fp, int peer, const void *buf, size_t l
   return nscclSuccess;
 }
 
-nscclResult_t nsccl_fp_irecv(nsccl_fp_t *fp, int peer, void *buf, size_t len, uint64_t tag, nsccl_xfer_t *x) {
+nscclResult_t nsccl_fp_irecv(nsccl_fp_t *fp, int peer, void *buf, size_t len, uint64_t tag,
+                             const nsccl_recv_reduce_t *red, nsccl_xfer_t *x) {
   fp_peer_t *p = &fp->peers[peer];
+  fp_req_t local = {NULL, buf, NULL, len, 0, tag, x, 0, 0, {0}, {0}};
+  if (red && red->fn) local.red = *red;
   for (fp_msg_t **pm = &p->uq_head, *prev = NULL; *pm; prev = *pm, pm = &(*pm)->next) {
     fp_msg_t *m = *pm;
     if (m->tag != tag) continue;
     *pm = m->next;
     if (p->uq_tail == m) p->uq_tail = prev;
     if (m->rndv) {
-      nsccl_fp_rndv_pull_unexpected(fp, peer, m, buf, len, x);
+      nsccl_fp_rndv_pull_unexpected(fp, peer, m, &local);
       fp_msg_put(fp, m);
       return nscclSuccess;
     }
-    deliver(x, buf, len, m->data, m->len);
+    deliver(fp, &local, m->data, m->len);
     fp_msg_put(fp, m);
     return nscclSuccess;
   }
   fp_req_t *r = fp_req_get(fp);
   if (!r) NSCCL_FAIL(nscclSystemError, "transport: out of memory posting a receive from rank %d", peer);
-  r->buf = buf;
-  r->len = len;
-  r->tag = tag;
-  r->x = x;
+  *r = local;
   if (p->rq_tail)
     p->rq_tail->next = r;
   else
@@ -281,13 +286,23 @@ static int arrive(nsccl_fp_t *fp, int peer, fp_peer_t *p, const slot_hdr_t *s) {
     p->rx_off = 0;
     p->rx_total = s->total;
     p->rx_busy = 1;
+    p->rx_status = nscclSuccess;
   }
-  if (p->rx_dst && s->len) memcpy(p->rx_dst + p->rx_off, data, s->len);
+  if (p->rx_dst && s->len) {
+    if (p->rx_req) { /* straight from the slot: copied, or reduced with the receive's source */
+      nscclResult_t st = fp_put(p->rx_req, p->rx_off, data, s->len);
+      if (st != nscclSuccess && p->rx_status == nscclSuccess) p->rx_status = st;
+    } else {
+      memcpy(p->rx_dst + p->rx_off, data, s->len);
+    }
+  }
   p->rx_off += s->len;
   if (p->rx_off < p->rx_total) return 0;
   p->rx_busy = 0;
   if (p->rx_req) {
-    fp_finish(p->rx_req->x, p->rx_dst ? nscclSuccess : nscclInvalidUsage, p->rx_dst ? p->rx_total : 0);
+    nscclResult_t st = !p->rx_dst ? nscclInvalidUsage : p->rx_status;
+    if (p->rx_dst && p->rx_req->red.fn) fp->stats.reduced++;
+    fp_finish(p->rx_req->x, st, st == nscclSuccess ? p->rx_total : 0);
     fp_req_put(fp, p->rx_req);
     p->rx_req = NULL;
     return 1;
@@ -297,7 +312,7 @@ static int arrive(nsccl_fp_t *fp, int peer, fp_peer_t *p, const slot_hdr_t *s) {
   /* A receive may have been posted while the message was arriving. */
   fp_req_t *r = nsccl_fp_take_posted(p, m->tag);
   if (r) {
-    deliver(r->x, r->buf, r->len, m->data, m->len);
+    deliver(fp, r, m->data, m->len);
     fp_req_put(fp, r);
     fp_msg_put(fp, m);
     return 1;
@@ -384,8 +399,13 @@ void nsccl_fp_cancel_all(nsccl_fp_t *fp, nscclResult_t status) {
 void nsccl_fp_close(nsccl_fp_t *fp) {
   if (!fp) return;
   nsccl_fp_cancel_all(fp, nscclInvalidUsage);
+  for (int i = 0; i < fp->nregs; i++)
+    if (fp->regs[i].mapped) nsccl_shmem_release(fp->regs[i].where.gen);
+  free(fp->regs);
+  free(fp->bounce);
   for (int r = 0; r < fp->nranks; r++) {
     fp_peer_t *p = &fp->peers[r];
+    nsccl_fp_unmap_peer(p);
     if (p->tx_map) munmap(p->tx_map, p->tx_len);
     free(p->rx_msg);
     free(p->fin_q);
@@ -410,4 +430,49 @@ void nsccl_fp_close(nsccl_fp_t *fp) {
   free(fp->peers);
   free(fp->active);
   free(fp);
+}
+
+nscclResult_t nsccl_fp_register(nsccl_fp_t *fp, const void *buf, size_t len, uint64_t *id) {
+  if (fp->nregs == fp->cap_regs) {
+    int cap = fp->cap_regs ? 2 * fp->cap_regs : 8;
+    fp_reg_t *n = realloc(fp->regs, (size_t)cap * sizeof(*n));
+    if (!n) NSCCL_FAIL(nscclSystemError, "nscclCommRegister: out of memory");
+    fp->regs = n;
+    fp->cap_regs = cap;
+  }
+  fp_reg_t *g = &fp->regs[fp->nregs++];
+  memset(g, 0, sizeof(*g));
+  g->id = ++fp->next_reg;
+  g->base = buf;
+  g->len = len;
+  /* Only nscclMemAlloc memory can be mapped by peers; other registered buffers are recorded and
+   * move as unregistered ones do. */
+  g->mapped = nsccl_shmem_hold(buf, len, &g->where);
+  *id = g->id;
+  return nscclSuccess;
+}
+
+void nsccl_fp_deregister(nsccl_fp_t *fp, uint64_t id) {
+  for (int i = 0; i < fp->nregs; i++) {
+    if (fp->regs[i].id != id) continue;
+    if (fp->regs[i].mapped) nsccl_shmem_release(fp->regs[i].where.gen);
+    fp->regs[i] = fp->regs[--fp->nregs];
+    return;
+  }
+}
+
+const fp_reg_t *nsccl_fp_find_reg(const nsccl_fp_t *fp, const void *buf, size_t len) {
+  const unsigned char *b = buf;
+  for (int i = 0; i < fp->nregs; i++) {
+    const fp_reg_t *g = &fp->regs[i];
+    if (g->mapped && b >= g->base && b < g->base + g->len && len <= (size_t)(g->base + g->len - b)) return g;
+  }
+  return NULL;
+}
+
+void nsccl_fp_stats(const nsccl_fp_t *fp, nsccl_fp_stats_t *out) {
+  if (fp)
+    *out = fp->stats;
+  else
+    memset(out, 0, sizeof(*out));
 }

@@ -13,6 +13,9 @@
 /* Messages up to this many bytes take the fast path (both ends decide from the length alone, so a
  * receive must be posted with the message's exact length when it is at most this). */
 #define NSCCL_FP_EAGER_BYTES 65536
+/* Sends of at least this many bytes from a registered nscclMemAlloc buffer go by rendezvous, and
+ * the receiver loads them from its mapping (NSCCL_SHM_DIRECT_MIN overrides; docs/transport.md). */
+#define NSCCL_FP_DIRECT_MIN 4096
 /* Bytes of the fast path's part of the address blob (name of the segment). */
 #define NSCCL_FP_BLOB_BYTES 64
 
@@ -34,7 +37,17 @@ void nsccl_fp_enable(nsccl_fp_t *fp);
 int nsccl_fp_enabled(const nsccl_fp_t *fp);
 
 nscclResult_t nsccl_fp_isend(nsccl_fp_t *fp, int peer, const void *buf, size_t len, uint64_t tag, nsccl_xfer_t *x);
-nscclResult_t nsccl_fp_irecv(nsccl_fp_t *fp, int peer, void *buf, size_t len, uint64_t tag, nsccl_xfer_t *x);
+/* red: NULL or red->fn NULL for a plain receive, else a receive that reduces (transport.h). */
+nscclResult_t nsccl_fp_irecv(nsccl_fp_t *fp, int peer, void *buf, size_t len, uint64_t tag,
+                             const nsccl_recv_reduce_t *red, nsccl_xfer_t *x);
+/* Registered buffers (transport.h): *id > 0. */
+nscclResult_t nsccl_fp_register(nsccl_fp_t *fp, const void *buf, size_t len, uint64_t *id);
+void nsccl_fp_deregister(nsccl_fp_t *fp, uint64_t id);
+
+typedef struct {
+  uint64_t direct_reads, cma_reads, reduced, map_failures;
+} nsccl_fp_stats_t;
+void nsccl_fp_stats(const nsccl_fp_t *fp, nsccl_fp_stats_t *out);
 /* Poll the rings and retry queued sends; returns completions (>= 0). */
 int nsccl_fp_progress(nsccl_fp_t *fp);
 /* Finish every pending fast-path operation with status. */

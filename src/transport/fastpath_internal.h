@@ -5,8 +5,10 @@
 #define NSCCL_TRANSPORT_FASTPATH_INTERNAL_H
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "transport/fastpath.h"
+#include "transport/shmem.h"
 
 #define SLOTS        32
 #define SLOT_BYTES   8192
@@ -33,9 +35,13 @@ _Static_assert(sizeof(slot_hdr_t) <= SLOT_HDR, "the slot header fits its room");
 /* A fragment whose len carries one of these bits is a control message of the single-copy
  * rendezvous (fastpath_rndv.c), not data: RTS {address, id} asks the receiver to read a message of
  * `total` bytes from the sender's memory; FIN {id} tells the sender it has been read. */
-#define FP_CTRL_RTS  ((uint64_t)1 << 63)
-#define FP_CTRL_FIN  ((uint64_t)1 << 62)
-#define FP_CTRL_MASK (FP_CTRL_RTS | FP_CTRL_FIN)
+#define FP_CTRL_RTS ((uint64_t)1 << 63)
+#define FP_CTRL_FIN ((uint64_t)1 << 62)
+/* RTS of a message in a registered buffer the receiver can map (nscclMemAlloc memory): payload
+ * {address, id, allocation gen, fd, offset}; the receiver loads it from its own mapping. */
+#define FP_CTRL_RTSM (FP_CTRL_RTS | ((uint64_t)1 << 61))
+#define FP_CTRL_MASK (FP_CTRL_RTSM | FP_CTRL_FIN)
+#define FP_CTRL_LEN  (~FP_CTRL_MASK)
 
 /* Segment header words, and the words of a ring's control page (written by the segment's owner). */
 #define HDR_MAGIC       0  /* u64 SEG_MAGIC */
@@ -66,17 +72,40 @@ typedef struct fp_req {
   nsccl_xfer_t *x;
   int rndv;    /* sends: by rendezvous (an RTS, then wait for FIN) */
   uint64_t id; /* rendezvous sends: the id the FIN names */
+  /* Receives that reduce (nsccl_transport_irecv_reduce): buf = rsrc (+) message, written once. */
+  nsccl_recv_reduce_t red;
+  /* Rendezvous sends from a mappable registered buffer: where it lies (gen 0: not mappable). */
+  nsccl_shmem_where_t where;
 } fp_req_t;
 
 typedef struct fp_msg {
   struct fp_msg *next;
   uint64_t tag;
   size_t len;
-  size_t cap;        /* bytes of data[] allocated (FP_MSG_SMALL for pooled copies) */
-  int rndv;          /* an unexpected RTS: nothing copied yet, the data is still at the sender */
-  uint64_t addr, id; /* rndv: where it is, and the id to send back */
+  size_t cap;                /* bytes of data[] allocated (FP_MSG_SMALL for pooled copies) */
+  int rndv;                  /* an unexpected RTS: nothing copied yet, the data is still at the sender */
+  uint64_t addr, id;         /* rndv: where it is, and the id to send back */
+  nsccl_shmem_where_t where; /* an RTS of mappable memory (gen != 0): where it lies at the sender */
   unsigned char data[];
 } fp_msg_t;
+
+/* A peer's nscclMemAlloc allocation mapped here (read-only), by its gen. */
+#define FP_MAPS 16
+typedef struct {
+  uint64_t gen;
+  const unsigned char *base;
+  size_t len;
+  uint64_t used; /* for least-recently-used eviction */
+} fp_map_t;
+
+/* A buffer registered with the communicator (nsccl_transport_register). */
+typedef struct {
+  uint64_t id;
+  const unsigned char *base;
+  size_t len;
+  int mapped; /* inside an nscclMemAlloc allocation (where is valid, and holds a reference) */
+  nsccl_shmem_where_t where;
+} fp_reg_t;
 
 typedef struct {
   int on;
@@ -103,6 +132,9 @@ typedef struct {
   uint64_t next_id;  /* id of my next rendezvous send to the peer */
   fp_fin_t *fin_q;   /* FINs owed to the peer that found my ring to it full */
   int fin_n, fin_cap;
+  fp_map_t maps[FP_MAPS]; /* the peer's registered allocations I mapped */
+  uint64_t map_clock;
+  nscclResult_t rx_status; /* of the message being received (a reduction may fail) */
 } fp_peer_t;
 
 struct nsccl_fp {
@@ -116,7 +148,24 @@ struct nsccl_fp {
   fp_req_t *free_reqs;
   fp_msg_t *free_msgs; /* unexpected-copy records of FP_MSG_SMALL bytes, for reuse */
   int nfree_msgs;
+  fp_reg_t *regs; /* registered buffers (few: a linear scan finds them) */
+  int nregs, cap_regs;
+  uint64_t next_reg;
+  size_t direct_min;     /* registered sends of at least this many bytes go by RTSM (NSCCL_SHM_DIRECT_MIN) */
+  unsigned char *bounce; /* FP_BOUNCE bytes: a reducing CMA receive reads through it */
+  nsccl_fp_stats_t stats;
 };
+
+#define FP_BOUNCE ((size_t)256 << 10)
+
+/* Write n bytes of a message at offset off into receive r: a copy, or r's reduction. */
+static inline nscclResult_t fp_put(const fp_req_t *r, size_t off, const void *data, size_t n) {
+  if (!n) return nscclSuccess;
+  if (r->red.fn)
+    return r->red.fn(r->red.ctx, (unsigned char *)r->buf + off, (const unsigned char *)r->red.src + off, data, n);
+  memcpy((unsigned char *)r->buf + off, data, n);
+  return nscclSuccess;
+}
 
 /* Small messages often arrive before their receive is posted (a peer a little ahead): their
  * unexpected copies come from a free list instead of malloc/free per message. */
@@ -184,9 +233,9 @@ static inline void fp_req_put(nsccl_fp_t *fp, fp_req_t *r) {
   fp->free_reqs = r;
 }
 
-/* fastpath.c: write one control fragment (len = kind | 16, payload {a, b}) to the peer if its ring
- * has a free slot; 1 if written. */
-int nsccl_fp_write_ctrl(fp_peer_t *p, uint64_t kind, uint64_t tag, uint64_t total, uint64_t a, uint64_t b);
+/* fastpath.c: write one control fragment (len = kind | 8 n, payload w[0 .. n)) to the peer if its
+ * ring has a free slot; 1 if written. */
+int nsccl_fp_write_ctrl(fp_peer_t *p, uint64_t kind, uint64_t tag, uint64_t total, const uint64_t *w, int n);
 /* fastpath.c: the first posted receive from p with this tag, unlinked; NULL if none. */
 fp_req_t *nsccl_fp_take_posted(fp_peer_t *p, uint64_t tag);
 
@@ -200,8 +249,12 @@ nscclResult_t nsccl_fp_rndv_isend(nsccl_fp_t *fp, int peer, const void *buf, siz
 int nsccl_fp_rndv_post(fp_peer_t *p, fp_req_t *r);
 /* A control fragment arrived from peer; returns completions, -1 when out of memory (retry). */
 int nsccl_fp_rndv_arrive(nsccl_fp_t *fp, int peer, const slot_hdr_t *s);
-/* irecv found an unexpected RTS m: read the message now. */
-void nsccl_fp_rndv_pull_unexpected(nsccl_fp_t *fp, int peer, fp_msg_t *m, void *buf, size_t len, nsccl_xfer_t *x);
+/* irecv found an unexpected RTS m: read the message into receive r now (r is the caller's). */
+void nsccl_fp_rndv_pull_unexpected(nsccl_fp_t *fp, int peer, fp_msg_t *m, fp_req_t *r);
+/* The registered, mappable buffer holding [buf, buf + len), or NULL. */
+const fp_reg_t *nsccl_fp_find_reg(const nsccl_fp_t *fp, const void *buf, size_t len);
+/* Drop every mapping of peer's allocations (at close). */
+void nsccl_fp_unmap_peer(fp_peer_t *p);
 /* Write FINs owed to peer while its ring has room; returns the receives that completed. */
 int nsccl_fp_rndv_flush_fins(fp_peer_t *p);
 /* Finish the rendezvous sends waiting for FINs with status; drop owed FINs. */

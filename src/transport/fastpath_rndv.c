@@ -20,7 +20,9 @@
 #include <errno.h>
 #include <sched.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/uio.h>
 #include <time.h>
 
@@ -82,7 +84,9 @@ int nsccl_fp_rndv_ok(const nsccl_fp_t *fp, int peer, int sending) {
 }
 
 int nsccl_fp_rndv_post(fp_peer_t *p, fp_req_t *r) {
-  return nsccl_fp_write_ctrl(p, FP_CTRL_RTS, r->tag, r->len, (uint64_t)(uintptr_t)r->sbuf, r->id);
+  uint64_t w[5] = {(uint64_t)(uintptr_t)r->sbuf, r->id, r->where.gen, (uint64_t)r->where.fd, r->where.offset};
+  return r->where.gen ? nsccl_fp_write_ctrl(p, FP_CTRL_RTSM, r->tag, r->len, w, 5)
+                      : nsccl_fp_write_ctrl(p, FP_CTRL_RTS, r->tag, r->len, w, 2);
 }
 
 nscclResult_t nsccl_fp_rndv_isend(nsccl_fp_t *fp, int peer, const void *buf, size_t len, uint64_t tag,
@@ -90,7 +94,12 @@ nscclResult_t nsccl_fp_rndv_isend(nsccl_fp_t *fp, int peer, const void *buf, siz
   fp_peer_t *p = &fp->peers[peer];
   fp_req_t *r = fp_req_get(fp);
   if (!r) NSCCL_FAIL(nscclSystemError, "transport: out of memory queueing a send to rank %d", peer);
-  *r = (fp_req_t){NULL, NULL, buf, len, 0, tag, x, 1, p->next_id++};
+  *r = (fp_req_t){NULL, NULL, buf, len, 0, tag, x, 1, p->next_id++, {0}, {0}};
+  const fp_reg_t *g = fp->nregs && len >= fp->direct_min ? nsccl_fp_find_reg(fp, buf, len) : NULL;
+  if (g) {
+    r->where = g->where;
+    r->where.offset += (size_t)((const unsigned char *)buf - g->base);
+  }
   if (!p->sq_head && nsccl_fp_rndv_post(p, r)) {
     r->next = p->wq_head;
     p->wq_head = r;
@@ -104,9 +113,17 @@ nscclResult_t nsccl_fp_rndv_isend(nsccl_fp_t *fp, int peer, const void *buf, siz
   return nscclSuccess;
 }
 
+/* FIN {id, status}: the sender's send completes with the receiver's status (a receive that could
+ * not read the message fails the send too, so neither side waits for a timeout). */
+static int write_fin(fp_peer_t *p, uint64_t id, nscclResult_t status) {
+  /* A truncated receive leaves the send successful, as FI_ETRUNC does. */
+  uint64_t w[2] = {id, status == nscclInvalidUsage ? 0 : (uint64_t)status};
+  return nsccl_fp_write_ctrl(p, FP_CTRL_FIN, 0, 0, w, 2);
+}
+
 int nsccl_fp_rndv_flush_fins(fp_peer_t *p) {
   int i = 0;
-  for (; i < p->fin_n && nsccl_fp_write_ctrl(p, FP_CTRL_FIN, 0, 0, p->fin_q[i].id, 0); i++)
+  for (; i < p->fin_n && write_fin(p, p->fin_q[i].id, p->fin_q[i].status); i++)
     fp_finish(p->fin_q[i].x, p->fin_q[i].status, p->fin_q[i].bytes);
   memmove(p->fin_q, p->fin_q + i, (size_t)(p->fin_n - i) * sizeof(fp_fin_t));
   p->fin_n -= i;
@@ -116,7 +133,7 @@ int nsccl_fp_rndv_flush_fins(fp_peer_t *p) {
 /* Tell the sender its message has been read, then complete the receive x. A full ring queues the
  * FIN with x, which completes when the FIN is written. Returns 1 if x completed now. */
 static int fin_and_finish(fp_peer_t *p, uint64_t id, nsccl_xfer_t *x, nscclResult_t status, size_t bytes) {
-  if (!p->fin_n && nsccl_fp_write_ctrl(p, FP_CTRL_FIN, 0, 0, id, 0)) {
+  if (!p->fin_n && write_fin(p, id, status)) {
     fp_finish(x, status, bytes);
     return 1;
   }
@@ -135,24 +152,103 @@ static int fin_and_finish(fp_peer_t *p, uint64_t id, nsccl_xfer_t *x, nscclResul
   return 0;
 }
 
-/* Read the sender's message into buf and acknowledge it. Returns 1 if x completed now. */
-static int pull(nsccl_fp_t *fp, int peer, uint64_t addr, size_t total, uint64_t id, void *buf, size_t cap,
-                nsccl_xfer_t *x) {
-  fp_peer_t *p = &fp->peers[peer];
-  int err = 0;
-  if (total > cap) /* truncation, as FI_ETRUNC; the sender still completes */
-    return fin_and_finish(p, id, x, nscclInvalidUsage, 0);
-  if (read_peer(p->pid, buf, addr, total, &err) != 0) {
-    NSCCL_WARN(NSCCL_SUBSYS_NET, "transport: reading %zu bytes from rank %d failed: %s", total, peer, strerror(err));
-    if (err != ESRCH) return fin_and_finish(p, id, x, nscclSystemError, 0);
-    fp_finish(x, nscclRemoteError, 0); /* the sender is gone: nobody to acknowledge */
-    return 1;
+/* Read total bytes at the sender's addr into receive r with process_vm_readv: straight into r's
+ * buffer, or, for a receive that reduces, through the bounce buffer a piece at a time (the piece
+ * is still in cache when it is reduced). */
+static int read_into(nsccl_fp_t *fp, fp_peer_t *p, uint64_t addr, size_t total, const fp_req_t *r, int *err,
+                     nscclResult_t *st) {
+  *st = nscclSuccess;
+  if (!r->red.fn) return read_peer(p->pid, r->buf, addr, total, err);
+  if (!fp->bounce && !(fp->bounce = malloc(FP_BOUNCE))) {
+    *st = nscclSystemError;
+    return 0;
   }
-  return fin_and_finish(p, id, x, nscclSuccess, total);
+  for (size_t off = 0; off < total && *st == nscclSuccess; off += FP_BOUNCE) {
+    size_t n = total - off < FP_BOUNCE ? total - off : FP_BOUNCE;
+    if (read_peer(p->pid, fp->bounce, addr + off, n, err) != 0) return -1;
+    *st = fp_put(r, off, fp->bounce, n);
+  }
+  return 0;
 }
 
-void nsccl_fp_rndv_pull_unexpected(nsccl_fp_t *fp, int peer, fp_msg_t *m, void *buf, size_t len, nsccl_xfer_t *x) {
-  pull(fp, peer, m->addr, m->len, m->id, buf, len, x);
+/* The peer's allocation gen mapped here (mapping it on first use), or NULL. */
+static const unsigned char *peer_map(fp_peer_t *p, uint64_t gen, int fd, size_t need) {
+  fp_map_t *lru = &p->maps[0];
+  for (int i = 0; i < FP_MAPS; i++) {
+    fp_map_t *m = &p->maps[i];
+    if (m->base && m->gen == gen) {
+      m->used = ++p->map_clock;
+      return need <= m->len ? m->base : NULL;
+    }
+    if (!m->base || (lru->base && m->used < lru->used)) lru = m;
+  }
+  size_t len = 0;
+  void *base = nsccl_shmem_map_peer(p->pid, fd, gen, &len);
+  if (!base) return NULL;
+  /* An evicted allocation is mapped again if it comes back; its owner may have freed it already. */
+  if (lru->base) munmap((void *)lru->base, lru->len);
+  *lru = (fp_map_t){gen, base, len, ++p->map_clock};
+  return need <= len ? lru->base : NULL;
+}
+
+void nsccl_fp_unmap_peer(fp_peer_t *p) {
+  for (int i = 0; i < FP_MAPS; i++)
+    if (p->maps[i].base) munmap((void *)p->maps[i].base, p->maps[i].len);
+  memset(p->maps, 0, sizeof(p->maps));
+}
+
+/* Move the sender's message described by m (an RTS, as arrived or kept unexpected) into receive r
+ * and acknowledge it: from the sender's registered memory mapped here when the RTS names it (a
+ * load, no system call), else with process_vm_readv. Returns 1 if r's xfer completed now. */
+static int pull(nsccl_fp_t *fp, int peer, const fp_msg_t *m, const fp_req_t *r) {
+  fp_peer_t *p = &fp->peers[peer];
+  int err = 0;
+  size_t total = m->len;
+  if (total > r->len) /* truncation, as FI_ETRUNC; the sender still completes */
+    return fin_and_finish(p, m->id, r->x, nscclInvalidUsage, 0);
+  nscclResult_t st = nscclSuccess;
+  const unsigned char *src = NULL;
+  if (m->where.gen) {
+    const unsigned char *base = peer_map(p, m->where.gen, m->where.fd, m->where.offset + total);
+    if (base) {
+      src = base + m->where.offset;
+    } else {
+      fp->stats.map_failures++;
+      NSCCL_INFO(NSCCL_SUBSYS_NET, "transport: cannot map rank %d's registered buffer (%s); reading it by CMA", peer,
+                 strerror(errno));
+    }
+  }
+  if (src) {
+    st = fp_put(r, 0, src, total);
+    fp->stats.direct_reads++;
+  } else if (read_into(fp, p, m->addr, total, r, &err, &st) != 0) {
+    NSCCL_WARN(NSCCL_SUBSYS_NET, "transport: reading %zu bytes from rank %d failed: %s", total, peer, strerror(err));
+    if (err != ESRCH) return fin_and_finish(p, m->id, r->x, nscclSystemError, 0);
+    fp_finish(r->x, nscclRemoteError, 0); /* the sender is gone: nobody to acknowledge */
+    return 1;
+  } else {
+    fp->stats.cma_reads++;
+  }
+  if (r->red.fn && st == nscclSuccess) fp->stats.reduced++;
+  return fin_and_finish(p, m->id, r->x, st, st == nscclSuccess ? total : 0);
+}
+
+void nsccl_fp_rndv_pull_unexpected(nsccl_fp_t *fp, int peer, fp_msg_t *m, fp_req_t *r) { pull(fp, peer, m, r); }
+
+/* The RTS in slot s as a message record (payload: address, id[, gen, fd, offset]). */
+static void rts_of(const slot_hdr_t *s, fp_msg_t *m) {
+  const uint64_t *w = (const uint64_t *)((const unsigned char *)s + SLOT_HDR);
+  m->tag = s->tag;
+  m->len = s->total; /* of the message at the sender; nothing is copied here */
+  m->rndv = 1;
+  m->addr = w[0];
+  m->id = w[1];
+  memset(&m->where, 0, sizeof(m->where));
+  if ((s->len & FP_CTRL_RTSM) == FP_CTRL_RTSM) {
+    m->where.gen = w[2];
+    m->where.fd = (int)w[3];
+    m->where.offset = w[4];
+  }
 }
 
 int nsccl_fp_rndv_arrive(nsccl_fp_t *fp, int peer, const slot_hdr_t *s) {
@@ -163,7 +259,8 @@ int nsccl_fp_rndv_arrive(nsccl_fp_t *fp, int peer, const slot_hdr_t *s) {
       fp_req_t *r = *pr;
       if (r->id != payload[0]) continue;
       *pr = r->next;
-      fp_finish(r->x, nscclSuccess, r->len);
+      nscclResult_t st = (nscclResult_t)payload[1]; /* the receiver's status (0: read) */
+      fp_finish(r->x, st, st == nscclSuccess ? r->len : 0);
       fp_req_put(fp, r);
       return 1;
     }
@@ -171,17 +268,15 @@ int nsccl_fp_rndv_arrive(nsccl_fp_t *fp, int peer, const slot_hdr_t *s) {
   }
   fp_req_t *r = nsccl_fp_take_posted(p, s->tag);
   if (r) {
-    int done = pull(fp, peer, payload[0], s->total, payload[1], r->buf, r->len, r->x);
+    fp_msg_t rts;
+    rts_of(s, &rts);
+    int done = pull(fp, peer, &rts, r);
     fp_req_put(fp, r);
     return done;
   }
   fp_msg_t *m = fp_msg_get(fp, 0);
   if (!m) return -1;
-  m->tag = s->tag;
-  m->len = s->total; /* of the message at the sender; nothing is copied here */
-  m->rndv = 1;
-  m->addr = payload[0];
-  m->id = payload[1];
+  rts_of(s, m);
   if (p->uq_tail)
     p->uq_tail->next = m;
   else

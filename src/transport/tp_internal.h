@@ -108,6 +108,8 @@ struct nsccl_transport {
   nscclResult_t cancel_status;
   nscclResult_t deferred_error; /* error seen while progressing inside isend/irecv: reported next */
   nsccl_transport_stats_t stats;
+  nscclResult_t (*watch)(void *ctx, int record); /* liveness check run by every progress call, or NULL */
+  void *watch_ctx;
   nsccl_fp_t *fp; /* same-host fast path for small messages, NULL when off (fastpath.c) */
 };
 

@@ -189,6 +189,16 @@ static const unsigned char *blob_fastpath(const unsigned char *b) {
   return b + off + 4;
 }
 
+nscclResult_t nsccl_transport_register(nsccl_transport_t *t, const void *buf, size_t len, uint64_t *id) {
+  *id = 0;
+  if (!t || !t->fp) return nscclSuccess; /* nothing maps other processes' memory: nothing to record */
+  return nsccl_fp_register(t->fp, buf, len, id);
+}
+
+void nsccl_transport_deregister(nsccl_transport_t *t, uint64_t id) {
+  if (t && t->fp && id) nsccl_fp_deregister(t->fp, id);
+}
+
 int nsccl_transport_enable_fastpath(nsccl_transport_t *t) {
   if (!t || !t->fp) return 0;
   nsccl_fp_enable(t->fp);
@@ -288,6 +298,12 @@ void nsccl_transport_stats(const nsccl_transport_t *t, nsccl_transport_stats_t *
   memset(out, 0, sizeof(*out));
   if (!t) return;
   *out = t->stats;
+  nsccl_fp_stats_t fs;
+  nsccl_fp_stats(t->fp, &fs);
+  out->fp_direct_reads = fs.direct_reads;
+  out->fp_cma_reads = fs.cma_reads;
+  out->fp_reduced = fs.reduced;
+  out->fp_map_failures = fs.map_failures;
   for (int i = 0; i < t->nprovs; i++) {
     out->mr_registrations += t->provs[i].mrc.registrations;
     out->mr_hits += t->provs[i].mrc.hits;

@@ -51,10 +51,42 @@ nscclResult_t nsccl_transport_isend(nsccl_transport_t *t, int peer, const void *
                                     nsccl_xfer_t *x);
 nscclResult_t nsccl_transport_irecv(nsccl_transport_t *t, int peer, void *buf, size_t len, uint64_t tag,
                                     nsccl_xfer_t *x);
+
+/* A receive that reduces: dst = src (+) message, with fn(ctx, dst, src, incoming, bytes) applied to
+ * consecutive pieces of the message where they lie (a peer's shared-memory slot, its mapped
+ * registered buffer, a bounce buffer), so the message is never copied into dst first. dst may be
+ * src itself; otherwise they must not overlap. fn's pieces are whole multiples of 8 bytes except
+ * the last. Only where nsccl_transport_reduces says so (the same-host fast path). */
+typedef nscclResult_t (*nsccl_reduce_fn_t)(void *ctx, void *dst, const void *a, const void *b, size_t bytes);
+typedef struct {
+  nsccl_reduce_fn_t fn; /* NULL: a plain receive */
+  void *ctx;
+  const void *src;
+} nsccl_recv_reduce_t;
+int nsccl_transport_reduces(const nsccl_transport_t *t, int peer, size_t len);
+nscclResult_t nsccl_transport_irecv_reduce(nsccl_transport_t *t, int peer, void *dst, size_t len, uint64_t tag,
+                                           const nsccl_recv_reduce_t *red, nsccl_xfer_t *x);
+
+/* Registered buffers (nscclCommRegister): a send from inside one that lies in nscclMemAlloc memory
+ * is read by a same-host receiver straight from its own mapping of that memory (docs/transport.md,
+ * "Registered buffers"). *id names the registration for deregister; 0 when nothing was recorded
+ * (no same-host fast path). After deregister the buffer is never named to a peer again. */
+nscclResult_t nsccl_transport_register(nsccl_transport_t *t, const void *buf, size_t len, uint64_t *id);
+void nsccl_transport_deregister(nsccl_transport_t *t, uint64_t id);
 /* Poll completion queues once, marking finished transfers done. Returns the number of completions
  * seen (>= 0) or a negative nscclResult_t on a transport error (e.g. a peer went away). Never
  * blocks; callers that find nothing to do should yield (sched_yield) before polling again. */
 int nsccl_transport_progress(nsccl_transport_t *t);
+/* A liveness check progress calls first, every time: a non-success result fails the call, so that
+ * transfers with a peer known to be gone stop at once instead of waiting for the provider or the
+ * timeout. check(ctx, record) must be cheap and thread-safe (bootstrap/liveness.h) and records its
+ * error message only when `record` is set. NULL removes it. */
+void nsccl_transport_set_watch(nsccl_transport_t *t, nscclResult_t (*check)(void *ctx, int record), void *ctx);
+/* After a transfer failed: is a peer known to be gone? Waits up to wait_ms for the watch to say so
+ * (a dead process closes all its connections at once, but the provider may see one of them before
+ * the watch does). Returns the watch's error, with its message naming the peer and its host,
+ * recorded; nscclSuccess if no peer is known gone (or there is no watch). */
+nscclResult_t nsccl_transport_peer_gone(nsccl_transport_t *t, int wait_ms);
 /* Cancel every posted operation (used by abort and timeouts); they complete with `status`. */
 void nsccl_transport_cancel_all(nsccl_transport_t *t, nscclResult_t status);
 
@@ -87,6 +119,11 @@ typedef struct {
   uint64_t mr_hits;          /* registration cache hits */
   uint64_t mr_evictions;
   uint64_t orphans; /* operations cancel_all could not reclaim from the provider before its deadline */
+  /* Same-host fast path: */
+  uint64_t fp_direct_reads; /* rendezvous messages loaded from a peer's mapped registered buffer */
+  uint64_t fp_cma_reads;    /* rendezvous messages read with process_vm_readv */
+  uint64_t fp_reduced;      /* receives reduced where the message lay (no copy into dst first) */
+  uint64_t fp_map_failures; /* a peer's registered buffer could not be mapped (read by CMA instead) */
 } nsccl_transport_stats_t;
 void nsccl_transport_stats(const nsccl_transport_t *t, nsccl_transport_stats_t *out);
 

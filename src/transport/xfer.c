@@ -17,10 +17,11 @@
 #include "base/log.h"
 #include "transport/tp_internal.h"
 
-#define FRAGS_PER_CHUNK 256
-#define CQ_BATCH        16
-#define CQ_ROUNDS       8   /* batches read per provider per progress call: bounded work per call */
-#define CANCEL_DRAIN_MS 100 /* how long cancel_all waits for the provider to hand back canceled ops */
+#define FRAGS_PER_CHUNK    256
+#define CQ_BATCH           16
+#define CQ_ROUNDS          8   /* batches read per provider per progress call: bounded work per call */
+#define CANCEL_DRAIN_MS    100 /* how long cancel_all waits for the provider to hand back canceled ops */
+#define DEAD_PEER_DRAIN_MS 10  /* the same once a peer is known to be gone */
 
 static void list_push(nsccl_frag_t **head, nsccl_frag_t *f) {
   f->prev = NULL;
@@ -262,7 +263,7 @@ static int submit(nsccl_transport_t *t, nsccl_frag_t *f) {
 }
 
 static nscclResult_t post_xfer(nsccl_transport_t *t, int kind, int peer, void *buf, size_t len, uint64_t tag,
-                               nsccl_xfer_t *x) {
+                               const nsccl_recv_reduce_t *red, nsccl_xfer_t *x) {
   const char *op = kind == NSCCL_FRAG_SEND ? "nsccl_transport_isend" : "nsccl_transport_irecv";
   if (!t) NSCCL_FAIL(nscclInvalidArgument, "%s: transport is NULL", op);
   if (!x) NSCCL_FAIL(nscclInvalidArgument, "%s: xfer is NULL", op);
@@ -285,8 +286,13 @@ static nscclResult_t post_xfer(nsccl_transport_t *t, int kind, int peer, void *b
   /* Same-host messages bypass libfabric when the fast path is on (fastpath.c). */
   if (nsccl_fp_takes(t->fp, peer, len, kind == NSCCL_FRAG_SEND)) {
     return kind == NSCCL_FRAG_SEND ? nsccl_fp_isend(t->fp, peer, buf, len, tag, x)
-                                   : nsccl_fp_irecv(t->fp, peer, buf, len, tag, x);
+                                   : nsccl_fp_irecv(t->fp, peer, buf, len, tag, red, x);
   }
+  if (red && red->fn)
+    NSCCL_FAIL(nscclInternalError,
+               "nsccl_transport_irecv_reduce: a %zu-byte message from rank %d cannot be reduced "
+               "in the transport (ask nsccl_transport_reduces first)",
+               len, peer);
   size_t fsz = nsccl_transport_max_msg(t, peer);
   size_t nfrags = len == 0 ? 1 : len / fsz + (len % fsz != 0);
   if (nfrags > 1 && !p->ordered)
@@ -337,12 +343,21 @@ static nscclResult_t post_xfer(nsccl_transport_t *t, int kind, int peer, void *b
 
 nscclResult_t nsccl_transport_isend(nsccl_transport_t *t, int peer, const void *buf, size_t len, uint64_t tag,
                                     nsccl_xfer_t *x) {
-  return post_xfer(t, NSCCL_FRAG_SEND, peer, (void *)buf, len, tag, x);
+  return post_xfer(t, NSCCL_FRAG_SEND, peer, (void *)buf, len, tag, NULL, x);
 }
 
 nscclResult_t nsccl_transport_irecv(nsccl_transport_t *t, int peer, void *buf, size_t len, uint64_t tag,
                                     nsccl_xfer_t *x) {
-  return post_xfer(t, NSCCL_FRAG_RECV, peer, buf, len, tag, x);
+  return post_xfer(t, NSCCL_FRAG_RECV, peer, buf, len, tag, NULL, x);
+}
+
+int nsccl_transport_reduces(const nsccl_transport_t *t, int peer, size_t len) {
+  return t && peer >= 0 && peer < t->nranks && nsccl_fp_takes(t->fp, peer, len, 0);
+}
+
+nscclResult_t nsccl_transport_irecv_reduce(nsccl_transport_t *t, int peer, void *dst, size_t len, uint64_t tag,
+                                           const nsccl_recv_reduce_t *red, nsccl_xfer_t *x) {
+  return post_xfer(t, NSCCL_FRAG_RECV, peer, dst, len, tag, red, x);
 }
 
 static int progress_all(nsccl_transport_t *t, int quiet, nscclResult_t *err) {
@@ -367,10 +382,30 @@ static int progress_all(nsccl_transport_t *t, int quiet, nscclResult_t *err) {
 
 int nsccl_transport_progress(nsccl_transport_t *t) {
   if (!t) return -(int)nscclInvalidArgument;
+  if (t->watch) {
+    nscclResult_t gone = t->watch(t->watch_ctx, 1);
+    if (gone != nscclSuccess) return -(int)gone;
+  }
   nscclResult_t err = t->deferred_error;
   t->deferred_error = nscclSuccess;
   int n = progress_all(t, 0, &err);
   return err != nscclSuccess ? -(int)err : n;
+}
+
+void nsccl_transport_set_watch(nsccl_transport_t *t, nscclResult_t (*check)(void *ctx, int record), void *ctx) {
+  if (!t) return;
+  t->watch = check;
+  t->watch_ctx = ctx;
+}
+
+nscclResult_t nsccl_transport_peer_gone(nsccl_transport_t *t, int wait_ms) {
+  if (!t || !t->watch) return nscclSuccess;
+  for (int waited = 0;; waited++) {
+    if (t->watch(t->watch_ctx, 0) != nscclSuccess) return t->watch(t->watch_ctx, 1);
+    if (waited >= wait_ms) return nscclSuccess;
+    struct timespec ts = {0, 1000000};
+    nanosleep(&ts, NULL);
+  }
 }
 
 static double now_ms(void) {
@@ -399,6 +434,10 @@ void nsccl_transport_cancel_all(nsccl_transport_t *t, nscclResult_t status) {
     fi_cancel(&t->provs[f->prov].ep->fid, &f->ctx);
   }
   int drain = t->timeout_ms > 0 && t->timeout_ms < CANCEL_DRAIN_MS ? t->timeout_ms : CANCEL_DRAIN_MS;
+  /* A peer known to be gone never completes what it was sent: the provider fails those sends when
+   * it notices, which can take longer than the drain; waiting the whole drain would only delay the
+   * error (docs/reliability.md, "Dead peers"). What it still holds is orphaned as below. */
+  if (t->watch && t->watch(t->watch_ctx, 0) != nscclSuccess && drain > DEAD_PEER_DRAIN_MS) drain = DEAD_PEER_DRAIN_MS;
   double deadline = now_ms() + drain;
   while (t->posted && now_ms() < deadline) {
     nscclResult_t ignored = nscclSuccess;

@@ -85,9 +85,9 @@ static void expect_fail(const char *name, const char *kv, const char *needle) {
 }
 
 Test(overrides, rejects_bad_overrides) {
-  expect_fail("trn2-16", "bogus_key=1", "bogus_key");       /* no module reads it */
-  expect_fail("trn3-u64", "forward=store", "forward");      /* a switch has no forwarding mode */
-  expect_fail("trn2-16", "endpoint_overhead", "key=value"); /* no '=' */
+  expect_fail("trn2-16", "bogus_key=1", "bogus_key");           /* no module reads it */
+  expect_fail("trn3-u64-crossbar", "forward=store", "forward"); /* a crossbar has no chip that forwards */
+  expect_fail("trn2-16", "endpoint_overhead", "key=value");     /* no '=' */
   expect_fail("trn2-16", "=5", "key=value");
   expect_fail("trn2-16", "module=switch", "module");
   expect_fail("trn3-u64", "spine_bandwidth*=2", "spine_bandwidth"); /* nothing to scale */

@@ -181,7 +181,9 @@ int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &nranks);
-  int quick = 0, small = 0, nalgos = NALGOS;
+  /* registered: 2 = every rank's send and receive buffers come from nscclMemAlloc and are
+   * registered with every communicator (peers read them directly); 1 = only even ranks do. */
+  int quick = 0, small = 0, nalgos = NALGOS, registered = 0;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--quick"))
       quick = 1;
@@ -189,8 +191,12 @@ int main(int argc, char **argv) {
       small = 1;
     else if (!strcmp(argv[i], "--no-auto"))
       nalgos = NALGOS - 1; /* the selector only picks one of the others */
+    else if (!strcmp(argv[i], "--registered"))
+      registered = 2;
+    else if (!strcmp(argv[i], "--mixed"))
+      registered = 1;
     else {
-      if (rank == 0) fprintf(stderr, "usage: coll_mpi [--quick] [--small] [--no-auto]\n");
+      if (rank == 0) fprintf(stderr, "usage: coll_mpi [--quick] [--small] [--no-auto] [--registered|--mixed]\n");
       MPI_Finalize();
       return 2;
     }
@@ -215,8 +221,17 @@ int main(int argc, char **argv) {
 
   /* The largest buffer: a 16 MiB array, or the small counts times nranks times 8 bytes. */
   size_t cap = MAX_BYTES + (size_t)nranks * 20000 * 8 + 64;
-  bufs.send = malloc(cap);
-  bufs.recv = malloc(cap);
+  int reg_here = registered == 2 || (registered == 1 && rank % 2 == 0);
+  if (reg_here) {
+    if (nscclMemAlloc((void **)&bufs.send, cap) != nscclSuccess ||
+        nscclMemAlloc((void **)&bufs.recv, cap) != nscclSuccess) {
+      fprintf(stderr, "rank %d: nscclMemAlloc: %s\n", rank, nscclGetLastError(NULL));
+      MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+  } else {
+    bufs.send = malloc(cap);
+    bufs.recv = malloc(cap);
+  }
   bufs.ref = malloc(cap);
   bufs.send_copy = malloc(cap);
   bufs.mpi_in = malloc(cap); /* floats for the narrow types, small counts only */
@@ -244,6 +259,13 @@ int main(int argc, char **argv) {
     }
   }
   t_init = MPI_Wtime() - t_init;
+  void *handles[NALGOS][2];
+  for (int a = 0; a < nalgos && reg_here; a++)
+    if (nscclCommRegister(comms[a], bufs.send, cap, &handles[a][0]) != nscclSuccess ||
+        nscclCommRegister(comms[a], bufs.recv, cap, &handles[a][1]) != nscclSuccess) {
+      fprintf(stderr, "rank %d: nscclCommRegister: %s\n", rank, nscclGetLastError(NULL));
+      MPI_Abort(MPI_COMM_WORLD, 1);
+    }
 
   double t0 = MPI_Wtime();
   for (int coll = AR; coll <= RS; coll++)
@@ -264,6 +286,13 @@ int main(int argc, char **argv) {
       }
     }
   double t1 = MPI_Wtime();
+  for (int a = 0; a < nalgos && reg_here; a++)
+    for (int b = 0; b < 2; b++)
+      if (nscclCommDeregister(comms[a], handles[a][b]) != nscclSuccess && failures++ < 20)
+        fprintf(stderr, "rank %d: nscclCommDeregister: %s\n", rank, nscclGetLastError(NULL));
+  if (reg_here && (nscclMemFree(bufs.send) != nscclSuccess || nscclMemFree(bufs.recv) != nscclSuccess) &&
+      failures++ < 20)
+    fprintf(stderr, "rank %d: nscclMemFree: %s\n", rank, nscclGetLastError(NULL));
   for (int a = 0; a < nalgos; a++)
     if (nscclCommDestroy(comms[a]) != nscclSuccess && failures++ < 20)
       fprintf(stderr, "rank %d: destroy (%s) failed: %s\n", rank, anames[a], nscclGetLastError(NULL));

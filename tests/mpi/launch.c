@@ -1,11 +1,13 @@
 /* Start N ranks without MPI: NSCCL_COMM_ID=127.0.0.1:<free port>, NSCCL_RANK, NSCCL_NRANKS.
  *
- *   launch N [--kill R] -- program args...
+ *   launch N [--kill R | --victim R] -- program args...
  *
  * Without --kill: every rank must exit 0 within NSCCL_TIMEOUT_MS + 60 s.
  * With --kill R: once every rank printed "ready", rank R gets SIGKILL; every other rank must then
  * exit 0 (the worker checks it saw an error and that abort returned) within NSCCL_TIMEOUT_MS plus
- * a margin of 10 s. Children that overstay are killed and the test fails. */
+ * a margin of 10 s. Children that overstay are killed and the test fails.
+ * With --victim R: rank R is expected to kill itself (the program times its own death); its exit
+ * status is ignored and the launcher kills nobody. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -24,12 +26,13 @@
 #define MAXR 64
 
 int main(int argc, char **argv) {
-  int n = 0, victim = -1, argi = 1;
+  int n = 0, victim = -1, argi = 1, self_kill = 0;
   if (argc > 1) n = atoi(argv[argi++]);
-  if (argi + 1 < argc && !strcmp(argv[argi], "--kill")) victim = atoi(argv[argi + 1]), argi += 2;
+  if (argi + 1 < argc && (!strcmp(argv[argi], "--kill") || !strcmp(argv[argi], "--victim")))
+    self_kill = !strcmp(argv[argi], "--victim"), victim = atoi(argv[argi + 1]), argi += 2;
   if (argi < argc && !strcmp(argv[argi], "--")) argi++;
   if (n < 1 || n > MAXR || argi >= argc || victim >= n) {
-    fprintf(stderr, "usage: launch N [--kill R] -- program args...\n");
+    fprintf(stderr, "usage: launch N [--kill R | --victim R] -- program args...\n");
     return 2;
   }
   int timeout_ms = getenv("NSCCL_TIMEOUT_MS") ? atoi(getenv("NSCCL_TIMEOUT_MS")) : 60000;
@@ -84,7 +87,7 @@ int main(int argc, char **argv) {
       fflush(stdout);
       if (!ready[r] && strstr(buf, "ready")) ready[r] = 1, nready++;
     }
-    if (victim >= 0 && killed_at < 0 && nready == n) {
+    if (victim >= 0 && !self_kill && killed_at < 0 && nready == n) {
       printf("launch: SIGKILL rank %d\n", victim);
       fflush(stdout);
       kill(pid[victim], SIGKILL);
@@ -115,7 +118,7 @@ int main(int argc, char **argv) {
       limit = test_now_s() + 1e9;
     }
   }
-  if (victim >= 0 && killed_at < 0) {
+  if (victim >= 0 && !self_kill && killed_at < 0) {
     fprintf(stderr, "launch: the ranks ended before all were ready; nothing was killed\n");
     failed = 1;
   }

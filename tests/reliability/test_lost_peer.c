@@ -5,6 +5,7 @@
  * small    all-reduces of 16 KiB in a loop; ready after 20.
  * large    all-reduces of 16 MiB in a loop; ready after 2 (the kill lands mid-collective).
  * destroy  a few all-reduces, ready, then nscclCommDestroy (its barrier waits for the victim).
+ * registered  as large, on nscclMemAlloc buffers registered with the communicator (direct reads).
  * A survivor must get an error from the call in progress within NSCCL_TIMEOUT_MS + 2 s,
  * nscclCommAbort must return within 2 s, and afterwards nothing may be left: as many threads and
  * socket descriptors as before the communicator existed, and no /dev/shm segment named for this
@@ -165,9 +166,22 @@ int main(int argc, char **argv) {
       fprintf(stderr, "rank %d: init failed: %s\n", rank, nscclGetLastError(NULL));
       return 1;
     }
-    int large = !strcmp(phase, "large");
+    /* registered: the large all-reduce on nscclMemAlloc buffers registered with the communicator,
+     * so survivors read the victim's memory directly when it dies. */
+    int reg = !strcmp(phase, "registered");
+    int large = reg || !strcmp(phase, "large");
     size_t n = large ? (size_t)4 << 20 : 4096;
-    float *buf = calloc(n, sizeof(float));
+    float *buf = NULL;
+    void *handle = NULL;
+    if (reg) {
+      if (nscclMemAlloc((void **)&buf, n * sizeof(float)) != nscclSuccess ||
+          nscclCommRegister(comm, buf, n * sizeof(float), &handle) != nscclSuccess) {
+        fprintf(stderr, "rank %d: registration failed: %s\n", rank, nscclGetLastError(NULL));
+        return 1;
+      }
+    } else {
+      buf = calloc(n, sizeof(float));
+    }
     if (!strcmp(phase, "destroy")) {
       for (int i = 0; i < 3; i++)
         if (nscclAllReduce(buf, buf, n, nscclFloat, nscclSum, comm, NULL) != nscclSuccess) return 1;
@@ -185,11 +199,17 @@ int main(int argc, char **argv) {
           if (it == (large ? 2 : 20)) ready();
           continue;
         }
-        rc_main = judge(large ? "a large all-reduce" : "a small all-reduce", rc, now_s() - t, comm);
+        rc_main = judge(reg     ? "a large all-reduce on registered buffers"
+                        : large ? "a large all-reduce"
+                                : "a small all-reduce",
+                        rc, now_s() - t, comm);
         break;
       }
     }
-    free(buf);
+    if (reg)
+      nscclMemFree(buf); /* the aborted communicator released its registration */
+    else
+      free(buf);
   }
   unlink(path);
   /* The first survivor removes the victim's pid file once the other survivors are done with it

@@ -119,6 +119,8 @@ Test(topo_sched, trn2_u64, .timeout = 300) { all_cases("trn2-u64"); }
 Test(topo_sched, trn3_u64, .timeout = 300) { all_cases("trn3-u64"); }
 Test(topo_sched, trn3_u144, .timeout = 300) { all_cases("trn3-u144"); }
 Test(topo_sched, trn2_16x4_efa, .timeout = 300) { all_cases("trn2-16x4-efa"); }
+Test(topo_sched, trn3_u64_tray, .timeout = 300) { all_cases("trn3-u64-tray"); }
+Test(topo_sched, trn2_16_lnc2, .timeout = 300) { all_cases("trn2-16-lnc2"); } /* 4 ranks per chip */
 Test(topo_sched, odd_torus) {
   all_cases("torus:dims=3x5,link_bandwidth=1e9,endpoint_overhead=1e-6,reduce_bandwidth=1e9");
 }

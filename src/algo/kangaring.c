@@ -1,0 +1,154 @@
+/* KangaRing's cycles and lanes (kangaring.h). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "algo/kangaring.h"
+#include "base/check.h"
+#include "topologies/topo.h"
+
+/* Is next[] one cycle through all n nodes? */
+static int single_cycle(const int *next, int n) {
+  int v = 0, len = 0;
+  do {
+    if (next[v] < 0 || next[v] >= n) return 0;
+    v = next[v];
+    len++;
+  } while (v != 0 && len <= n);
+  return v == 0 && len == n;
+}
+
+int nsccl_kangaring_cycles(int a, int b, int *h1, int *h2) {
+  if (a < 3 || b < 3 || b % a) return 0;
+  for (int y = 0; y < b; y++)
+    for (int x = 0; x < a; x++) {
+      int v = x + a * y, c = ((-y) % a + a) % a;
+      int px = (x + 1) % a + a * y, py = x + a * ((y + 1) % b);
+      h1[v] = x == c ? py : px;
+      h2[v] = x == c ? px : py;
+    }
+  int n = a * b;
+  if (!single_cycle(h1, n) || !single_cycle(h2, n)) return 0;
+  /* Different links out of every node: h1[v] != h2[v] (with a, b >= 3 the +x and +y neighbours are
+   * distinct), so no directed link is in both; reversed they use the -x / -y links. */
+  for (int v = 0; v < n; v++)
+    if (h1[v] == h2[v]) return 0;
+  return 1;
+}
+
+double nsccl_kangaring_split(int P, int c, double bxy, double bz) {
+  /* Per-link seconds per byte of block (docs/model.md): XY u (c + (1 - c) s), Z v (1 + (P - 1) s). */
+  double u = (P - 1) / (4.0 * bxy), v = (c - 1) / (2.0 * bz);
+  double den = v * (P - 1) + u * (c - 1);
+  double s = den > 0 ? (u * c - v) / den : 1;
+  return s < 0 ? 0 : s > 1 ? 1 : s;
+}
+
+/* The rank with coordinates of r except (x, y) in the plane dims (and z shifted by dz in zdim). */
+static int moved(const nsccl_topo_t *t, int r, const int *plane, int x, int y, int zdim, int dz) {
+  int c[NSCCL_TOPO_MAX_DIMS];
+  nsccl_topo_coord(t, r, c);
+  c[plane[0]] = x, c[plane[1]] = y;
+  if (zdim >= 0) c[zdim] = ((c[zdim] + dz) % t->dims[zdim] + t->dims[zdim]) % t->dims[zdim];
+  return nsccl_topo_rank_at(t, c);
+}
+
+/* Plane orientation with working cycles: plane[0] gets the dimension that divides the other. */
+static int orient(const nsccl_topo_t *t, int d0, int d1, int *plane, int *h1, int *h2) {
+  for (int o = 0; o < 2; o++) {
+    plane[0] = o ? d1 : d0, plane[1] = o ? d0 : d1;
+    if (nsccl_kangaring_cycles(t->dims[plane[0]], t->dims[plane[1]], h1, h2)) return 1;
+  }
+  return 0;
+}
+
+/* Where lane l's share starts (3D): part 1's eight lanes tile [0, s), part 2's [s, 1). Lane l's end
+ * is lane l + 1's start, computed the same way, so the shares tile exactly; 16 is 1. */
+static double lane_edge(double s, int l) { return l >= 16 ? 1 : l <= 8 ? s * l / 8 : s + (1 - s) * (l - 8) / 8; }
+
+void nsccl_kangaring_free(nsccl_kangaring_t *k) {
+  free(k->perm);
+  k->perm = NULL;
+  k->nlanes = 0;
+}
+
+nscclResult_t nsccl_kangaring_plan(const nsccl_topo_t *t, nsccl_kangaring_t *k) {
+  memset(k, 0, sizeof(*k));
+  k->zdim = -1;
+  k->split = 1;
+  if (!t || t->ndims == 0) NSCCL_FAIL(nscclInvalidArgument, "ring/kangaring: needs a torus");
+  long prod = 1;
+  for (int d = 0; d < t->ndims; d++) prod *= t->dims[d];
+  if (prod != t->nranks)
+    NSCCL_FAIL(nscclInvalidArgument, "ring/kangaring: %s has %d ranks on %ld torus vertices (one per vertex needed)",
+               t->name, t->nranks, prod);
+  int eff[NSCCL_TOPO_MAX_DIMS], ne = nsccl_topo_dims_by_bandwidth(t, eff);
+  if (ne != 2 && ne != 3)
+    NSCCL_FAIL(nscclInvalidArgument, "ring/kangaring: %s has %d dimensions longer than 1 (2 or 3 needed)", t->name, ne);
+  for (int i = 0; i < ne; i++)
+    if (t->dims[eff[i]] < 3)
+      NSCCL_FAIL(nscclInvalidArgument, "ring/kangaring: %s: dimension %d has %d ranks (3 or more needed)", t->name,
+                 eff[i], t->dims[eff[i]]);
+  int n = t->nranks, amax = 1;
+  for (int i = 0; i < ne; i++) amax *= t->dims[eff[i]];
+  int *h1 = malloc(sizeof(int) * (size_t)amax * 2);
+  k->perm = malloc(sizeof(int) * (size_t)n * 6);
+  if (!h1 || !k->perm) {
+    free(h1);
+    nsccl_kangaring_free(k);
+    NSCCL_FAIL(nscclSystemError, "ring/kangaring: out of memory for %d ranks", n);
+  }
+  int *h2 = h1 + amax, ok = 0;
+  if (ne == 2) {
+    ok = orient(t, eff[0], eff[1], k->plane, h1, h2);
+  } else {
+    /* Z is the thinnest dimension; if its plane has no cycles, try the others as Z. */
+    for (int zi = 0; zi < 3 && !ok; zi++) {
+      int p0 = eff[zi == 0 ? 1 : 0], p1 = eff[zi == 2 ? 1 : 2];
+      k->zdim = eff[zi];
+      ok = orient(t, p0, p1, k->plane, h1, h2);
+    }
+  }
+  if (!ok) {
+    free(h1);
+    nsccl_kangaring_free(k);
+    NSCCL_FAIL(nscclInvalidArgument,
+               "ring/kangaring: %s: no plane whose staircase cycles are Hamiltonian (one side must divide the other)",
+               t->name);
+  }
+  int a = t->dims[k->plane[0]];
+  int *h1n = k->perm, *h1p = h1n + n, *h2n = h1p + n, *h2p = h2n + n, *zn = h2p + n, *zp = zn + n;
+  for (int r = 0; r < n; r++) {
+    int c[NSCCL_TOPO_MAX_DIMS];
+    nsccl_topo_coord(t, r, c);
+    int v = c[k->plane[0]] + a * c[k->plane[1]];
+    h1n[r] = moved(t, r, k->plane, h1[v] % a, h1[v] / a, -1, 0);
+    h2n[r] = moved(t, r, k->plane, h2[v] % a, h2[v] / a, -1, 0);
+    zn[r] = k->zdim >= 0 ? moved(t, r, k->plane, c[k->plane[0]], c[k->plane[1]], k->zdim, +1) : r;
+  }
+  for (int r = 0; r < n; r++) h1p[h1n[r]] = r, h2p[h2n[r]] = r, zp[zn[r]] = r;
+  free(h1);
+  /* Plane rings: H1 and H2, each both ways. */
+  const int *pn[4] = {h1n, h1p, h2n, h2p}, *pp[4] = {h1p, h1n, h2p, h2n};
+  if (k->zdim < 0) {
+    k->nlanes = 4;
+    for (int i = 0; i < 4; i++)
+      k->lane[i] = (nsccl_lane_t){.lo = i / 4.0, .hi = (i + 1) / 4.0, .nphases = 1, .next = {pn[i]}, .prev = {pp[i]}};
+    return nscclSuccess;
+  }
+  const int *zn2[2] = {zn, zp}, *zp2[2] = {zp, zn};
+  double bxy = t->dim_bandwidth[k->plane[0]] < t->dim_bandwidth[k->plane[1]] ? t->dim_bandwidth[k->plane[0]]
+                                                                             : t->dim_bandwidth[k->plane[1]];
+  k->split = nsccl_kangaring_split(a * t->dims[k->plane[1]], t->dims[k->zdim], bxy, t->dim_bandwidth[k->zdim]);
+  k->nlanes = 16;
+  for (int part = 0; part < 2; part++)
+    for (int i = 0; i < 4; i++)
+      for (int dz = 0; dz < 2; dz++) {
+        int l = part * 8 + i * 2 + dz;
+        nsccl_lane_t *ln = &k->lane[l];
+        *ln = (nsccl_lane_t){.lo = lane_edge(k->split, l), .hi = lane_edge(k->split, l + 1), .nphases = 2};
+        int first = part; /* part 0: plane then Z; part 1: Z then plane */
+        ln->next[first] = pn[i], ln->prev[first] = pp[i];
+        ln->next[1 - first] = zn2[dz], ln->prev[1 - first] = zp2[dz];
+      }
+  return nscclSuccess;
+}

@@ -1,0 +1,264 @@
+/* Lanes of hierarchical rings (lanes.h): the builder and the checks of a lane's phases. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "algo/lanes.h"
+#include "algo/ring.h"
+#include "algo/tree_internal.h"
+#include "base/check.h"
+
+int nsccl_lane_back(const nsccl_lane_t *lane, int ph, int q, int steps) {
+  for (int s = 0; s < steps; s++) q = lane->prev[ph][q];
+  return q;
+}
+
+int nsccl_lane_ring_len(const nsccl_lane_t *lane, int ph, int q) {
+  int len = 1;
+  for (int r = lane->next[ph][q]; r != q; r = lane->next[ph][r]) len++;
+  return len;
+}
+
+int nsccl_lane_superblock(const nsccl_lane_t *lane, int n, int ph, int q, int *out, unsigned char *mark) {
+  memset(mark, 0, (size_t)n);
+  mark[q] = 1;
+  int cnt = 1;
+  out[0] = q;
+  /* Grow by whole rings of each earlier phase; with the hierarchy checked this is a product set. */
+  for (int e = 0; e < ph; e++)
+    for (int i = 0, have = cnt; i < have; i++)
+      for (int r = lane->next[e][out[i]]; r != out[i]; r = lane->next[e][r])
+        if (!mark[r]) mark[r] = 1, out[cnt++] = r;
+  cnt = 0;
+  for (int j = 0; j < n; j++)
+    if (mark[j]) out[cnt++] = j;
+  return cnt;
+}
+
+int nsccl_lane_check(const nsccl_lane_t *lane, int n) {
+  if (lane->nphases < 1 || lane->nphases > NSCCL_LANE_MAX_PHASES) return 0;
+  int *sb = malloc(sizeof(int) * (size_t)n), *cover = malloc(sizeof(int) * (size_t)n);
+  unsigned char *mark = malloc((size_t)n);
+  int ok = sb && cover && mark;
+  for (int ph = 0; ok && ph < lane->nphases; ph++) {
+    for (int q = 0; ok && q < n; q++) {
+      int nx = lane->next[ph][q];
+      ok = nx >= 0 && nx < n && lane->prev[ph][nx] == q;
+    }
+    /* Every ring of the phase has the same length (all ranks take the same number of steps, so
+     * messages of different lanes meet in the same order on both sides). */
+    int len0 = ok ? nsccl_lane_ring_len(lane, ph, 0) : 0;
+    for (int q = 0; ok && q < n; q++) ok = nsccl_lane_ring_len(lane, ph, q) == len0;
+  }
+  /* The super-blocks of a rank's ring mates are disjoint, and the last phase gathers everything. */
+  for (int q = 0; ok && q < n; q++) {
+    int total = 0;
+    for (int ph = 0; ok && ph < lane->nphases; ph++) {
+      memset(cover, 0, sizeof(int) * (size_t)n);
+      total = 0;
+      int r = q;
+      do {
+        int cnt = nsccl_lane_superblock(lane, n, ph, r, sb, mark);
+        for (int i = 0; i < cnt; i++) ok = ok && !cover[sb[i]]++;
+        total += cnt;
+        r = lane->next[ph][r];
+      } while (ok && r != q);
+    }
+    ok = ok && total == n;
+  }
+  free(sb);
+  free(cover);
+  free(mark);
+  return ok;
+}
+
+/* ---- the builder ---- */
+
+typedef struct {
+  uint8_t kind; /* NSCCL_STEP_SEND, _RECV or _RECV_REDUCE */
+  int peer;
+  nsccl_region_t src, dst;
+} piece_t;
+
+typedef struct {
+  piece_t *v;
+  size_t n, cap;
+} pieces_t;
+
+typedef struct {
+  nsccl_tree_ctx_t c;
+  nsccl_program_t *p;
+  const nsccl_lane_t *lanes;
+  int nl, n, me;
+  size_t elem;
+  size_t *off, *len;      /* [n]: bytes of block j (vector or per-rank layout) */
+  unsigned char *reduced; /* [nl * n]: this lane's share of block j holds a partial sum (not SEND) */
+  int *sb;
+  unsigned char *mark;
+  /* [2 * nl]: this step's sends (todo[l]) and receives (todo[nl + l]) of each lane. Kept apart so
+   * that chunk i of a lane's sends and chunk i of its receives have the same index on both sides of
+   * a message, which keeps lanes sharing a link in the same order at sender and receiver. */
+  pieces_t *todo;
+  bool oom;
+} lanes_t;
+
+static void push(lanes_t *L, pieces_t *q, piece_t pc) {
+  if (q->n == q->cap) {
+    size_t cap = q->cap ? q->cap * 2 : 64;
+    piece_t *v = realloc(q->v, cap * sizeof(*v));
+    if (!v) {
+      L->oom = true;
+      return;
+    }
+    q->v = v, q->cap = cap;
+  }
+  q->v[q->n++] = pc;
+}
+
+/* Bytes [*lo, *lo + *bytes) of block j that lane l carries, relative to the block's start. */
+static void share(const lanes_t *L, int l, int j, size_t *lo, size_t *bytes) {
+  size_t E = L->len[j] / L->elem;
+  size_t a = (size_t)floor(L->lanes[l].lo * (double)E),
+         b = L->lanes[l].hi >= 1 ? E : (size_t)floor(L->lanes[l].hi * (double)E);
+  if (a > E) a = E;
+  if (b > E) b = E;
+  *lo = a * L->elem;
+  *bytes = b > a ? (b - a) * L->elem : 0;
+}
+
+/* Queue lane l's pieces for the super-block of q in phase ph, cut into chunks the same way on both
+ * sides of the message. */
+static void queue(lanes_t *L, int l, int ph, int q, uint8_t kind, int peer, bool reduce_scatter) {
+  const nsccl_coll_args_t *a = &L->p->args;
+  bool rs_out = a->coll == NSCCL_COLL_REDUCESCATTER;
+  int cnt = nsccl_lane_superblock(&L->lanes[l], L->n, ph, q, L->sb, L->mark);
+  for (int i = 0; i < cnt; i++) {
+    int j = L->sb[i];
+    size_t lo, bytes;
+    share(L, l, j, &lo, &bytes);
+    if (!bytes) continue;
+    nsccl_region_t at = nsccl_region(NSCCL_BUF_RECV, L->off[j] + lo, bytes), src = at, dst = at;
+    if (reduce_scatter) {
+      unsigned char *red = &L->reduced[(size_t)l * L->n + j];
+      nsccl_region_t partial = at;
+      if (rs_out) partial.buf = NSCCL_BUF_SCRATCH; /* foreign partials have no home in recv */
+      src = *red ? partial : nsccl_region(NSCCL_BUF_SEND, L->off[j] + lo, bytes);
+      dst = partial;
+      if (kind == NSCCL_STEP_RECV_REDUCE) {
+        bool final = ph == 0 && j == L->me;
+        if (final && rs_out) dst = nsccl_region(NSCCL_BUF_RECV, lo, bytes);
+        *red = 1;
+      }
+    }
+    for (size_t o = 0; o < bytes; o += L->c.chunk) {
+      size_t len = bytes - o < L->c.chunk ? bytes - o : L->c.chunk;
+      piece_t pc = {kind, peer, nsccl_region((nsccl_buf_t)src.buf, src.offset + o, len),
+                    nsccl_region((nsccl_buf_t)dst.buf, dst.offset + o, len)};
+      push(L, &L->todo[kind == NSCCL_STEP_SEND ? l : L->nl + l], pc);
+    }
+  }
+}
+
+/* Lane l's step t: reduce-scatter steps (phases last to first) for RS and AR, then all-gather steps
+ * (phases first to last) for AG and AR. Returns false when the lane has no step t. */
+static bool queue_step(lanes_t *L, int l, int t) {
+  const nsccl_lane_t *ln = &L->lanes[l];
+  nsccl_coll_t coll = L->p->args.coll;
+  if (coll != NSCCL_COLL_ALLGATHER) {
+    for (int ph = ln->nphases - 1; ph >= 0; ph--) {
+      int steps = nsccl_lane_ring_len(ln, ph, L->me) - 1;
+      if (t < steps) {
+        int nx = ln->next[ph][L->me], pv = ln->prev[ph][L->me];
+        queue(L, l, ph, nsccl_lane_back(ln, ph, L->me, t + 1), NSCCL_STEP_SEND, nx, true);
+        queue(L, l, ph, nsccl_lane_back(ln, ph, L->me, t + 2), NSCCL_STEP_RECV_REDUCE, pv, true);
+        return true;
+      }
+      t -= steps;
+    }
+  }
+  if (coll == NSCCL_COLL_REDUCESCATTER) return false;
+  for (int ph = 0; ph < ln->nphases; ph++) {
+    int steps = nsccl_lane_ring_len(ln, ph, L->me) - 1;
+    if (t < steps) {
+      int nx = ln->next[ph][L->me], pv = ln->prev[ph][L->me];
+      queue(L, l, ph, nsccl_lane_back(ln, ph, L->me, t), NSCCL_STEP_SEND, nx, false);
+      queue(L, l, ph, nsccl_lane_back(ln, ph, L->me, t + 1), NSCCL_STEP_RECV, pv, false);
+      return true;
+    }
+    t -= steps;
+  }
+  return false;
+}
+
+static void emit(lanes_t *L, const piece_t *pc) {
+  switch (pc->kind) {
+  case NSCCL_STEP_SEND: nsccl_tree_send(&L->c, pc->peer, pc->src); break;
+  case NSCCL_STEP_RECV: nsccl_tree_recv(&L->c, pc->peer, pc->dst); break;
+  default: nsccl_tree_recv_reduce(&L->c, pc->peer, pc->src, pc->dst); break;
+  }
+}
+
+static void run(lanes_t *L) {
+  for (int t = 0;; t++) {
+    bool any = false;
+    size_t most = 0;
+    for (int l = 0; l < 2 * L->nl; l++) L->todo[l].n = 0;
+    for (int l = 0; l < L->nl; l++) any |= queue_step(L, l, t);
+    for (int l = 0; l < 2 * L->nl; l++)
+      if (L->todo[l].n > most) most = L->todo[l].n;
+    if (!any || L->oom) return;
+    /* Chunk i of every lane before chunk i + 1 of any. */
+    for (size_t i = 0; i < most; i++)
+      for (int l = 0; l < 2 * L->nl; l++)
+        if (i < L->todo[l].n) emit(L, &L->todo[l].v[i]);
+  }
+}
+
+nscclResult_t nsccl_lanes_build(const nsccl_lane_t *lanes, int nlanes, const nsccl_algo_opts_t *opts,
+                                nsccl_program_t *prog) {
+  const nsccl_coll_args_t *a = &prog->args;
+  int n = prog->nranks;
+  if (nlanes < 1 || nlanes > NSCCL_LANES_MAX)
+    NSCCL_FAIL(nscclInvalidArgument, "lanes: %d lanes (1-%d)", nlanes, NSCCL_LANES_MAX);
+  size_t recv_bytes = prog->buf_bytes[NSCCL_BUF_RECV];
+  if (n == 1 || a->count == 0) {
+    if (!a->in_place && recv_bytes > 0)
+      nsccl_prog_copy(prog, nsccl_region(NSCCL_BUF_SEND, 0, recv_bytes), nsccl_region(NSCCL_BUF_RECV, 0, recv_bytes),
+                      NSCCL_NODEPS);
+    return nscclSuccess;
+  }
+  lanes_t L = {.p = prog, .lanes = lanes, .nl = nlanes, .n = n, .me = prog->rank};
+  NSCCL_CHECK(nsccl_tree_ctx_init(&L.c, prog, opts));
+  L.elem = L.c.elem;
+  L.off = malloc(sizeof(size_t) * (size_t)n);
+  L.len = malloc(sizeof(size_t) * (size_t)n);
+  L.reduced = calloc((size_t)nlanes * (size_t)n, 1);
+  L.sb = malloc(sizeof(int) * (size_t)n);
+  L.mark = malloc((size_t)n);
+  L.todo = calloc(2 * (size_t)nlanes, sizeof(pieces_t));
+  L.oom = !L.off || !L.len || !L.reduced || !L.sb || !L.mark || !L.todo;
+  for (int j = 0; !L.oom && j < n; j++) {
+    if (a->coll == NSCCL_COLL_ALLREDUCE) {
+      size_t first, len;
+      nsccl_algo_block(a->count, n, j, &first, &len);
+      L.off[j] = first * L.elem, L.len[j] = len * L.elem;
+    } else {
+      L.off[j] = (size_t)j * a->count * L.elem, L.len[j] = a->count * L.elem;
+    }
+  }
+  if (!L.oom && a->coll == NSCCL_COLL_ALLGATHER)
+    nsccl_tree_copy(&L.c, nsccl_region(NSCCL_BUF_SEND, 0, L.len[L.me]),
+                    nsccl_region(NSCCL_BUF_RECV, L.off[L.me], L.len[L.me]));
+  if (!L.oom) run(&L);
+  for (int l = 0; L.todo && l < 2 * nlanes; l++) free(L.todo[l].v);
+  free(L.todo);
+  free(L.off);
+  free(L.len);
+  free(L.reduced);
+  free(L.sb);
+  free(L.mark);
+  nscclResult_t rc = nsccl_tree_ctx_finish(&L.c);
+  if (L.oom) NSCCL_FAIL(nscclSystemError, "lanes: out of memory building rank %d's schedule", prog->rank);
+  NSCCL_CHECK(rc);
+  return nscclSuccess;
+}

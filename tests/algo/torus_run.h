@@ -1,0 +1,97 @@
+/* Shared by the torus-variant tests: build one collective for every rank of a topology, validate
+ * it, run it with the local engine and compare every output with a serial reference computed here
+ * (int32 sums of distinct small values: exact in any order; or float max). */
+#ifndef NSCCL_TESTS_TORUS_RUN_H
+#define NSCCL_TESTS_TORUS_RUN_H
+
+#include <criterion/criterion.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "algo/algo.h"
+#include "base/check.h"
+#include "engine/local.h"
+#include "sched/sched.h"
+#include "topologies/topo.h"
+
+static int32_t torus_in_i32(int rank, size_t i) { return (int32_t)(rank * 7919 + (int)(i % 10007) + 1); }
+/* Distinct per (rank, i), so the max names one rank's value; exact as a float. */
+static float torus_in_f32(int rank, size_t i) { return (float)((int)((i * 37 + (size_t)rank * 101) % 4099) - 2000); }
+
+static void torus_run_case(const nsccl_topo_t *t, nsccl_coll_t coll, nsccl_algo_t algo, int variant, size_t count,
+                           bool in_place, bool fmax_case, size_t chunk) {
+  int p = t->nranks;
+  nsccl_coll_args_t args = {
+      .coll = coll, .count = count, .dtype = fmax_case ? nscclFloat32 : nscclInt32, .in_place = in_place};
+  nsccl_program_t *progs = calloc((size_t)p, sizeof(*progs));
+  void **send = calloc((size_t)p, sizeof(void *)), **recv = calloc((size_t)p, sizeof(void *));
+  size_t sb = nsccl_coll_send_bytes(&args, p), rb = nsccl_coll_recv_bytes(&args, p);
+  char what[200];
+  snprintf(what, sizeof(what), "%s %s variant %d count %zu %s %s", t->name, nsccl_coll_name(coll), variant, count,
+           in_place ? "in place" : "out of place", fmax_case ? "float max" : "int32 sum");
+  nsccl_algo_opts_t opts = {chunk, variant};
+  for (int r = 0; r < p; r++) {
+    cr_assert_eq(nsccl_prog_init(&progs[r], r, p, &args), nscclSuccess);
+    nscclResult_t rc = nsccl_algo_build(algo, t, &opts, &progs[r]);
+    cr_assert_eq(rc, nscclSuccess, "%s: build rank %d: %s", what, r, nsccl_last_error());
+  }
+  char err[512] = "";
+  cr_assert_eq(nsccl_sched_validate(progs, p, err, sizeof(err)), nscclSuccess, "%s: validator: %s", what, err);
+  size_t total = coll == NSCCL_COLL_ALLREDUCE ? count : count * (size_t)p;
+  for (int r = 0; r < p; r++) {
+    size_t big = sb > rb ? sb : rb;
+    char *base = malloc(big + 8), *other = in_place ? NULL : malloc(big + 8);
+    if (!in_place)
+      send[r] = base, recv[r] = other;
+    else if (coll == NSCCL_COLL_ALLGATHER)
+      recv[r] = base, send[r] = base + (size_t)r * count * 4;
+    else if (coll == NSCCL_COLL_REDUCESCATTER)
+      send[r] = base, recv[r] = base + (size_t)r * count * 4;
+    else
+      send[r] = recv[r] = base;
+    size_t nin = coll == NSCCL_COLL_ALLGATHER ? count : total;
+    for (size_t i = 0; i < nin; i++) {
+      if (fmax_case)
+        ((float *)send[r])[i] = torus_in_f32(r, i);
+      else
+        ((int32_t *)send[r])[i] = torus_in_i32(r, i);
+    }
+  }
+  cr_assert_eq(
+      nsccl_local_run(progs, p, (const void *const *)send, recv, fmax_case ? nscclMax : nscclSum, err, sizeof(err)),
+      nscclSuccess, "%s: local engine: %s", what, err);
+  for (int r = 0; r < p; r++) {
+    size_t nout = coll == NSCCL_COLL_REDUCESCATTER ? count : total;
+    for (size_t i = 0; i < nout; i++) {
+      size_t g = coll == NSCCL_COLL_REDUCESCATTER ? (size_t)r * count + i : i; /* index in the whole array */
+      if (fmax_case) {
+        float want = coll == NSCCL_COLL_ALLGATHER ? torus_in_f32((int)(g / count), g % count) : -1e30f;
+        for (int q = 0; coll != NSCCL_COLL_ALLGATHER && q < p; q++)
+          if (torus_in_f32(q, g) > want) want = torus_in_f32(q, g);
+        float got = ((float *)recv[r])[i];
+        if (got != want) cr_assert_fail("%s: rank %d element %zu: got %g want %g", what, r, i, got, want);
+      } else {
+        int32_t want = coll == NSCCL_COLL_ALLGATHER ? torus_in_i32((int)(g / count), g % count) : 0;
+        for (int q = 0; coll != NSCCL_COLL_ALLGATHER && q < p; q++) want += torus_in_i32(q, g);
+        int32_t got = ((int32_t *)recv[r])[i];
+        if (got != want) cr_assert_fail("%s: rank %d element %zu: got %d want %d", what, r, i, got, want);
+      }
+    }
+  }
+  for (int r = 0; r < p; r++) {
+    nsccl_prog_free(&progs[r]);
+    if (!in_place) {
+      free(send[r]);
+      free(recv[r]);
+    } else {
+      free(coll == NSCCL_COLL_REDUCESCATTER || coll == NSCCL_COLL_ALLREDUCE ? send[r] : recv[r]);
+    }
+  }
+  free(progs);
+  free(send);
+  free(recv);
+}
+
+#endif
