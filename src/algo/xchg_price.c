@@ -59,38 +59,26 @@ static void phases(model_t *m, const nsccl_xchg_plan_t *plans, const double *w, 
   }
   for (int j = 0; j < J; j++) piece[j] = w[j] * block;
   int L = plans[0].L;
-  /* Reduce-scatter: step by step. What a step sends was reduced in the step before, so the steps
-   * follow one another (chunk by chunk, but each waits for the previous step's reductions). */
-  if (rs)
+  /* Each phase is chunk-pipelined by the builder (its per-chunk dependencies let a step start on
+   * the chunks that have arrived; an all-gather rank even sends blocks it already holds to later
+   * partners at once), and consecutive steps use different links: a pipelined phase of the model
+   * (model/price.h), which charges the smaller of the steps in series and the fill plus the
+   * busiest link, reduction or issue over the phase. */
+  if (rs) {
+    nsccl_model_phase_begin(m);
     for (int s = L - 1; s >= 0; s--) {
       exchange_flows(m, plans, piece, J, merge, s, 1, runs);
       nsccl_model_step(m, 1);
     }
-  /* All-gather: a step forwards blocks that arrived in earlier steps, and the emitters'
-   * dependencies are per chunk, so a rank sends the blocks it already holds to its later partners
-   * at once (its own block to all L partners at time 0) while the newest are still arriving. With
-   * messages of several chunks the steps therefore overlap on their links: one model step holds
-   * every step's flows (the step formula prices the links' total loads and the rank's messages
-   * together), plus the fill: the newest blocks still take one message start and route latency per
-   * later step (a 1-byte flow prices exactly that). When every message is one chunk
-   * each step waits for the one before: step by step (docs/model.md, "Exchange plans"). */
+    nsccl_model_phase_end(m);
+  }
   if (ag) {
-    double last = 0;
-    for (int j = 0; j < J; j++)
-      last = fmax(last, piece[j] * nsccl_xchg_count(&plans[j], nsccl_xchg_held(&plans[j], L - 1, 0)));
-    int overlap = last > m->chunk;
+    nsccl_model_phase_begin(m);
     for (int s = 0; s < L; s++) {
       exchange_flows(m, plans, piece, J, merge, s, 0, runs);
-      if (!overlap) nsccl_model_step(m, 1);
-    }
-    if (overlap) {
       nsccl_model_step(m, 1);
-      for (int s = 1; s < L; s++) {
-        for (int j = 0; j < J; j++)
-          for (int r = 0; r < m->p; r++) nsccl_model_flow(m, r, nsccl_xchg_peer(&plans[j], s, r), 1, 1);
-        nsccl_model_step(m, 1);
-      }
     }
+    nsccl_model_phase_end(m);
   }
   free(runs);
 }
@@ -108,31 +96,18 @@ void nsccl_xchg_price_allreduce_halving(model_t *m, const nsccl_xchg_plan_t *pla
 }
 
 /* Whole vectors, chunk by chunk through the L steps (xchg_build.c): a chunk's step s + 1 sends what
- * its step s reduced, but different chunks are at different steps at once, so the steps overlap
- * on their links as in the all-gather: one model step with every step's flows and reductions,
- * plus the pipeline fill, the first chunk's journey through the other L - 1 steps (one chunk-sized
- * exchange each). A vector of one chunk has no overlap: that is exactly L steps one after another. */
-static void whole_flows(model_t *m, const nsccl_xchg_plan_t *pl, int s, double bytes) {
-  for (int r = 0; r < m->p; r++) {
-    nsccl_model_flow1(m, r, nsccl_xchg_peer(pl, s, r), bytes);
-    nsccl_model_reduce(m, r, bytes);
-  }
-}
-
+ * its step s reduced, but different chunks are at different steps at once, so the steps form one
+ * pipelined phase. */
 void nsccl_xchg_price_allreduce_whole(model_t *m, const nsccl_xchg_plan_t *pl, double n) {
-  if (n <= m->chunk) { /* one chunk: the steps strictly follow one another */
-    for (int s = 0; s < pl->L; s++) {
-      whole_flows(m, pl, s, n);
-      nsccl_model_step(m, 1);
+  nsccl_model_phase_begin(m);
+  for (int s = 0; s < pl->L; s++) {
+    for (int r = 0; r < m->p; r++) {
+      nsccl_model_flow1(m, r, nsccl_xchg_peer(pl, s, r), n);
+      nsccl_model_reduce(m, r, n);
     }
-    return;
-  }
-  for (int s = 0; s < pl->L; s++) whole_flows(m, pl, s, n);
-  nsccl_model_step(m, 1);
-  for (int s = 1; s < pl->L; s++) {
-    whole_flows(m, pl, s, m->chunk);
     nsccl_model_step(m, 1);
   }
+  nsccl_model_phase_end(m);
 }
 
 void nsccl_xchg_price(model_t *m, nsccl_coll_t coll, const nsccl_xchg_plan_t *plans, const double *w, int J, int whole,
