@@ -122,6 +122,24 @@ void nsccl_comm_pending_wait(struct nscclComm *c) {
  * bootstrap). On an oversubscribed host a message usually waits for its receiver to be scheduled,
  * which the links' latency models; every rank must price alike, hence any_oversubscribed. */
 static nscclResult_t build_host_topology(struct nscclComm *c) {
+  /* NSCCL_SCHED_TOPO: build and select schedules for a modelled topology (a torus, a switch ...)
+   * whose rank count is the communicator's, and run them for real over this machine's transport:
+   * how the torus variants are tested end to end (docs/runtime.md). */
+  const char *sched = getenv("NSCCL_SCHED_TOPO");
+  if (sched && *sched) {
+    nscclResult_t rc = nsccl_topo_load(sched, &c->topo);
+    if (rc != nscclSuccess)
+      NSCCL_FAIL(rc, "init: NSCCL_SCHED_TOPO=%s could not be loaded: %s", sched, nsccl_last_error());
+    if (c->topo->nranks != c->nranks) {
+      int n = c->topo->nranks;
+      nsccl_topo_free(c->topo);
+      c->topo = NULL;
+      NSCCL_FAIL(nscclInvalidArgument, "init: NSCCL_SCHED_TOPO=%s has %d ranks, the communicator %d", sched, n,
+                 c->nranks);
+    }
+    NSCCL_INFO(NSCCL_SUBSYS_INIT, "schedules built for topology %s (NSCCL_SCHED_TOPO)", c->topo->name);
+    return nscclSuccess;
+  }
   const char *file = getenv("NSCCL_HOST_TOPO");
   double alpha = 0, link_bw = 0, net_bw = 0, net_lat = 0, reduce_bw = 0;
   double link_lat = c->any_oversubscribed ? NSCCL_HOST_OVERSUB_LATENCY : 0;
