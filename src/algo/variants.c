@@ -1,6 +1,9 @@
 /* THE table of algorithm variants (algo/variant.h). Adding a variant: write its file (builder,
  * applies, price, descriptor) and add one line here. Order matters only for ties in the selector
- * (the earlier variant of a family wins) and for listings. */
+ * (the earlier variant of a family wins), for listings, and while nsccl_model_best_variant reads at
+ * most 8 offered variants per family (model/cost.c), for which are candidates: on a torus the tree
+ * family offers 10 all-reduce variants, so Swing stands before RDH (rdh, rdh-rd are then built by
+ * name only for all-reduce). */
 #include <string.h>
 
 #include "algo/variant.h"
@@ -28,10 +31,10 @@
   X(tree_rd_mapped)                                                                                                    \
   X(tree_rabenseifner_mapped)                                                                                          \
   X(tree_hier)                                                                                                         \
+  X(tree_swing_bw)                                                                                                     \
+  X(tree_swing_lat)                                                                                                    \
   X(tree_rdh)                                                                                                          \
   X(tree_rdh_rd)                                                                                                       \
-  X(tree_swing_lat)                                                                                                    \
-  X(tree_swing_bw)                                                                                                     \
   X(direct)                                                                                                            \
   X(direct_oneshot)                                                                                                    \
   X(direct_rsag)                                                                                                       \

@@ -160,11 +160,10 @@ static const struct {
   size_t bytes;
 } known_choice[] = {
     {"trn3-u64", NSCCL_COLL_ALLREDUCE, (size_t)1 << 30}, /* direct/rsag 5366 us, tree/rabenseifner 5039 us */
-    /* 16 MiB: tree/swing-bw (and tree/mapped) simulate below ring/kangaring, but the exchange plans'
-     * mid-size prices are high (above) and kangaring's low: kangaring is selected */
+    /* 16 MiB all-gather / reduce-scatter: tree/swing-bw (and tree/mapped) simulate below
+     * ring/kangaring, but the exchange plans' mid-size prices are high (above) and kangaring's low */
     {"trn2-u64", NSCCL_COLL_ALLGATHER, (size_t)16 << 20},
     {"trn2-u64", NSCCL_COLL_REDUCESCATTER, (size_t)16 << 20},
-    {"trn2-u64", NSCCL_COLL_ALLREDUCE, (size_t)16 << 20},
 };
 
 static int is_known_choice(const char *preset, nsccl_coll_t c, size_t bytes) {
