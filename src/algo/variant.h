@@ -46,6 +46,10 @@ typedef struct nsccl_variant {
   const char *about; /* one line: what the schedule does (tools' --list, docs) */
 } nsccl_variant_t;
 
+/* Most variants the registry holds (a bound for callers' arrays of variant ids; the table is checked
+ * against it by a test). */
+#define NSCCL_MAX_VARIANTS 64
+
 /* The registry (algo/variants.c). */
 int nsccl_variant_count(void);
 const nsccl_variant_t *nsccl_variant_at(int i);

@@ -274,7 +274,7 @@ out:
 
 nscclResult_t nsccl_model_best_variant(const nsccl_topo_t *topo, const nsccl_model_opts_t *opts, nsccl_coll_t coll,
                                        nsccl_algo_t algo, size_t bytes, int nranks, int *variant, double *seconds) {
-  int v[8], nv = nsccl_model_variants(topo, coll, algo, nranks, v, 8);
+  int v[NSCCL_MAX_VARIANTS], nv = nsccl_model_variants(topo, coll, algo, nranks, v, NSCCL_MAX_VARIANTS);
   *variant = 0;
   *seconds = -1;
   for (int i = 0; i < nv; i++) {

@@ -18,6 +18,7 @@
 #include <stddef.h>
 
 #include "algo/algo.h"
+#include "algo/variant.h"
 #include "topologies/topo.h"
 
 typedef struct {

@@ -243,7 +243,7 @@ Test(model, efa_prefers_hierarchical_allreduce) {
   cr_assert_eq(ovr.variant[NSCCL_COLL_ALLGATHER], NSCCL_TREE_MAPPED);
   /* every family offers its hierarchical variant there (4 servers: tree/hier too) */
   for (int a = 0; a < NSCCL_NUM_ALGOS; a++) {
-    int v[8], nv = nsccl_model_variants(t, NSCCL_COLL_ALLGATHER, (nsccl_algo_t)a, 64, v, 8), has = 0;
+    int v[NSCCL_MAX_VARIANTS], nv = nsccl_model_variants(t, NSCCL_COLL_ALLGATHER, (nsccl_algo_t)a, 64, v, NSCCL_MAX_VARIANTS), has = 0;
     for (int i = 0; i < nv; i++) has |= v[i] == NSCCL_VARIANT_HIER;
     cr_assert(has, "%s offers no hierarchical all-gather", nsccl_algo_name(a));
   }
@@ -251,7 +251,7 @@ Test(model, efa_prefers_hierarchical_allreduce) {
   /* a torus has no groups: no hierarchical variant */
   cr_assert_eq(nsccl_topo_load("trn2-16", &t), nscclSuccess);
   for (int a = 0; a < NSCCL_NUM_ALGOS; a++) {
-    int v[8], nv = nsccl_model_variants(t, NSCCL_COLL_ALLREDUCE, (nsccl_algo_t)a, 16, v, 8);
+    int v[NSCCL_MAX_VARIANTS], nv = nsccl_model_variants(t, NSCCL_COLL_ALLREDUCE, (nsccl_algo_t)a, 16, v, NSCCL_MAX_VARIANTS);
     for (int i = 0; i < nv; i++) cr_assert_neq(v[i], NSCCL_VARIANT_HIER);
   }
   nsccl_topo_free(t);
@@ -269,7 +269,7 @@ Test(model, binary_trees_priced) {
   double one = predict(t, NSCCL_COLL_ALLREDUCE, NSCCL_ALGO_TREE, NSCCL_TREE_BINARY, 1 << 26, 0);
   double two = predict(t, NSCCL_COLL_ALLREDUCE, NSCCL_ALGO_TREE, NSCCL_TREE_DOUBLE_BINARY, 1 << 26, 0);
   cr_assert_lt(two, one);
-  int v[8], nv = nsccl_model_variants(t, NSCCL_COLL_ALLREDUCE, NSCCL_ALGO_TREE, 4, v, 8), seen = 0;
+  int v[NSCCL_MAX_VARIANTS], nv = nsccl_model_variants(t, NSCCL_COLL_ALLREDUCE, NSCCL_ALGO_TREE, 4, v, NSCCL_MAX_VARIANTS), seen = 0;
   for (int i = 0; i < nv; i++) seen |= (v[i] == NSCCL_TREE_BINARY) | (v[i] == NSCCL_TREE_DOUBLE_BINARY) << 1;
   cr_assert_eq(seen, 3, "the selector's candidates lack the binary trees");
   nsccl_topo_free(t);
@@ -304,4 +304,19 @@ Test(model, one_host_copies_and_reductions_add_up) {
   cr_assert_lt(ring, rd, "ring %.3g s, recursive doubling %.3g s", ring, rd);
   nsccl_topo_free(h);
   nsccl_topo_free(s);
+}
+
+/* The registry fits NSCCL_MAX_VARIANTS, names are unique, (family, id) pairs are unique, and every
+ * descriptor has a builder and a price (algo/variant.h). */
+Test(model, variant_registry_is_consistent) {
+  int n = nsccl_variant_count();
+  cr_assert(n > 0 && n <= NSCCL_MAX_VARIANTS, "%d variants", n);
+  for (int i = 0; i < n; i++) {
+    const nsccl_variant_t *v = nsccl_variant_at(i);
+    cr_assert(v->name && v->build && v->price, "variant %d incomplete", i);
+    cr_assert_eq((v->offered & ~v->colls), 0u, "%s offered for collectives it does not build", v->name);
+    cr_assert_eq(nsccl_variant_by_name(v->name), v, "%s: name not unique", v->name);
+    cr_assert_eq(nsccl_variant_find(v->family, v->id), v, "%s: (family, id) not unique", v->name);
+    cr_assert(strchr(v->name, '/') || v->id == 0, "%s: a family default must have id 0", v->name);
+  }
 }
