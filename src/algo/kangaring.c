@@ -132,13 +132,23 @@ nscclResult_t nsccl_kangaring_plan(const nsccl_topo_t *t, nsccl_kangaring_t *k) 
   if (k->zdim < 0) {
     k->nlanes = 4;
     for (int i = 0; i < 4; i++)
-      k->lane[i] = (nsccl_lane_t){.lo = i / 4.0, .hi = (i + 1) / 4.0, .nphases = 1, .next = {pn[i]}, .prev = {pp[i]}};
+      k->lane[i] = (nsccl_lane_t){
+          .lo = i / 4.0, .hi = (i + 1) / 4.0, .nphases = 1, .next = {pn[i]}, .prev = {pp[i]}, .cost = {1}};
     return nscclSuccess;
   }
   const int *zn2[2] = {zn, zp}, *zp2[2] = {zp, zn};
   double bxy = t->dim_bandwidth[k->plane[0]] < t->dim_bandwidth[k->plane[1]] ? t->dim_bandwidth[k->plane[0]]
                                                                              : t->dim_bandwidth[k->plane[1]];
   k->split = nsccl_kangaring_split(a * t->dims[k->plane[1]], t->dims[k->zdim], bxy, t->dim_bandwidth[k->zdim]);
+  /* The plan (lanes.h): per-link busy times of each part's phases, in seconds per byte of a block.
+   * All-gather: the XY links carry part 1's plane rings first (A1), then part 2's (A2); the Z links
+   * part 2's Z rings first (Z2), then part 1's (Z1), whose sends wait for part 2's (gate). Each part
+   * so starts on the links the other part does not need yet; reduce-scatter mirrors it. */
+  int P = a * t->dims[k->plane[1]], c = t->dims[k->zdim];
+  double s = k->split, cz = 1 / t->dim_bandwidth[k->zdim], cxy = 1 / bxy;
+  double A1 = (P - 1) * s / 4 * cxy, A2 = (P - 1) * c * (1 - s) / 4 * cxy;
+  double Z1 = (c - 1) * P * s / 2 * cz, Z2 = (c - 1) * (1 - s) / 2 * cz;
+  double T = A1 + A2 > Z1 + Z2 ? A1 + A2 : Z1 + Z2;
   k->nlanes = 16;
   for (int part = 0; part < 2; part++)
     for (int i = 0; i < 4; i++)
@@ -147,8 +157,20 @@ nscclResult_t nsccl_kangaring_plan(const nsccl_topo_t *t, nsccl_kangaring_t *k) 
         nsccl_lane_t *ln = &k->lane[l];
         *ln = (nsccl_lane_t){.lo = lane_edge(k->split, l), .hi = lane_edge(k->split, l + 1), .nphases = 2};
         int first = part; /* part 0: plane then Z; part 1: Z then plane */
-        ln->next[first] = pn[i], ln->prev[first] = pp[i];
-        ln->next[1 - first] = zn2[dz], ln->prev[1 - first] = zp2[dz];
+        ln->next[first] = pn[i], ln->prev[first] = pp[i], ln->cost[first] = 1 / bxy;
+        ln->next[1 - first] = zn2[dz], ln->prev[1 - first] = zp2[dz], ln->cost[1 - first] = cz;
+        ln->horizon = T;
+        ln->gated = 1;
+        for (int ph = 0; ph < 2; ph++) ln->gate[ph][0] = ln->gate_rs[ph][0] = -1;
+        if (part == 0) {
+          ln->win[0][0] = 0, ln->win[0][1] = A1;
+          ln->win[1][0] = A1 > Z2 ? A1 : Z2, ln->win[1][1] = T;
+          ln->gate[1][0] = 8 + 6 + dz, ln->gate[1][1] = 0; /* Z after part 2's Z (its last lane) */
+        } else {
+          ln->win[0][0] = 0, ln->win[0][1] = Z2;
+          ln->win[1][0] = A1, ln->win[1][1] = T;
+          ln->gate_rs[0][0] = 6 + dz, ln->gate_rs[0][1] = 1; /* reduce-scatter: Z after part 1's */
+        }
       }
   return nscclSuccess;
 }
