@@ -7,6 +7,7 @@
 #include <math.h>
 
 #include "algo/lanes.h"
+#include "algo/ring.h"
 #include "model/price.h"
 
 typedef struct {
@@ -44,32 +45,70 @@ static int same(const lane_step_t *a, const lane_step_t *b, int nl) {
   return 1;
 }
 
+/* Lane l's share of a block: bytes and messages (chunks of the non-empty shares), from the
+ * builder's own cut (floor of lo and hi times the block's elements; one-byte elements, as the
+ * simulator's collectives use: all-reduce cuts `bytes` into p blocks, the others move bytes / p).
+ * busiest: of the largest block (a lockstep step: some rank holds it); otherwise the mean over the
+ * blocks (a planned half, where every rank handles every block once). */
+static void lane_share(const nsccl_model_t *m, const nsccl_lane_t *ln, nsccl_coll_t coll, double bytes, int busiest,
+                       double *sz, double *msgs) {
+  int p = m->p;
+  *sz = *msgs = 0;
+  for (int j = 0; j < p; j++) {
+    size_t first, E = (size_t)fmax(1.0, floor(bytes / p));
+    if (coll == NSCCL_COLL_ALLREDUCE) nsccl_algo_block((size_t)bytes, p, j, &first, &E);
+    size_t a = (size_t)floor(ln->lo * (double)E), b = ln->hi >= 1 ? E : (size_t)floor(ln->hi * (double)E);
+    double sh = b > a ? (double)(b - a) : 0, ms = sh > 0 ? fmax(1.0, ceil(sh / m->chunk)) : 0;
+    *sz = busiest ? fmax(*sz, sh) : *sz + sh / p;
+    *msgs = busiest ? fmax(*msgs, ms) : *msgs + ms / p;
+  }
+}
+
 void nsccl_lanes_price(nsccl_model_t *m, const nsccl_lane_t *lanes, int nlanes, nsccl_coll_t coll, double bytes) {
   int p = m->p;
   if (nlanes > NSCCL_LANES_MAX) nlanes = NSCCL_LANES_MAX;
-  double B = bytes / p;
+  int planned = nlanes > 0 && lanes[0].horizon > 0;
+  double avg[NSCCL_LANES_MAX], per[NSCCL_LANES_MAX];
+  for (int l = 0; l < nlanes; l++) lane_share(m, &lanes[l], coll, bytes, !planned, &avg[l], &per[l]);
+  /* Planned lanes (a horizon: phases of different lanes overlap on different links, the builder
+   * orders and gates them so) are told as one step per half, reduce-scatter then all-gather, with
+   * every flow of the half: the busiest link's total load and the busiest rank's messages set its
+   * time, and the latency is one hop per step of the longest lane; at least one alpha and hop per
+   * step (each step waits for the one before). Unplanned lanes run in lockstep
+   * (all in the same phase at the same step, as KangaRing's 2D lanes): one step per step. */
   lane_step_t cur[NSCCL_LANES_MAX], nxt[NSCCL_LANES_MAX];
+  int steps_in_half = 0, half = -1;
   for (int t = 0;;) {
     int any = 0;
     for (int l = 0; l < nlanes; l++) any |= (cur[l] = at(&lanes[l], coll, t)).ph >= 0;
+    int rs_now = any && cur[0].rs;
+    if (planned && half >= 0 && (!any || rs_now != half)) { /* close the half */
+      /* The half is at least its chain of dependent steps, each a message and a hop. */
+      double chain = steps_in_half * (m->alpha + m->lat), before = m->total;
+      m->lat_override = m->lat * steps_in_half;
+      nsccl_model_step(m, 1);
+      if (m->total - before < chain) m->total = before + chain;
+      steps_in_half = 0;
+    }
     if (!any) return;
+    half = rs_now;
     int repeat = 1;
     for (;; repeat++) {
       for (int l = 0; l < nlanes; l++) nxt[l] = at(&lanes[l], coll, t + repeat);
       if (!same(cur, nxt, nlanes)) break;
     }
     for (int l = 0; l < nlanes; l++) {
-      if (cur[l].ph < 0) continue;
-      double share = (lanes[l].hi - lanes[l].lo) * B;
-      if (share <= 0) continue;
-      double msgs = cur[l].sblks * fmax(1.0, ceil(share / m->chunk));
+      if (cur[l].ph < 0 || avg[l] <= 0) continue;
+      double msgs = cur[l].sblks * per[l] * (planned ? repeat : 1);
+      double b = cur[l].sblks * avg[l] * (planned ? repeat : 1);
       for (int r = 0; r < p; r++) {
         int to = lanes[l].next[cur[l].ph][r];
-        nsccl_model_flow(m, r, to, cur[l].sblks * share, msgs);
-        if (cur[l].rs) nsccl_model_reduce(m, to, cur[l].sblks * share);
+        nsccl_model_flow(m, r, to, b, msgs);
+        if (cur[l].rs) nsccl_model_reduce(m, to, b);
       }
     }
-    nsccl_model_step(m, repeat);
+    if (!planned) nsccl_model_step(m, repeat);
+    steps_in_half += repeat;
     t += repeat;
   }
 }

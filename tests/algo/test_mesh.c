@@ -1,11 +1,7 @@
 /* direct/mesh and direct/mesh-oneshot: correct on tori with one and several ranks per chip, in
  * and out of place, against a serial reference; priced as the simulator times them; refused off a
  * torus. */
-#include <math.h>
-
 #include "algo/variant.h"
-#include "model/cost.h"
-#include "model/simulate.h"
 #include "torus_run.h"
 
 #define MESH         3
@@ -52,39 +48,15 @@ Test(mesh, torus_only) {
   nsccl_topo_free(t);
 }
 
-/* Model against simulator for the Mesh variants on the torus presets, all three collectives,
- * 8 B - 1 GiB: each within 30%, median within 10% (issue 12's target). */
-static int cmp(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-static void model_vs_sim(const char *preset, int variant, nsccl_coll_t coll, double *err, int *nerr) {
-  nsccl_topo_t *t = load(preset);
-  for (size_t bytes = 8; bytes <= ((size_t)1 << 30); bytes *= 32) {
-    double model;
-    cr_assert_eq(nsccl_model_predict(t, NULL, coll, NSCCL_ALGO_DIRECT, variant, bytes, t->nranks, &model), nscclSuccess,
-                 "%s", nsccl_last_error());
-    nsccl_sim_result_t res = {0};
-    cr_assert_eq(nsccl_sim_collective(t, coll, NSCCL_ALGO_DIRECT, variant, bytes, NULL, &res), nscclSuccess, "%s",
-                 nsccl_last_error());
-    double e = fabs(model - res.time_s) / res.time_s;
-    cr_assert(e <= 0.30, "%s %s variant %d %zu bytes: model %.2f us, sim %.2f us", preset, nsccl_coll_name(coll),
-              variant, bytes, model * 1e6, res.time_s * 1e6);
-    err[(*nerr)++] = e;
-  }
-  nsccl_topo_free(t);
-}
-
 Test(mesh, model_agrees_with_simulator, .timeout = 300) {
   double err[256];
   int n = 0;
   const char *presets[] = {"trn2-16", "trn2-u64"};
   for (int p = 0; p < 2; p++)
     for (int c = 0; c < NSCCL_NUM_COLLS; c++) {
-      model_vs_sim(presets[p], MESH, (nsccl_coll_t)c, err, &n);
-      if (c == NSCCL_COLL_ALLREDUCE) model_vs_sim(presets[p], MESH_ONESHOT, (nsccl_coll_t)c, err, &n);
+      torus_model_vs_sim(presets[p], NSCCL_ALGO_DIRECT, MESH, (nsccl_coll_t)c, err, &n);
+      if (c == NSCCL_COLL_ALLREDUCE)
+        torus_model_vs_sim(presets[p], NSCCL_ALGO_DIRECT, MESH_ONESHOT, (nsccl_coll_t)c, err, &n);
     }
-  qsort(err, (size_t)n, sizeof(double), cmp);
-  cr_assert(err[n / 2] <= 0.10, "median |model - sim| / sim = %.3f", err[n / 2]);
+  torus_median_ok(err, n);
 }
