@@ -43,6 +43,10 @@ typedef struct {
   double win[NSCCL_LANE_MAX_PHASES][2], horizon;
   int gate[NSCCL_LANE_MAX_PHASES][2], gate_rs[NSCCL_LANE_MAX_PHASES][2];
   int gated; /* 1 if gate / gate_rs are set (entries with lane < 0 mean none) */
+  /* Phases (bit ph) this lane does not run: other lanes move those bytes (with their own cut of
+   * the block), and the phase only shapes the super-blocks of the later ones. Lets a Z ring carry
+   * in one message per block what four plane rings gathered in quarters. */
+  unsigned virt;
 } nsccl_lane_t;
 
 /* Build prog->rank's program for prog->args over the lanes (their shares must tile [0, 1)). */
@@ -50,8 +54,9 @@ nscclResult_t nsccl_lanes_build(const nsccl_lane_t *lanes, int nlanes, const nsc
                                 nsccl_program_t *prog);
 
 /* Are the phases of a lane a proper hierarchy on n ranks: every next[] a permutation with prev[]
- * its inverse, and in every phase the super-blocks of a rank's ring mates disjoint, so that after
- * the last phase every rank has gathered every block exactly once? */
+ * its inverse, all rings of a phase equally long, and in every phase the super-blocks of a rank's
+ * ring mates disjoint? Returns how many blocks a rank holds after the last phase (n for a lane
+ * that gathers everything, fewer for a first stage that others continue), 0 if not. */
 int nsccl_lane_check(const nsccl_lane_t *lane, int n);
 
 /* The blocks in rank q's super-block for phase ph of lane (the ranks reachable from q over the

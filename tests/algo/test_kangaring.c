@@ -72,7 +72,19 @@ Test(kangaring, applies_where_cycles_exist) {
     cr_assert(nsccl_variant_applies(kr(), t, NSCCL_COLL_ALLREDUCE, t->nranks), "%s refused", yes[i]);
     nsccl_kangaring_t k;
     cr_assert_eq(nsccl_kangaring_plan(t, &k), nscclSuccess);
-    for (int l = 0; l < k.nlanes; l++) cr_assert(nsccl_lane_check(&k.lane[l], t->nranks), "%s lane %d", yes[i], l);
+    /* Every byte of every block is gathered by exactly one lane of each stage, and the lanes of the
+     * last stage (those whose phases end with a Z ring or a plane ring after a virtual phase, or
+     * the 2D rings) gather all blocks; first-stage lanes of 3D gather a plane or a Z line. */
+    for (int l = 0; l < k.nlanes; l++) {
+      int got = nsccl_lane_check(&k.lane[l], t->nranks);
+      cr_assert_gt(got, 0, "%s lane %d is not a hierarchy", yes[i], l);
+      int last_stage = k.zdim < 0 || k.lane[l].nphases == 2;
+      if (last_stage) cr_assert_eq(got, t->nranks, "%s lane %d gathers %d blocks", yes[i], l, got);
+    }
+    double cover[2] = {0, 0}; /* share of [0, 1) per stage */
+    for (int l = 0; l < k.nlanes; l++) cover[k.lane[l].nphases - 1] += k.lane[l].hi - k.lane[l].lo;
+    cr_assert_float_eq(cover[k.zdim < 0 ? 0 : 1], 1.0, 1e-12, "%s", yes[i]);
+    if (k.zdim >= 0) cr_assert_float_eq(cover[0], 1.0, 1e-12, "%s", yes[i]);
     cr_assert_float_eq(k.lane[k.nlanes - 1].hi, 1.0, 1e-12);
     nsccl_kangaring_free(&k);
     nsccl_topo_free(t);
