@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "algo/variant.h"
 #include "base/check.h"
 #include "engine/sim.h"
 #include "model/cost.h"
@@ -22,8 +23,9 @@
 
 typedef struct {
   const char *topo;
-  int coll; /* -1: all */
-  int algo; /* >= 0 one family; -1 all; -2 auto (the selected one) */
+  int coll;    /* -1: all */
+  int algo;    /* >= 0 one family; -1 all; -2 auto (the selected one) */
+  int variant; /* --algo FAMILY/VARIANT: that registered variant (algo its family); -1 otherwise */
   size_t min, max;
   double factor;
   int csv;
@@ -42,6 +44,7 @@ static void usage(FILE *f) {
              "               the first three; broadcast and reduce are priced rooted at rank 0, and --sim\n"
              "               shows '-' for them)\n"
              "  --algo A     ring | tree | direct: that family at its cheapest variant;\n"
+             "               FAMILY/VARIANT (ring/kangaring, direct/mesh, ...): that variant;\n"
              "               auto: the algorithm the selector picks; all: every family (default all)\n"
              "  -b MIN       smallest size in bytes (default 8); K, M, G suffixes = 2^10, 2^20, 2^30\n"
              "  -e MAX       largest size in bytes (default 1G)\n"
@@ -58,7 +61,7 @@ static void usage(FILE *f) {
 }
 
 static int parse_args(int argc, char **argv, opts_t *o) {
-  *o = (opts_t){NULL, -1, -1, 8, (size_t)1 << 30, 2.0, 0, 0};
+  *o = (opts_t){.coll = -1, .algo = -1, .variant = -1, .min = 8, .max = (size_t)1 << 30, .factor = 2.0};
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -88,6 +91,13 @@ static int parse_args(int argc, char **argv, opts_t *o) {
                 v);
         return 0;
       }
+    } else if (!strcmp(a, "--algo") && strchr(v, '/')) {
+      const nsccl_variant_t *var = nsccl_variant_by_name(v);
+      if (!var) {
+        fprintf(stderr, "nsccl-model: --algo %s: no such variant (the registry's names, algo/variants.c)\n", v);
+        return 0;
+      }
+      o->algo = var->family, o->variant = var->id;
     } else if (!strcmp(a, "--algo")) {
       o->algo = !strcmp(v, "all") ? -1 : !strcmp(v, "auto") ? -2 : nsccl_algo_from_name(v);
       if (o->algo == -1 && strcmp(v, "all")) {
@@ -131,6 +141,12 @@ static void emit_row(const opts_t *o, const nsccl_topo_t *t, nsccl_coll_t coll, 
     printf(" %12.2f", seconds * 1e6);
 }
 
+/* A column's name: the family, or the variant --algo named. */
+static const char *col_name(const opts_t *o, int algo) {
+  return o->variant >= 0 && algo == o->algo ? nsccl_model_variant_name((nsccl_algo_t)algo, o->variant)
+                                            : nsccl_algo_name((nsccl_algo_t)algo);
+}
+
 /* ---- --sim (owner: sim): a "sim" row beside each "model" row, timing the variant the model priced
  * with the simulator (src/engine/sim.c, docs/simulator.md). A family with no prediction gets none. */
 static int sim_row(const opts_t *o, const nsccl_topo_t *t, nsccl_coll_t coll, nsccl_algo_t algo,
@@ -145,7 +161,7 @@ static int sim_row(const opts_t *o, const nsccl_topo_t *t, nsccl_coll_t coll, ns
             bytes, nsccl_last_error());
     return 0;
   }
-  emit_row(o, t, coll, nsccl_algo_name(algo), bytes, "sim", res.time_s);
+  emit_row(o, t, coll, col_name(o, algo), bytes, "sim", res.time_s);
   return 1;
 }
 /* ---- end of --sim ---- */
@@ -161,8 +177,8 @@ static int run_coll(const opts_t *o, const nsccl_topo_t *t, nsccl_coll_t coll) {
            o->sim ? "; columns marked sim: the simulator" : "");
     printf("%14s", "bytes");
     for (int i = 0; i < na; i++) {
-      printf(" %12s", nsccl_algo_name((nsccl_algo_t)algos[i]));
-      if (o->sim) printf(" %8s-sim", nsccl_algo_name((nsccl_algo_t)algos[i]));
+      printf(" %12s", col_name(o, algos[i]));
+      if (o->sim) printf(" %8s-sim", col_name(o, algos[i]));
     }
     if (o->algo == -2) printf(" %12s%s", "auto", o->sim ? "     auto-sim" : "");
     printf("  %s\n", "selected (variant)");
@@ -174,9 +190,22 @@ static int run_coll(const opts_t *o, const nsccl_topo_t *t, nsccl_coll_t coll) {
       fprintf(stderr, "nsccl-model: %s\n", nsccl_last_error());
       return 0;
     }
+    if (o->variant >= 0) { /* the named variant instead of the family's cheapest */
+      const nsccl_variant_t *var = nsccl_variant_find((nsccl_algo_t)o->algo, o->variant);
+      ch.variant[o->algo] = o->variant;
+      if (!nsccl_variant_applies(var, t, coll, t->nranks)) {
+        fprintf(stderr, "nsccl-model: %s does not apply to %s for %s\n", var->name, t->name, nsccl_coll_name(coll));
+        return 0;
+      }
+      if (nsccl_model_predict(t, NULL, coll, (nsccl_algo_t)o->algo, o->variant, bytes, t->nranks,
+                              &ch.predicted_s[o->algo]) != nscclSuccess) {
+        fprintf(stderr, "nsccl-model: %s\n", nsccl_last_error());
+        return 0;
+      }
+    }
     if (!o->csv) printf("%14zu", bytes);
     for (int i = 0; i < na; i++) {
-      emit_row(o, t, coll, nsccl_algo_name((nsccl_algo_t)algos[i]), bytes, "model", ch.predicted_s[algos[i]]);
+      emit_row(o, t, coll, col_name(o, algos[i]), bytes, "model", ch.predicted_s[algos[i]]);
       if (o->sim && !sim_row(o, t, coll, (nsccl_algo_t)algos[i], &ch, bytes)) return 0;
     }
     if (o->algo == -2) {
