@@ -159,9 +159,32 @@ nscclResult_t nscclStreamDestroy(nscclStream_t stream);
 /* Queue a host memory copy (memmove of bytes) behind the stream's earlier work; NULL stream: copy
  * now. What cudaMemcpyAsync maps to in the compat headers. */
 nscclResult_t nscclMemcpyAsync(void *dst, const void *src, size_t bytes, nscclStream_t stream);
-/* Wait until every stream of the process has run what was queued so far (errors stay with their
- * streams, for their next synchronize). What cudaDeviceSynchronize maps to. */
+/* Wait until every stream of the process (every device) has run what was queued so far (errors
+ * stay with their streams, for their next synchronize). */
 nscclResult_t nscclStreamSynchronizeAll(void);
+
+/* ---- virtual devices: CUDA's device model on host memory (docs/compat.md) ----
+ * A process has nscclGetDeviceCount virtual devices; each thread has a current device (0 until it
+ * calls nscclSetDevice). A stream belongs to the device current when it was created, a
+ * communicator to the device current when its init was called (nscclCommInitAll: devlist[i], or i).
+ * Streams are blocking unless created with NSCCL_STREAM_NON_BLOCKING: the legacy default stream
+ * (nscclDefaultStreamSynchronize, what a synchronous cudaMemcpy does first) waits for the blocking
+ * streams of the calling thread's current device only, so threads driving different devices never
+ * wait for each other's queued collectives. */
+#define NSCCL_STREAM_NON_BLOCKING 0x01u
+/* NSCCL_VIRTUAL_DEVICES if set (> 0); else the larger of the launcher's ranks on this host
+ * (OMPI_COMM_WORLD_LOCAL_SIZE, MPI_LOCALNRANKS) and one device per online CPU, at most 8. */
+nscclResult_t nscclGetDeviceCount(int *count);
+nscclResult_t nscclSetDevice(int device); /* the calling thread's current device */
+nscclResult_t nscclGetDevice(int *device);
+nscclResult_t nscclStreamCreateWithFlags(nscclStream_t *stream, unsigned int flags);
+nscclResult_t nscclStreamGetDevice(nscclStream_t stream, int *device);
+/* Wait for what was queued so far on every stream of the current device (blocking or not). */
+nscclResult_t nscclDeviceSynchronize(void);
+/* Wait for what was queued so far on the blocking streams of the current device. */
+nscclResult_t nscclDefaultStreamSynchronize(void);
+/* The device comm belongs to. */
+nscclResult_t nscclCommDevice(const nscclComm_t comm, int *device);
 
 /* ---- communicators ---- */
 #define NSCCL_SPLIT_NOCOLOR (-1)
@@ -172,9 +195,12 @@ nscclResult_t nscclCommSplit(nscclComm_t comm, int color, int key, nscclComm_t *
 /* Wait until every operation queued on comm (on any stream) has run; comm stays usable and still
  * needs nscclCommDestroy. Errors of that work: nscclCommGetAsyncError. */
 nscclResult_t nscclCommFinalize(nscclComm_t comm);
-/* ndev ranks of one new communicator, all in this process (devlist is ignored: devices are
- * virtual). Drive them from one thread with group calls, which run each communicator's operations
- * on a thread of their own; nscclCommDestroy of these comms skips the final barrier. */
+/* ndev ranks of one new communicator, all in this process; rank i belongs to device devlist[i]
+ * (devlist NULL: device i). Drive them from one thread with group calls, which run each
+ * communicator's operations on a thread of their own; nscclCommDestroy of these comms skips the
+ * final barrier. nscclCommInitRank calls for several ranks inside one nscclGroupStart/End from one
+ * thread do the same: they run together at the group's end (each on the device current at its
+ * call), and the group must hold no other operations. */
 nscclResult_t nscclCommInitAll(nscclComm_t *comms, int ndev, const int *devlist);
 
 /* ---- registered buffers (NCCL 2.19+) ----

@@ -82,9 +82,6 @@ static void usage(FILE *f) {
              "  --packet B|whole    simulator packet size (default 64 KiB; whole = one packet per message)\n"
              "  --max-packets N|unlimited   at most N packets per message (default 16)\n"
              "  --budget N|unlimited        packets per simulated run before packets grow (default 131072)\n"
-             "  --overlap-overhead  simulator: the alpha of a rank's concurrent messages overlap (as many\n"
-             "                      issue engines as messages) instead of being issued one after another;\n"
-             "                      the selector's cost model still assumes serial issue\n"
              "  --chunk BYTES       builders split transfers into chunks of BYTES (default the library's\n"
              "                      1 MiB); the selector still prices the default\n"
              "  --quiet             no progress on stderr\n"
@@ -148,9 +145,6 @@ static int parse_args(int argc, char **argv, opts_t *o) {
       continue;
     } else if (!strcmp(a, "--quiet")) {
       o->quiet = 1;
-      continue;
-    } else if (!strcmp(a, "--overlap-overhead")) {
-      o->sim.overlap_overhead = 1;
       continue;
     }
     if (!v) {
@@ -385,7 +379,12 @@ static void describe_side(const side_t *s) {
     printf("port %.4g GB/s per direction, switch latency %.3g us, %d level(s)", t->link_bandwidth / 1e9,
            t->switch_latency * 1e6, t->levels);
   }
-  printf(", reduce %.4g GB/s\n", t->reduce_bandwidth / 1e9);
+  printf(", reduce %.4g GB/s, DMA engines %d (%d per message", t->reduce_bandwidth / 1e9, t->dma_engines,
+         t->engines_per_message);
+  if (t->dma_engine_bandwidth > 0)
+    printf(", %.4g GB/s each)\n", t->dma_engine_bandwidth / 1e9);
+  else
+    printf(", unlimited bandwidth)\n");
 }
 
 int main(int argc, char **argv) {
@@ -421,7 +420,7 @@ int main(int argc, char **argv) {
       printf("# rank counts differ (%d vs %d): both sides move the same total bytes per size (nccl-tests\n"
              "# convention), so each rank's share differs.\n",
              o.side[0].t->nranks, o.side[1].t->nranks);
-    printf("# simulator packets: %s, at most %s per message, per-run budget %s; %s issue of alpha; chunks of %zu\n"
+    printf("# simulator packets: %s, at most %s per message, per-run budget %s; chunks of %zu\n"
            "# bytes; each side runs the family its selector picks (algo column: family/variant); T:/S: columns\n"
            "# time every family alone\n",
            o.sim.packet_bytes == NSCCL_SIM_WHOLE_MESSAGE ? "whole messages"
@@ -433,7 +432,7 @@ int main(int argc, char **argv) {
            o.sim.packet_budget == NSCCL_SIM_UNLIMITED_BUDGET ? "unlimited"
            : o.sim.packet_budget                             ? "custom"
                                                              : "131072",
-           o.sim.overlap_overhead ? "overlapping" : "serial", o.chunk ? o.chunk : NSCCL_DEFAULT_CHUNK_BYTES);
+           o.chunk ? o.chunk : NSCCL_DEFAULT_CHUNK_BYTES);
   }
   stats_t st = {0, 0};
   double c0 = cpu_s();

@@ -3,6 +3,8 @@
 #           "ratio":   torus/switch ratio vs size, both collectives    (ag, ar, out, title)
 #           "sens":    ratio vs size of one collective, one line per sensitivity case
 #                      (files, labels: space-separated lists; out, title, claim)
+#           "envelope": all-gather peak vs all-reduce peak, one point per envelope sample, the claim
+#                      box drawn, simulator-confirmed samples marked (data = nsccl-envelope CSV; out, title)
 # Data files are nsccl-claims CSV rows of one collective, without the header:
 #   1 collective, 2 bytes, 3 torus_us, 4 torus_algo, 5 switch_us, 6 switch_algo, 7 ratio, 8 best_ratio,
 #   9-11 torus ring/tree/direct us, 12-14 switch ring/tree/direct us ("nan" = not simulated).
@@ -16,6 +18,32 @@ if (strstrt(GPVAL_TERMINALS, "pngcairo") > 0) {
 set output out
 set datafile separator ","
 set datafile missing "nan"
+
+if (mode eq "envelope") {
+  # nsccl-envelope CSV, header on the first line: kind (sample | likeliest), id, the facts, then
+  # ag_peak, ..., ar_peak, ..., in_ag6, in_ar2, confirmed, sim_ag_peak, sim_ag_at, sim_ar_peak, sim_ar_at
+  set datafile columnheaders
+  set title title . "\nMODELLED: cost model (selector) per sample; confirmed samples re-timed by the simulator"
+  set xlabel "all-gather peak: torus time / switch time"
+  set ylabel "all-reduce peak: torus time / switch time"
+  set grid
+  set key outside right top box
+  set object 1 rect from first 4.5, first 1.5 to graph 1, first 2.5 fc rgb "#f5b7b1" fs transparent solid 0.35 border lc rgb "#c0392b" back
+  set label 1 "claim box: all-gather >= 4.5x, all-reduce 1.5-2.5x" at first 4.6, first 2.55 left tc rgb "#c0392b" front
+  set xrange [0:*]
+  set yrange [0:*]
+  set offsets graph 0, graph 0.05, graph 0.05, graph 0
+  issample(k) = (strcol("kind") eq k)
+  plot data using (issample("sample") ? column("ag_peak") : NaN):"ar_peak" with points pt 7 ps 0.5 lc rgb "#85929e" title "sample (model)", \
+       data using (column("confirmed") > 0 ? column("ag_peak") : NaN):"ar_peak":(column("sim_ag_peak") - column("ag_peak")):(column("sim_ar_peak") - column("ar_peak")) \
+            with vectors nohead dt 2 lc rgb "#2471a3" title "model -> simulator", \
+       data using (issample("sample") && column("confirmed") > 0 ? column("sim_ag_peak") : NaN):"sim_ar_peak" with points pt 6 ps 1.3 lw 2 lc rgb "#2471a3" title "confirmed (simulator)", \
+       data using (issample("likeliest") ? column("ag_peak") : NaN):"ar_peak" with points pt 3 ps 2.5 lw 2 lc rgb "#117a65" title "likeliest reading (model)", \
+       data using (issample("likeliest") ? column("sim_ag_peak") : NaN):"sim_ar_peak" with points pt 8 ps 2.2 lw 2 lc rgb "#117a65" title "likeliest reading (simulator)", \
+       "+" using (6):(2) every ::0::0 with points pt 2 ps 3 lw 3 lc rgb "#c0392b" title "claim: 6x / 2x"
+  exit
+}
+
 set logscale x 2
 set xtics ("8" 8, "64" 64, "512" 512, "4K" 4096, "32K" 32768, "256K" 262144, "2M" 2097152, "16M" 16777216, \
            "128M" 134217728, "1G" 1073741824)

@@ -1,20 +1,24 @@
-/* Drop-in nccl.h for nsccl: a C program written against NCCL builds unchanged with this directory
- * first on the include path (pkg-config nsccl-nccl) and runs on CPU ranks over nsccl.
+/* Drop-in nccl.h for nsccl: a C or C++ program written against NCCL builds unchanged with this
+ * directory first on the include path (pkg-config nsccl-nccl) and runs on CPU ranks over nsccl.
  *
- * Every nccl* function, type, enum value and macro maps onto its nscclX counterpart; values are equal
- * (nsccl keeps NCCL's numbering). The header presents NCCL's API level 2.18 (NCCL_VERSION_CODE 21803),
- * so feature checks in programs (ncclAvg, bfloat16, ncclCommSplit, ncclConfig_t) see what nsccl
- * provides; nscclGetVersion still reports nsccl's own version. ncclConfig_t has NCCL's fields;
- * the GPU-only ones (CTA counts, cluster size, net name, split share) are accepted and ignored, and
- * initialisation is always blocking (a non-blocking config simply finds the communicator ready).
- * cudaStream_t comes from the compat cuda_runtime.h beside this file: an nscclStream_t. Device
- * pointers are host pointers. Differences and what is missing: docs/compat.md. */
+ * The surface is NCCL 2.30's nccl.h: every public call (and its pnccl profiling name), type and
+ * macro. Each nccl* name maps onto its nscclX counterpart, with NCCL's values (nsccl keeps NCCL's
+ * numbering); NCCL_VERSION_CODE is 2.30.7, so feature checks in programs see the calls below.
+ * What has no meaning on host memory, or is not implemented, compiles and returns a clear error at
+ * run time (ncclInvalidUsage; ncclGetLastError says which call and why): one-sided signals, comm
+ * shrink/grow/revoke, pre-multiplied sums, the parameter API. Windows (symmetric memory) are
+ * accepted and change nothing: collectives on the buffers stay correct. ncclConfig_t has NCCL's
+ * fields; the GPU ones are accepted and ignored, and initialisation always blocks (a non-blocking
+ * config finds the communicator ready). cudaStream_t comes from the compat cuda_runtime.h beside
+ * this file. Device pointers are host pointers. Per call: docs/compat.md. */
 #ifndef NCCL_H_
 #define NCCL_H_
 #define NSCCL_COMPAT_NCCL_H 1
 
 #include <limits.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
 
 #include "cuda_runtime.h"
 #include "nsccl.h"
@@ -24,8 +28,8 @@ extern "C" {
 #endif
 
 #define NCCL_MAJOR  2
-#define NCCL_MINOR  18
-#define NCCL_PATCH  3
+#define NCCL_MINOR  30
+#define NCCL_PATCH  7
 #define NCCL_SUFFIX "nsccl"
 /* NCCL's formula: versions up to 2.8 used X*1000 + Y*100 + Z. */
 #define NCCL_VERSION(X, Y, Z) (((X) <= 2 && (Y) <= 8) ? (X)*1000 + (Y)*100 + (Z) : (X)*10000 + (Y)*100 + (Z))
@@ -33,6 +37,22 @@ extern "C" {
 
 #define NCCL_UNIQUE_ID_BYTES NSCCL_UNIQUE_ID_BYTES
 #define NCCL_SPLIT_NOCOLOR   NSCCL_SPLIT_NOCOLOR
+#define NCCL_COMM_NULL       NULL
+#define NCCL_UNDEF_FLOAT     -1.0f
+#define NCCL_API_MAGIC       0xcafebeef
+
+/* Windows, CTA policies, shrink / revoke / suspend flags: NCCL's values. */
+#define NCCL_WIN_DEFAULT            0x00
+#define NCCL_WIN_COLL_SYMMETRIC     0x01
+#define NCCL_WIN_STRICT_ORDERING    0x02
+#define NCCL_WIN_REQUIRED_ALIGNMENT 4096
+#define NCCL_CTA_POLICY_DEFAULT     0x00
+#define NCCL_CTA_POLICY_EFFICIENCY  0x01
+#define NCCL_CTA_POLICY_ZERO        0x02
+#define NCCL_SHRINK_DEFAULT         0x00
+#define NCCL_SHRINK_ABORT           0x01
+#define NCCL_REVOKE_DEFAULT         0x00
+#define NCCL_SUSPEND_MEM            0x01
 
 typedef nscclComm_t ncclComm_t;
 typedef nscclUniqueId ncclUniqueId;
@@ -49,7 +69,8 @@ typedef nscclRedOp_t ncclRedOp_t;
 #define ncclInvalidUsage       nscclInvalidUsage
 #define ncclRemoteError        nscclRemoteError
 #define ncclInProgress         nscclInProgress
-#define ncclNumResults         nscclNumResults /* 9: nsccl adds nscclTimeout (8) */
+#define ncclTimeout            nscclTimeout
+#define ncclNumResults         nscclNumResults
 
 /* ncclDataType_t */
 #define ncclInt8       nscclInt8
@@ -79,14 +100,15 @@ typedef nscclRedOp_t ncclRedOp_t;
 #define ncclAvg      nscclAvg
 #define ncclNumOps   nscclNumOps
 #define ncclMaxRedOp ((ncclRedOp_t)0x7fffffff)
+typedef enum { ncclNumOps_dummy = 5 } ncclRedOp_dummy_t;
 
 /* Where the scalar of ncclRedOpCreatePreMulSum lives (accepted; the call is not supported). */
 typedef enum { ncclScalarDevice = 0, ncclScalarHostImmediate = 1 } ncclScalarResidence_t;
 
-/* NCCL's config layout; converted to nscclConfig_t by ncclCommInitRankConfig / ncclCommSplit. */
+/* NCCL 2.30's config layout; converted to nscclConfig_t by ncclCommInitRankConfig / ncclCommSplit. */
 #define NCCL_CONFIG_UNDEF_INT INT_MIN
 #define NCCL_CONFIG_UNDEF_PTR NULL
-typedef struct ncclConfig_v21800 {
+typedef struct ncclConfig_v23000 {
   size_t size;
   unsigned int magic;
   unsigned int version;
@@ -96,13 +118,67 @@ typedef struct ncclConfig_v21800 {
   int maxCTAs;
   const char *netName;
   int splitShare;
+  int trafficClass;
+  const char *commName;
+  int collnetEnable;
+  int CTAPolicy;
+  int shrinkShare;
+  int nvlsCTAs;
+  int nChannelsPerNetPeer;
+  int nvlinkCentricSched;
+  int graphUsageMode;
+  int numRmaCtx;
+  int maxP2pPeers;
+  int graphStreamOrdering;
 } ncclConfig_t;
 #define NCCL_CONFIG_INITIALIZER                                                                                        \
   {                                                                                                                    \
-    sizeof(ncclConfig_t), 0xcafebeef, NCCL_VERSION(NCCL_MAJOR, NCCL_MINOR, NCCL_PATCH), NCCL_CONFIG_UNDEF_INT,         \
-        NCCL_CONFIG_UNDEF_INT, NCCL_CONFIG_UNDEF_INT, NCCL_CONFIG_UNDEF_INT, NCCL_CONFIG_UNDEF_PTR,                    \
-        NCCL_CONFIG_UNDEF_INT                                                                                          \
+    sizeof(ncclConfig_t), NCCL_API_MAGIC, NCCL_VERSION_CODE, NCCL_CONFIG_UNDEF_INT, NCCL_CONFIG_UNDEF_INT,             \
+        NCCL_CONFIG_UNDEF_INT, NCCL_CONFIG_UNDEF_INT, NCCL_CONFIG_UNDEF_PTR, NCCL_CONFIG_UNDEF_INT,                    \
+        NCCL_CONFIG_UNDEF_INT, NCCL_CONFIG_UNDEF_PTR, NCCL_CONFIG_UNDEF_INT, NCCL_CONFIG_UNDEF_INT,                    \
+        NCCL_CONFIG_UNDEF_INT, NCCL_CONFIG_UNDEF_INT, NCCL_CONFIG_UNDEF_INT, NCCL_CONFIG_UNDEF_INT,                    \
+        NCCL_CONFIG_UNDEF_INT, NCCL_CONFIG_UNDEF_INT, NCCL_CONFIG_UNDEF_INT, NCCL_CONFIG_UNDEF_INT                     \
   }
+
+/* What ncclGroupSimulateEnd would fill (nsccl does not simulate groups: the call fails). */
+typedef struct ncclSimInfo_v22200 {
+  size_t size;
+  unsigned int magic;
+  unsigned int version;
+  float estimatedTime;
+} ncclSimInfo_t;
+#define NCCL_SIM_INFO_INITIALIZER                                                                                      \
+  { sizeof(ncclSimInfo_t), 0x74685283, NCCL_VERSION_CODE, NCCL_UNDEF_FLOAT }
+
+typedef enum {
+  ncclStatGpuMemSuspend = 0,
+  ncclStatGpuMemSuspended = 1,
+  ncclStatGpuMemPersist = 2,
+  ncclStatGpuMemTotal = 3
+} ncclCommMemStat_t;
+
+typedef struct {
+  int opCnt;
+  int peer;
+  int sigIdx;
+  int ctx;
+} ncclWaitSignalDesc_t;
+
+typedef struct ncclParamHandle *ncclParamHandle_t;
+
+/* A registered window: the buffer, nothing more (host memory needs no mapping). */
+struct ncclWindow_vidmem {
+  ncclComm_t comm;
+  void *buff;
+  size_t size;
+};
+typedef struct ncclWindow_vidmem *ncclWindow_t;
+
+/* Records "call: why" as the thread's last error (ncclGetLastError) and returns ncclInvalidUsage:
+ * how the calls nsccl cannot perform on host memory fail. In libnsccl (src/api/compat.c). */
+ncclResult_t nsccl_compat_unsupported(const char *call, const char *why);
+/* Close the calling thread's open group without running what it holds (src/api/group.c). */
+ncclResult_t nsccl_group_discard(void);
 
 /* NULL stays NULL (defaults); otherwise every field nsccl understands is taken from the
  * environment, since NCCL's config has no counterpart to timeoutMs, algo or provider. */
@@ -148,13 +224,9 @@ static inline ncclResult_t ncclCommGetAsyncError(ncclComm_t comm, ncclResult_t *
 }
 static inline ncclResult_t ncclCommCount(const ncclComm_t comm, int *count) { return nscclCommCount(comm, count); }
 static inline ncclResult_t ncclCommUserRank(const ncclComm_t comm, int *rank) { return nscclCommUserRank(comm, rank); }
-/* The virtual device the calling thread selected with cudaSetDevice. */
+/* The virtual device the communicator was created on (the thread's current device at init). */
 static inline ncclResult_t ncclCommCuDevice(const ncclComm_t comm, int *device) {
-  int n;
-  ncclResult_t rc = nscclCommCount(comm, &n);
-  if (rc != ncclSuccess) return rc;
-  if (!device) return ncclInvalidArgument;
-  return cudaGetDevice(device) == cudaSuccess ? ncclSuccess : ncclInvalidArgument;
+  return nscclCommDevice(comm, device);
 }
 
 /* ---- memory: host memory same-host peers can map; registration enables direct reads ---- */
@@ -170,12 +242,27 @@ static inline ncclResult_t ncclCommDeregister(const ncclComm_t comm, void *handl
 /* ---- custom reduction operators: not supported ---- */
 static inline ncclResult_t ncclRedOpCreatePreMulSum(ncclRedOp_t *op, void *scalar, ncclDataType_t datatype,
                                                     ncclScalarResidence_t residence, ncclComm_t comm) {
-  (void)op, (void)scalar, (void)datatype, (void)residence, (void)comm;
-  return ncclInvalidUsage;
+  (void)scalar, (void)datatype, (void)residence, (void)comm;
+  if (op) *op = ncclMaxRedOp;
+  return nsccl_compat_unsupported("ncclRedOpCreatePreMulSum",
+                                  "custom reduction operators are not implemented by nsccl");
 }
 static inline ncclResult_t ncclRedOpDestroy(ncclRedOp_t op, ncclComm_t comm) {
   (void)op, (void)comm;
-  return ncclInvalidArgument; /* only built-in operators exist, and those cannot be destroyed */
+  /* Only built-in operators exist, and those cannot be destroyed. */
+  nsccl_compat_unsupported("ncclRedOpDestroy", "only built-in operators exist, and they cannot be destroyed");
+  return ncclInvalidArgument;
+}
+
+/* ---- group calls ---- */
+static inline ncclResult_t ncclGroupStart(void) { return nscclGroupStart(); }
+static inline ncclResult_t ncclGroupEnd(void) { return nscclGroupEnd(); }
+/* The group is closed without running: nsccl has no simulator of GPU groups (its own cost model is
+ * nsccl_model.h). */
+static inline ncclResult_t ncclGroupSimulateEnd(ncclSimInfo_t *simInfo) {
+  (void)simInfo;
+  nsccl_group_discard();
+  return nsccl_compat_unsupported("ncclGroupSimulateEnd", "not implemented by nsccl; the group was closed unrun");
 }
 
 /* ---- collectives and point-to-point ---- */
@@ -213,11 +300,9 @@ static inline ncclResult_t ncclRecv(void *recvbuff, size_t count, ncclDataType_t
   return nscclRecv(recvbuff, count, datatype, peer, comm, stream);
 }
 
-/* ---- group calls ---- */
-static inline ncclResult_t ncclGroupStart(void) { return nscclGroupStart(); }
-static inline ncclResult_t ncclGroupEnd(void) { return nscclGroupEnd(); }
-
 #ifdef __cplusplus
 }
 #endif
+
+#include "nccl_newer_calls.h"
 #endif /* NCCL_H_ */

@@ -10,6 +10,7 @@
 
 #include "api/args.h"
 #include "api/comm.h"
+#include "api/device.h"
 #include "api/op.h"
 #include "api/shm_cleanup.h"
 #include "base/check.h"
@@ -71,7 +72,7 @@ static void comm_free(struct nscclComm *c) {
   if (!c) return;
   c->magic = 0;
   if (c->tp) nsccl_transport_set_watch(c->tp, NULL, NULL);
-  nsccl_liveness_stop(c->lv, 0); /* a clean destroy has stopped it gracefully already */
+  nsccl_liveness_stop(c->lv, 0, nscclSuccess, NULL); /* destroy and abort have stopped it already */
   c->lv = NULL;
   if (c->tp) nsccl_transport_close(c->tp);
   nsccl_fabric_destroy(c->engine); /* after the transport: posted receives may point into staging */
@@ -121,6 +122,24 @@ void nsccl_comm_pending_wait(struct nscclComm *c) {
  * bootstrap). On an oversubscribed host a message usually waits for its receiver to be scheduled,
  * which the links' latency models; every rank must price alike, hence any_oversubscribed. */
 static nscclResult_t build_host_topology(struct nscclComm *c) {
+  /* NSCCL_SCHED_TOPO: build and select schedules for a modelled topology (a torus, a switch ...)
+   * whose rank count is the communicator's, and run them for real over this machine's transport:
+   * how the torus variants are tested end to end (docs/runtime.md). */
+  const char *sched = getenv("NSCCL_SCHED_TOPO");
+  if (sched && *sched) {
+    nscclResult_t rc = nsccl_topo_load(sched, &c->topo);
+    if (rc != nscclSuccess)
+      NSCCL_FAIL(rc, "init: NSCCL_SCHED_TOPO=%s could not be loaded: %s", sched, nsccl_last_error());
+    if (c->topo->nranks != c->nranks) {
+      int n = c->topo->nranks;
+      nsccl_topo_free(c->topo);
+      c->topo = NULL;
+      NSCCL_FAIL(nscclInvalidArgument, "init: NSCCL_SCHED_TOPO=%s has %d ranks, the communicator %d", sched, n,
+                 c->nranks);
+    }
+    NSCCL_INFO(NSCCL_SUBSYS_INIT, "schedules built for topology %s (NSCCL_SCHED_TOPO)", c->topo->name);
+    return nscclSuccess;
+  }
   const char *file = getenv("NSCCL_HOST_TOPO");
   double alpha = 0, link_bw = 0, net_bw = 0, net_lat = 0, reduce_bw = 0;
   double link_lat = c->any_oversubscribed ? NSCCL_HOST_OVERSUB_LATENCY : 0;
@@ -146,19 +165,35 @@ static nscclResult_t build_host_topology(struct nscclComm *c) {
 }
 
 /* More ranks on this host than it has PUs? (The binding of one rank says little: mpirun may bind
- * each to one core, so compare with all PUs of the host as well.) Then whether any host is, which
- * every rank learns alike through the bootstrap. */
+ * each to one core, so compare with all PUs of the host as well.) Hosts that are one machine to
+ * the kernel (network namespaces or containers with their own host names, same boot id) share its
+ * PUs: their ranks are counted together, or 4 ranks of 2 "hosts" would spin on 2 cores as if each
+ * had its own. Then whether any host is, which every rank learns alike through the bootstrap. */
+typedef struct {
+  int32_t host_over, cpus;
+  char boot[40];
+} over_info_t;
+
 static nscclResult_t detect_oversubscription(struct nscclComm *c) {
   int local = 0;
   for (int r = 0; r < c->nranks; r++) local += c->host_of_rank[r] == c->host_of_rank[c->rank];
   int cpus = c->host.bound_pus > 0 ? c->host.bound_pus : c->host.pus;
-  c->oversubscribed = cpus > 0 && local > (c->host.pus > cpus ? c->host.pus : cpus);
+  int all_pus = c->host.pus > cpus ? c->host.pus : cpus;
+  c->oversubscribed = cpus > 0 && local > all_pus;
   c->any_oversubscribed = c->oversubscribed;
   if (c->nranks == 1) return nscclSuccess;
-  int *all = calloc((size_t)c->nranks, sizeof(int));
+  over_info_t mine = {c->oversubscribed, all_pus, ""}, *all = calloc((size_t)c->nranks, sizeof(over_info_t));
   if (!all) NSCCL_FAIL(nscclSystemError, "init: out of memory for %d flags", c->nranks);
-  nscclResult_t rc = nsccl_bootstrap_allgather(c->bs, &c->oversubscribed, all, sizeof(int), c->cfg.timeout_ms);
-  for (int r = 0; r < c->nranks && rc == nscclSuccess; r++) c->any_oversubscribed |= all[r];
+  nsccl_bootstrap_boot_id(mine.boot, sizeof(mine.boot));
+  nscclResult_t rc = nsccl_bootstrap_allgather(c->bs, &mine, all, sizeof(mine), c->cfg.timeout_ms);
+  for (int r = 0; r < c->nranks && rc == nscclSuccess; r++) {
+    int machine = 0;
+    for (int q = 0; q < c->nranks && all[r].boot[0]; q++)
+      machine += !strncmp(all[q].boot, all[r].boot, sizeof(mine.boot));
+    int over = all[r].host_over || (all[r].cpus > 0 && machine > all[r].cpus);
+    if (r == c->rank) c->oversubscribed = over;
+    c->any_oversubscribed |= over;
+  }
   free(all);
   return rc;
 }
@@ -200,6 +235,7 @@ static nscclResult_t comm_init(struct nscclComm **out, int nranks, const nscclUn
   if (!c) NSCCL_FAIL(nscclSystemError, "init: out of memory");
   c->rank = rank;
   c->nranks = nranks;
+  c->device = nsccl_device_current();
   pthread_mutex_init(&c->lock, NULL);
   pthread_mutex_init(&c->qlock, NULL);
   pthread_cond_init(&c->qcond, NULL);
@@ -256,7 +292,16 @@ nscclResult_t nscclCommInitRankConfig(nscclComm_t *comm, int nranks, nscclUnique
     snprintf(why, sizeof(why), "%s", nsccl_error_detail());
     NSCCL_FAIL(nscclInvalidArgument, "%s: %s", call, why);
   }
-  nscclResult_t rc = comm_init(comm, nranks, &commId, rank, config);
+  /* Inside a group (several ranks from one thread): run at the group's end, all together. */
+  if (nsccl_group_active()) return nsccl_group_add_init(comm, nranks, &commId, rank, config);
+  return nsccl_comm_init_rank(comm, nranks, &commId, rank, config);
+}
+
+nscclResult_t nsccl_comm_init_rank(nscclComm_t *comm, int nranks, const nscclUniqueId *commId, int rank,
+                                   const nscclConfig_t *config) {
+  const char *call = config ? "nscclCommInitRankConfig" : "nscclCommInitRank";
+  *comm = NULL;
+  nscclResult_t rc = comm_init(comm, nranks, commId, rank, config);
   if (rc != nscclSuccess) {
     char why[900];
     snprintf(why, sizeof(why), "%s", nsccl_error_detail());
@@ -276,6 +321,23 @@ nscclResult_t nscclGetUniqueId(nscclUniqueId *uniqueId) {
 }
 
 /* ---- teardown ---- */
+
+/* Stop the peer watcher: goodbye when the comm is sound (peers must not report this rank); after a
+ * failure, this rank's error, so that peers still waiting report its cause (the rank it timed out
+ * on) rather than only that this rank left; on a plain abort, nothing (peers see it gone). */
+static void stop_watch(struct nscclComm *comm, int graceful) {
+  if (comm->tp) nsccl_transport_set_watch(comm->tp, NULL, NULL);
+  /* A failure caused by a dead peer passes on the watcher's own words (the dead rank and host),
+   * not the whole error of the collective that ran into it. */
+  const char *why = nsccl_liveness_cause(comm->lv);
+  if (!why) why = nsccl_last_error();
+  char reason[900];
+  snprintf(reason, sizeof(reason), "%s", why && *why ? why : nscclGetErrorString(comm->async_error));
+  int failed = comm->async_error != nscclSuccess;
+  nsccl_liveness_stop(comm->lv, graceful, comm->async_error, !graceful && failed ? reason : NULL);
+  comm->lv = NULL;
+}
+
 nscclResult_t nscclCommDestroy(nscclComm_t comm) {
   NSCCL_CHECK(nsccl_comm_check(comm, "nscclCommDestroy"));
   nsccl_comm_pending_wait(comm); /* work queued on streams runs first */
@@ -295,10 +357,7 @@ nscclResult_t nscclCommDestroy(nscclComm_t comm) {
                       comm->rank, why);
     }
   }
-  /* Say goodbye only if the comm is sound: peers of a failed one should learn this rank is gone. */
-  if (comm->tp) nsccl_transport_set_watch(comm->tp, NULL, NULL);
-  nsccl_liveness_stop(comm->lv, comm->async_error == nscclSuccess && rc == nscclSuccess);
-  comm->lv = NULL;
+  stop_watch(comm, comm->async_error == nscclSuccess && rc == nscclSuccess);
   comm_free(comm);
   return rc;
 }
@@ -315,6 +374,7 @@ nscclResult_t nscclCommAbort(nscclComm_t comm) {
   nsccl_comm_pending_wait(comm);
   pthread_mutex_lock(&comm->lock);
   pthread_mutex_unlock(&comm->lock);
+  stop_watch(comm, 0);
   comm_free(comm);
   return nscclSuccess;
 }

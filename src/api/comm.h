@@ -30,6 +30,7 @@ typedef struct {
 struct nscclComm {
   uint64_t magic; /* NSCCL_COMM_MAGIC while alive, 0 once destroyed */
   int rank, nranks;
+  int device; /* the virtual device current when init was called (api/device.c) */
   nsccl_comm_config_t cfg;
   nsccl_host_info_t host;
   int nhosts;
@@ -79,6 +80,12 @@ void nsccl_comm_free_registrations(struct nscclComm *c);
 /* Is comm a live communicator? nscclInvalidArgument (NULL) or nscclInvalidUsage (not live),
  * naming the call. */
 nscclResult_t nsccl_comm_check(const struct nscclComm *comm, const char *call);
+
+/* Initialise one rank now, on the calling thread (arguments already checked); the message of a
+ * failure names the call and the rank. What nscclCommInitRankConfig runs outside a group, and what
+ * group end and nscclCommInitAll run on a thread per rank. */
+nscclResult_t nsccl_comm_init_rank(nscclComm_t *comm, int nranks, const nscclUniqueId *commId, int rank,
+                                   const nscclConfig_t *config);
 
 /* The algorithm comm runs for a collective of `bytes` (nccl-tests' size: the whole array), as a
  * call would choose it (config->algo / NSCCL_ALGO, else the selector over comm's topology). For

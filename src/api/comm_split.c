@@ -10,10 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/check.h"
 #include "api/comm.h"
-#include "base/error_detail.h"
+#include "api/device.h"
 #include "api/op.h"
+#include "base/check.h"
+#include "base/error_detail.h"
 
 typedef struct {
   int color, key, rank, env_id;
@@ -113,14 +114,17 @@ nscclResult_t nscclCommFinalize(nscclComm_t comm) {
 typedef struct {
   nscclComm_t *out;
   nscclUniqueId id;
-  int rank, nranks;
+  int rank, nranks, device;
   nscclResult_t rc;
   char msg[1024];
 } init_arg_t;
 
 static void *init_one(void *arg) {
   init_arg_t *a = arg;
-  a->rc = nscclCommInitRank(a->out, a->nranks, a->id, a->rank);
+  int caller_device = nsccl_device_current(); /* rank 0 runs on the caller's thread: restore it */
+  nsccl_device_set_current(a->device);
+  a->rc = nsccl_comm_init_rank(a->out, a->nranks, &a->id, a->rank, NULL);
+  nsccl_device_set_current(caller_device);
   if (a->rc != nscclSuccess) snprintf(a->msg, sizeof(a->msg), "%s", nsccl_error_detail());
   return NULL;
 }
@@ -128,16 +132,21 @@ static void *init_one(void *arg) {
 /* Every rank's init runs on its own thread (init is collective); the comms are then driven from one
  * thread with group calls, which run each communicator's operations on a thread of their own. */
 nscclResult_t nscclCommInitAll(nscclComm_t *comms, int ndev, const int *devlist) {
-  (void)devlist; /* devices are virtual: one rank each */
   if (!comms) NSCCL_FAIL(nscclInvalidArgument, "nscclCommInitAll: comms is NULL");
   if (ndev < 1) NSCCL_FAIL(nscclInvalidArgument, "nscclCommInitAll: ndev is %d, must be at least 1", ndev);
+  int ndevices;
+  NSCCL_CHECK(nscclGetDeviceCount(&ndevices));
+  for (int r = 0; devlist && r < ndev; r++)
+    if (devlist[r] < 0 || devlist[r] >= ndevices)
+      NSCCL_FAIL(nscclInvalidArgument, "nscclCommInitAll: devlist[%d] = %d is not a device (this process has %d)", r,
+                 devlist[r], ndevices);
   for (int r = 0; r < ndev; r++) comms[r] = NULL;
   init_arg_t *a = calloc((size_t)ndev, sizeof(*a));
   pthread_t *t = calloc((size_t)ndev, sizeof(*t));
   char *started = calloc((size_t)ndev, 1);
   nscclResult_t rc = a && t && started ? nscclGetUniqueId(&a[0].id) : nscclSystemError;
   for (int r = 0; r < ndev && rc == nscclSuccess; r++) {
-    a[r] = (init_arg_t){&comms[r], a[0].id, r, ndev, nscclSuccess, ""};
+    a[r] = (init_arg_t){&comms[r], a[0].id, r, ndev, devlist ? devlist[r] : r, nscclSuccess, ""};
     if (r > 0 && pthread_create(&t[r], NULL, init_one, &a[r]) == 0)
       started[r] = 1;
     else if (r > 0)

@@ -49,6 +49,10 @@ nscclResult_t nsccl_p2p_run(const nsccl_op_t *ops, int n);
 /* group.c: is the calling thread inside nscclGroupStart/End? If so take a copy of op. */
 int nsccl_group_active(void);
 nscclResult_t nsccl_group_add(const nsccl_op_t *op);
+/* nscclCommInitRank(Config) inside the open group: recorded with the calling thread's device and
+ * run at the group's end, every rank on a thread of its own (a copy of config is kept). */
+nscclResult_t nsccl_group_add_init(nscclComm_t *comm, int nranks, const nscclUniqueId *id, int rank,
+                                   const nscclConfig_t *config);
 /* An operation of the open group failed its checks: the group will run nothing. */
 void nsccl_group_fail(nscclResult_t rc);
 

@@ -1,6 +1,13 @@
 /* Streams: an ordered host work queue per nscclStream_t, served by its own progress thread.
  *
- * A task is one operation or one group (core/group.c); the thread runs tasks in queue order through
+ * Each stream belongs to the virtual device current when it was created (api/device.c) and is
+ * blocking or not (NSCCL_STREAM_NON_BLOCKING); waits over a set of streams (one device's, or
+ * all) take a reference on each stream and wait without any global lock, so a thread waiting for
+ * its device never holds up another thread creating, using or destroying its own streams.
+ * Every wait is for what was queued when it started (a ticket: submitted count), not for the
+ * queue to be empty, so a thread that keeps queuing cannot starve a waiter.
+ *
+ * A task is one operation or one group (api/group.c); the thread runs tasks in queue order through
  * nsccl_ops_run, which holds each communicator's lock while its operation runs, so streams sharing
  * a communicator take turns (the order between two streams on one communicator is whichever gets
  * the lock first: as with NCCL, issue operations of one communicator in the same order on every
@@ -11,9 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/device.h"
+#include "api/op.h"
 #include "base/check.h"
 #include "base/error_detail.h"
-#include "api/op.h"
 
 #define NSCCL_STREAM_MAGIC 0x6e73636c7374726dull /* "nsclstrm" */
 
@@ -29,13 +37,18 @@ struct nscclStream {
   pthread_cond_t work, idle;
   task_t *head, *tail;
   int busy, stop;
+  uint64_t submitted, completed; /* tasks queued / finished so far */
+  int device;                    /* the virtual device current at creation */
+  unsigned int flags;            /* NSCCL_STREAM_NON_BLOCKING */
+  int refs;                      /* waiters of nsccl_streams_wait (under all_lock) */
   nscclResult_t error;
   char errmsg[1024];
   pthread_t thread;
 };
 
-/* Every live stream, for nscclStreamSynchronizeAll. */
+/* Every live stream, for the device-wide waits. */
 static pthread_mutex_t all_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t all_unref = PTHREAD_COND_INITIALIZER;
 static struct nscclStream **all;
 static size_t nall, capall;
 
@@ -62,7 +75,8 @@ static void *progress(void *arg) {
     }
     free(t);
     s->busy = 0;
-    if (!s->head) pthread_cond_broadcast(&s->idle);
+    s->completed++;
+    pthread_cond_broadcast(&s->idle);
   }
   pthread_mutex_unlock(&s->mu);
   return NULL;
@@ -75,15 +89,22 @@ static nscclResult_t stream_check(nscclStream_t s, const char *call) {
   return nscclSuccess;
 }
 
-nscclResult_t nscclStreamCreate(nscclStream_t *stream) {
+nscclResult_t nscclStreamCreate(nscclStream_t *stream) { return nscclStreamCreateWithFlags(stream, 0); }
+
+nscclResult_t nscclStreamCreateWithFlags(nscclStream_t *stream, unsigned int flags) {
   if (!stream) NSCCL_FAIL(nscclInvalidArgument, "nscclStreamCreate: stream (the output pointer) is NULL");
   *stream = NULL;
+  if (flags & ~NSCCL_STREAM_NON_BLOCKING)
+    NSCCL_FAIL(nscclInvalidArgument, "nscclStreamCreateWithFlags: unknown flags 0x%x (only NSCCL_STREAM_NON_BLOCKING)",
+               flags & ~NSCCL_STREAM_NON_BLOCKING);
   struct nscclStream *s = calloc(1, sizeof(*s));
   if (!s) NSCCL_FAIL(nscclSystemError, "nscclStreamCreate: out of memory");
   pthread_mutex_init(&s->mu, NULL);
   pthread_cond_init(&s->work, NULL);
   pthread_cond_init(&s->idle, NULL);
   s->magic = NSCCL_STREAM_MAGIC;
+  s->device = nsccl_device_current();
+  s->flags = flags;
   int err = pthread_create(&s->thread, NULL, progress, s);
   if (err) {
     pthread_cond_destroy(&s->work);
@@ -119,15 +140,18 @@ nscclResult_t nsccl_stream_enqueue(nscclStream_t s, const nsccl_op_t *ops, int n
   else
     s->head = t;
   s->tail = t;
+  s->submitted++;
   pthread_cond_signal(&s->work);
   pthread_mutex_unlock(&s->mu);
   return nscclSuccess;
 }
 
-/* Wait for the queue to drain; returns (and with clear, resets) the pending error. */
+/* Wait for what was queued when the call started; returns (and with clear, resets) the pending
+ * error. */
 static nscclResult_t drain(struct nscclStream *s, const char *call, int clear) {
   pthread_mutex_lock(&s->mu);
-  while (s->head || s->busy) pthread_cond_wait(&s->idle, &s->mu);
+  uint64_t ticket = s->submitted;
+  while (s->completed < ticket) pthread_cond_wait(&s->idle, &s->mu);
   nscclResult_t rc = s->error;
   char msg[sizeof(s->errmsg)];
   snprintf(msg, sizeof(msg), "%s", s->errmsg);
@@ -151,7 +175,7 @@ nscclResult_t nscclStreamQuery(nscclStream_t stream) {
   nscclResult_t rc = stream->error;
   char msg[sizeof(stream->errmsg)];
   snprintf(msg, sizeof(msg), "%s", stream->errmsg);
-  int pending = stream->head || stream->busy;
+  int pending = stream->completed < stream->submitted;
   pthread_mutex_unlock(&stream->mu);
   if (rc != nscclSuccess) NSCCL_FAIL(rc, "nscclStreamQuery: queued work failed: %s", msg);
   return pending ? nscclInProgress : nscclSuccess;
@@ -166,6 +190,7 @@ nscclResult_t nscclStreamDestroy(nscclStream_t stream) {
       all[i] = all[--nall];
       break;
     }
+  while (stream->refs > 0) pthread_cond_wait(&all_unref, &all_lock); /* a device-wide wait still looks at it */
   pthread_mutex_unlock(&all_lock);
   pthread_mutex_lock(&stream->mu);
   stream->stop = 1;
@@ -180,16 +205,47 @@ nscclResult_t nscclStreamDestroy(nscclStream_t stream) {
   return rc;
 }
 
-nscclResult_t nscclStreamSynchronizeAll(void) {
-  /* Waiting with all_lock held keeps every listed stream alive; progress threads never take it. */
+/* Wait for what each selected stream had queued when the call started. device < 0: every device. */
+nscclResult_t nsccl_streams_wait(int device, int blocking_only) {
   pthread_mutex_lock(&all_lock);
+  size_t n = 0;
+  struct nscclStream **sel = malloc((nall ? nall : 1) * sizeof(*sel));
+  uint64_t *ticket = malloc((nall ? nall : 1) * sizeof(*ticket));
+  if (!sel || !ticket) {
+    pthread_mutex_unlock(&all_lock);
+    free(sel), free(ticket);
+    NSCCL_FAIL(nscclSystemError, "device synchronize: out of memory for %zu streams", nall);
+  }
   for (size_t i = 0; i < nall; i++) {
     struct nscclStream *s = all[i];
+    if (device >= 0 && s->device != device) continue;
+    if (blocking_only && (s->flags & NSCCL_STREAM_NON_BLOCKING)) continue;
+    s->refs++;
     pthread_mutex_lock(&s->mu);
-    while (s->head || s->busy) pthread_cond_wait(&s->idle, &s->mu);
+    ticket[n] = s->submitted;
     pthread_mutex_unlock(&s->mu);
+    sel[n++] = s;
   }
   pthread_mutex_unlock(&all_lock);
+  for (size_t i = 0; i < n; i++) {
+    pthread_mutex_lock(&sel[i]->mu);
+    while (sel[i]->completed < ticket[i]) pthread_cond_wait(&sel[i]->idle, &sel[i]->mu);
+    pthread_mutex_unlock(&sel[i]->mu);
+  }
+  pthread_mutex_lock(&all_lock);
+  for (size_t i = 0; i < n; i++) sel[i]->refs--;
+  if (n) pthread_cond_broadcast(&all_unref);
+  pthread_mutex_unlock(&all_lock);
+  free(sel), free(ticket);
+  return nscclSuccess;
+}
+
+nscclResult_t nscclStreamSynchronizeAll(void) { return nsccl_streams_wait(-1, 0); }
+
+nscclResult_t nscclStreamGetDevice(nscclStream_t stream, int *device) {
+  NSCCL_CHECK(stream_check(stream, "nscclStreamGetDevice"));
+  if (!device) NSCCL_FAIL(nscclInvalidArgument, "nscclStreamGetDevice: device is NULL");
+  *device = stream->device;
   return nscclSuccess;
 }
 

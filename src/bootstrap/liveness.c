@@ -1,9 +1,11 @@
 /* The peer watcher (liveness.h): the mesh of watch connections and the thread that polls it.
  *
- * Wire: a connecting rank sends {magic, rank, secret} once; afterwards each side only ever sends
- * single bytes, HEARTBEAT (ignored by the reader: it exists so that the sender's kernel has data in
- * flight for TCP_USER_TIMEOUT to time) and BYE (a clean destroy follows; the end-of-file after it
- * is not a death). */
+ * Wire: a connecting rank sends {magic, rank, secret} once; afterwards each side sends single bytes,
+ * HEARTBEAT (ignored by the reader: it exists so that the sender's kernel has data in flight for
+ * TCP_USER_TIMEOUT to time) and BYE (a clean destroy follows; the end-of-file after it is not a
+ * death), and at most once GAVE_UP + int32 code + uint16 length + text: the rank failed (a timeout,
+ * say) and aborts, and its peers report its cause with its code instead of a bare "gone", so that
+ * a hang is still blamed on the rank that went silent rather than on the first rank to give up. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -26,6 +28,9 @@
 #define WATCH_MAGIC          0x48435457u /* "WTCH" */
 #define BYTE_HEARTBEAT       'h'
 #define BYTE_BYE             'b'
+#define BYTE_GAVE_UP         'e'
+#define GAVE_UP_HEADER       7 /* byte, int32 code, uint16 length */
+#define GAVE_UP_MAX          900
 #define DEFAULT_LINK_TIMEOUT 2000
 #define HELLO_WAIT_MS        2000 /* a connection that does not present its hello this fast is dropped */
 
@@ -35,19 +40,33 @@ typedef struct {
   uint8_t secret[16];
 } watch_hello_t;
 
+/* A GAVE_UP report being read from one peer (it may come in pieces). */
+typedef struct {
+  size_t got;
+  unsigned char buf[GAVE_UP_HEADER + GAVE_UP_MAX];
+} report_t;
+
 struct nsccl_liveness {
   int rank, nranks;
   int *fd;  /* per rank: watch connection, -1 for this rank and peers that left or died */
   int *pid; /* per rank, for messages */
   char (*host)[NSCCL_HOSTNAME_BYTES];
-  int wake[2]; /* main -> watcher: 'g' stop gracefully, 'a' stop at once */
+  report_t *report; /* per rank */
+  int wake[2];      /* main -> watcher: 'g' stop gracefully, 'a' stop at once, 'e' send give_up */
+  unsigned char give_up[GAVE_UP_HEADER + GAVE_UP_MAX];
+  size_t give_up_len;
   pthread_t thread;
   int running;
   int heartbeat_ms, link_timeout_ms;
-  atomic_int dead; /* first rank found gone, -1 while none; why and dead_ns are written before it */
+  atomic_int dead; /* first rank found gone, -1 while none; why, code, dead_ns are written before it */
+  nscclResult_t code;
   int64_t dead_ns;
-  char why[400];
+  char why[1100];
 };
+
+const char *nsccl_liveness_cause(const nsccl_liveness_t *lv) {
+  return nsccl_liveness_dead_rank(lv) >= 0 ? lv->why : NULL;
+}
 
 int nsccl_liveness_dead_rank(const nsccl_liveness_t *lv) {
   return lv ? atomic_load_explicit(&((nsccl_liveness_t *)lv)->dead, memory_order_acquire) : -1;
@@ -56,8 +75,8 @@ int nsccl_liveness_dead_rank(const nsccl_liveness_t *lv) {
 nscclResult_t nsccl_liveness_check(void *ctx, int record) {
   nsccl_liveness_t *lv = ctx;
   if (!lv || atomic_load_explicit(&lv->dead, memory_order_acquire) < 0) return nscclSuccess;
-  if (!record) return nscclRemoteError;
-  NSCCL_FAIL(nscclRemoteError, "%s (noticed %.1f ms ago)", lv->why, (double)(nsccl_now_ns() - lv->dead_ns) / 1e6);
+  if (!record) return lv->code;
+  NSCCL_FAIL(lv->code, "%s (noticed %.1f ms ago)", lv->why, (double)(nsccl_now_ns() - lv->dead_ns) / 1e6);
 }
 
 /* ---- the watcher thread ---- */
@@ -67,27 +86,52 @@ static void drop(nsccl_liveness_t *lv, int r) {
   lv->fd[r] = -1;
 }
 
+static void record(nsccl_liveness_t *lv, int r, nscclResult_t code, const char *what) {
+  snprintf(lv->why, sizeof(lv->why), "peer rank %d on host %s (pid %d) %s", r, lv->host[r], lv->pid[r], what);
+  lv->code = code;
+  lv->dead_ns = nsccl_now_ns();
+  atomic_store_explicit(&lv->dead, r, memory_order_release);
+  NSCCL_WARN(NSCCL_SUBSYS_NET, "rank %d: %s", lv->rank, lv->why);
+}
+
 /* Record rank r as gone (the first one only) and stop watching it. err: errno of the failure, or
  * 0 for an orderly end-of-file without a goodbye. */
 static void mark_dead(nsccl_liveness_t *lv, int r, int err) {
   drop(lv, r);
   if (atomic_load_explicit(&lv->dead, memory_order_relaxed) >= 0) return;
-  char cause[200];
+  char cause[240];
   if (err == 0)
-    snprintf(cause, sizeof(cause), "closed its connection without leaving (the process exited, was killed or aborted)");
+    snprintf(cause, sizeof(cause), "is gone: it closed its connection without leaving (exited, killed or aborted)");
   else if (err == ECONNRESET || err == EPIPE)
-    snprintf(cause, sizeof(cause), "reset its connection (the process was killed or its host restarted)");
+    snprintf(cause, sizeof(cause), "is gone: it reset its connection (killed, or its host restarted)");
   else if (err == ETIMEDOUT)
     snprintf(cause, sizeof(cause),
-             "stopped acknowledging for %d ms (NSCCL_LINK_TIMEOUT_MS): the link to its host or the host is down",
+             "is gone: it stopped acknowledging for %d ms (NSCCL_LINK_TIMEOUT_MS): the link to its host or the host "
+             "is down",
              lv->link_timeout_ms);
   else
-    snprintf(cause, sizeof(cause), "became unreachable (%s)", strerror(err));
-  snprintf(lv->why, sizeof(lv->why), "peer rank %d on host %s (pid %d) is gone: it %s", r, lv->host[r], lv->pid[r],
-           cause);
-  lv->dead_ns = nsccl_now_ns();
-  atomic_store_explicit(&lv->dead, r, memory_order_release);
-  NSCCL_WARN(NSCCL_SUBSYS_NET, "rank %d: %s", lv->rank, lv->why);
+    snprintf(cause, sizeof(cause), "is gone: it became unreachable (%s)", strerror(err));
+  record(lv, r, nscclRemoteError, cause);
+}
+
+/* A peer's GAVE_UP report, byte by byte into its buffer; complete: record its code and cause. */
+static void take_report(nsccl_liveness_t *lv, int r, const char *p, size_t n) {
+  report_t *rp = &lv->report[r];
+  for (size_t i = 0; i < n && rp->got < sizeof(rp->buf); i++) rp->buf[rp->got++] = (unsigned char)p[i];
+  if (rp->got < GAVE_UP_HEADER) return;
+  uint16_t len;
+  int32_t code;
+  memcpy(&code, rp->buf + 1, sizeof(code));
+  memcpy(&len, rp->buf + 5, sizeof(len));
+  if (len > GAVE_UP_MAX) len = GAVE_UP_MAX;
+  if (rp->got < GAVE_UP_HEADER + (size_t)len) return;
+  drop(lv, r);
+  if (atomic_load_explicit(&lv->dead, memory_order_relaxed) >= 0) return;
+  char what[GAVE_UP_MAX + 64];
+  snprintf(what, sizeof(what), "gave up: %.*s", (int)len, (const char *)rp->buf + GAVE_UP_HEADER);
+  /* Only the codes a failed collective carries; anything else is a remote error. */
+  nscclResult_t c = code == nscclTimeout || code == nscclInvalidUsage ? (nscclResult_t)code : nscclRemoteError;
+  record(lv, r, c, what);
 }
 
 /* Read what peer r sent: heartbeats are dropped, a goodbye ends the watch quietly, end-of-file or
@@ -97,7 +141,10 @@ static void read_peer(nsccl_liveness_t *lv, int r, short revents) {
   for (;;) {
     ssize_t k = recv(lv->fd[r], buf, sizeof(buf), MSG_DONTWAIT);
     if (k > 0) {
-      if (memchr(buf, BYTE_BYE, (size_t)k)) return drop(lv, r);
+      for (ssize_t i = 0; i < k; i++) {
+        if (lv->report[r].got || buf[i] == BYTE_GAVE_UP) return take_report(lv, r, buf + i, (size_t)(k - i));
+        if (buf[i] == BYTE_BYE) return drop(lv, r);
+      }
       continue;
     }
     if (k == 0) return mark_dead(lv, r, 0);
@@ -145,6 +192,10 @@ static void *watch(void *arg) {
     }
   }
   if (stop == 'g') send_all_peers(lv, BYTE_BYE);
+  if (stop == 'e')
+    for (int r = 0; r < lv->nranks; r++)
+      if (lv->fd[r] >= 0 && send(lv->fd[r], lv->give_up, lv->give_up_len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+        NSCCL_INFO(NSCCL_SUBSYS_NET, "peer watcher: could not tell rank %d why this rank gives up", r);
   free(pfd);
   free(who);
   return NULL;
@@ -216,6 +267,7 @@ static void lv_free(nsccl_liveness_t *lv) {
   free(lv->fd);
   free(lv->pid);
   free(lv->host);
+  free(lv->report);
   free(lv);
 }
 
@@ -256,7 +308,8 @@ nscclResult_t nsccl_liveness_start(nsccl_bootstrap_t *bs, int timeout_ms, int li
   lv->fd = malloc((size_t)n * sizeof(int));
   lv->pid = calloc((size_t)n, sizeof(int));
   lv->host = calloc((size_t)n, sizeof(*lv->host));
-  if (!lv->fd || !lv->pid || !lv->host || pipe2(lv->wake, O_CLOEXEC) != 0) {
+  lv->report = calloc((size_t)n, sizeof(*lv->report));
+  if (!lv->fd || !lv->pid || !lv->host || !lv->report || pipe2(lv->wake, O_CLOEXEC) != 0) {
     if (lv->fd)
       for (int r = 0; r < n; r++) lv->fd[r] = -1;
     lv_free(lv);
@@ -290,10 +343,20 @@ nscclResult_t nsccl_liveness_start(nsccl_bootstrap_t *bs, int timeout_ms, int li
   return nscclSuccess;
 }
 
-void nsccl_liveness_stop(nsccl_liveness_t *lv, int graceful) {
+void nsccl_liveness_stop(nsccl_liveness_t *lv, int graceful, nscclResult_t code, const char *reason) {
   if (!lv) return;
   if (lv->running) {
-    char c = graceful ? 'g' : 'a';
+    char c = graceful ? 'g' : reason ? 'e' : 'a';
+    if (c == 'e') {
+      size_t len = strlen(reason) > GAVE_UP_MAX ? GAVE_UP_MAX : strlen(reason);
+      uint16_t l16 = (uint16_t)len;
+      int32_t c32 = (int32_t)code;
+      lv->give_up[0] = BYTE_GAVE_UP;
+      memcpy(lv->give_up + 1, &c32, sizeof(c32));
+      memcpy(lv->give_up + 5, &l16, sizeof(l16));
+      memcpy(lv->give_up + GAVE_UP_HEADER, reason, len);
+      lv->give_up_len = GAVE_UP_HEADER + len; /* written before the wake-up, read by the thread after it */
+    }
     if (write(lv->wake[1], &c, 1) != 1) NSCCL_WARN(NSCCL_SUBSYS_NET, "peer watcher: cannot wake the thread");
     pthread_join(lv->thread, NULL);
   }

@@ -10,7 +10,8 @@
  *   not its process, so a busy or descheduled rank never looks dead; a stopped one (SIGSTOP) does
  *   not either, and is left to NSCCL_TIMEOUT_MS.
  * - A rank that destroys its communicator cleanly says goodbye first, so its peers do not report
- *   it; one that aborts does not, and its peers learn that it is gone.
+ *   it; one that aborts after a failure sends its error (peers fail with its code and cause), and
+ *   one that aborts for no failure, or dies, is reported gone.
  * The first peer found gone is recorded once; nsccl_liveness_check (one atomic load while all is
  * well) then fails every later call with nscclRemoteError naming the rank, its host and pid. */
 #ifndef NSCCL_BOOTSTRAP_LIVENESS_H
@@ -33,11 +34,16 @@ nscclResult_t nsccl_liveness_start(nsccl_bootstrap_t *bs, int timeout_ms, int li
  * Thread-safe. */
 nscclResult_t nsccl_liveness_check(void *ctx, int record);
 
+/* What the watcher recorded about the first peer found gone ("peer rank 2 on host h (pid 7) is
+ * gone: ..."), or NULL while none is. */
+const char *nsccl_liveness_cause(const nsccl_liveness_t *lv);
 /* The rank found gone first, or -1. */
 int nsccl_liveness_dead_rank(const nsccl_liveness_t *lv);
 
 /* Stop the watcher and close every connection. graceful: say goodbye first (a clean destroy), so
- * peers do not take this rank for dead; 0 for abort and failed communicators. NULL is a no-op. */
-void nsccl_liveness_stop(nsccl_liveness_t *lv, int graceful);
+ * peers do not take this rank for dead. Otherwise, with a reason (this rank's failure: a timeout
+ * naming the rank it waited for, say), tell the peers why this rank gives up: they fail with `code`
+ * and that text instead of "gone"; without one they only see the connection close. NULL: no-op. */
+void nsccl_liveness_stop(nsccl_liveness_t *lv, int graceful, nscclResult_t code, const char *reason);
 
 #endif

@@ -371,7 +371,8 @@ static nscclResult_t finish(run_t *r, uint32_t s) {
   nsccl_xfer_t *x = &f->xfer[s];
   /* A peer that died closes every connection at once; if the provider saw it first, the transport's
    * peer watch names the rank and host within a few milliseconds. */
-  if (x->status != nscclSuccess && nsccl_transport_peer_gone(f->tp, 50) != nscclSuccess) return nscclRemoteError;
+  nscclResult_t gone = x->status != nscclSuccess ? nsccl_transport_peer_gone(f->tp, 50) : nscclSuccess;
+  if (gone != nscclSuccess) return gone;
   if (x->status != nscclSuccess)
     NSCCL_FAIL(x->status == nscclTimeout ? nscclTimeout : nscclRemoteError, "the %s rank %d failed (%s)",
                st->kind == NSCCL_STEP_SEND ? "send to" : "receive from", st->peer, nscclGetErrorString(x->status));
@@ -447,7 +448,7 @@ nscclResult_t nsccl_fabric_run(nsccl_fabric_t *f, const nsccl_program_t *p, cons
   int64_t timeout_ns = (int64_t)f->timeout_ms * 1000000;
   unsigned idle = 0;
   nscclResult_t rc = nscclSuccess;
-  char why[256];
+  char why[1024]; /* room for a peer watcher's report inside the transport's error */
   while (r.ndone < p->nsteps) {
     int moved = 0;
     /* Messages first: post every ready transfer before copying or reducing, so that peers can

@@ -11,8 +11,9 @@
 #include "topologies/host.h"
 #include "topologies/topo.h"
 
-static const char *presets[] = {"trn2-16", "trn2-u64", "trn3-u64", "trn3-u144", "trn2-16x4-efa", "trn3-u64-crossbar"};
-static const int preset_ranks[] = {16, 64, 64, 144, 64, 64};
+static const char *presets[] = {"trn2-16",           "trn2-u64",      "trn3-u64",     "trn3-u144",     "trn2-16x4-efa",
+                                "trn3-u64-crossbar", "trn3-u64-tray", "trn2-16-lnc2", "trn2-u64-lnc2", "trn3-u64-lnc2"};
+static const int preset_ranks[] = {16, 64, 64, 144, 64, 64, 64, 64, 256, 256, 16};
 
 Test(topo, presets_load) {
   for (int i = 0; i < (int)(sizeof(presets) / sizeof(presets[0])); i++) {

@@ -196,6 +196,7 @@ Test(topo_layouts, torus_ranks_per_chip) {
   }
   /* Schedules that read rank coordinates refuse it; on one rank per chip they run. */
   cr_assert_eq(nsccl_topo_algo_supported(NSCCL_ALGO_RING, NSCCL_RING_DIMS, t, NSCCL_COLL_ALLGATHER, 64), 0);
+  cr_assert_eq(nsccl_topo_algo_supported(NSCCL_ALGO_RING, NSCCL_RING_KANGARING, t, NSCCL_COLL_ALLGATHER, 64), 0);
   cr_assert_eq(nsccl_topo_algo_supported(NSCCL_ALGO_TREE, NSCCL_TREE_MAPPED, t, NSCCL_COLL_ALLGATHER, 64), 0);
   cr_assert_eq(
       nsccl_topo_algo_supported(NSCCL_ALGO_TREE, NSCCL_TREE_MAPPED | NSCCL_TREE_RD, t, NSCCL_COLL_ALLREDUCE, 64), 0);
@@ -207,6 +208,7 @@ Test(topo_layouts, torus_ranks_per_chip) {
   t = load("trn2-16");
   cr_assert_eq(t->ranks_per_chip, 1);
   cr_assert_eq(nsccl_topo_algo_supported(NSCCL_ALGO_RING, NSCCL_RING_DIMS, t, NSCCL_COLL_ALLGATHER, 16), 1);
+  cr_assert_eq(nsccl_topo_algo_supported(NSCCL_ALGO_RING, NSCCL_RING_KANGARING, t, NSCCL_COLL_ALLGATHER, 16), 1);
   cr_assert_eq(nsccl_topo_algo_supported(NSCCL_ALGO_TREE, NSCCL_TREE_MAPPED, t, NSCCL_COLL_ALLGATHER, 16), 1);
   nsccl_topo_free(t);
 }
@@ -231,6 +233,40 @@ Test(topo_layouts, switch_ranks_per_chip) {
   cr_assert_eq(route_checked(t, 0, 64, mid, &nmid), 3); /* chip 0 -> chip 32: the direct link */
   cr_assert_eq(route_checked(t, 1, 2 * 49, mid, &nmid), 5);
   nsccl_topo_free(t);
+}
+
+/* efa over servers of several ranks per chip: chips numbered server after server. */
+Test(topo_layouts, efa_of_chips) {
+  nsccl_topo_t *t = load("efa:servers=2,inner=trn2-16-lnc2,nic_bandwidth=25e9,network_latency=15e-6");
+  cr_assert_eq(t->nranks, 128);
+  cr_assert_eq(t->ranks_per_chip, 4);
+  cr_assert_eq(t->nchips, 32);
+  for (int r = 0; r < 128; r++) cr_assert_eq(t->chip_of_rank[r], r / 4);
+  int mid[NSCCL_TOPO_MAX_ROUTE], nmid;
+  cr_assert_eq(route_checked(t, 64, 67, mid, &nmid), 2); /* two ranks of chip 16, server 1's chip 0 */
+  cr_assert_geq(mid[0], 128, "passes a chip vertex of server 1");
+  cr_assert_eq(route_checked(t, 0, 64, mid, &nmid), 2); /* rank, network, rank */
+  nsccl_topo_free(t);
+}
+
+/* The counterfactual keeps trn2-16's per-chip numbers: a port carrying what the chip's 4 links
+ * carry, a traversal costing one torus hop, the same endpoint. */
+Test(topo_layouts, trn2_as_switch_matches_trn2_16) {
+  nsccl_topo_t *torus = load("trn2-16"), *sw = load("trn2-16-as-switch");
+  double out = 0;
+  for (int l = 0; l < torus->nlinks; l++)
+    if (torus->links[l].src == 0) out += torus->links[l].bandwidth;
+  cr_assert(near(sw->links[0].bandwidth, out), "port %g, torus chip %g", sw->links[0].bandwidth, out);
+  nsccl_path_t a, b;
+  cr_assert_eq(nsccl_topo_path(torus, 0, 1, &a), nscclSuccess);
+  cr_assert_eq(nsccl_topo_path(sw, 0, 1, &b), nscclSuccess);
+  cr_assert(near(a.latency, b.latency));
+  cr_assert(near(torus->endpoint_overhead, sw->endpoint_overhead) &&
+            near(torus->reduce_bandwidth, sw->reduce_bandwidth));
+  cr_assert(torus->dma_engines == sw->dma_engines && torus->engines_per_message == sw->engines_per_message &&
+            near(torus->dma_engine_bandwidth, sw->dma_engine_bandwidth));
+  nsccl_topo_free(torus);
+  nsccl_topo_free(sw);
 }
 
 /* ---- errors ---- */
