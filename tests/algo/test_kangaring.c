@@ -186,6 +186,6 @@ static void near_bound(const char *preset, nsccl_coll_t coll, double factor) {
 Test(kangaring, injection_bound, .timeout = 120) {
   for (int c = 0; c < NSCCL_NUM_COLLS; c++) near_bound("trn2-16", (nsccl_coll_t)c, 1.3);
   near_bound("trn2-u64", NSCCL_COLL_ALLGATHER, 1.3);
-  near_bound("trn2-u64", NSCCL_COLL_REDUCESCATTER, 1.5);
-  near_bound("trn2-u64", NSCCL_COLL_ALLREDUCE, 1.5);
+  near_bound("trn2-u64", NSCCL_COLL_REDUCESCATTER, 1.3);
+  near_bound("trn2-u64", NSCCL_COLL_ALLREDUCE, 1.3);
 }
