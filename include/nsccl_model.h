@@ -73,9 +73,10 @@ typedef struct {
   uint64_t packet_budget;
   /* Bytes/s of a COPY step (0: free, the topology has no memcpy figure). */
   double copy_bandwidth;
-  /* 0 (default): a rank issues one message per endpoint_overhead, one after another (its sends and
-   * its store-and-forward re-sends), as the cost model assumes; 1: the overheads of a rank's
-   * concurrent messages overlap (as many issue engines as messages). */
+  /* Deprecated (kept for old callers): 1 gives every message its own DMA engine, whatever the
+   * topology says. Concurrency is now the topology's: keys dma_engines, engines_per_message and
+   * dma_engine_bandwidth (docs/topologies.md), which the cost model prices too. 0 (default): the
+   * topology's engines. */
   int overlap_overhead;
 } nsccl_sim_opts_t;
 

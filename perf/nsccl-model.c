@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "algo/topo_algo.h"
+#include "algo/variant.h"
 #include "base/check.h"
 #include "engine/sim.h"
 #include "model/cost.h"
@@ -22,8 +24,10 @@
 
 typedef struct {
   const char *topo;
-  int coll; /* -1: all */
-  int algo; /* >= 0 one family; -1 all; -2 auto (the selected one) */
+  int coll;    /* -1: all */
+  int algo;    /* >= 0 one family; -1 all; -2 auto (the selected one); -3 every variant; -4 one variant */
+  int variant; /* algo -4: the variant's id (family in vfamily) */
+  int vfamily;
   size_t min, max;
   double factor;
   int csv;
@@ -42,7 +46,11 @@ static void usage(FILE *f) {
              "               the first three; broadcast and reduce are priced rooted at rank 0, and --sim\n"
              "               shows '-' for them)\n"
              "  --algo A     ring | tree | direct: that family at its cheapest variant;\n"
-             "               auto: the algorithm the selector picks; all: every family (default all)\n"
+             "               FAMILY/VARIANT (ring/kangaring, tree/rdh, ... as NSCCL_ALGO takes them): that\n"
+             "               variant; variants: every registered variant that builds the collective on\n"
+             "               the topology, one column each; auto: the algorithm the selector picks;\n"
+             "               all: every family (default all)\n"
+             "  --list       print every registered variant (name, collectives, what it does) and exit\n"
              "  -b MIN       smallest size in bytes (default 8); K, M, G suffixes = 2^10, 2^20, 2^30\n"
              "  -e MAX       largest size in bytes (default 1G)\n"
              "  -f FACTOR    multiply the size by FACTOR each row (default 2; must be > 1)\n"
@@ -57,8 +65,10 @@ static void usage(FILE *f) {
              "priced) and the selected algorithm.\n");
 }
 
+static void list_variants(void);
+
 static int parse_args(int argc, char **argv, opts_t *o) {
-  *o = (opts_t){NULL, -1, -1, 8, (size_t)1 << 30, 2.0, 0, 0};
+  *o = (opts_t){NULL, -1, -1, 0, 0, 8, (size_t)1 << 30, 2.0, 0, 0};
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -70,6 +80,9 @@ static int parse_args(int argc, char **argv, opts_t *o) {
     } else if (!strcmp(a, "--sim")) {
       o->sim = 1;
       continue;
+    } else if (!strcmp(a, "--list")) {
+      list_variants();
+      exit(0);
     }
     if (!v) {
       fprintf(stderr, "nsccl-model: %s needs a value (see --help)\n", a);
@@ -89,9 +102,18 @@ static int parse_args(int argc, char **argv, opts_t *o) {
         return 0;
       }
     } else if (!strcmp(a, "--algo")) {
-      o->algo = !strcmp(v, "all") ? -1 : !strcmp(v, "auto") ? -2 : nsccl_algo_from_name(v);
+      const nsccl_variant_t *var = strchr(v, '/') ? nsccl_variant_by_name(v) : NULL;
+      o->algo = !strcmp(v, "all")        ? -1
+                : !strcmp(v, "auto")     ? -2
+                : !strcmp(v, "variants") ? -3
+                : var                    ? -4
+                                         : nsccl_algo_from_name(v);
+      if (var) o->variant = var->id, o->vfamily = var->family;
       if (o->algo == -1 && strcmp(v, "all")) {
-        fprintf(stderr, "nsccl-model: --algo %s: use ring, tree, direct, auto or all\n", v);
+        fprintf(stderr,
+                "nsccl-model: --algo %s: use ring, tree, direct, FAMILY/VARIANT (see --list), variants, auto "
+                "or all\n",
+                v);
         return 0;
       }
     } else if (!strcmp(a, "-b") || !strcmp(a, "-e")) {
@@ -122,47 +144,112 @@ static int parse_args(int argc, char **argv, opts_t *o) {
   return 1;
 }
 
+static void list_variants(void) {
+  printf("%-26s %-28s %s\n", "variant", "collectives (selector)", "what it does");
+  for (int i = 0; i < nsccl_variant_count(); i++) {
+    const nsccl_variant_t *v = nsccl_variant_at(i);
+    char colls[64] = "";
+    for (int c = 0; c < NSCCL_NUM_COLLS; c++)
+      if (v->colls & NSCCL_COLL_BIT(c))
+        snprintf(colls + strlen(colls), sizeof(colls) - strlen(colls), "%s%s%s", *colls ? "," : "",
+                 nsccl_coll_name((nsccl_coll_t)c), v->offered & NSCCL_COLL_BIT(c) ? "" : "*");
+    printf("%-26s %-28s %s\n", v->name, colls, v->about ? v->about : "");
+  }
+  printf("\n* built when forced (NSCCL_ALGO / --algo), not offered to the selector\n");
+}
+
+/* A CSV field per RFC 4180: quoted when it holds a comma, a quote or a line break. */
+static void csv_field(const char *f) {
+  if (!strpbrk(f, ",\"\r\n")) {
+    fputs(f, stdout);
+    return;
+  }
+  putchar('"');
+  for (; *f; f++) {
+    if (*f == '"') putchar('"');
+    putchar(*f);
+  }
+  putchar('"');
+}
+
 /* One result row, in CSV or as a table cell. Every source (model, a simulator) prints through it. */
 static void emit_row(const opts_t *o, const nsccl_topo_t *t, nsccl_coll_t coll, const char *algo, size_t bytes,
                      const char *source, double seconds) {
-  if (o->csv)
-    printf("%s,%s,%s,%zu,%s,%.3f\n", t->name, nsccl_coll_name(coll), algo, bytes, source, seconds * 1e6);
-  else
+  if (o->csv) {
+    csv_field(t->name);
+    printf(",%s,", nsccl_coll_name(coll));
+    csv_field(algo);
+    printf(",%zu,%s,%.3f\n", bytes, source, seconds * 1e6);
+  } else {
     printf(" %12.2f", seconds * 1e6);
+  }
 }
 
-/* ---- --sim (owner: sim): a "sim" row beside each "model" row, timing the variant the model priced
- * with the simulator (src/engine/sim.c, docs/simulator.md). A family with no prediction gets none. */
-static int sim_row(const opts_t *o, const nsccl_topo_t *t, nsccl_coll_t coll, nsccl_algo_t algo,
-                   const nsccl_choice_t *ch, size_t bytes) {
-  if (ch->predicted_s[algo] < 0 || coll >= NSCCL_NUM_COLLS /* nsccl_sim_collective: not rooted ones */) {
+/* A column: one family at its cheapest variant (variant -1) or one registered variant. */
+typedef struct {
+  nsccl_algo_t algo;
+  int variant;
+  const char *name;
+} column_t;
+
+static int columns_of(const opts_t *o, const nsccl_topo_t *t, nsccl_coll_t coll, column_t *cols, int max) {
+  int n = 0;
+  if (o->algo >= 0) {
+    cols[n++] = (column_t){(nsccl_algo_t)o->algo, -1, nsccl_algo_name((nsccl_algo_t)o->algo)};
+  } else if (o->algo == -1) {
+    for (int a = 0; a < NSCCL_NUM_ALGOS; a++)
+      cols[n++] = (column_t){(nsccl_algo_t)a, -1, nsccl_algo_name((nsccl_algo_t)a)};
+  } else if (o->algo == -4) {
+    const nsccl_variant_t *v = nsccl_variant_find((nsccl_algo_t)o->vfamily, o->variant);
+    if (coll < NSCCL_NUM_COLLS && nsccl_variant_applies(v, t, coll, t->nranks))
+      cols[n++] = (column_t){v->family, v->id, v->name};
+  } else if (o->algo == -3) {
+    for (int i = 0; i < nsccl_variant_count() && n < max; i++) {
+      const nsccl_variant_t *v = nsccl_variant_at(i);
+      if (coll < NSCCL_NUM_COLLS && nsccl_variant_applies(v, t, coll, t->nranks) && v->id != NSCCL_RING_TOPO)
+        cols[n++] = (column_t){v->family, v->id, v->name};
+    }
+  }
+  return n;
+}
+
+/* Model (and simulated) time of one column at one size; -1 where it does not apply. */
+static int cell(const opts_t *o, const nsccl_topo_t *t, nsccl_coll_t coll, const column_t *col,
+                const nsccl_choice_t *ch, size_t bytes) {
+  double secs = -1;
+  int variant = col->variant >= 0 ? col->variant : ch->variant[col->algo];
+  if (col->variant < 0)
+    secs = ch->predicted_s[col->algo];
+  else if (nsccl_model_predict(t, NULL, coll, col->algo, col->variant, bytes, t->nranks, &secs) != nscclSuccess) {
+    fprintf(stderr, "nsccl-model: %s\n", nsccl_last_error());
+    return 0;
+  }
+  emit_row(o, t, coll, col->name, bytes, "model", secs);
+  if (!o->sim) return 1;
+  if (secs < 0 || coll >= NSCCL_NUM_COLLS /* nsccl_sim_collective: not rooted ones */) {
     if (!o->csv) printf(" %12s", "-");
     return 1;
   }
   nsccl_sim_result_t res = {0};
-  if (nsccl_sim_collective(t, coll, algo, ch->variant[algo], bytes, NULL, &res) != nscclSuccess) {
-    fprintf(stderr, "nsccl-model: simulating %s %s at %zu bytes: %s\n", nsccl_algo_name(algo), nsccl_coll_name(coll),
-            bytes, nsccl_last_error());
+  if (nsccl_sim_collective(t, coll, col->algo, variant, bytes, NULL, &res) != nscclSuccess) {
+    fprintf(stderr, "nsccl-model: simulating %s %s at %zu bytes: %s\n", col->name, nsccl_coll_name(coll), bytes,
+            nsccl_last_error());
     return 0;
   }
-  emit_row(o, t, coll, nsccl_algo_name(algo), bytes, "sim", res.time_s);
+  emit_row(o, t, coll, col->name, bytes, "sim", res.time_s);
   return 1;
 }
-/* ---- end of --sim ---- */
 
 static int run_coll(const opts_t *o, const nsccl_topo_t *t, nsccl_coll_t coll) {
-  int algos[NSCCL_NUM_ALGOS], na = 0;
-  if (o->algo >= 0)
-    algos[na++] = o->algo;
-  else if (o->algo == -1)
-    for (int a = 0; a < NSCCL_NUM_ALGOS; a++) algos[na++] = a;
+  column_t cols[64];
+  int na = columns_of(o, t, coll, cols, 64);
   if (!o->csv) {
     printf("# %s on %s (%d ranks), predicted time in us (source: model%s)\n", nsccl_coll_name(coll), t->name, t->nranks,
            o->sim ? "; columns marked sim: the simulator" : "");
     printf("%14s", "bytes");
     for (int i = 0; i < na; i++) {
-      printf(" %12s", nsccl_algo_name((nsccl_algo_t)algos[i]));
-      if (o->sim) printf(" %8s-sim", nsccl_algo_name((nsccl_algo_t)algos[i]));
+      printf(" %12.12s", cols[i].name);
+      if (o->sim) printf(" %8.8s-sim", cols[i].name);
     }
     if (o->algo == -2) printf(" %12s%s", "auto", o->sim ? "     auto-sim" : "");
     printf("  %s\n", "selected (variant)");
@@ -175,13 +262,11 @@ static int run_coll(const opts_t *o, const nsccl_topo_t *t, nsccl_coll_t coll) {
       return 0;
     }
     if (!o->csv) printf("%14zu", bytes);
-    for (int i = 0; i < na; i++) {
-      emit_row(o, t, coll, nsccl_algo_name((nsccl_algo_t)algos[i]), bytes, "model", ch.predicted_s[algos[i]]);
-      if (o->sim && !sim_row(o, t, coll, (nsccl_algo_t)algos[i], &ch, bytes)) return 0;
-    }
+    for (int i = 0; i < na; i++)
+      if (!cell(o, t, coll, &cols[i], &ch, bytes)) return 0;
     if (o->algo == -2) {
-      emit_row(o, t, coll, nsccl_algo_name(ch.algo), bytes, "model", ch.predicted_s[ch.algo]);
-      if (o->sim && !sim_row(o, t, coll, ch.algo, &ch, bytes)) return 0;
+      column_t sel = {ch.algo, -1, nsccl_algo_name(ch.algo)};
+      if (!cell(o, t, coll, &sel, &ch, bytes)) return 0;
     }
     if (!o->csv)
       printf("  %s (%s)\n", nsccl_algo_name(ch.algo), nsccl_model_variant_name(ch.algo, ch.variant[ch.algo]));

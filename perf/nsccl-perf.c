@@ -97,7 +97,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "nsccl-perf: cannot write --csv file '%s'\n", o.csv);
         MPI_Abort(MPI_COMM_WORLD, 2);
       }
-      fprintf(csv, "collective,bytes,count,type,redop,algo,time_us,algbw_GBps,busbw_GBps,wrong,mpi_time_us,ratio\n");
+      fprintf(csv, "collective,bytes,count,type,redop,algo,time_us,algbw_GBps,busbw_GBps,wrong,mpi_time_us,ratio,floor_"
+                   "us,pct_floor\n");
     }
     print_preamble(&o, rank, nranks);
     perf_rows_t rows;

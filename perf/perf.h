@@ -32,6 +32,7 @@ typedef struct {
   double time_budget;   /* seconds per (size, placement) before iterations are cut; 0: none */
   int median;           /* report the median iteration instead of the mean */
   int registered;       /* buffers from nscclMemAlloc, registered with the communicator */
+  int batch;            /* calls per timed iteration, back to back (time = elapsed / batch) */
 } perf_opts_t;
 
 /* Parse argv. Returns 0 to run, 1 when --help was printed (exit 0), -1 on a bad option after

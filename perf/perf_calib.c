@@ -21,8 +21,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "base/clock.h"
 #include "api/comm.h"
+#include "base/clock.h"
 #include "model/cost.h"
 #include "perf/perf.h"
 #include "perf/perf_sweep.h"

@@ -58,6 +58,8 @@ void perf_usage(FILE *f) {
              "                       loaded machine; the mean is the nccl-tests convention)\n"
              "      --registered     buffers from nscclMemAlloc, registered with nscclCommRegister: same-host\n"
              "                       peers read them directly (MPI uses the same buffers)\n"
+             "      --batch K        each timed iteration is K back-to-back calls, time = elapsed / K\n"
+             "                       (default 1: one call after a barrier); as the floor's h is measured\n"
              "  -q, --quiet          no progress line on stderr\n"
              "  -h, --help           this text\n"
              "\n"
@@ -122,7 +124,8 @@ int perf_parse_opts(int argc, char **argv, perf_opts_t *o, int print) {
   o->op = nscclSum;
   o->topo_out = "out/perf/host.conf";
   o->time_budget = 1.0;
-  enum { OPT_ALGO = 256, OPT_VS_MPI, OPT_CSV, OPT_CALIBRATE, OPT_TOPO_OUT, OPT_MEDIAN, OPT_REGISTERED };
+  o->batch = 1;
+  enum { OPT_ALGO = 256, OPT_VS_MPI, OPT_CSV, OPT_CALIBRATE, OPT_TOPO_OUT, OPT_MEDIAN, OPT_REGISTERED, OPT_BATCH };
   static const struct option longopts[] = {{"coll", required_argument, NULL, 'c'},
                                            {"minbytes", required_argument, NULL, 'b'},
                                            {"maxbytes", required_argument, NULL, 'e'},
@@ -141,6 +144,7 @@ int perf_parse_opts(int argc, char **argv, perf_opts_t *o, int print) {
                                            {"time-budget", required_argument, NULL, 'T'},
                                            {"median", no_argument, NULL, OPT_MEDIAN},
                                            {"registered", no_argument, NULL, OPT_REGISTERED},
+                                           {"batch", required_argument, NULL, OPT_BATCH},
                                            {"help", no_argument, NULL, 'h'},
                                            {NULL, 0, NULL, 0}};
   opterr = 0;
@@ -210,6 +214,9 @@ int perf_parse_opts(int argc, char **argv, perf_opts_t *o, int print) {
     case 'q': o->quiet = 1; break;
     case OPT_MEDIAN: o->median = 1; break;
     case OPT_REGISTERED: o->registered = 1; break;
+    case OPT_BATCH:
+      if (!parse_int(optarg, 1, 1000000, &o->batch)) BAD("--batch: '%s' is not a count from 1 to 1000000", optarg);
+      break;
     case 'T': {
       char *end;
       errno = 0;

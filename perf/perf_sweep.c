@@ -10,6 +10,7 @@
 #include "api/comm.h"
 #include "base/clock.h"
 #include "model/select.h"
+#include "perf/perf_floor.h"
 #include "perf/perf_sweep.h"
 #include "reduce/reduce.h"
 
@@ -128,18 +129,20 @@ static void time_placement(const perf_opts_t *o, const perf_shape_t *s, int ip, 
     }
     MPI_Barrier(MPI_COMM_WORLD);
     double t0 = now_us();
-    nscclResult_t rc = run_nsccl(s, p, o->dtype, o->op, comm);
+    nscclResult_t rc = nscclSuccess;
+    for (int b = 0; b < o->batch && rc == nscclSuccess; b++) rc = run_nsccl(s, p, o->dtype, o->op, comm);
     double t1 = now_us();
     if (rc != nscclSuccess)
       DIE(rank, "%s of %zu bytes failed: %s", perf_coll_name(s->coll), s->bytes, nscclGetLastError(comm));
-    if (it >= warmup) tn[it - warmup] = t1 - t0;
+    if (it >= warmup) tn[it - warmup] = (t1 - t0) / o->batch;
     if (!o->vs_mpi) continue;
     MPI_Barrier(MPI_COMM_WORLD);
     t0 = now_us();
-    if (run_mpi(s, ip, sbuf, rbuf, o->dtype, o->op) != MPI_SUCCESS)
-      DIE(rank, "MPI %s of %zu bytes failed", perf_coll_name(s->coll), s->bytes);
+    for (int b = 0; b < o->batch; b++)
+      if (run_mpi(s, ip, sbuf, rbuf, o->dtype, o->op) != MPI_SUCCESS)
+        DIE(rank, "MPI %s of %zu bytes failed", perf_coll_name(s->coll), s->bytes);
     t1 = now_us();
-    if (it >= warmup) tm[it - warmup] = t1 - t0;
+    if (it >= warmup) tm[it - warmup] = (t1 - t0) / o->batch;
   }
   /* tn and tm are contiguous only when every iteration ran; move tm next to tn's used part. */
   memmove(tn + iters, tm, (size_t)iters * sizeof(double));
@@ -179,12 +182,13 @@ static void print_header(const perf_opts_t *o, nsccl_coll_t coll, int nranks) {
          perf_bus_factor(coll, nranks));
   const char *mpi_h = o->vs_mpi ? "  mpi(us)  ratio" : "";
   const char *mpi_u = o->vs_mpi ? "     (us)       " : "";
-  int w = o->vs_mpi ? 53 : 37;
+  int w = o->vs_mpi ? 60 : 44;
   printf("# %54s %-*s %-*s\n", "", w, "out-of-place", w, "in-place");
-  printf("# %10s %12s %8s %6s %6s %9s %7s %7s %6s%s %9s %7s %7s %6s%s  %s\n", "size", "count", "type", "redop", "root",
-         "time", "algbw", "busbw", "#wrong", mpi_h, "time", "algbw", "busbw", "#wrong", mpi_h, "algo");
-  printf("# %10s %12s %8s %6s %6s %9s %7s %7s %6s%s %9s %7s %7s %6s%s\n", "(B)", "(elements)", "", "", "", "(us)",
-         "(GB/s)", "(GB/s)", "", mpi_u, "(us)", "(GB/s)", "(GB/s)", "", mpi_u);
+  printf("# %10s %12s %8s %6s %6s %9s %7s %7s %6s%s %6s %9s %7s %7s %6s%s %6s %9s  %s\n", "size", "count", "type",
+         "redop", "root", "time", "algbw", "busbw", "#wrong", mpi_h, "%floor", "time", "algbw", "busbw", "#wrong",
+         mpi_h, "%floor", "floor", "algo");
+  printf("# %10s %12s %8s %6s %6s %9s %7s %7s %6s%s %6s %9s %7s %7s %6s%s %6s %9s\n", "(B)", "(elements)", "", "", "",
+         "(us)", "(GB/s)", "(GB/s)", "", mpi_u, "", "(us)", "(GB/s)", "(GB/s)", "", mpi_u, "", "(us)");
 }
 
 /* What the communicator itself runs (its topology, its override), not a fresh guess. */
@@ -245,6 +249,9 @@ int perf_sweep(const perf_opts_t *o, nscclComm_t comm, int rank, int nranks, FIL
   memset(sbuf, 0, smax);
   memset(rbuf, 0, rmax);
   rows->buffer_bytes = smax + rmax;
+  perf_floor_t floor;
+  perf_floor_measure(smax > rmax ? smax : rmax, rank, nranks, &floor);
+  if (rank == 0) perf_floor_print(&floor, nranks);
   prime(o, plans, nplan, sbuf, rbuf, comm, rank);
 
   int done = 0, tty = isatty(2);
@@ -261,6 +268,7 @@ int perf_sweep(const perf_opts_t *o, nscclComm_t comm, int rank, int nranks, FIL
       row.shape = *s;
       row.algo = algo_for(comm, coll, s->bytes);
       row.algo_id = nsccl_algo_from_name(row.algo);
+      row.floor_us = perf_floor_us(&floor, coll, s->bytes, nranks);
       for (int ip = 0; ip < 2; ip++) {
         if (o->check) row.wrong[ip] = check_once(o, s, ip, sbuf, rbuf, comm, rank, nranks);
         time_placement(o, s, ip, sbuf, rbuf, comm, rank, &row.time_us[ip], &row.mpi_us[ip]);
@@ -279,6 +287,8 @@ int perf_sweep(const perf_opts_t *o, nscclComm_t comm, int rank, int nranks, FIL
         double algbw = t > 0 ? (double)s->bytes / (t * 1e-6) / 1e9 : 0;
         printf(" %9.2f %7.3f %7.3f %6zu", t, algbw, algbw * bf, row.wrong[ip]);
         if (o->vs_mpi) printf(" %8.2f %6.3f", row.mpi_us[ip], row.mpi_us[ip] > 0 ? t / row.mpi_us[ip] : 0);
+        double pct = t > 0 ? 100.0 * row.floor_us / t : 0;
+        printf(" %6.1f", pct);
         rows->busbw_sum += algbw * bf;
         rows->busbw_n++;
         rows->wrong += row.wrong[ip];
@@ -288,12 +298,13 @@ int perf_sweep(const perf_opts_t *o, nscclComm_t comm, int rank, int nranks, FIL
                   coll == NSCCL_COLL_ALLGATHER ? "none" : nsccl_op_name(o->op), row.algo, t, algbw, algbw * bf,
                   row.wrong[ip]);
           if (o->vs_mpi)
-            fprintf(csv, "%.3f,%.4f\n", row.mpi_us[ip], row.mpi_us[ip] > 0 ? t / row.mpi_us[ip] : 0);
+            fprintf(csv, "%.3f,%.4f,", row.mpi_us[ip], row.mpi_us[ip] > 0 ? t / row.mpi_us[ip] : 0);
           else
-            fprintf(csv, ",\n");
+            fprintf(csv, ",,");
+          fprintf(csv, "%.4f,%.2f\n", row.floor_us, pct);
         }
       }
-      printf("  %s\n", row.algo);
+      printf(" %9.3f  %s\n", row.floor_us, row.algo);
       fflush(stdout);
       double now = now_us();
       if (!o->quiet && (tty || now - t_last > 2e6)) {

@@ -11,6 +11,7 @@ typedef struct {
   double time_us[2]; /* [0] out of place, [1] in place: mean over iterations of the slowest rank */
   double mpi_us[2];  /* the same for MPI (--vs-mpi), else 0 */
   size_t wrong[2];
+  double floor_us; /* the row's floor (perf_floor.h), 0 when not measured */
 } perf_row_t;
 
 typedef struct {

@@ -16,7 +16,10 @@ nscclResult_t nsccl_topo_read_engines(nsccl_topo_t *t, nsccl_params_t *p) {
   if (t->engines_per_message < 1) t->engines_per_message = 1;
   NSCCL_CHECK(nsccl_params_int(p, "dma_engines", 0, 1, &t->dma_engines));
   NSCCL_CHECK(nsccl_params_int(p, "engines_per_message", 0, 1, &t->engines_per_message));
-  NSCCL_CHECK(nsccl_params_bw(p, "dma_engine_bandwidth", 0, &t->dma_engine_bandwidth));
+  /* 0 (the default) means unlimited: the engine hands bytes to the link as fast as it takes them. */
+  NSCCL_CHECK(nsccl_params_double(p, "dma_engine_bandwidth", 0, &t->dma_engine_bandwidth));
+  if (t->dma_engine_bandwidth < 0)
+    return nsccl_params_error(p, "dma_engine_bandwidth", "key 'dma_engine_bandwidth': must be >= 0 bytes/s (0: unlimited)");
   if (t->engines_per_message > t->dma_engines)
     return nsccl_params_error(p, "engines_per_message", "key 'engines_per_message' = %d exceeds dma_engines = %d",
                               t->engines_per_message, t->dma_engines);

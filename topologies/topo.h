@@ -44,7 +44,7 @@ typedef struct nsccl_topo {
    * free again when its last byte has left the rank. Defaults: 1 engine, 1 per message, unlimited
    * bandwidth (0), i.e. one message after another, each paying alpha. */
   int dma_engines;
-  int engines_per_message;
+  int engines_per_message; /* at most; and one per NSCCL_DMA_SPREAD_BYTES of the message */
   double dma_engine_bandwidth; /* bytes/s of one engine; 0: unlimited */
   /* Dimension structure (torus): ndims > 0 lets per-dimension algorithms run. Rank r's coordinate
    * in dimension d is (r / stride[d]) % dims[d], stride[0] = 1. */
@@ -84,6 +84,17 @@ typedef struct nsccl_topo {
    * instead of overlapping as they do when a NIC or DMA engine moves the bytes. */
   int cpu_copies;
 } nsccl_topo_t;
+
+/* A message is spread over one engine per this many bytes (at most engines_per_message): the
+ * collective DMA packet of Trainium is 64 KiB by default and at most (docs/hardware-facts.md,
+ * T2-DMA-PKT), so a message smaller than a packet keeps to one engine and leaves the others free for
+ * concurrent messages. */
+#define NSCCL_DMA_SPREAD_BYTES 65536.0
+static inline int nsccl_dma_engines_for(double bytes, int engines_per_message) {
+  double want = bytes / NSCCL_DMA_SPREAD_BYTES;
+  if (want < 1) return 1;
+  return want >= engines_per_message ? engines_per_message : (int)(want + 0.999999);
+}
 
 /* Key/value parameters (from a preset file or a "module:key=v,key=v" string). */
 typedef struct {

@@ -53,7 +53,7 @@ static void dims_phase(model_t *m, int d, double bytes, double runs, int reduce_
     nsccl_model_flow(m, r, nb, bytes, runs /* one message per run: the per-dimension builder does not chunk */);
     if (reduce_too) nsccl_model_reduce(m, nb, bytes);
   }
-  nsccl_model_step(m, m->t->dims[d] - 1);
+  nsccl_model_step_end(m, m->t->dims[d] - 1, 2); /* one ring per line of the dimension, all at once */
 }
 
 static void model_ring_dims(model_t *m, nsccl_coll_t coll, double n) {

@@ -119,7 +119,23 @@ static void model_btree(model_t *m, int trees, double n) {
   }
 }
 
+static void model_tree_steps(model_t *m, nsccl_coll_t coll, int variant, double n);
+
+/* The tree builders emit with automatic chunk-level dependencies (tree_internal.h), so a step's
+ * chunks move on as soon as what they need arrived: the steps are one pipelined phase
+ * (model/price.h). The binary trees price their own pipeline. */
 static void model_tree(model_t *m, nsccl_coll_t coll, int variant, double n) {
+  int v = variant & ~NSCCL_TREE_MAPPED;
+  if (coll == NSCCL_COLL_ALLREDUCE && (v == NSCCL_TREE_BINARY || v == NSCCL_TREE_DOUBLE_BINARY)) {
+    model_btree(m, v == NSCCL_TREE_DOUBLE_BINARY ? 2 : 1, n);
+    return;
+  }
+  nsccl_model_phase_begin(m);
+  model_tree_steps(m, coll, variant, n);
+  nsccl_model_phase_end(m);
+}
+
+static void model_tree_steps(model_t *m, nsccl_coll_t coll, int variant, double n) {
   int p = m->p;
   fold_t f = fold_of(p);
   double B = n / p;
@@ -177,6 +193,7 @@ static void model_tree(model_t *m, nsccl_coll_t coll, int variant, double n) {
  * (reduce-scatter) by k_d over the phase. */
 static void model_tree_mapped_blocks(model_t *m, nsccl_coll_t coll, double n) {
   int p = m->p, nst = -1;
+  nsccl_model_phase_begin(m); /* chunk-pipelined like every tree builder (model_tree) */
   double B = n / p;
   nsccl_mapped_step_t *plan = malloc(sizeof(*plan) * (size_t)p * NSCCL_MAPPED_MAX_STEPS);
   int(*runs)[2] = malloc(sizeof(*runs) * (size_t)p);
@@ -207,6 +224,7 @@ static void model_tree_mapped_blocks(model_t *m, nsccl_coll_t coll, double n) {
     nsccl_model_step(m, 1);
   }
 out:
+  nsccl_model_phase_end(m);
   free(plan);
   free(runs);
 }

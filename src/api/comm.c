@@ -122,6 +122,24 @@ void nsccl_comm_pending_wait(struct nscclComm *c) {
  * bootstrap). On an oversubscribed host a message usually waits for its receiver to be scheduled,
  * which the links' latency models; every rank must price alike, hence any_oversubscribed. */
 static nscclResult_t build_host_topology(struct nscclComm *c) {
+  /* NSCCL_SCHED_TOPO: build and select schedules for a modelled topology (a torus, a switch ...)
+   * whose rank count is the communicator's, and run them for real over this machine's transport:
+   * how the torus variants are tested end to end (docs/runtime.md). */
+  const char *sched = getenv("NSCCL_SCHED_TOPO");
+  if (sched && *sched) {
+    nscclResult_t rc = nsccl_topo_load(sched, &c->topo);
+    if (rc != nscclSuccess)
+      NSCCL_FAIL(rc, "init: NSCCL_SCHED_TOPO=%s could not be loaded: %s", sched, nsccl_last_error());
+    if (c->topo->nranks != c->nranks) {
+      int n = c->topo->nranks;
+      nsccl_topo_free(c->topo);
+      c->topo = NULL;
+      NSCCL_FAIL(nscclInvalidArgument, "init: NSCCL_SCHED_TOPO=%s has %d ranks, the communicator %d", sched, n,
+                 c->nranks);
+    }
+    NSCCL_INFO(NSCCL_SUBSYS_INIT, "schedules built for topology %s (NSCCL_SCHED_TOPO)", c->topo->name);
+    return nscclSuccess;
+  }
   const char *file = getenv("NSCCL_HOST_TOPO");
   double alpha = 0, link_bw = 0, net_bw = 0, net_lat = 0, reduce_bw = 0;
   double link_lat = c->any_oversubscribed ? NSCCL_HOST_OVERSUB_LATENCY : 0;
@@ -147,19 +165,35 @@ static nscclResult_t build_host_topology(struct nscclComm *c) {
 }
 
 /* More ranks on this host than it has PUs? (The binding of one rank says little: mpirun may bind
- * each to one core, so compare with all PUs of the host as well.) Then whether any host is, which
- * every rank learns alike through the bootstrap. */
+ * each to one core, so compare with all PUs of the host as well.) Hosts that are one machine to
+ * the kernel (network namespaces or containers with their own host names, same boot id) share its
+ * PUs: their ranks are counted together, or 4 ranks of 2 "hosts" would spin on 2 cores as if each
+ * had its own. Then whether any host is, which every rank learns alike through the bootstrap. */
+typedef struct {
+  int32_t host_over, cpus;
+  char boot[40];
+} over_info_t;
+
 static nscclResult_t detect_oversubscription(struct nscclComm *c) {
   int local = 0;
   for (int r = 0; r < c->nranks; r++) local += c->host_of_rank[r] == c->host_of_rank[c->rank];
   int cpus = c->host.bound_pus > 0 ? c->host.bound_pus : c->host.pus;
-  c->oversubscribed = cpus > 0 && local > (c->host.pus > cpus ? c->host.pus : cpus);
+  int all_pus = c->host.pus > cpus ? c->host.pus : cpus;
+  c->oversubscribed = cpus > 0 && local > all_pus;
   c->any_oversubscribed = c->oversubscribed;
   if (c->nranks == 1) return nscclSuccess;
-  int *all = calloc((size_t)c->nranks, sizeof(int));
+  over_info_t mine = {c->oversubscribed, all_pus, ""}, *all = calloc((size_t)c->nranks, sizeof(over_info_t));
   if (!all) NSCCL_FAIL(nscclSystemError, "init: out of memory for %d flags", c->nranks);
-  nscclResult_t rc = nsccl_bootstrap_allgather(c->bs, &c->oversubscribed, all, sizeof(int), c->cfg.timeout_ms);
-  for (int r = 0; r < c->nranks && rc == nscclSuccess; r++) c->any_oversubscribed |= all[r];
+  nsccl_bootstrap_boot_id(mine.boot, sizeof(mine.boot));
+  nscclResult_t rc = nsccl_bootstrap_allgather(c->bs, &mine, all, sizeof(mine), c->cfg.timeout_ms);
+  for (int r = 0; r < c->nranks && rc == nscclSuccess; r++) {
+    int machine = 0;
+    for (int q = 0; q < c->nranks && all[r].boot[0]; q++)
+      machine += !strncmp(all[q].boot, all[r].boot, sizeof(mine.boot));
+    int over = all[r].host_over || (all[r].cpus > 0 && machine > all[r].cpus);
+    if (r == c->rank) c->oversubscribed = over;
+    c->any_oversubscribed |= over;
+  }
   free(all);
   return rc;
 }

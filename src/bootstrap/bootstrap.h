@@ -36,6 +36,9 @@ nscclResult_t nsccl_bootstrap_decode_id(const nscclUniqueId *id, nsccl_id_info_t
  * NSCCL_COMM_ID ids) a new one bound to the address. Ownership passes to the caller. */
 nscclResult_t nsccl_bootstrap_take_listener(const nsccl_id_info_t *info, int *fd);
 
+/* The running kernel's boot id ("" when unreadable): ranks with equal ones share a machine's CPUs
+ * even when they are different hosts to the network (namespaces, containers with their own names). */
+void nsccl_bootstrap_boot_id(char *boot, size_t len);
 /* This host's identity: NSCCL_HOSTID if set, else hostname + kernel boot id. */
 void nsccl_bootstrap_host_identity(char id[NSCCL_HOSTID_BYTES], char name[NSCCL_HOSTNAME_BYTES]);
 

@@ -19,9 +19,9 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-#include "bootstrap/bootstrap.h"
 #include "base/check.h"
 #include "base/log.h"
+#include "bootstrap/bootstrap.h"
 
 #define ID_MAGIC   0x4449534eu /* "NSID" */
 #define ID_VERSION 1u
@@ -146,6 +146,16 @@ nscclResult_t nsccl_bootstrap_take_listener(const nsccl_id_info_t *info, int *fd
                                 "socket is not in this process), and each id serves one communicator");
 }
 
+void nsccl_bootstrap_boot_id(char *boot, size_t len) {
+  boot[0] = '\0';
+  FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+  if (f) {
+    if (!fgets(boot, (int)len, f)) boot[0] = '\0';
+    fclose(f);
+    boot[strcspn(boot, "\n")] = '\0';
+  }
+}
+
 void nsccl_bootstrap_host_identity(char id[NSCCL_HOSTID_BYTES], char name[NSCCL_HOSTNAME_BYTES]) {
   if (gethostname(name, NSCCL_HOSTNAME_BYTES) != 0) snprintf(name, NSCCL_HOSTNAME_BYTES, "unknown");
   name[NSCCL_HOSTNAME_BYTES - 1] = '\0';
@@ -155,12 +165,7 @@ void nsccl_bootstrap_host_identity(char id[NSCCL_HOSTID_BYTES], char name[NSCCL_
     return;
   }
   /* The boot id tells apart containers that share a hostname on different machines. */
-  char boot[64] = "";
-  FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
-  if (f) {
-    if (!fgets(boot, sizeof(boot), f)) boot[0] = '\0';
-    fclose(f);
-    boot[strcspn(boot, "\n")] = '\0';
-  }
+  char boot[64];
+  nsccl_bootstrap_boot_id(boot, sizeof(boot));
   snprintf(id, NSCCL_HOSTID_BYTES, "%s/%s", name, boot);
 }

@@ -1,9 +1,12 @@
 /* The simulation engine: a deterministic discrete-event simulation of a set of programs on the
  * links of a topology. docs/simulator.md states the semantics; in short:
  *  - a step starts when its dependencies are done;
- *  - a SEND pays the rank's endpoint_overhead (by default one message after another: the rank's
- *    issue unit), then its packets enter the first link of the route one after another as the
- *    link drains them (so concurrent messages of one rank interleave packet by packet);
+ *  - a SEND takes up to engines_per_message of the rank's free DMA engines (dma_engines of them;
+ *    it waits in the rank's FIFO when none is free), pays endpoint_overhead, then its packets enter
+ *    the first link of the route one after another as the link drains them, no faster than the
+ *    engines' bandwidth (so concurrent messages of one rank interleave packet by packet); the
+ *    engines are held for alpha plus the message's bytes at their bandwidth (alpha only when
+ *    unlimited). With one engine and no bandwidth figure this is one message issued per alpha;
  *  - a link serves packets first come first served at its bandwidth and adds its latency; packets
  *    cut through switches and routed chips (the head moves on after the latency, the tail cannot
  *    leave before it arrived), while a store-and-forward chip waits for the whole message, pays its
@@ -59,16 +62,55 @@ static nscclResult_t recv_complete(sim_t *s, uint32_t g, double now) {
   return complete_at(s, g, now, occupy(&s->red_free[r], now, (double)st->dst.bytes * s->red_inv));
 }
 
-/* Message mi asks `rank` to issue it (pay endpoint_overhead, then inject at `hop`). With overlapping
- * overheads it injects alpha later. Serially, it injects alpha after the unit frees; a message that
- * must wait joins the rank's FIFO and is released by on_packet when the one before it injects. */
-static nscclResult_t issue(sim_t *s, int rank, uint32_t mi, uint32_t hop, double now) {
-  if (!s->serial || (s->ovh_free[rank] <= now && s->issue_head[rank] == NONE)) {
-    double inject = now + s->alpha;
-    if (s->serial) s->ovh_free[rank] = inject;
-    return push(s, inject, inject, EV_PKT, hop, mi, 0);
-  }
+/* Bytes of message m (all its packets). */
+static inline double msg_bytes(const msg_t *m) { return (double)(m->npkts - 1) * m->pkt_bytes + m->last_bytes; }
+
+/* Start message mi at `rank` now if an engine is free: take free engines, up to epm and one per
+ * NSCCL_DMA_SPREAD_BYTES of the message (a small message is not spread), pay alpha, and hold them
+ * for alpha plus the message's bytes at their bandwidth. Returns 0 if none is free. */
+static int try_start(sim_t *s, int rank, uint32_t mi, uint32_t hop, double now, nscclResult_t *rc) {
   msg_t *m = &s->msgs[mi];
+  double *eng = s->eng_free + (size_t)rank * (size_t)s->engines;
+  int took[256], k = 0, want = nsccl_dma_engines_for(msg_bytes(m), s->epm);
+  for (int i = 0; i < s->engines && k < want && k < 256; i++)
+    if (eng[i] <= now) took[k++] = i;
+  if (k == 0) return 0;
+  m->t0 = now + s->alpha;
+  m->rate_inv = s->eng_inv_bw / k;
+  double release = m->t0 + msg_bytes(m) * m->rate_inv;
+  for (int i = 0; i < k; i++) eng[took[i]] = release;
+  *rc = push(s, m->t0, m->t0, EV_PKT, hop, mi, 0);
+  return 1;
+}
+
+/* When the first engine of `rank` frees after now (or now when one is free). */
+static double next_engine(const sim_t *s, int rank) {
+  const double *eng = s->eng_free + (size_t)rank * (size_t)s->engines;
+  double t = eng[0];
+  for (int i = 1; i < s->engines; i++)
+    if (eng[i] < t) t = eng[i];
+  return t;
+}
+
+static nscclResult_t wake_later(sim_t *s, int rank) {
+  if (s->wake[rank] || s->issue_head[rank] == NONE) return nscclSuccess;
+  s->wake[rank] = 1;
+  double t = next_engine(s, rank);
+  return push(s, t, t, EV_ENGINE, 0, (uint32_t)rank, 0);
+}
+
+/* Message mi asks `rank` (a sender, or a storing chip that re-sends it) to issue it at `hop`. With
+ * unlimited engines it injects alpha later at full speed; otherwise it takes free engines
+ * (try_start) or joins the rank's FIFO, served by on_engine as engines free up. */
+static nscclResult_t issue(sim_t *s, int rank, uint32_t mi, uint32_t hop, double now) {
+  msg_t *m = &s->msgs[mi];
+  if (s->unlimited) {
+    m->t0 = now + s->alpha;
+    m->rate_inv = 0;
+    return push(s, m->t0, m->t0, EV_PKT, hop, mi, 0);
+  }
+  nscclResult_t rc = nscclSuccess;
+  if (s->issue_head[rank] == NONE && try_start(s, rank, mi, hop, now, &rc)) return rc;
   m->queued_hop = hop;
   m->next_queued = NONE;
   if (s->issue_head[rank] == NONE)
@@ -76,18 +118,19 @@ static nscclResult_t issue(sim_t *s, int rank, uint32_t mi, uint32_t hop, double
   else
     s->msgs[s->issue_tail[rank]].next_queued = mi;
   s->issue_tail[rank] = mi;
-  return nscclSuccess;
+  return wake_later(s, rank);
 }
 
-/* The issue unit of `rank` became free at `now`: start the next waiting message. */
-static nscclResult_t issue_next(sim_t *s, int rank, double now) {
-  uint32_t mi = s->issue_head[rank];
-  if (mi == NONE) return nscclSuccess;
-  msg_t *m = &s->msgs[mi];
-  s->issue_head[rank] = m->next_queued;
-  double inject = now + s->alpha;
-  s->ovh_free[rank] = inject;
-  return push(s, inject, inject, EV_PKT, m->queued_hop, mi, 0);
+/* An engine of `rank` became free at `now`: start the waiting messages, in order, while engines last. */
+static nscclResult_t on_engine(sim_t *s, int rank, double now) {
+  s->wake[rank] = 0;
+  nscclResult_t rc = nscclSuccess;
+  for (uint32_t mi = s->issue_head[rank]; mi != NONE; mi = s->issue_head[rank]) {
+    if (!try_start(s, rank, mi, s->msgs[mi].queued_hop, now, &rc)) break;
+    NSCCL_CHECK(rc);
+    s->issue_head[rank] = s->msgs[mi].next_queued;
+  }
+  return wake_later(s, rank);
 }
 
 /* A step that nothing waits for finishes at `when` without an event of its own. */
@@ -160,18 +203,38 @@ static nscclResult_t on_packet(sim_t *s, const sim_event_t *e) {
   double start = e->time > L->free ? e->time : L->free;
   double end = start + bytes * L->inv_bw;
   if (end < e->tail) end = e->tail; /* cut-through: bytes cannot leave before they arrive */
+  int seg_start = hop == 0 || (s->store && s->links[route[hop - 1]].to_rank);
+  if (hop == 0 && k == 0 && mi > 0) {
+    /* Messages from one rank to one peer go through one DMA queue, in order: this one starts
+     * streaming when the previous one has left (messages of a pair are numbered consecutively). */
+    msg_t *prev = &s->msgs[mi - 1];
+    if (prev->src == m->src && prev->dst == m->dst && !prev->injected) {
+      m->held = 1;
+      return nscclSuccess;
+    }
+  }
   L->free = end;
   L->busy += end - start;
+  if (seg_start && m->rate_inv > 0) {
+    /* The engines feed the packet no faster than their bandwidth. The link is not held while they
+     * do: it carries other messages' bytes meanwhile (links interleave concurrent DMAs finely). */
+    double ready = m->t0 + ((double)k * m->pkt_bytes + bytes) * m->rate_inv;
+    if (end < ready) end = ready;
+  }
 
-  int seg_start = hop == 0 || (s->store && s->links[route[hop - 1]].to_rank);
   if (seg_start) {
     s->packets++;
-    /* The first packet leaving means the issue unit is done with this message. */
-    if (k == 0 && s->serial) NSCCL_CHECK(issue_next(s, s->t->links[route[hop]].src, e->time));
     /* The endpoint feeds the next packet as this one drains, so that concurrent messages of one
      * rank share its link packet by packet instead of message by message. */
     if (!last) NSCCL_CHECK(push(s, end, end, EV_PKT, hop, mi, k + 1));
     if (hop == 0 && last) {
+      m->injected = 1;
+      if (mi + 1 < s->nmsgs && s->msgs[mi + 1].held) { /* the pair's next message may go now */
+        msg_t *nx = &s->msgs[mi + 1];
+        nx->held = 0;
+        if (nx->t0 < end) nx->t0 = end; /* its engines feed from now on */
+        NSCCL_CHECK(push(s, end, end, EV_PKT, 0, mi + 1, 0));
+      }
       if (m->quiet_send)
         finish_quietly(s, m->send_g, end);
       else
@@ -198,6 +261,7 @@ static nscclResult_t dispatch(sim_t *s, const sim_event_t *e) {
   switch (EV_KIND(e)) {
   case EV_PKT: return on_packet(s, e);
   case EV_STEP_DONE: finish(s, e->a); break;
+  case EV_ENGINE: NSCCL_CHECK(on_engine(s, (int)e->a, e->time)); break;
   case EV_MSG_ARRIVE: {
     msg_t *m = &s->msgs[e->a];
     m->arrived = 1;

@@ -11,7 +11,7 @@
 #define NSCCL_TOPO_MAX_ROUTE 256
 #endif
 
-enum { EV_PKT = 0, EV_STEP_DONE = 1, EV_MSG_ARRIVE = 2, EV_SEG_ARRIVE = 3 };
+enum { EV_PKT = 0, EV_STEP_DONE = 1, EV_MSG_ARRIVE = 2, EV_SEG_ARRIVE = 3, EV_ENGINE = 4 };
 
 #define EV_KIND(e) ((int)(e)->kind)
 #define EV_HOP(e)  ((uint32_t)(e)->hop)
@@ -31,9 +31,13 @@ typedef struct {
   uint32_t route, nhops;   /* links: route_pool[route .. route + nhops) */
   uint32_t npkts;
   double pkt_bytes, last_bytes;
-  uint32_t next_queued; /* the rank's issue queue: next message waiting for the issue unit */
+  uint32_t next_queued; /* the rank's issue queue: next message waiting for a free DMA engine */
   uint32_t queued_hop;  /* hop it will start at once issued */
+  double t0;            /* when the segment being injected got its engines and paid alpha */
+  double rate_inv;      /* seconds per byte its engines need (0: engines unlimited in bandwidth) */
   uint8_t arrived, posted;
+  uint8_t injected; /* its last packet has left the sender (hop 0) */
+  uint8_t held;     /* ready to inject but waiting for the pair's previous message (one DMA queue) */
   uint8_t quiet_send, quiet_recv; /* nothing waits for the send / the plain RECV: no completion event */
 } msg_t;
 
@@ -45,7 +49,11 @@ typedef struct {
   int n;
   int store;
   double alpha, red_inv, copy_inv;
-  int serial;
+  /* DMA engines (topo.h): every rank (and storing chip) has `engines` of them; a message takes up
+   * to `epm` free ones, holds them for alpha + its bytes at their bandwidth, and waits in the
+   * rank's FIFO when none is free. unlimited: as many as messages (opts->overlap_overhead). */
+  int engines, epm, unlimited;
+  double eng_inv_bw; /* seconds per byte of one engine; 0: unlimited */
 
   link_state_t *links;
   msg_t *msgs;
@@ -64,9 +72,11 @@ typedef struct {
   uint32_t *stack; /* steps completed at the current instant, successors not yet released */
   uint32_t nstack;
 
-  double *ovh_free, *red_free, *copy_free, *rank_time;
-  /* Serial issue: messages waiting for a rank's issue unit, FIFO (an intrusive list through msgs).
-   * Keeping them out of the event queue until their turn keeps the heap small. */
+  double *eng_free; /* [issuers * engines]: when each engine is free again */
+  uint8_t *wake;    /* [issuers]: an EV_ENGINE is pending for this issuer */
+  double *red_free, *copy_free, *rank_time;
+  /* Messages waiting for an engine, FIFO per issuer (an intrusive list through msgs). Keeping
+   * them out of the event queue until their turn keeps the heap small. */
   uint32_t *issue_head, *issue_tail;
 
   simq_t q;

@@ -34,7 +34,8 @@ void nsccl_sim_free_state(sim_t *s) {
   free(s->step_msg);
   free(s->stack);
   free(s->done);
-  free(s->ovh_free);
+  free(s->eng_free);
+  free(s->wake);
   free(s->red_free);
   free(s->copy_free);
   free(s->rank_time);
@@ -221,18 +222,23 @@ nscclResult_t nsccl_sim_setup(sim_t *s, const nsccl_sim_opts_t *opts) {
   s->alpha = t->endpoint_overhead > 0 ? t->endpoint_overhead : 0.0;
   s->red_inv = t->reduce_bandwidth > 0 ? 1.0 / t->reduce_bandwidth : 0.0;
   s->copy_inv = opts && opts->copy_bandwidth > 0 ? 1.0 / opts->copy_bandwidth : 0.0;
-  s->serial = !(opts && opts->overlap_overhead);
+  s->unlimited = opts && opts->overlap_overhead;
+  s->engines = t->dma_engines > 0 ? t->dma_engines : 1;
+  s->epm = t->engines_per_message > 0 ? t->engines_per_message : 1;
+  if (s->epm > s->engines) s->epm = s->engines;
+  s->eng_inv_bw = t->dma_engine_bandwidth > 0 ? 1.0 / t->dma_engine_bandwidth : 0.0;
 
   s->links = calloc(t->nlinks ? (size_t)t->nlinks : 1, sizeof(link_state_t));
   s->base = calloc(n + 1, sizeof(uint32_t));
   size_t nissuers = t->nranks > s->n ? (size_t)t->nranks : n; /* chips forward too */
-  s->ovh_free = calloc(nissuers, sizeof(double));
+  s->eng_free = calloc(nissuers * (size_t)s->engines, sizeof(double));
+  s->wake = calloc(nissuers, 1);
   s->issue_head = malloc(nissuers * sizeof(uint32_t));
   s->issue_tail = malloc(nissuers * sizeof(uint32_t));
   s->red_free = calloc(n, sizeof(double));
   s->copy_free = calloc(n, sizeof(double));
   s->rank_time = calloc(n, sizeof(double));
-  if (!s->links || !s->base || !s->ovh_free || !s->red_free || !s->copy_free || !s->rank_time || !s->issue_head ||
+  if (!s->links || !s->base || !s->eng_free || !s->wake || !s->red_free || !s->copy_free || !s->rank_time || !s->issue_head ||
       !s->issue_tail)
     NSCCL_FAIL(nscclSystemError, "simulator: out of memory for %zu ranks", n);
   memset(s->issue_head, 0xff, nissuers * sizeof(uint32_t));

@@ -43,7 +43,18 @@ void nsccl_model_flow(model_t *m, int src, int dst, double bytes, double nmsgs) 
   if (lat > m->lat) m->lat = lat;
   m->lat_sum += lat;
   if (lat < m->lat_min) m->lat_min = lat;
+  /* One message's own time on this flow: its slowest link, or its engines' streaming. */
+  const nsccl_topo_t *t = m->t;
+  int E = t->dma_engines > 0 ? t->dma_engines : 1, epm = t->engines_per_message > 0 ? t->engines_per_message : 1;
+  double hop = per_msg / minbw;
+  if (t->dma_engine_bandwidth > 0)
+    hop = fmax(hop, per_msg / (nsccl_dma_engines_for(per_msg, epm < E ? epm : E) * t->dma_engine_bandwidth));
+  m->hop_sum += hop;
+  if (hop < m->hop_min) m->hop_min = hop;
+  if (hop > m->hop_max) m->hop_max = hop;
   m->msgs[src] += nmsgs > 0 ? nmsgs : fmax(1.0, ceil(bytes / m->chunk));
+  m->sent[src] += bytes;
+  m->flows[src] += 1;
 }
 
 void nsccl_model_reduce(model_t *m, int rank, double bytes) {
@@ -51,40 +62,125 @@ void nsccl_model_reduce(model_t *m, int rank, double bytes) {
 }
 
 void nsccl_model_step_reset_latency(model_t *m) {
-  m->lat = m->lat_sum = 0;
-  m->lat_min = INFINITY;
+  m->lat = m->lat_sum = m->hop_sum = m->hop_max = 0;
+  m->lat_min = m->hop_min = INFINITY;
 }
 
 /* Close a step that happens `repeat` times with the same flows. ring = 1: the flows form one ring
  * and the repeats pipeline around it, so a block's journey of repeat = p-1 hops pays each edge's
  * latency once (all edges but the cheapest), not the slowest edge's at every step. */
 void nsccl_model_step_end(model_t *m, double repeat, int ring) {
-  double k = 0, W = 0, R = 0;
+  double k = 0, W = 0, R = 0, S = 0, F = 1;
   for (int r = 0; r < m->p; r++) {
-    if (m->msgs[r] > k) k = m->msgs[r];
+    if (m->msgs[r] > k) k = m->msgs[r], S = m->sent[r], F = m->flows[r];
     if (m->red[r] > R) R = m->red[r];
-    m->msgs[r] = m->red[r] = 0;
+    if (m->in_phase) m->phase_red[r] += repeat * m->red[r], m->phase_msgs[r] += repeat * m->msgs[r];
+    m->msgs[r] = m->red[r] = m->sent[r] = m->flows[r] = 0;
   }
   for (int i = 0; i < m->ntouched; i++) {
     if (m->load[m->touched[i]] > W) W = m->load[m->touched[i]];
+    if (m->in_phase) m->phase_load[m->touched[i]] += repeat * m->load[m->touched[i]];
     m->load[m->touched[i]] = 0;
   }
   m->ntouched = 0;
-  double T;
+  double T, piped = -1; /* piped: a repeated ring step whose chunks run ahead into the next repeat */
+  double lat = m->lat_override >= 0        ? m->lat_override
+               : ring == 1 && m->lat_sum > 0 ? m->lat_sum - m->lat_min
+                                             : repeat * m->lat;
   if (k == 0) {
     T = m->gamma * R;
+  } else if (m->serial) {
+    /* One core issues, moves and reduces (topology's cpu_copies): the stages add up. */
+    T = k * (m->alpha + W / k + m->gamma * R / k);
   } else {
-    double a = m->alpha, w = W / k, g = m->gamma * R / k;
-    /* Chunks pipeline: after the first, the slowest of issuing, moving and reducing sets the pace.
-     * Unless one core does all three (topology's cpu_copies): then they add up. */
-    T = m->serial ? k * (a + w + g) : a + w + g + (k - 1) * fmax(a, fmax(w, g));
+    /* A k-message pipeline through issue (alpha on DMA engines), the engines' streaming, the links
+     * (W / k per message) and the reduction (gamma R / k); docs/model.md, "DMA engines". The
+     * busiest rank's k messages of S / k bytes each take kk engines (one per
+     * NSCCL_DMA_SPREAD_BYTES, at most engines_per_message) and stream for e1 = (S / k) / (kk bw_e).
+     * Engines admit c = floor(E / kk) messages at once, each holding its engines for alpha + e1;
+     * the messages of one flow (one peer: one DMA queue, in order) stream one after another. After
+     * the first message the slowest of these sets the pace. With one engine and no engine
+     * bandwidth this is alpha + w + g + (k - 1) max(alpha, w, g). */
+    const nsccl_topo_t *t = m->t;
+    int E = t->dma_engines > 0 ? t->dma_engines : 1, epm = t->engines_per_message > 0 ? t->engines_per_message : 1;
+    double per = S / k, kk = nsccl_dma_engines_for(per, epm < E ? epm : E);
+    double c = fmax(1.0, fmin(k, floor(E / kk))), flows = fmax(1.0, fmin(k, F));
+    double e1 = t->dma_engine_bandwidth > 0 ? per / (kk * t->dma_engine_bandwidth) : 0;
+    double w = W / k, g = m->gamma * R / k, item = fmax(fmax(w, e1), g);
+    double rest = fmax((ceil(k / c) - 1) * (m->alpha + e1), (ceil(k / flows) - 1) * e1);
+    T = m->alpha + fmax(w, e1) + g + fmax(rest, (k - 1) * fmax(w, g));
+    if (ring && repeat > 1) {
+      /* Ring repeats (docs/model.md, "Ring"): a chunk moves on to the next hop as soon as it
+       * arrived, so repeats overlap. Either one chunk's journey (alpha, its wire, reduction and
+       * hop latency per repeat) or the busiest resource's occupancy per repeat (its queue and
+       * link: k items; its engines: ceil(k / c) rounds; its reduction) sets the pace: the first
+       * chunk's journey plus the last repeat's other k - 1 chunks, or the resource busy for every
+       * repeat after the first chunk's fill. */
+      double hop = m->alpha + fmax(w, e1) + g;
+      /* The journey crosses every edge of one ring but the cheapest (ring = 1) or repeat identical
+       * edges (ring = 2), each at its own pace (hop_*: a message's own time on each flow). */
+      double wire = ring == 1 && m->hop_sum > 0 ? m->hop_sum - m->hop_min : repeat * m->hop_max;
+      double journey = repeat * (m->alpha + g) + fmin(wire, repeat * fmax(w, e1)) + lat + (k - 1) * item;
+      /* Resources: the repeat x k messages pass the busiest link, queue, reduction, and the
+       * engines (floor(E / kk) messages at once, each holding its engines alpha + e1). */
+      double fit = fmax(1.0, floor(E / kk));
+      double busiest = fmax(item, (m->alpha + e1) / fit);
+      piped = fmax(journey, hop + (repeat * k - 1) * busiest);
+    }
   }
-  double lat = m->lat_override >= 0     ? m->lat_override
-               : ring && m->lat_sum > 0 ? m->lat_sum - m->lat_min
-                                        : repeat * m->lat;
   m->lat_override = -1;
   nsccl_model_step_reset_latency(m);
-  m->total += repeat * T + lat;
+  if (piped >= 0 && !m->in_phase) {
+    m->total += piped;
+  } else if (m->in_phase) {
+    m->phase_serial += repeat * T + lat;
+    /* What the next step waits for: its first chunk (alpha, a chunk's share of the busiest link
+     * and of the reduction, the latency) when its flows were cut into several full chunks, which
+     * move on one by one; else the whole step (nothing of it moves on early). */
+    if (k == 0)
+      m->phase_fill += m->gamma * R;
+    else if (k > F && S / k >= 0.5 * m->chunk)
+      m->phase_fill += m->alpha + W / k + m->gamma * R / k + lat;
+    else
+      m->phase_fill += repeat * T + lat;
+  } else {
+    m->total += repeat * T + lat;
+  }
+}
+
+void nsccl_model_phase_begin(model_t *m) {
+  if (m->in_phase || m->rc != nscclSuccess) return;
+  if (!m->phase_load) {
+    m->phase_load = calloc((size_t)m->t->nlinks + 1, sizeof(double));
+    m->phase_red = calloc((size_t)m->p, sizeof(double));
+    m->phase_msgs = calloc((size_t)m->p, sizeof(double));
+    if (!m->phase_load || !m->phase_red || !m->phase_msgs) {
+      m->rc = nscclSystemError;
+      return;
+    }
+  }
+  m->in_phase = 1;
+  m->phase_serial = m->phase_fill = 0;
+}
+
+void nsccl_model_phase_end(model_t *m) {
+  if (!m->in_phase) return;
+  m->in_phase = 0;
+  const nsccl_topo_t *t = m->t;
+  double W = 0, R = 0, I = 0;
+  int E = t->dma_engines > 0 ? t->dma_engines : 1;
+  for (int i = 0; i < t->nlinks; i++) {
+    if (m->phase_load[i] > W) W = m->phase_load[i];
+    m->phase_load[i] = 0;
+  }
+  for (int r = 0; r < m->p; r++) {
+    R = fmax(R, m->gamma * m->phase_red[r]);
+    I = fmax(I, ceil(m->phase_msgs[r] / E) * m->alpha);
+    m->phase_red[r] = m->phase_msgs[r] = 0;
+  }
+  double piped = m->phase_fill + fmax(W, fmax(R, I));
+  /* One core doing everything (cpu_copies) cannot overlap its steps. */
+  m->total += m->serial ? m->phase_serial : fmin(m->phase_serial, piped);
 }
 
 /* ---- variants, names, entry points: all read from the registry (algo/variant.h) ---- */
@@ -142,8 +238,10 @@ nscclResult_t nsccl_model_predict(const nsccl_topo_t *topo, const nsccl_model_op
   m.touched = malloc(sizeof(int) * (topo->nlinks + 1));
   m.msgs = calloc(nranks, sizeof(double));
   m.red = calloc(nranks, sizeof(double));
+  m.sent = calloc(nranks, sizeof(double));
+  m.flows = calloc(nranks, sizeof(double));
   nscclResult_t rc = nscclSuccess;
-  if (!m.load || !m.touched || !m.msgs || !m.red) {
+  if (!m.load || !m.touched || !m.msgs || !m.red || !m.sent || !m.flows) {
     rc = nscclSystemError;
     goto out;
   }
@@ -161,6 +259,11 @@ out:
   free(m.touched);
   free(m.msgs);
   free(m.red);
+  free(m.sent);
+  free(m.flows);
+  free(m.phase_load);
+  free(m.phase_red);
+  free(m.phase_msgs);
   if (rc != nscclSuccess)
     nsccl_set_error(__FILE__, __LINE__, rc, "model: cannot price %s (variant %d) for %s on %s",
                     nsccl_model_variant_name(algo, variant), variant, nsccl_coll_name(coll),

@@ -62,9 +62,12 @@ typedef struct {
   const nsccl_topo_t *t;
   int n, root, bcast, K; /* K: chunks walked */
   double alpha, gamma, chunk, bytes;
-  double *issue_free; /* [n] per virtual rank */
+  double *issue_free; /* [n * E]: when each DMA engine of a virtual rank is free (topo.h) */
+  int E, epm;         /* dma_engines, engines_per_message */
+  double eng_inv_bw;  /* seconds per byte of one engine, 0: unlimited */
   double *red_free;   /* [n] */
   double *link_free;  /* [nlinks] */
+  double *edge_free;  /* [n]: when the last message on edge v (one sender-receiver pair) left its sender */
   route_t *up;        /* [n] route of the edge between virtual rank v > 0 and its parent, in the data's direction */
   int *parent, *child_first, *children;
   double *arrival;    /* reduce, [n * K]: when (v, chunk) reached v's parent, NAN until known */
@@ -183,11 +186,19 @@ static int handle(walk_t *w, event_t e) {
   double len = chunk_len(w, c);
   size_t i = (size_t)v * w->K + c;
   switch (e.kind) {
-  case EV_READY: { /* the message of edge v is ready at its sender: alpha on the sender's issue unit */
+  case EV_READY: { /* the message of edge v is ready at its sender: it takes DMA engines as the simulator
+                     does (the free ones when the first frees, up to one per spread unit), pays alpha on them,
+                     holds them while it streams at their bandwidth */
     int src = w->bcast ? w->parent[v] : v;
-    double issued = fmax(e.t, w->issue_free[src]) + w->alpha;
-    w->issue_free[src] = issued;
-    return push(w, EV_HOP, v, c, issued);
+    double *eng = w->issue_free + (size_t)src * (size_t)w->E, start = eng[0];
+    for (int k = 1; k < w->E; k++) start = fmin(start, eng[k]);
+    start = fmax(e.t, start);
+    int want = nsccl_dma_engines_for(len, w->epm), took = 0;
+    for (int k = 0; k < w->E && took < want; k++) took += eng[k] <= start;
+    double issued = start + w->alpha, stream = len * w->eng_inv_bw / took;
+    for (int k = 0, left = took; k < w->E && left > 0; k++)
+      if (eng[k] <= start) eng[k] = issued + stream, left--;
+    return push_hop(w, EV_HOP, v, c, issued, 0, stream); /* at hop 0, tail carries the engines' streaming time */
   }
   case EV_HOP: { /* the message's head reached link e.hop of its route, which serves it when free */
     const route_t *r = &w->up[v];
@@ -195,6 +206,13 @@ static int handle(walk_t *w, event_t e) {
     double start = fmax(e.t, w->link_free[r->links[e.hop]]);
     double end = fmax(start + len / l->bandwidth, e.tail);
     w->link_free[r->links[e.hop]] = end;
+    if (e.hop == 0) {
+      /* The sender's engines stream it at their pace, after the pair's previous message (one DMA
+       * queue per pair, in order, as simulated); the link itself is busy only for its own time. */
+      double streamed = fmax(e.t, w->edge_free[v]) + e.tail;
+      if (streamed > end) end = streamed;
+      w->edge_free[v] = end;
+    }
     if (e.hop == 0 && !w->bcast) { /* the send is done when its last byte left (as simulated) */
       w->sent[i] = end;
       if (w->slots && !advance(w, v, c + w->slots)) return 0;
@@ -306,19 +324,24 @@ nscclResult_t nsccl_model_predict_rooted(const nsccl_topo_t *topo, const nsccl_m
   w.gamma = topo->reduce_bandwidth > 0 ? 1.0 / topo->reduce_bandwidth : 0;
   w.bytes = (double)bytes;
   w.chunk = cb == SIZE_MAX || cb >= bytes ? (double)bytes : (double)cb;
-  w.issue_free = calloc((size_t)nranks, sizeof(double));
+  w.E = topo->dma_engines > 0 ? topo->dma_engines : 1;
+  w.epm = topo->engines_per_message > 0 && topo->engines_per_message < w.E ? topo->engines_per_message : w.E;
+  w.eng_inv_bw = topo->dma_engine_bandwidth > 0 ? 1.0 / topo->dma_engine_bandwidth : 0;
+  w.issue_free = calloc((size_t)nranks * (size_t)w.E, sizeof(double));
   w.red_free = calloc((size_t)nranks, sizeof(double));
   w.link_free = calloc((size_t)topo->nlinks + 1, sizeof(double));
+  w.edge_free = calloc((size_t)nranks, sizeof(double));
   w.up = calloc((size_t)nranks, sizeof(route_t));
   w.parent = calloc((size_t)nranks, sizeof(int));
   w.child_first = calloc((size_t)nranks + 1, sizeof(int));
   w.children = calloc((size_t)nranks, sizeof(int)); /* n - 1 edges in all */
   nscclResult_t rc = nscclSystemError;
-  if (w.issue_free && w.red_free && w.link_free && w.up && w.parent && w.child_first && w.children)
+  if (w.issue_free && w.red_free && w.link_free && w.edge_free && w.up && w.parent && w.child_first && w.children)
     rc = walk(&w, algo, seconds);
   free(w.issue_free);
   free(w.red_free);
   free(w.link_free);
+  free(w.edge_free);
   free(w.up);
   free(w.parent);
   free(w.child_first);

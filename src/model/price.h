@@ -18,12 +18,22 @@ typedef struct nsccl_model {
   int *touched; /* links with load > 0 */
   int ntouched;
   double *msgs;            /* [p] messages each rank sends in this step */
+  double *sent;            /* [p] bytes each rank sends in this step */
+  double *flows;           /* [p] flows (distinct peers: one DMA queue each) each rank sends in this step */
   double *red;             /* [p] bytes each rank reduces in this step */
   double lat;              /* largest route latency of a flow in this step */
   double lat_sum, lat_min; /* ring phases: sum and minimum of the route latencies of the flows */
+  double hop_sum, hop_min, hop_max; /* ring phases: a message's own time on each flow (slowest link, engines) */
   double total;            /* seconds so far */
   const int *map;          /* virtual rank -> rank (mapped tree), or NULL */
   nscclResult_t rc;
+  /* A pipelined phase (nsccl_model_phase_begin / _end): totals over its steps. */
+  int in_phase;
+  double phase_serial;       /* the steps priced one after another */
+  double phase_fill;         /* each step's first message: alpha, one chunk on its busiest link, latency */
+  double *phase_load;        /* [nlinks] seconds of traffic on each link over the phase */
+  double *phase_red;         /* [p] bytes each rank reduces over the phase */
+  double *phase_msgs;        /* [p] messages each rank issues over the phase */
   double lat_override; /* >= 0: the latency the next step_end charges (several rings at once) */
 } nsccl_model_t;
 
@@ -31,9 +41,19 @@ typedef struct nsccl_model {
 void nsccl_model_flow(nsccl_model_t *m, int src, int dst, double bytes, double nmsgs);
 /* rank reduces `bytes` in the current step. */
 void nsccl_model_reduce(nsccl_model_t *m, int rank, double bytes);
-/* Close the current step, which happens `repeat` times; ring = 1: the flows form one ring whose
- * repeats pipeline (latency of one block journey). m->lat_override >= 0 replaces the latency. */
+/* Close the current step, which happens `repeat` times. ring = 1: the flows form one ring whose
+ * repeats pipeline chunk by chunk (a block's journey pays every edge's latency but the cheapest's);
+ * ring = 2: several identical rings at once (every flow one hop: the journey pays repeat hops).
+ * m->lat_override >= 0 replaces the latency. */
 void nsccl_model_step_end(nsccl_model_t *m, double repeat, int ring);
+/* The steps between these two are chunk-pipelined by their builder (a chunk moves on as soon as what
+ * it needs has arrived, as the tree builders' automatic dependencies allow), so steps on different
+ * links overlap: the phase costs the smaller of its steps one after another and the fill (each
+ * step's first message) plus its busiest resource over the whole phase (a link's total load, a
+ * rank's reductions or issues). docs/model.md, "Pipelined phases". Phases do not nest. */
+void nsccl_model_phase_begin(nsccl_model_t *m);
+void nsccl_model_phase_end(nsccl_model_t *m);
+
 /* Shorthands: a flow sent one message per chunk; a step closed `repeat` times, not a ring. */
 static inline void nsccl_model_flow1(nsccl_model_t *m, int src, int dst, double bytes) {
   nsccl_model_flow(m, src, dst, bytes, 0);

@@ -15,7 +15,7 @@
 #define NSCCL_FP_EAGER_BYTES 65536
 /* Sends of at least this many bytes from a registered nscclMemAlloc buffer go by rendezvous, and
  * the receiver loads them from its mapping (NSCCL_SHM_DIRECT_MIN overrides; docs/transport.md). */
-#define NSCCL_FP_DIRECT_MIN 16384
+#define NSCCL_FP_DIRECT_MIN 4096
 /* Bytes of the fast path's part of the address blob (name of the segment). */
 #define NSCCL_FP_BLOB_BYTES 64
 

@@ -86,7 +86,10 @@ Test(model, chunk_pipeline) {
   const double a = ALPHA, b = 1 / BW;
   nsccl_topo_t *t = flat(4);
   double n = 4.0 * 10 * 4096, B = n / 4, chunk = 4096, c = B / chunk; /* 10 chunks per block */
-  double want = 3 * (a + chunk * b + (c - 1) * fmax(a, chunk * b));
+  /* A chunk moves on as soon as it arrived, so the 3 steps' 30 chunks run through one issuing
+   * engine back to back (alpha > a chunk's wire time here): the first chunk's alpha and wire, then
+   * 29 more alphas; the step-synchronous sum 3 (a + w + 9 max(a, w)) would be 4 us more. */
+  double want = a + chunk * b + (3 * c - 1) * fmax(a, chunk * b);
   near(predict(t, NSCCL_COLL_ALLGATHER, NSCCL_ALGO_RING, 0, n, 4096), want, "chunked ring AG", 4, n);
   nsccl_topo_free(t);
 }
@@ -194,12 +197,14 @@ Test(model, hier_closed_forms) {
                 (S - 1) * (a + sh * bn) + (S - 1) * NLAT + (G - 1) * (a + n / G * bi);
   near(predict(t, NSCCL_COLL_ALLREDUCE, NSCCL_ALGO_RING, NSCCL_VARIANT_HIER, n, SIZE_MAX), want, "ring/hier AR", p, n);
   /* direct/hier all-gather: one exchange of S-1 blocks over the NIC, then an intra ring whose
-   * steps send S separate blocks (ranks s*G + i are not adjacent) */
-  want = a + B * bn + (S - 2) * fmax(a, B * bn) + NLAT + (G - 1) * (a + B * bi + (S - 1) * fmax(a, B * bi));
+   * steps send S separate blocks (ranks s*G + i are not adjacent); the ring's (G-1) S messages run
+   * back to back through the issuing engine, each moving on as soon as it arrived */
+  want = a + B * bn + (S - 2) * fmax(a, B * bn) + NLAT + a + B * bi + ((G - 1) * S - 1) * fmax(a, B * bi);
   near(predict(t, NSCCL_COLL_ALLGATHER, NSCCL_ALGO_DIRECT, NSCCL_VARIANT_HIER, n, SIZE_MAX), want, "direct/hier AG", p,
        n);
-  /* tree/hier reduce-scatter: intra ring RS of S-block sets, then halving across the 4 servers */
-  want = (G - 1) * (a + B * (bi + g) + (S - 1) * fmax(a, fmax(B * bi, B * g))) +
+  /* tree/hier reduce-scatter: intra ring RS of S-block sets (pipelined as above), then halving
+   * across the 4 servers */
+  want = a + B * (bi + g) + ((G - 1) * S - 1) * fmax(a, fmax(B * bi, B * g)) +
          (a + B * (bn + g) + fmax(a, fmax(B * bn, B * g)) + NLAT) + (a + B * (bn + g) + NLAT);
   near(predict(t, NSCCL_COLL_REDUCESCATTER, NSCCL_ALGO_TREE, NSCCL_VARIANT_HIER, n, SIZE_MAX), want, "tree/hier RS", p,
        n);
@@ -208,7 +213,7 @@ Test(model, hier_closed_forms) {
 
 /* On trn2-16x4-efa a large all-reduce goes hierarchical: the flat ring pays the 25 GB/s NIC in each
  * of its 2(p-1) = 126 steps, the hierarchical one only in 2(S-1) = 6 steps of 1/64 of the vector,
- * the rest on 128 GB/s torus links (a 3.5x gap with the preset's numbers). */
+ * the rest on the torus links (a gap of about 2.9x with the preset's numbers; the simulator agrees). */
 Test(model, efa_prefers_hierarchical_allreduce) {
   nsccl_topo_t *t;
   cr_assert_eq(nsccl_topo_load("trn2-16x4-efa", &t), nscclSuccess, "%s", nsccl_last_error());
@@ -220,7 +225,7 @@ Test(model, efa_prefers_hierarchical_allreduce) {
                  nsccl_model_variant_name(ch.algo, ch.variant[ch.algo]));
     double flat = predict(t, NSCCL_COLL_ALLREDUCE, NSCCL_ALGO_RING, NSCCL_RING_TOPO, (double)sizes[i], 0);
     double hier = predict(t, NSCCL_COLL_ALLREDUCE, NSCCL_ALGO_RING, NSCCL_VARIANT_HIER, (double)sizes[i], 0);
-    cr_assert_lt(hier * 3, flat, "%zu bytes: ring/hier %.1f us, flat ring %.1f us", sizes[i], hier * 1e6, flat * 1e6);
+    cr_assert_lt(hier * 2.5, flat, "%zu bytes: ring/hier %.1f us, flat ring %.1f us", sizes[i], hier * 1e6, flat * 1e6);
     cr_assert_leq(ch.predicted_s[ch.algo], hier);
   }
   /* NSCCL_ALGO=ring/hier forces it even where it is not the cheapest (8 bytes) */

@@ -1,6 +1,8 @@
 #!/bin/sh
 # nsccl-perf end to end under mpirun (suite 'mpi'): perf_test.sh MODE NSCCL_PERF
-#   run     2 ranks, every collective, --vs-mpi, --csv: columns, #wrong 0, CSV header and rows
+#   run     2 ranks, every collective, --vs-mpi, --csv: columns, #wrong 0, CSV header and rows,
+#           the floor column positive and %floor consistent with it
+#   registered 2 ranks, --registered (nscclMemAlloc + nscclCommRegister) and --batch, checked
 #   types   2 ranks, other datatypes and ops, checked
 #   one     1 rank works
 #   fastpath 3 ranks, 8 B .. 256 KiB (one to several fast-path fragments, then libfabric), checked,
@@ -28,21 +30,38 @@ fail() {
 }
 
 # Every data row (lines not starting with '#') must have #wrong = 0 in both placements.
-# Columns: size count type redop root | time algbw busbw #wrong [mpi ratio] | same | algo
-check_rows() { # $1 = 1 with --vs-mpi
-  awk -v vs="$1" '
+# Columns: size count type redop root | time algbw busbw #wrong [mpi ratio] %floor | same | floor algo
+# The floor (measured at start, docs/performance.md "Floor") must be positive with 2 or more ranks
+# and %floor = 100 floor / time (to the printed precision).
+check_rows() { # $1 = 1 with --vs-mpi, $2 = 1 when the floor must be positive
+  awk -v vs="$1" -v pos="${2:-1}" '
     /^#/ || NF == 0 { next }
-    { n++; w1 = $9; w2 = vs ? $15 : $13; want = vs ? 18 : 14
+    { n++; w1 = $9; w2 = vs ? $16 : $14; want = vs ? 21 : 17
       if (NF != want) { print "row has " NF " fields, want " want ": " $0; bad = 1 }
-      if (w1 != "0" || w2 != "0") { print "wrong elements in: " $0; bad = 1 } }
+      if (w1 != "0" || w2 != "0") { print "wrong elements in: " $0; bad = 1 }
+      fl = $(NF - 1); t = $6; pf = vs ? $12 : $10
+      if (pos && fl <= 0) { print "floor not positive: " $0; bad = 1 }
+      # time has 2 decimals, floor 3, %floor 1: the printed %floor lies between the extremes.
+      if (t > 0.005) { lo = 100 * (fl - 0.0005) / (t + 0.005) - 0.05; hi = 100 * (fl + 0.0005) / (t - 0.005) + 0.05
+        if (pf < lo || pf > hi) { print "%floor is not 100 floor / time: " $0; bad = 1 } } }
     END { if (n == 0) { print "no data rows"; bad = 1 }; exit bad }' "$tmp/out"
 }
 
 case $mode in
+registered)
+  # nscclMemAlloc buffers registered with the communicator (direct reads), every collective from
+  # one fast-path fragment to the rendezvous, both placements checked; --batch times 3 calls a row.
+  for min in 0 16384; do
+    NSCCL_SHM_DIRECT_MIN=$min $mpirun -x NSCCL_SHM_DIRECT_MIN -n 2 "$perf" -c all -b 8 -e 2M -f 16 -n 3 -w 1 --batch 3 \
+      --registered >"$tmp/out" 2>"$tmp/err" || fail "--registered (direct minimum $min) exited with $?"
+    grep -q '^# Out of bounds values : 0 OK$' "$tmp/out" || fail "--registered (direct minimum $min): results wrong"
+    check_rows 0 || fail "--registered (direct minimum $min): bad rows"
+  done
+  ;;
 run)
   $mpirun -n 2 "$perf" -c all -b 8 -e 256K -f 8 -n 3 -w 1 -C 1 --vs-mpi --csv "$tmp/r.csv" >"$tmp/out" 2>"$tmp/err" ||
     fail "nsccl-perf exited with $?"
-  for col in size count type redop root time algbw busbw '#wrong' 'mpi(us)' ratio out-of-place in-place; do
+  for col in size count type redop root time algbw busbw '#wrong' 'mpi(us)' ratio '%floor' floor out-of-place in-place; do
     grep '^#' "$tmp/out" | grep -qF -- "$col" || fail "column '$col' missing from the header"
   done
   for c in allreduce allgather reducescatter; do
@@ -52,12 +71,12 @@ run)
   grep -q '^# Avg bus bandwidth    : [0-9.e+-]* *$' "$tmp/out" || fail "no '# Avg bus bandwidth' line"
   grep -q '^# Peak RSS per rank' "$tmp/out" || fail "no peak RSS line"
   check_rows 1 || fail "bad data rows"
-  want='collective,bytes,count,type,redop,algo,time_us,algbw_GBps,busbw_GBps,wrong,mpi_time_us,ratio'
+  want='collective,bytes,count,type,redop,algo,time_us,algbw_GBps,busbw_GBps,wrong,mpi_time_us,ratio,floor_us,pct_floor'
   [ "$(head -n 1 "$tmp/r.csv")" = "$want" ] || fail "CSV header is '$(head -n 1 "$tmp/r.csv")'"
   rows=$(grep -vc '^#' "$tmp/out")
   csvrows=$(($(wc -l <"$tmp/r.csv") - 1))
   [ "$csvrows" -eq $((2 * rows)) ] || fail "CSV has $csvrows rows for $rows table rows (want 2 per row)"
-  awk -F, 'NR > 1 && (NF != 12 || $10 != "0" || $11 == "" || $12 == "") { print "bad CSV row: " $0; bad = 1 }
+  awk -F, 'NR > 1 && (NF != 14 || $10 != "0" || $11 == "" || $12 == "" || $13 <= 0) { print "bad CSV row: " $0; bad = 1 }
            END { exit bad }' "$tmp/r.csv" || fail "bad CSV rows"
   grep -q '^allgather_inplace,' "$tmp/r.csv" || fail "no in-place CSV rows"
   ;;
@@ -74,7 +93,7 @@ types)
 one)
   $mpirun -n 1 "$perf" -c all -b 8 -e 64K -f 16 -n 2 -w 1 --vs-mpi >"$tmp/out" 2>"$tmp/err" || fail "1 rank exited with $?"
   grep -q '^# Out of bounds values : 0 OK$' "$tmp/out" || fail "1 rank: results wrong"
-  check_rows 1 || fail "1 rank: bad rows"
+  check_rows 1 0 || fail "1 rank: bad rows"
   ;;
 fastpath)
   for fp in 1 0; do
