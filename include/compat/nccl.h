@@ -7,9 +7,9 @@
  * What has no meaning on host memory, or is not implemented, compiles and returns a clear error at
  * run time (ncclInvalidUsage; ncclGetLastError says which call and why): one-sided signals, comm
  * shrink/grow/revoke, pre-multiplied sums, the parameter API. Windows (symmetric memory) are
- * accepted and change nothing: collectives on the buffers stay correct. ncclConfig_t has NCCL's
- * fields; the GPU ones are accepted and ignored, and initialisation always blocks (a non-blocking
- * config finds the communicator ready). cudaStream_t comes from the compat cuda_runtime.h beside
+ * registered buffers (nscclCommRegister): same-host peers read ncclMemAlloc buffers directly.
+ * ncclConfig_t has NCCL's fields; the GPU ones are accepted and ignored, and initialisation always
+ * blocks (a non-blocking config finds the communicator ready). cudaStream_t comes from the compat cuda_runtime.h beside
  * this file. Device pointers are host pointers. Per call: docs/compat.md. */
 #ifndef NCCL_H_
 #define NCCL_H_
@@ -166,11 +166,12 @@ typedef struct {
 
 typedef struct ncclParamHandle *ncclParamHandle_t;
 
-/* A registered window: the buffer, nothing more (host memory needs no mapping). */
+/* A window: the buffer and its registration with the communicator (nscclCommRegister). */
 struct ncclWindow_vidmem {
   ncclComm_t comm;
   void *buff;
   size_t size;
+  void *handle;
 };
 typedef struct ncclWindow_vidmem *ncclWindow_t;
 

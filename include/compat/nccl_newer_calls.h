@@ -66,9 +66,11 @@ ncclResetDebugInit(void) {}
 #define ncclResetDebugInit()
 #endif
 
-/* ---- windows (symmetric memory): accepted, no effect on results ----
- * On host memory every rank's buffer is reachable as it is, so registering a window records the
- * buffer and size and changes nothing else; collectives on it run as on any buffer. */
+/* ---- windows (symmetric memory): registered buffers ----
+ * On host memory every rank's buffer is reachable as it is, so a window is the buffer registered
+ * with the communicator (nscclCommRegister): collectives on an ncclMemAlloc buffer inside a window
+ * let same-host peers read it directly, as ncclCommRegister does; on other memory registration
+ * changes nothing. Either way results are those of an unregistered buffer. */
 static inline ncclResult_t ncclCommWindowRegister(ncclComm_t comm, void *buff, size_t size, ncclWindow_t *win,
                                                   int winFlags) {
   int n;
@@ -81,7 +83,12 @@ static inline ncclResult_t ncclCommWindowRegister(ncclComm_t comm, void *buff, s
     return nsccl_compat_unsupported("ncclCommWindowRegister", "unknown winFlags");
   ncclWindow_t w = (ncclWindow_t)malloc(sizeof(*w));
   if (!w) return ncclSystemError;
-  w->comm = comm, w->buff = buff, w->size = size;
+  w->comm = comm, w->buff = buff, w->size = size, w->handle = NULL;
+  rc = nscclCommRegister(comm, buff, size, &w->handle);
+  if (rc != ncclSuccess) {
+    free(w);
+    return rc;
+  }
   *win = w;
   return ncclSuccess;
 }
@@ -92,8 +99,9 @@ static inline ncclResult_t ncclCommWindowDeregister(ncclComm_t comm, ncclWindow_
   if (!win || win->comm != comm)
     return nsccl_compat_unsupported("ncclCommWindowDeregister",
                                     "win is NULL or was registered on another communicator");
+  rc = nscclCommDeregister(comm, win->handle);
   free(win);
-  return ncclSuccess;
+  return rc;
 }
 static inline ncclResult_t ncclWinGetUserPtr(ncclComm_t comm, ncclWindow_t win, void **outUserPtr) {
   int n;

@@ -44,6 +44,26 @@ typedef struct {
 
 static _Thread_local group_t group;
 
+/* The arrays are kept between groups for reuse; a thread that exits frees them (pthread key
+ * destructor, registered on the thread's first allocation). */
+static pthread_key_t group_key;
+static pthread_once_t group_key_once = PTHREAD_ONCE_INIT;
+
+static void group_free(void *arg) {
+  group_t *g = arg;
+  free(g->ops);
+  free(g->inits);
+  g->ops = NULL, g->inits = NULL;
+  g->cap = g->capinit = g->n = g->ninit = 0;
+}
+
+static void group_key_make(void) { pthread_key_create(&group_key, group_free); }
+
+static void group_track(void) {
+  pthread_once(&group_key_once, group_key_make);
+  if (!pthread_getspecific(group_key)) pthread_setspecific(group_key, &group);
+}
+
 int nsccl_group_active(void) { return group.depth > 0; }
 
 nscclResult_t nsccl_group_add(const nsccl_op_t *op) {
@@ -56,6 +76,7 @@ nscclResult_t nsccl_group_add(const nsccl_op_t *op) {
     }
     group.ops = n;
     group.cap = ncap;
+    group_track();
   }
   group.ops[group.n++] = *op;
   return nscclSuccess;
@@ -72,6 +93,7 @@ nscclResult_t nsccl_group_add_init(nscclComm_t *comm, int nranks, const nscclUni
     }
     group.inits = n;
     group.capinit = ncap;
+    group_track();
   }
   group_init_t *g = &group.inits[group.ninit++];
   memset(g, 0, sizeof(*g));

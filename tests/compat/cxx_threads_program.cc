@@ -2,8 +2,9 @@
 // overloads, device properties and error names, and one thread per device with its own stream and
 // communicator, host copies interleaved with queued collectives (the case that hung when a
 // synchronous copy waited for every stream of the process), run for many rounds. Each round checks
-// all-reduce, all-to-all, gather and scatter against a serial computation, on buffers registered as
-// windows. Prints one line per failure and "R/R rounds passed"; exit status 0 only if all passed.
+// all-reduce, all-to-all, gather and scatter against a serial computation, the input an ncclMemAlloc
+// buffer registered as a window (peers read it directly). Prints one line per failure and "R/R rounds passed"; exit
+// status 0 only if all passed.
 #include <cuda_runtime.h>
 #include <nccl.h>
 #include <pthread.h>
@@ -59,8 +60,11 @@ void rank_main(Round *round, int rank) {
   const size_t total = kCount * static_cast<size_t>(n);
   float *host = nullptr, *send = nullptr, *recv = nullptr, *a2a = nullptr, *gath = nullptr, *scat = nullptr;
   CHECK(cudaMallocHost(&host, total * sizeof(float)) == cudaSuccess, "cudaMallocHost");
-  CHECK(cudaMalloc(&send, total * sizeof(float)) == cudaSuccess, "cudaMalloc"); // C++ overload: float **
-  CHECK(cudaMalloc(&recv, total * sizeof(float)) == cudaSuccess, "cudaMalloc");
+  // The input lives in ncclMemAlloc memory inside a window: same-host peers read it directly.
+  void *mem = nullptr;
+  CHECK(ncclMemAlloc(&mem, total * sizeof(float)) == ncclSuccess, "%s", ncclGetLastError(comm));
+  send = static_cast<float *>(mem);
+  CHECK(cudaMalloc(&recv, total * sizeof(float)) == cudaSuccess, "cudaMalloc"); // C++ overload: float **
   CHECK(cudaMalloc(&a2a, total * sizeof(float)) == cudaSuccess, "cudaMalloc");
   CHECK(cudaMalloc(&gath, total * sizeof(float)) == cudaSuccess, "cudaMalloc");
   CHECK(cudaHostAlloc(&scat, kCount * sizeof(float), cudaHostAllocDefault) == cudaSuccess, "cudaHostAlloc");
@@ -107,7 +111,8 @@ void rank_main(Round *round, int rank) {
   CHECK(cudaStreamDestroy(stream) == cudaSuccess, "cudaStreamDestroy");
   CHECK(ncclCommFinalize(comm) == ncclSuccess, "%s", ncclGetLastError(comm));
   CHECK(ncclCommDestroy(comm) == ncclSuccess, "%s", ncclGetLastError(nullptr));
-  cudaFree(send), cudaFree(recv), cudaFree(a2a), cudaFree(gath), cudaFreeHost(host), cudaFreeHost(scat);
+  CHECK(ncclMemFree(send) == ncclSuccess, "ncclMemFree");
+  cudaFree(recv), cudaFree(a2a), cudaFree(gath), cudaFreeHost(host), cudaFreeHost(scat);
 }
 
 void check_runtime_surface() {

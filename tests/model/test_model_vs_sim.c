@@ -54,6 +54,7 @@ static const struct {
     {"trn2-16x4-efa", "ring/hier"},
     {"trn2-16x4-efa", "tree/hier"},
     {"trn2-16x4-efa", "direct/hier"},
+    {"trn3-u144", "direct/hier"},
     /* latency-bound Bruck across EFA: the per-step barrier charges the network latency to every
      * step; the real critical path crosses the network in fewer (a per-rank ready-time model) */
     {"trn2-16x4-efa", "tree/bruck"},
@@ -149,10 +150,7 @@ static const struct {
   nsccl_coll_t coll;
   size_t bytes;
 } known_choice[] = {
-    {"trn2-16", NSCCL_COLL_REDUCESCATTER, (size_t)16 << 20}, /* direct 109 us, tree/mapped 99 us */
-    {"trn2-16", NSCCL_COLL_ALLREDUCE, (size_t)16 << 20},     /* tree/rd-mapped 164 us, rabenseifner-mapped 153 us */
-    {"trn2-u64", NSCCL_COLL_ALLREDUCE, (size_t)128 << 20},   /* tree/rd-mapped 2310 us, ring/dims 2083 us */
-    {"trn2-u64", NSCCL_COLL_ALLREDUCE, (size_t)1 << 30},
+    {"trn3-u64", NSCCL_COLL_ALLREDUCE, (size_t)1 << 30}, /* direct/rsag 5366 us, tree/rabenseifner 5039 us */
 };
 
 static int is_known_choice(const char *preset, nsccl_coll_t c, size_t bytes) {
