@@ -1,6 +1,9 @@
 /* THE table of algorithm variants (algo/variant.h). Adding a variant: write its file (builder,
  * applies, price, descriptor) and add one line here. Order matters only for ties in the selector
- * (the earlier variant of a family wins) and for listings. */
+ * (the earlier variant of a family wins), for listings, and while nsccl_model_best_variant reads at
+ * most 8 offered variants per family (model/cost.c), for which are candidates: on a torus the tree
+ * family offers 10 all-reduce variants, so Swing stands before RDH (rdh, rdh-rd are then built by
+ * name only for all-reduce). */
 #include <string.h>
 
 #include "algo/variant.h"
@@ -10,7 +13,7 @@
  *   ring    0 ring, 16 topo, 17 dims, 18 kangaring, 0x200 hier
  *   tree    0 auto, 1 rd, 2 rabenseifner, 3 binary, 4 double-binary, 5 bruck, 0x100 mapped,
  *           0x101 rd-mapped, 0x102 rabenseifner-mapped, 0x200 hier, 0x400 rdh, 0x401 swing-lat,
- *           0x402 swing-bw
+ *           0x402 swing-bw, 0x403 rdh-rd
  *   direct  0 auto, 1 oneshot, 2 rsag, 3 mesh, 4 mesh-oneshot, 0x200 hier */
 #define VARIANTS(X)                                                                                                    \
   X(ring)                                                                                                              \
@@ -28,6 +31,10 @@
   X(tree_rd_mapped)                                                                                                    \
   X(tree_rabenseifner_mapped)                                                                                          \
   X(tree_hier)                                                                                                         \
+  X(tree_swing_bw)                                                                                                     \
+  X(tree_swing_lat)                                                                                                    \
+  X(tree_rdh)                                                                                                          \
+  X(tree_rdh_rd)                                                                                                       \
   X(direct)                                                                                                            \
   X(direct_oneshot)                                                                                                    \
   X(direct_rsag)                                                                                                       \

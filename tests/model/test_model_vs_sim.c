@@ -58,6 +58,15 @@ static const struct {
     /* latency-bound Bruck across EFA: the per-step barrier charges the network latency to every
      * step; the real critical path crosses the network in fewer (a per-rank ready-time model) */
     {"trn2-16x4-efa", "tree/bruck"},
+    /* torus exchange plans (tree/rdh, tree/rdh-rd, tree/swing-bw; docs/model.md, "Exchange plans"):
+     * medians 0-3%, but at 256 KiB-16 MiB steps of many small messages (a run or block piece each)
+     * start concurrently on the simulator's DMA engines, and the model prices them 30-210% high */
+    {"trn2-16", "tree/rdh"},
+    {"trn2-16", "tree/rdh-rd"},
+    {"trn2-16", "tree/swing-bw"},
+    {"trn2-u64", "tree/rdh"},
+    {"trn2-u64", "tree/rdh-rd"},
+    {"trn2-u64", "tree/swing-bw"},
 };
 
 static int is_known(const char *preset, const char *variant) {
@@ -151,6 +160,10 @@ static const struct {
   size_t bytes;
 } known_choice[] = {
     {"trn3-u64", NSCCL_COLL_ALLREDUCE, (size_t)1 << 30}, /* direct/rsag 5366 us, tree/rabenseifner 5039 us */
+    /* 16 MiB all-gather / reduce-scatter: tree/swing-bw (and tree/mapped) simulate below
+     * ring/kangaring, but the exchange plans' mid-size prices are high (above) and kangaring's low */
+    {"trn2-u64", NSCCL_COLL_ALLGATHER, (size_t)16 << 20},
+    {"trn2-u64", NSCCL_COLL_REDUCESCATTER, (size_t)16 << 20},
 };
 
 static int is_known_choice(const char *preset, nsccl_coll_t c, size_t bytes) {
