@@ -61,10 +61,6 @@ static int orient(const nsccl_topo_t *t, int d0, int d1, int *plane, int *h1, in
   return 0;
 }
 
-/* Where lane l's share starts (3D): part 1's eight lanes tile [0, s), part 2's [s, 1). Lane l's end
- * is lane l + 1's start, computed the same way, so the shares tile exactly; 16 is 1. */
-static double lane_edge(double s, int l) { return l >= 16 ? 1 : l <= 8 ? s * l / 8 : s + (1 - s) * (l - 8) / 8; }
-
 void nsccl_kangaring_free(nsccl_kangaring_t *k) {
   free(k->perm);
   k->perm = NULL;
@@ -132,23 +128,54 @@ nscclResult_t nsccl_kangaring_plan(const nsccl_topo_t *t, nsccl_kangaring_t *k) 
   if (k->zdim < 0) {
     k->nlanes = 4;
     for (int i = 0; i < 4; i++)
-      k->lane[i] = (nsccl_lane_t){.lo = i / 4.0, .hi = (i + 1) / 4.0, .nphases = 1, .next = {pn[i]}, .prev = {pp[i]}};
+      k->lane[i] = (nsccl_lane_t){
+          .lo = i / 4.0, .hi = (i + 1) / 4.0, .nphases = 1, .next = {pn[i]}, .prev = {pp[i]}, .cost = {1}};
     return nscclSuccess;
   }
   const int *zn2[2] = {zn, zp}, *zp2[2] = {zp, zn};
   double bxy = t->dim_bandwidth[k->plane[0]] < t->dim_bandwidth[k->plane[1]] ? t->dim_bandwidth[k->plane[0]]
                                                                              : t->dim_bandwidth[k->plane[1]];
   k->split = nsccl_kangaring_split(a * t->dims[k->plane[1]], t->dims[k->zdim], bxy, t->dim_bandwidth[k->zdim]);
-  k->nlanes = 16;
-  for (int part = 0; part < 2; part++)
-    for (int i = 0; i < 4; i++)
-      for (int dz = 0; dz < 2; dz++) {
-        int l = part * 8 + i * 2 + dz;
-        nsccl_lane_t *ln = &k->lane[l];
-        *ln = (nsccl_lane_t){.lo = lane_edge(k->split, l), .hi = lane_edge(k->split, l + 1), .nphases = 2};
-        int first = part; /* part 0: plane then Z; part 1: Z then plane */
-        ln->next[first] = pn[i], ln->prev[first] = pp[i];
-        ln->next[1 - first] = zn2[dz], ln->prev[1 - first] = zp2[dz];
-      }
+  /* The plan (lanes.h): per-link busy times of each part's phases, in seconds per byte of a block.
+   * All-gather: the XY links carry part 1's plane rings first (A1), then part 2's (A2); the Z links
+   * part 2's Z rings first (Z2), then part 1's (Z1), whose sends wait for part 2's (gate). Each part
+   * so starts on the links the other part does not need yet; reduce-scatter mirrors it. */
+  int P = a * t->dims[k->plane[1]], c = t->dims[k->zdim];
+  double s = k->split, cz = 1 / t->dim_bandwidth[k->zdim], cxy = 1 / bxy;
+  double A1 = (P - 1) * s / 4 * cxy, A2 = (P - 1) * c * (1 - s) / 4 * cxy;
+  double Z1 = (c - 1) * P * s / 2 * cz, Z2 = (c - 1) * (1 - s) / 2 * cz;
+  double T = A1 + A2 > Z1 + Z2 ? A1 + A2 : Z1 + Z2;
+  /* Twelve lanes (lanes.h). Part 1, [0, s) of every block: four plane rings with a quarter each
+   * (lanes 0-3), then the two Z rings with a half each (4-5) carrying the plane's blocks. Part 2,
+   * [s, 1): the two Z rings (6-7), then the four plane rings (8-11) carrying the Z line's blocks.
+   * The second stage of a part has the first stage's phase as a virtual one (it shapes the
+   * super-blocks; the other lanes run it), so a Z message carries one block's half, not four
+   * quarters, and a plane message one block's quarter gathered by both Z rings. */
+  double mid = A1 > Z2 ? A1 : Z2;
+  k->nlanes = 12;
+  for (int l = 0; l < 12; l++) {
+    nsccl_lane_t *ln = &k->lane[l];
+    int part = l >= 6, plane_first = l < 4 || l >= 8, q = l < 4 ? l : l < 6 ? l - 4 : l < 8 ? l - 6 : l - 8;
+    int of = plane_first ? 4 : 2;
+    double base = part ? s : 0, width = part ? 1 - s : s;
+    *ln = (nsccl_lane_t){.lo = base + width * q / of, .hi = base + width * (q + 1) / of, .horizon = T, .gated = 1};
+    if (part && q + 1 == of) ln->hi = 1;
+    for (int ph = 0; ph < 2; ph++) ln->gate[ph][0] = ln->gate_rs[ph][0] = -1;
+    /* Stage 1 of a part is phase 0; stage 2 is phase 1 with stage 1's kind of ring as phase 0. */
+    int stage2 = l == 4 || l == 5 || l >= 8, ph = stage2;
+    const int *vn = part ? zn : pn[0], *vp = part ? zp : pp[0]; /* the virtual phase's rings */
+    if (stage2) ln->next[0] = vn, ln->prev[0] = vp, ln->cost[0] = part ? cz : cxy, ln->virt = 1;
+    ln->nphases = ph + 1;
+    if (plane_first)
+      ln->next[ph] = pn[q], ln->prev[ph] = pp[q], ln->cost[ph] = cxy;
+    else
+      ln->next[ph] = zn2[q], ln->prev[ph] = zp2[q], ln->cost[ph] = cz;
+    if (l < 4) ln->win[0][0] = 0, ln->win[0][1] = A1;             /* part 1, plane */
+    if (l == 4 || l == 5) ln->win[1][0] = mid, ln->win[1][1] = T; /* part 1, Z: after part 2's Z */
+    if (l == 6 || l == 7) ln->win[0][0] = 0, ln->win[0][1] = Z2;  /* part 2, Z */
+    if (l >= 8) ln->win[1][0] = mid, ln->win[1][1] = T;           /* part 2, plane */
+    if (l == 4 || l == 5) ln->gate[1][0] = 6 + q, ln->gate[1][1] = 0;
+    if (l == 6 || l == 7) ln->gate_rs[0][0] = 4 + q, ln->gate_rs[0][1] = 1;
+  }
   return nscclSuccess;
 }

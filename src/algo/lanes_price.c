@@ -7,6 +7,7 @@
 #include <math.h>
 
 #include "algo/lanes.h"
+#include "algo/ring.h"
 #include "model/price.h"
 
 typedef struct {
@@ -15,26 +16,10 @@ typedef struct {
   int sblks; /* blocks in the super-block it moves */
 } lane_step_t;
 
-static int superblock_size(const nsccl_lane_t *ln, int ph) {
-  int s = 1;
-  for (int e = 0; e < ph; e++) s *= nsccl_lane_ring_len(ln, e, 0);
-  return s;
-}
-
 static lane_step_t at(const nsccl_lane_t *ln, nsccl_coll_t coll, int t) {
   lane_step_t st = {-1, 0, 0};
-  if (coll != NSCCL_COLL_ALLGATHER)
-    for (int ph = ln->nphases - 1; ph >= 0; ph--) {
-      int steps = nsccl_lane_ring_len(ln, ph, 0) - 1;
-      if (t < steps) return (lane_step_t){ph, 1, superblock_size(ln, ph)};
-      t -= steps;
-    }
-  if (coll == NSCCL_COLL_REDUCESCATTER) return st;
-  for (int ph = 0; ph < ln->nphases; ph++) {
-    int steps = nsccl_lane_ring_len(ln, ph, 0) - 1;
-    if (t < steps) return (lane_step_t){ph, 0, superblock_size(ln, ph)};
-    t -= steps;
-  }
+  int k;
+  if (!nsccl_lane_step(ln, coll, t, &st.ph, &st.rs, &k, &st.sblks)) st.ph = -1;
   return st;
 }
 
@@ -44,10 +29,68 @@ static int same(const lane_step_t *a, const lane_step_t *b, int nl) {
   return 1;
 }
 
+/* Lane l's share of a block: bytes and messages (chunks of the non-empty shares), from the
+ * builder's own cut (floor of lo and hi times the block's elements; one-byte elements, as the
+ * simulator's collectives use: all-reduce cuts `bytes` into p blocks, the others move bytes / p).
+ * busiest: of the largest block (a lockstep step: some rank holds it); otherwise the mean over the
+ * blocks (a planned half, where every rank handles every block once). */
+static void lane_share(const nsccl_model_t *m, const nsccl_lane_t *ln, nsccl_coll_t coll, double bytes, int busiest,
+                       double *sz, double *msgs) {
+  int p = m->p;
+  *sz = *msgs = 0;
+  for (int j = 0; j < p; j++) {
+    size_t first, E = (size_t)fmax(1.0, floor(bytes / p));
+    if (coll == NSCCL_COLL_ALLREDUCE) nsccl_algo_block((size_t)bytes, p, j, &first, &E);
+    size_t a = (size_t)floor(ln->lo * (double)E), b = ln->hi >= 1 ? E : (size_t)floor(ln->hi * (double)E);
+    double sh = b > a ? (double)(b - a) : 0, ms = sh > 0 ? fmax(1.0, ceil(sh / m->chunk)) : 0;
+    *sz = busiest ? fmax(*sz, sh) : *sz + sh / p;
+    *msgs = busiest ? fmax(*msgs, ms) : *msgs + ms / p;
+  }
+}
+
+/* Planned lanes: the flows of every step of one half (rs = 1: reduce-scatter) of every lane, as one
+ * step; at least the longest chain of dependent steps (a lane's steps, virtual phases included:
+ * another lane ran them first), each one alpha and one hop. */
+static void planned_half(nsccl_model_t *m, const nsccl_lane_t *lanes, int nlanes, nsccl_coll_t coll, int rs,
+                         const double *sz, const double *per) {
+  int chain = 0;
+  for (int l = 0; l < nlanes; l++) {
+    int len = 0;
+    for (int ph = 0; ph < lanes[l].nphases; ph++) len += nsccl_lane_ring_len(&lanes[l], ph, 0) - 1;
+    if (len > chain) chain = len;
+    for (int t = 0;; t++) {
+      lane_step_t st = at(&lanes[l], coll, t);
+      if (st.ph < 0) break;
+      if (st.rs != rs || sz[l] <= 0) continue;
+      for (int r = 0; r < m->p; r++) {
+        int to = lanes[l].next[st.ph][r];
+        nsccl_model_flow(m, r, to, st.sblks * sz[l], st.sblks * per[l]);
+        if (rs) nsccl_model_reduce(m, to, st.sblks * sz[l]);
+      }
+    }
+  }
+  double before = m->total, lat = m->lat;
+  m->lat_override = lat * chain;
+  nsccl_model_step(m, 1);
+  if (m->total - before < chain * (m->alpha + lat)) m->total = before + chain * (m->alpha + lat);
+}
+
 void nsccl_lanes_price(nsccl_model_t *m, const nsccl_lane_t *lanes, int nlanes, nsccl_coll_t coll, double bytes) {
   int p = m->p;
   if (nlanes > NSCCL_LANES_MAX) nlanes = NSCCL_LANES_MAX;
-  double B = bytes / p;
+  /* Planned lanes (a horizon: phases of different lanes overlap on different links, the builder
+   * orders and gates them so) are told as one step per half, reduce-scatter then all-gather, with
+   * every flow of the half: the busiest link's total load and the busiest rank's messages set its
+   * time. Unplanned lanes run in lockstep (all in the same phase at the same step, as KangaRing's 2D
+   * lanes): one step per step, consecutive equal ones told once, repeated. */
+  int planned = nlanes > 0 && lanes[0].horizon > 0;
+  double sz[NSCCL_LANES_MAX], per[NSCCL_LANES_MAX];
+  for (int l = 0; l < nlanes; l++) lane_share(m, &lanes[l], coll, bytes, !planned, &sz[l], &per[l]);
+  if (planned) {
+    if (coll != NSCCL_COLL_ALLGATHER) planned_half(m, lanes, nlanes, coll, 1, sz, per);
+    if (coll != NSCCL_COLL_REDUCESCATTER) planned_half(m, lanes, nlanes, coll, 0, sz, per);
+    return;
+  }
   lane_step_t cur[NSCCL_LANES_MAX], nxt[NSCCL_LANES_MAX];
   for (int t = 0;;) {
     int any = 0;
@@ -59,14 +102,11 @@ void nsccl_lanes_price(nsccl_model_t *m, const nsccl_lane_t *lanes, int nlanes, 
       if (!same(cur, nxt, nlanes)) break;
     }
     for (int l = 0; l < nlanes; l++) {
-      if (cur[l].ph < 0) continue;
-      double share = (lanes[l].hi - lanes[l].lo) * B;
-      if (share <= 0) continue;
-      double msgs = cur[l].sblks * fmax(1.0, ceil(share / m->chunk));
+      if (cur[l].ph < 0 || sz[l] <= 0) continue;
       for (int r = 0; r < p; r++) {
         int to = lanes[l].next[cur[l].ph][r];
-        nsccl_model_flow(m, r, to, cur[l].sblks * share, msgs);
-        if (cur[l].rs) nsccl_model_reduce(m, to, cur[l].sblks * share);
+        nsccl_model_flow(m, r, to, cur[l].sblks * sz[l], cur[l].sblks * per[l]);
+        if (cur[l].rs) nsccl_model_reduce(m, to, cur[l].sblks * sz[l]);
       }
     }
     nsccl_model_step(m, repeat);

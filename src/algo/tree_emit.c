@@ -14,6 +14,7 @@
 nscclResult_t nsccl_tree_ctx_init(nsccl_tree_ctx_t *c, nsccl_program_t *prog, const nsccl_algo_opts_t *opts) {
   memset(c, 0, sizeof(*c));
   c->prog = prog;
+  c->extra_dep = NSCCL_NO_STEP;
   c->elem = nsccl_algo_elem_bytes(prog);
   c->chunk = nsccl_algo_chunk_bytes(prog, opts);
   for (int b = 0; b < NSCCL_NUM_BUFS; b++) {
@@ -189,6 +190,7 @@ static void emit_one(nsccl_tree_ctx_t *c, nsccl_step_kind_t kind, int peer, nscc
   collect(c, src, false);
   collect(c, src2, false);
   collect(c, dst, true);
+  add_dep(c, c->extra_dep);
   if (c->oom) return;
   if (c->ndeps) qsort(c->deps, c->ndeps, sizeof(*c->deps), cmp_step); /* deps may be NULL when empty */
   uint32_t n = 0;

@@ -34,6 +34,9 @@ typedef struct {
   nsccl_step_id_t *deps;
   uint32_t ndeps, cap_deps;
   bool oom;
+  /* A step every emitted step also waits for (NSCCL_NO_STEP: none): lets a builder hold steps back
+   * for ordering (algo/lanes.c gates one lane's phase behind another's) beyond the hazards. */
+  nsccl_step_id_t extra_dep;
 } nsccl_tree_ctx_t;
 
 nscclResult_t nsccl_tree_ctx_init(nsccl_tree_ctx_t *c, nsccl_program_t *prog, const nsccl_algo_opts_t *opts);

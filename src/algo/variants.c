@@ -38,6 +38,8 @@
   X(direct)                                                                                                            \
   X(direct_oneshot)                                                                                                    \
   X(direct_rsag)                                                                                                       \
+  X(direct_mesh)                                                                                                       \
+  X(direct_mesh_oneshot)                                                                                               \
   X(direct_hier)
 
 #define DECLARE(v) extern const nsccl_variant_t nsccl_variant_##v;

@@ -5,7 +5,6 @@
 #include "algo/kangaring.h"
 #include "algo/topo_algo.h"
 #include "algo/variant.h"
-#include "model/simulate.h"
 #include "torus_run.h"
 
 /* Every node of the a x b torus: its four out-links (+x, -x, +y, -y) are taken by exactly one of
@@ -73,7 +72,19 @@ Test(kangaring, applies_where_cycles_exist) {
     cr_assert(nsccl_variant_applies(kr(), t, NSCCL_COLL_ALLREDUCE, t->nranks), "%s refused", yes[i]);
     nsccl_kangaring_t k;
     cr_assert_eq(nsccl_kangaring_plan(t, &k), nscclSuccess);
-    for (int l = 0; l < k.nlanes; l++) cr_assert(nsccl_lane_check(&k.lane[l], t->nranks), "%s lane %d", yes[i], l);
+    /* Every byte of every block is gathered by exactly one lane of each stage, and the lanes of the
+     * last stage (those whose phases end with a Z ring or a plane ring after a virtual phase, or
+     * the 2D rings) gather all blocks; first-stage lanes of 3D gather a plane or a Z line. */
+    for (int l = 0; l < k.nlanes; l++) {
+      int got = nsccl_lane_check(&k.lane[l], t->nranks);
+      cr_assert_gt(got, 0, "%s lane %d is not a hierarchy", yes[i], l);
+      int last_stage = k.zdim < 0 || k.lane[l].nphases == 2;
+      if (last_stage) cr_assert_eq(got, t->nranks, "%s lane %d gathers %d blocks", yes[i], l, got);
+    }
+    double cover[2] = {0, 0}; /* share of [0, 1) per stage */
+    for (int l = 0; l < k.nlanes; l++) cover[k.lane[l].nphases - 1] += k.lane[l].hi - k.lane[l].lo;
+    cr_assert_float_eq(cover[k.zdim < 0 ? 0 : 1], 1.0, 1e-12, "%s", yes[i]);
+    if (k.zdim >= 0) cr_assert_float_eq(cover[0], 1.0, 1e-12, "%s", yes[i]);
     cr_assert_float_eq(k.lane[k.nlanes - 1].hi, 1.0, 1e-12);
     nsccl_kangaring_free(&k);
     nsccl_topo_free(t);
@@ -135,4 +146,46 @@ Test(kangaring, large, .timeout = 120) {
   torus_run_case(t, NSCCL_COLL_ALLREDUCE, NSCCL_ALGO_RING, NSCCL_RING_KANGARING, (size_t)3 << 20, false, false, 0);
   torus_run_case(t, NSCCL_COLL_ALLGATHER, NSCCL_ALGO_RING, NSCCL_RING_KANGARING, (size_t)1 << 18, true, false, 0);
   nsccl_topo_free(t);
+}
+
+Test(kangaring, model_agrees_with_simulator, .timeout = 300) {
+  double err[64];
+  int n = 0;
+  /* trn2-16 only: on trn2-u64 (the planned 3D lanes) the model is 38-68% below the simulator from
+   * 8 KiB to 8 MiB since the DMA-engine step formula landed (docs/model.md, "Lanes"); issue 12's
+   * global model_vs_sim test reports it. */
+  for (int c = 0; c < NSCCL_NUM_COLLS; c++)
+    torus_model_vs_sim("trn2-16", NSCCL_ALGO_RING, NSCCL_RING_KANGARING, (nsccl_coll_t)c, err, &n);
+  torus_median_ok(err, n);
+}
+
+/* The targets of issue 12 (simulated, 1 GiB): all-gather within 1.3x of the torus injection bound
+ * ((p-1)/p bytes over the sum of a chip's link bandwidths, both neighbours per dimension), on trn2-16
+ * (4 x 128 GB/s) where KangaRing uses every link in both directions. trn2-u64 misses it for now
+ * (docs/algorithms.md): checked here at its present level so a regression shows. */
+static double injection_bound(const nsccl_topo_t *t, double bytes) {
+  double bw = 0;
+  for (int d = 0; d < t->ndims; d++)
+    if (t->dims[d] > 2) bw += 2 * t->dim_bandwidth[d];
+  return bytes * (t->nranks - 1) / t->nranks / bw;
+}
+
+static void near_bound(const char *preset, nsccl_coll_t coll, double factor) {
+  nsccl_topo_t *t;
+  cr_assert_eq(nsccl_topo_load(preset, &t), nscclSuccess);
+  nsccl_sim_result_t res;
+  memset(&res, 0, sizeof(res));
+  size_t bytes = (size_t)1 << 30;
+  cr_assert_eq(nsccl_sim_collective(t, coll, NSCCL_ALGO_RING, NSCCL_RING_KANGARING, bytes, NULL, &res), nscclSuccess);
+  double bound = injection_bound(t, (double)bytes) * (coll == NSCCL_COLL_ALLREDUCE ? 2 : 1);
+  cr_assert(res.time_s <= factor * bound, "%s %s: %.1f us, %.2fx the bound %.1f us", preset, nsccl_coll_name(coll),
+            res.time_s * 1e6, res.time_s / bound, bound * 1e6);
+  nsccl_topo_free(t);
+}
+
+Test(kangaring, injection_bound, .timeout = 120) {
+  for (int c = 0; c < NSCCL_NUM_COLLS; c++) near_bound("trn2-16", (nsccl_coll_t)c, 1.3);
+  near_bound("trn2-u64", NSCCL_COLL_ALLGATHER, 1.3);
+  near_bound("trn2-u64", NSCCL_COLL_REDUCESCATTER, 1.5);
+  near_bound("trn2-u64", NSCCL_COLL_ALLREDUCE, 1.5);
 }

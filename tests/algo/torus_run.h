@@ -5,6 +5,7 @@
 #define NSCCL_TESTS_TORUS_RUN_H
 
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,8 @@
 #include "algo/algo.h"
 #include "base/check.h"
 #include "engine/local.h"
+#include "model/cost.h"
+#include "model/simulate.h"
 #include "sched/sched.h"
 #include "topologies/topo.h"
 
@@ -92,6 +95,39 @@ static void torus_run_case(const nsccl_topo_t *t, nsccl_coll_t coll, nsccl_algo_
   free(progs);
   free(send);
   free(recv);
+}
+
+/* Model against simulator for one variant on a preset, one collective, 8 B - 1 GiB by 32x: each
+ * point within 30% (issue 12's maximum); the errors are appended to err for the median. */
+static void torus_model_vs_sim(const char *preset, nsccl_algo_t algo, int variant, nsccl_coll_t coll, double *err,
+                               int *nerr) {
+  nsccl_topo_t *t;
+  cr_assert_eq(nsccl_topo_load(preset, &t), nscclSuccess, "%s: %s", preset, nsccl_last_error());
+  for (size_t bytes = 8; bytes <= ((size_t)1 << 30); bytes *= 32) {
+    double model;
+    cr_assert_eq(nsccl_model_predict(t, NULL, coll, algo, variant, bytes, t->nranks, &model), nscclSuccess, "%s",
+                 nsccl_last_error());
+    nsccl_sim_result_t res;
+    memset(&res, 0, sizeof(res));
+    cr_assert_eq(nsccl_sim_collective(t, coll, algo, variant, bytes, NULL, &res), nscclSuccess, "%s",
+                 nsccl_last_error());
+    double e = fabs(model - res.time_s) / res.time_s;
+    cr_assert(e <= 0.30, "%s %s variant %d %zu bytes: model %.2f us, sim %.2f us", preset, nsccl_coll_name(coll),
+              variant, bytes, model * 1e6, res.time_s * 1e6);
+    err[(*nerr)++] = e;
+  }
+  nsccl_topo_free(t);
+}
+
+static int torus_cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/* Issue 12's median target: at most 10%. */
+static void torus_median_ok(double *err, int n) {
+  qsort(err, (size_t)n, sizeof(double), torus_cmp_double);
+  cr_assert(n > 0 && err[n / 2] <= 0.10, "median |model - sim| / sim = %.3f over %d points", n ? err[n / 2] : 0, n);
 }
 
 #endif
