@@ -169,6 +169,12 @@ static const struct {
      * ring/kangaring, but the exchange plans' mid-size prices are high (above) and kangaring's low */
     {"trn2-u64", NSCCL_COLL_ALLGATHER, (size_t)16 << 20},
     {"trn2-u64", NSCCL_COLL_REDUCESCATTER, (size_t)16 << 20},
+    /* KangaRing priced low at mid sizes (its known entry above): selected where direct, swing-bw or
+     * tree/mapped simulate up to 2.6x faster */
+    {"trn2-u64", NSCCL_COLL_ALLGATHER, (size_t)2 << 20},
+    {"trn2-u64", NSCCL_COLL_REDUCESCATTER, (size_t)2 << 20},
+    {"trn2-u64", NSCCL_COLL_ALLREDUCE, (size_t)2 << 20},
+    {"trn2-u64", NSCCL_COLL_ALLREDUCE, (size_t)16 << 20},
 };
 
 static int is_known_choice(const char *preset, nsccl_coll_t c, size_t bytes) {
