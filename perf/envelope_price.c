@@ -7,9 +7,9 @@
 #include <string.h>
 
 #include "base/check.h"
-#include "model/simulate.h"
 #include "model/cost.h"
 #include "model/select.h"
+#include "model/simulate.h"
 
 static const nsccl_coll_t colls[ENV_NCOLLS] = {NSCCL_COLL_ALLGATHER, NSCCL_COLL_ALLREDUCE};
 

@@ -19,7 +19,8 @@ nscclResult_t nsccl_topo_read_engines(nsccl_topo_t *t, nsccl_params_t *p) {
   /* 0 (the default) means unlimited: the engine hands bytes to the link as fast as it takes them. */
   NSCCL_CHECK(nsccl_params_double(p, "dma_engine_bandwidth", 0, &t->dma_engine_bandwidth));
   if (t->dma_engine_bandwidth < 0)
-    return nsccl_params_error(p, "dma_engine_bandwidth", "key 'dma_engine_bandwidth': must be >= 0 bytes/s (0: unlimited)");
+    return nsccl_params_error(p, "dma_engine_bandwidth",
+                              "key 'dma_engine_bandwidth': must be >= 0 bytes/s (0: unlimited)");
   if (t->engines_per_message > t->dma_engines)
     return nsccl_params_error(p, "engines_per_message", "key 'engines_per_message' = %d exceeds dma_engines = %d",
                               t->engines_per_message, t->dma_engines);

@@ -44,7 +44,7 @@ typedef struct nsccl_topo {
    * free again when its last byte has left the rank. Defaults: 1 engine, 1 per message, unlimited
    * bandwidth (0), i.e. one message after another, each paying alpha. */
   int dma_engines;
-  int engines_per_message; /* at most; and one per NSCCL_DMA_SPREAD_BYTES of the message */
+  int engines_per_message;     /* at most; and one per NSCCL_DMA_SPREAD_BYTES of the message */
   double dma_engine_bandwidth; /* bytes/s of one engine; 0: unlimited */
   /* Dimension structure (torus): ndims > 0 lets per-dimension algorithms run. Rank r's coordinate
    * in dimension d is (r / stride[d]) % dims[d], stride[0] = 1. */

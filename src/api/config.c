@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/check.h"
 #include "api/config.h"
+#include "base/check.h"
 #include "base/error_detail.h"
 
 nscclResult_t nsccl_env_timeout_ms(const char *name, int def, int *out) {

@@ -4,8 +4,8 @@
 #include <pthread.h>
 #include <stdio.h>
 
-#include "base/check.h"
 #include "api/host_info.h"
+#include "base/check.h"
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static nsccl_host_info_t cached;

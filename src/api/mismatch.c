@@ -6,11 +6,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "api/mismatch.h"
 #include "base/check.h"
 #include "base/clock.h"
 #include "base/error_detail.h"
 #include "base/log.h"
-#include "api/mismatch.h"
 #include "engine/fabric.h"
 #include "reduce/reduce.h"
 

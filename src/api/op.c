@@ -6,9 +6,9 @@
 #include <string.h>
 
 #include "api/args.h"
+#include "api/op.h"
 #include "base/check.h"
 #include "base/error_detail.h"
-#include "api/op.h"
 
 nscclResult_t nsccl_op_check(nsccl_op_t *op) {
   switch (op->kind) {

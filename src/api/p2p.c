@@ -12,10 +12,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "api/op.h"
 #include "base/check.h"
 #include "base/clock.h"
 #include "base/error_detail.h"
-#include "api/op.h"
 #include "reduce/reduce.h"
 
 #define IDLE_YIELDS 256

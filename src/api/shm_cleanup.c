@@ -15,8 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "base/log.h"
 #include "api/shm_cleanup.h"
+#include "base/log.h"
 
 /* The pid a segment name carries, or 0 when the name is not exactly one of ours. */
 static int pid_of(const char *name) {

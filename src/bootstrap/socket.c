@@ -13,10 +13,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "bootstrap/socket.h"
 #include "base/check.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "bootstrap/socket.h"
 
 const char *nsccl_sockaddr_str(const nsccl_sockaddr_t *a, char *buf, size_t len) {
   char host[INET6_ADDRSTRLEN] = "?";

@@ -36,8 +36,8 @@ typedef struct {
   double t0;            /* when the segment being injected got its engines and paid alpha */
   double rate_inv;      /* seconds per byte its engines need (0: engines unlimited in bandwidth) */
   uint8_t arrived, posted;
-  uint8_t injected; /* its last packet has left the sender (hop 0) */
-  uint8_t held;     /* ready to inject but waiting for the pair's previous message (one DMA queue) */
+  uint8_t injected;               /* its last packet has left the sender (hop 0) */
+  uint8_t held;                   /* ready to inject but waiting for the pair's previous message (one DMA queue) */
   uint8_t quiet_send, quiet_recv; /* nothing waits for the send / the plain RECV: no completion event */
 } msg_t;
 

@@ -238,8 +238,8 @@ nscclResult_t nsccl_sim_setup(sim_t *s, const nsccl_sim_opts_t *opts) {
   s->red_free = calloc(n, sizeof(double));
   s->copy_free = calloc(n, sizeof(double));
   s->rank_time = calloc(n, sizeof(double));
-  if (!s->links || !s->base || !s->eng_free || !s->wake || !s->red_free || !s->copy_free || !s->rank_time || !s->issue_head ||
-      !s->issue_tail)
+  if (!s->links || !s->base || !s->eng_free || !s->wake || !s->red_free || !s->copy_free || !s->rank_time ||
+      !s->issue_head || !s->issue_tail)
     NSCCL_FAIL(nscclSystemError, "simulator: out of memory for %zu ranks", n);
   memset(s->issue_head, 0xff, nissuers * sizeof(uint32_t));
   for (int i = 0; i < t->nlinks; i++) {

@@ -84,7 +84,7 @@ void nsccl_model_step_end(model_t *m, double repeat, int ring) {
   }
   m->ntouched = 0;
   double T, piped = -1; /* piped: a repeated ring step whose chunks run ahead into the next repeat */
-  double lat = m->lat_override >= 0        ? m->lat_override
+  double lat = m->lat_override >= 0          ? m->lat_override
                : ring == 1 && m->lat_sum > 0 ? m->lat_sum - m->lat_min
                                              : repeat * m->lat;
   if (k == 0) {

@@ -17,23 +17,23 @@ typedef struct nsccl_model {
   double *load; /* [nlinks] seconds of traffic on each link in this step */
   int *touched; /* links with load > 0 */
   int ntouched;
-  double *msgs;            /* [p] messages each rank sends in this step */
-  double *sent;            /* [p] bytes each rank sends in this step */
-  double *flows;           /* [p] flows (distinct peers: one DMA queue each) each rank sends in this step */
-  double *red;             /* [p] bytes each rank reduces in this step */
-  double lat;              /* largest route latency of a flow in this step */
-  double lat_sum, lat_min; /* ring phases: sum and minimum of the route latencies of the flows */
+  double *msgs;                     /* [p] messages each rank sends in this step */
+  double *sent;                     /* [p] bytes each rank sends in this step */
+  double *flows;                    /* [p] flows (distinct peers: one DMA queue each) each rank sends in this step */
+  double *red;                      /* [p] bytes each rank reduces in this step */
+  double lat;                       /* largest route latency of a flow in this step */
+  double lat_sum, lat_min;          /* ring phases: sum and minimum of the route latencies of the flows */
   double hop_sum, hop_min, hop_max; /* ring phases: a message's own time on each flow (slowest link, engines) */
-  double total;            /* seconds so far */
-  const int *map;          /* virtual rank -> rank (mapped tree), or NULL */
+  double total;                     /* seconds so far */
+  const int *map;                   /* virtual rank -> rank (mapped tree), or NULL */
   nscclResult_t rc;
   /* A pipelined phase (nsccl_model_phase_begin / _end): totals over its steps. */
   int in_phase;
-  double phase_serial;       /* the steps priced one after another */
-  double phase_fill;         /* each step's first message: alpha, one chunk on its busiest link, latency */
-  double *phase_load;        /* [nlinks] seconds of traffic on each link over the phase */
-  double *phase_red;         /* [p] bytes each rank reduces over the phase */
-  double *phase_msgs;        /* [p] messages each rank issues over the phase */
+  double phase_serial; /* the steps priced one after another */
+  double phase_fill;   /* each step's first message: alpha, one chunk on its busiest link, latency */
+  double *phase_load;  /* [nlinks] seconds of traffic on each link over the phase */
+  double *phase_red;   /* [p] bytes each rank reduces over the phase */
+  double *phase_msgs;  /* [p] messages each rank issues over the phase */
   double lat_override; /* >= 0: the latency the next step_end charges (several rings at once) */
 } nsccl_model_t;
 

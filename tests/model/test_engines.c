@@ -13,7 +13,7 @@
 #include "topologies/topo.h"
 
 #define SW64                                                                                                           \
-  "switch:ranks=64,levels=1,link_bandwidth=1e12,link_latency=0.25e-6,switch_latency=0.15e-6,endpoint_overhead=1e-6,"  \
+  "switch:ranks=64,levels=1,link_bandwidth=1e12,link_latency=0.25e-6,switch_latency=0.15e-6,endpoint_overhead=1e-6,"   \
   "reduce_bandwidth=1e12"
 
 static nsccl_topo_t *load(const char *spec) {

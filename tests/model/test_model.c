@@ -243,7 +243,8 @@ Test(model, efa_prefers_hierarchical_allreduce) {
   cr_assert_eq(ovr.variant[NSCCL_COLL_ALLGATHER], NSCCL_TREE_MAPPED);
   /* every family offers its hierarchical variant there (4 servers: tree/hier too) */
   for (int a = 0; a < NSCCL_NUM_ALGOS; a++) {
-    int v[NSCCL_MAX_VARIANTS], nv = nsccl_model_variants(t, NSCCL_COLL_ALLGATHER, (nsccl_algo_t)a, 64, v, NSCCL_MAX_VARIANTS), has = 0;
+    int v[NSCCL_MAX_VARIANTS],
+        nv = nsccl_model_variants(t, NSCCL_COLL_ALLGATHER, (nsccl_algo_t)a, 64, v, NSCCL_MAX_VARIANTS), has = 0;
     for (int i = 0; i < nv; i++) has |= v[i] == NSCCL_VARIANT_HIER;
     cr_assert(has, "%s offers no hierarchical all-gather", nsccl_algo_name(a));
   }
@@ -251,7 +252,8 @@ Test(model, efa_prefers_hierarchical_allreduce) {
   /* a torus has no groups: no hierarchical variant */
   cr_assert_eq(nsccl_topo_load("trn2-16", &t), nscclSuccess);
   for (int a = 0; a < NSCCL_NUM_ALGOS; a++) {
-    int v[NSCCL_MAX_VARIANTS], nv = nsccl_model_variants(t, NSCCL_COLL_ALLREDUCE, (nsccl_algo_t)a, 16, v, NSCCL_MAX_VARIANTS);
+    int v[NSCCL_MAX_VARIANTS],
+        nv = nsccl_model_variants(t, NSCCL_COLL_ALLREDUCE, (nsccl_algo_t)a, 16, v, NSCCL_MAX_VARIANTS);
     for (int i = 0; i < nv; i++) cr_assert_neq(v[i], NSCCL_VARIANT_HIER);
   }
   nsccl_topo_free(t);
@@ -269,7 +271,8 @@ Test(model, binary_trees_priced) {
   double one = predict(t, NSCCL_COLL_ALLREDUCE, NSCCL_ALGO_TREE, NSCCL_TREE_BINARY, 1 << 26, 0);
   double two = predict(t, NSCCL_COLL_ALLREDUCE, NSCCL_ALGO_TREE, NSCCL_TREE_DOUBLE_BINARY, 1 << 26, 0);
   cr_assert_lt(two, one);
-  int v[NSCCL_MAX_VARIANTS], nv = nsccl_model_variants(t, NSCCL_COLL_ALLREDUCE, NSCCL_ALGO_TREE, 4, v, NSCCL_MAX_VARIANTS), seen = 0;
+  int v[NSCCL_MAX_VARIANTS],
+      nv = nsccl_model_variants(t, NSCCL_COLL_ALLREDUCE, NSCCL_ALGO_TREE, 4, v, NSCCL_MAX_VARIANTS), seen = 0;
   for (int i = 0; i < nv; i++) seen |= (v[i] == NSCCL_TREE_BINARY) | (v[i] == NSCCL_TREE_DOUBLE_BINARY) << 1;
   cr_assert_eq(seen, 3, "the selector's candidates lack the binary trees");
   nsccl_topo_free(t);

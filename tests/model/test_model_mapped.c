@@ -140,7 +140,8 @@ Test(model_mapped, offered_and_selected) {
   nsccl_topo_free(t);
   /* not on a switch */
   t = load("trn3-u64");
-  int v[NSCCL_MAX_VARIANTS], nv = nsccl_model_variants(t, NSCCL_COLL_ALLGATHER, NSCCL_ALGO_TREE, t->nranks, v, NSCCL_MAX_VARIANTS);
+  int v[NSCCL_MAX_VARIANTS],
+      nv = nsccl_model_variants(t, NSCCL_COLL_ALLGATHER, NSCCL_ALGO_TREE, t->nranks, v, NSCCL_MAX_VARIANTS);
   for (int i = 0; i < nv; i++) cr_assert_neq(v[i], NSCCL_TREE_MAPPED);
   nsccl_topo_free(t);
 }

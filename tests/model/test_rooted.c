@@ -15,9 +15,9 @@
 #include "model/select.h"
 #include "topologies/topo.h"
 
-/* trn3-u64's one-crossbar reading with one DMA engine and no engine bandwidth: one message issued per alpha, the world the
- * closed forms and whole-message walk below are exact for. The preset's own 128 engines are tested
- * separately (engines_*). */
+/* trn3-u64's one-crossbar reading with one DMA engine and no engine bandwidth: one message issued per alpha, the world
+ * the closed forms and whole-message walk below are exact for. The preset's own 128 engines are tested separately
+ * (engines_*). */
 #define TRN3_SERIAL "trn3-u64-crossbar?dma_engines=1&engines_per_message=1&dma_engine_bandwidth=0"
 
 #define ALPHA 3e-6

@@ -56,8 +56,11 @@ static void run(nscclComm_t comm, const char *name, int coll, size_t count, int 
     rc = nscclAllReduce(sb, rb, count, dt, op, comm, NULL);
   }
   char what[256];
-  snprintf(what, sizeof(what), "%s %s count %zu %s %s", name, coll == 0 ? "allgather" : coll == 1 ? "reducescatter" : "allreduce", count,
-           isfloat ? "float max" : "int32 sum", in_place ? "in place" : "out of place");
+  snprintf(what, sizeof(what), "%s %s count %zu %s %s", name,
+           coll == 0   ? "allgather"
+           : coll == 1 ? "reducescatter"
+                       : "allreduce",
+           count, isfloat ? "float max" : "int32 sum", in_place ? "in place" : "out of place");
   if (rc != nscclSuccess) {
     failures++;
     fprintf(stderr, "rank %d: %s: %s\n", rank, what, nscclGetLastError(comm));
@@ -91,7 +94,10 @@ int main(int argc, char **argv) {
       MPI_Bcast(&id, sizeof(id), MPI_BYTE, 0, MPI_COMM_WORLD);
       nscclConfig_t cfg = NSCCL_CONFIG_INITIALIZER;
       char algo[96];
-      snprintf(algo, sizeof(algo), "%s:%s", coll == 0 ? "allgather" : coll == 1 ? "reducescatter" : "allreduce",
+      snprintf(algo, sizeof(algo), "%s:%s",
+               coll == 0   ? "allgather"
+               : coll == 1 ? "reducescatter"
+                           : "allreduce",
                v->name);
       cfg.algo = algo;
       nscclComm_t comm;
