@@ -68,8 +68,10 @@ int env_parallel(int jobs, const int *idx, int n, void *records, size_t size, en
       for (int w = 0; w < started; w++) close(pfd[w].fd);
       char *m = buf;
       for (int k = started; k < n; k += jobs) {
-        memcpy(m, &idx[k], sizeof(int));
-        if (!fn(ctx, idx[k], m + sizeof(int)) || !write_all(fd[1], m, msg)) _exit(1);
+        /* the record first, where buf's alignment holds for it; its index after it */
+        if (!fn(ctx, idx[k], m)) _exit(1);
+        memcpy(m + size, &idx[k], sizeof(int));
+        if (!write_all(fd[1], m, msg)) _exit(1);
       }
       _exit(0);
     }
@@ -98,8 +100,8 @@ int env_parallel(int jobs, const int *idx, int n, void *records, size_t size, en
       got[w] += (size_t)k;
       if (got[w] < msg) continue;
       int i;
-      memcpy(&i, m, sizeof(int));
-      memcpy(rec + (size_t)i * size, m + sizeof(int), size);
+      memcpy(&i, m + size, sizeof(int));
+      memcpy(rec + (size_t)i * size, m, size);
       got[w] = 0;
       progress(what, every, ++done, n, t0);
     }
