@@ -175,13 +175,9 @@ static void mesh_step(nsccl_model_t *m, nsccl_coll_t coll, double bytes, int L, 
 }
 
 static void mesh_price_as(nsccl_model_t *m, nsccl_coll_t coll, double bytes, bool oneshot) {
-  int n = m->p, L = chips_of(m->t);
+  int L = chips_of(m->t);
   if (oneshot) {
-    for (int r = 0; r < n; r++) {
-      for (int j = 1; j < n; j++) nsccl_model_flow1(m, r, (r + j) % n, bytes);
-      nsccl_model_reduce(m, r, (n - 1) * bytes);
-    }
-    nsccl_model_step(m, 1);
+    nsccl_model_oneshot(m, bytes);
     return;
   }
   if (coll != NSCCL_COLL_ALLGATHER) {

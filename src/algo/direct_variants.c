@@ -17,11 +17,7 @@ static void model_direct(model_t *m, nsccl_coll_t coll, int variant, double n) {
   if (coll == NSCCL_COLL_ALLREDUCE && variant == NSCCL_DIRECT_AUTO)
     variant = n <= (double)NSCCL_DIRECT_ONESHOT_MAX_BYTES ? NSCCL_DIRECT_ONESHOT : NSCCL_DIRECT_RSAG;
   if (coll == NSCCL_COLL_ALLREDUCE && variant == NSCCL_DIRECT_ONESHOT) {
-    for (int r = 0; r < p; r++) {
-      for (int j = 1; j < p; j++) nsccl_model_flow1(m, r, (r + j) % p, n);
-      nsccl_model_reduce(m, r, (p - 1) * n);
-    }
-    nsccl_model_step(m, 1);
+    nsccl_model_oneshot(m, n);
     return;
   }
   if (coll != NSCCL_COLL_ALLGATHER) {

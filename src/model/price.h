@@ -59,6 +59,15 @@ static inline void nsccl_model_flow1(nsccl_model_t *m, int src, int dst, double 
   nsccl_model_flow(m, src, dst, bytes, 0);
 }
 static inline void nsccl_model_step(nsccl_model_t *m, double repeat) { nsccl_model_step_end(m, repeat, 0); }
+/* One step in which every rank sends `bytes` to every other and reduces all it receives (one-shot
+ * all-reduce; the direct and mesh variants share it). */
+static inline void nsccl_model_oneshot(nsccl_model_t *m, double bytes) {
+  for (int r = 0; r < m->p; r++) {
+    for (int j = 1; j < m->p; j++) nsccl_model_flow1(m, r, (r + j) % m->p, bytes);
+    nsccl_model_reduce(m, r, (m->p - 1) * bytes);
+  }
+  nsccl_model_step(m, 1);
+}
 /* Reset the per-step latency trackers (lat, lat_sum, lat_min). */
 void nsccl_model_step_reset_latency(nsccl_model_t *m);
 
