@@ -13,7 +13,7 @@
 
 /* Events a trace file holds at most unless told otherwise (about 100 bytes each): step slices, link
  * busy intervals and counter points together; metadata (names of tracks) is never dropped. */
-#define NSCCL_TRACE_DEFAULT_LIMIT 500000u
+#define NSCCL_TRACE_DEFAULT_LIMIT NSCCL_MODEL_TRACE_DEFAULT_LIMIT
 
 /* An open trace file; it may hold several runs, each with its own tracks. */
 typedef struct nsccl_trace nsccl_trace_t;
@@ -35,7 +35,8 @@ typedef struct {
 /* What to watch in one run; any member may be NULL. */
 typedef struct {
   nsccl_trace_t *trace;    /* add the run to this file */
-  const char *label;       /* the run's name in the file, e.g. "allreduce ring/ring 1048576 B on trn2-16" */
+  const char *label;       /* the run's name in the file (NULL: nsccl_sim_collective_observed names it
+                            * "allreduce ring/dims 1048576 B on trn2-16"; nsccl_sim_observed the topology) */
   nsccl_link_use_t *links; /* [topo->nlinks], zeroed and filled */
 } nsccl_observe_t;
 

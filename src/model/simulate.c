@@ -37,6 +37,15 @@ nscclResult_t nsccl_sim_collective_observed(const struct nsccl_topo *topo, nsccl
     rc = nsccl_prog_init(&progs[built], built, n, &args);
     if (rc == nscclSuccess) rc = nsccl_algo_build(algo, topo, &aopts, &progs[built]);
   }
+  nsccl_observe_t named;
+  char label[256];
+  if (ob && ob->trace && !ob->label) { /* the run's name in the trace: what ran, at which size, where */
+    snprintf(label, sizeof(label), "%s %s %zu B on %s", nsccl_coll_name(coll), nsccl_model_variant_name(algo, variant),
+             bytes, topo->name);
+    named = *ob;
+    named.label = label;
+    ob = &named;
+  }
   if (rc == nscclSuccess) rc = nsccl_sim_observed(topo, progs, n, opts, ob, res);
   for (int r = 0; r < built; r++) nsccl_prog_free(&progs[r]);
   free(progs);
