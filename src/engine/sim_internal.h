@@ -86,9 +86,9 @@ typedef struct {
 } sim_t;
 
 /* Tell the observer, if any, fn(args...). */
-#define SIM_OBSERVE(s, fn, ...)                                 \
-  do {                                                          \
-    if ((s)->obs) (s)->obs->fn((s)->obs->ctx, __VA_ARGS__);     \
+#define SIM_OBSERVE(s, fn, ...)                                                                                        \
+  do {                                                                                                                 \
+    if ((s)->obs) (s)->obs->fn((s)->obs->ctx, __VA_ARGS__);                                                            \
   } while (0)
 
 static inline const nsccl_step_t *step_of(const sim_t *s, uint32_t g) {

@@ -46,9 +46,8 @@ nscclResult_t nsccl_sim_observed(const struct nsccl_topo *topo, const nsccl_prog
 
 /* nsccl_sim_collective watched by ob. chunk_bytes: the builders' chunk (0: the library's default). */
 nscclResult_t nsccl_sim_collective_observed(const struct nsccl_topo *topo, nsccl_coll_t coll, nsccl_algo_t algo,
-                                            int variant, size_t bytes, size_t chunk_bytes,
-                                            const nsccl_sim_opts_t *opts, const nsccl_observe_t *ob,
-                                            nsccl_sim_result_t *res);
+                                            int variant, size_t bytes, size_t chunk_bytes, const nsccl_sim_opts_t *opts,
+                                            const nsccl_observe_t *ob, nsccl_sim_result_t *res);
 
 /* ---- the trace writer's side of a run (sim_trace.c; nsccl_sim_observed calls these) ---- */
 typedef struct nsccl_trace_run nsccl_trace_run_t;
@@ -63,8 +62,6 @@ void nsccl_trace_message(nsccl_trace_run_t *run, double bytes, double t, int arr
 nscclResult_t nsccl_trace_run_end(nsccl_trace_run_t *run, double span_s, int ok);
 
 /* ---- link reports (sim_links.c) ---- */
-/* A vertex's name for people: "rank 3", "chip 1" (ranks_per_chip > 1), else "vertex 17". */
-void nsccl_vertex_name(const struct nsccl_topo *topo, int v, char *buf, size_t len);
 /* The `top` busiest links (0: all), busiest first, ties by index: link, from, to, share of span_s
  * busy, bytes carried, busy us. */
 void nsccl_links_table(FILE *f, const struct nsccl_topo *topo, const nsccl_link_use_t *links, double span_s, int top);

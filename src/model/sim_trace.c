@@ -46,11 +46,11 @@ struct nsccl_trace_run {
   const nsccl_program_t *progs;
   int n, pid; /* ranks process pid; links process pid + 1 */
   char *label;
-  uint32_t *base;      /* [n + 1] global step ids */
-  double *step_start;  /* [steps] */
-  pending_t *pend;     /* [nlinks] */
-  uint8_t *used;       /* [nlinks] */
-  flight_t *flight;    /* message entries / landings */
+  uint32_t *base;     /* [n + 1] global step ids */
+  double *step_start; /* [steps] */
+  pending_t *pend;    /* [nlinks] */
+  uint8_t *used;      /* [nlinks] */
+  flight_t *flight;   /* message entries / landings */
   size_t nflight, cap_flight;
   double truncated_at; /* < 0: nothing dropped */
   uint64_t steps, link_slices, messages;
@@ -284,6 +284,8 @@ void nsccl_trace_message(nsccl_trace_run_t *run, double bytes, double t, int arr
     run->messages++;
     run->msg_bytes += bytes;
   }
+  /* Past the limit the counter stops where the slices stopped: keep nothing it will not print. */
+  if (run->truncated_at >= 0 && t > run->truncated_at) return;
   if (run->nflight == run->cap_flight) {
     size_t cap = run->cap_flight * 2 + 1024;
     flight_t *p = realloc(run->flight, cap * sizeof(flight_t));
@@ -348,8 +350,8 @@ nscclResult_t nsccl_trace_run_end(nsccl_trace_run_t *run, double span_s, int ok)
   }
   for (int l = 0; l < t->nlinks; l++) {
     if (!run->used[l]) continue;
-    nsccl_vertex_name(t, t->links[l].src, a, sizeof(a));
-    nsccl_vertex_name(t, t->links[l].dst, b, sizeof(b));
+    nsccl_topo_vertex_name(t, t->links[l].src, a, sizeof(a));
+    nsccl_topo_vertex_name(t, t->links[l].dst, b, sizeof(b));
     snprintf(name, sizeof(name), "link %d: %s -> %s", l, a, b);
     name_meta(run, "thread_name", run->pid + 1, l + 1, NULL, name);
     sort_meta(run, run->pid + 1, l + 1, l + 1);

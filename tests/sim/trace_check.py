@@ -147,7 +147,12 @@ if runs:
 trace_of(["--topo", "torus:dims=4x2,link_bandwidth=1e10,endpoint_overhead=1e-6,link_latency=1e-7,"
           "reduce_bandwidth=1e10,forward=store", "--coll", "allgather", "--algo", "direct", "-b", "64K", "-e", "64K"],
          "store8", 1)
-trace_of(["--topo", "trn3-u64", "--coll", "reducescatter", "--algo", "tree", "-b", "256K", "-e", "256K"], "switch64", 1)
+d, runs = trace_of(["--topo", "trn3-u64", "--coll", "reducescatter", "--algo", "tree", "-b", "256K", "-e", "256K"],
+                   "switch64", 1)
+if runs:
+    names = [e["args"]["name"] for e in d["traceEvents"] if e["ph"] == "M" and e["name"] == "thread_name"]
+    check(any(nm.endswith("rank 0 -> switch 0") for nm in names) and any("switch 0 -> rank 0" in nm for nm in names),
+          "switch64: links named by their endpoints, the switch included")
 sweep_csv = os.path.join(TMP, "sweep.csv")
 d, runs = trace_of(["--topo", "trn2-16", "--coll", "allreduce", "--algo", "all", "-b", "4K", "-e", "16K", "-f", "4",
                     "--links-csv", sweep_csv], "sweep", 6)
