@@ -18,9 +18,10 @@ typedef struct nsccl_sim_observer {
   void (*step_end)(void *ctx, int rank, uint32_t step, double t);
   /* Link `link` (index into the topology's links) transmits `bytes` during [start, end). */
   void (*link_busy)(void *ctx, int link, double start, double end, double bytes);
-  /* A message of `bytes` from rank src to rank dst enters the network (arrived 0) or has landed at
-   * dst (arrived 1) at t. A message to oneself enters and lands without crossing a link. */
-  void (*message)(void *ctx, int src, int dst, double bytes, double t, int arrived);
+  /* A message of `bytes` from rank src to rank dst, received by dst's step recv_step, starts leaving
+   * the sender (arrived 0) or has landed at dst (arrived 1) at t. A message to oneself enters and
+   * lands without crossing a link. */
+  void (*message)(void *ctx, int src, int dst, uint32_t recv_step, double bytes, double t, int arrived);
 } nsccl_sim_observer_t;
 
 /* nsccl_sim_run with an observer (NULL: exactly nsccl_sim_run). */

@@ -48,6 +48,10 @@ struct nsccl_trace_run {
   char *label;
   uint32_t *base;     /* [n + 1] global step ids */
   double *step_start; /* [steps] */
+  double *sent;       /* [steps]: a receive's message started leaving its sender (-1: not yet) */
+  double *lane_end;   /* [n * NSCCL_TRACE_LANES]: when the last slice of each lane of a rank ends */
+  uint8_t *lanes;     /* [n]: lanes in use */
+  uint64_t crowded;   /* slices that found no free lane and overlap another */
   pending_t *pend;    /* [nlinks] */
   uint8_t *used;      /* [nlinks] */
   flight_t *flight;   /* message entries / landings */
@@ -190,6 +194,9 @@ static void run_free(nsccl_trace_run_t *run) {
   free(run->label);
   free(run->base);
   free(run->step_start);
+  free(run->sent);
+  free(run->lane_end);
+  free(run->lanes);
   free(run->pend);
   free(run->used);
   free(run->flight);
@@ -221,8 +228,13 @@ nscclResult_t nsccl_trace_run_begin(nsccl_trace_t *tr, const char *label, const 
     total += progs[r].nsteps;
   }
   run->base[nranks] = (uint32_t)total;
+  if (run->sent)
+    for (uint64_t g = 0; g < total; g++) run->sent[g] = -1;
   run->step_start = malloc((total ? total : 1) * sizeof(double));
-  if (!run->step_start) {
+  run->sent = malloc((total ? total : 1) * sizeof(double));
+  run->lane_end = malloc((size_t)nranks * NSCCL_TRACE_LANES * sizeof(double));
+  run->lanes = calloc((size_t)nranks, 1);
+  if (!run->step_start || !run->sent || !run->lane_end || !run->lanes) {
     run_free(run);
     NSCCL_FAIL(nscclSystemError, "trace: out of memory for %llu steps", (unsigned long long)total);
   }
@@ -235,23 +247,51 @@ void nsccl_trace_step_start(nsccl_trace_run_t *run, int rank, uint32_t step, dou
   run->step_start[run->base[rank] + step] = t;
 }
 
+/* A lane of rank's track free from t0 on: its slices never overlap, as Perfetto wants of one thread. */
+static int lane_for(nsccl_trace_run_t *run, int rank, double t0, double t1) {
+  double *end = run->lane_end + (size_t)rank * NSCCL_TRACE_LANES;
+  int l = 0, n = run->lanes[rank];
+  while (l < n && end[l] > t0) l++;
+  if (l == n && n < NSCCL_TRACE_LANES) {
+    run->lanes[rank]++;
+    end[l] = t1;
+    return l;
+  }
+  if (l == n) { /* every lane busy: the one that frees first, overlapping */
+    l = 0;
+    for (int k = 1; k < n; k++)
+      if (end[k] < end[l]) l = k;
+    run->crowded++;
+  }
+  if (t1 > end[l]) end[l] = t1;
+  return l;
+}
+
 void nsccl_trace_step_end(nsccl_trace_run_t *run, int rank, uint32_t step, double t) {
   const nsccl_step_t *st = &run->progs[rank].steps[step];
-  int comm = st->kind == NSCCL_STEP_SEND || st->kind == NSCCL_STEP_RECV || st->kind == NSCCL_STEP_RECV_REDUCE;
+  int recv = st->kind == NSCCL_STEP_RECV || st->kind == NSCCL_STEP_RECV_REDUCE;
+  int comm = recv || st->kind == NSCCL_STEP_SEND;
   const nsccl_region_t *reg = st->kind == NSCCL_STEP_SEND ? &st->src : &st->dst;
   if (st->kind == NSCCL_STEP_SEND) run->send_bytes += (double)st->src.bytes;
-  if (st->kind == NSCCL_STEP_RECV || st->kind == NSCCL_STEP_RECV_REDUCE) run->recv_bytes += (double)st->dst.bytes;
+  if (recv) run->recv_bytes += (double)st->dst.bytes;
   run->steps++;
-  double t0 = run->step_start[run->base[rank] + step];
+  uint32_t g = run->base[rank] + step;
+  double ready = run->step_start[g], t0 = ready;
+  /* A receive is posted as soon as its dependencies are done, usually long before anything comes:
+   * its slice starts when its message starts leaving the sender (posted_us keeps the other time). */
+  if (recv && run->sent[g] > t0) t0 = run->sent[g];
   if (!begin_event(run, t0, 0)) return;
+  int lane = lane_for(run, rank, t0, t);
   /* chunk: the region's offset in units of its size, the chunk index when a schedule cuts a buffer
    * into equal pieces (the IR has no chunk field of its own). */
   size_t chunk = reg->bytes ? reg->offset / reg->bytes : 0;
   fprintf(run->tr->f,
           "{\"ph\":\"X\",\"name\":\"%s\",\"cat\":\"step\",\"pid\":%d,\"tid\":%d,\"ts\":%.6f,\"dur\":%.6f,"
-          "\"args\":{\"step\":%u,\"peer\":%d,\"bytes\":%zu,\"chunk\":%zu,\"offset\":%zu}}",
-          nsccl_step_kind_name((nsccl_step_kind_t)st->kind), run->pid, rank + 1, t0 * 1e6, (t - t0) * 1e6, step,
-          comm ? st->peer : -1, reg->bytes, chunk, reg->offset);
+          "\"args\":{\"step\":%u,\"peer\":%d,\"bytes\":%zu,\"chunk\":%zu,\"offset\":%zu",
+          nsccl_step_kind_name((nsccl_step_kind_t)st->kind), run->pid, 1 + rank + run->n * lane, t0 * 1e6,
+          (t - t0) * 1e6, step, comm ? st->peer : -1, reg->bytes, chunk, reg->offset);
+  if (recv) fprintf(run->tr->f, ",\"posted_us\":%.6f", ready * 1e6);
+  fputs("}}", run->tr->f);
 }
 
 static void flush_link(nsccl_trace_run_t *run, int link) {
@@ -279,7 +319,8 @@ void nsccl_trace_link_busy(nsccl_trace_run_t *run, int link, double start, doubl
   *p = (pending_t){start, end, bytes, 1};
 }
 
-void nsccl_trace_message(nsccl_trace_run_t *run, double bytes, double t, int arrived) {
+void nsccl_trace_message(nsccl_trace_run_t *run, int dst, uint32_t recv_step, double bytes, double t, int arrived) {
+  if (!arrived) run->sent[run->base[dst] + recv_step] = t;
   if (!arrived) {
     run->messages++;
     run->msg_bytes += bytes;
@@ -343,11 +384,16 @@ nscclResult_t nsccl_trace_run_end(nsccl_trace_run_t *run, double span_s, int ok)
   sort_meta(run, run->pid + 1, -1, run->pid + 1);
   name_meta(run, "thread_name", run->pid, 0, NULL, "collective");
   char name[96], a[40], b[40];
-  for (int r = 0; r < run->n; r++) {
-    snprintf(name, sizeof(name), "rank %d", r);
-    name_meta(run, "thread_name", run->pid, r + 1, NULL, name);
-    sort_meta(run, run->pid, r + 1, r + 1);
-  }
+  for (int r = 0; r < run->n; r++)
+    for (int l = 0; l < (run->lanes[r] ? run->lanes[r] : 1); l++) {
+      if (l)
+        snprintf(name, sizeof(name), "rank %d lane %d", r, l);
+      else
+        snprintf(name, sizeof(name), "rank %d", r);
+      int tid = 1 + r + run->n * l;
+      name_meta(run, "thread_name", run->pid, tid, NULL, name);
+      sort_meta(run, run->pid, tid, r * NSCCL_TRACE_LANES + l + 1);
+    }
   for (int l = 0; l < t->nlinks; l++) {
     if (!run->used[l]) continue;
     nsccl_topo_vertex_name(t, t->links[l].src, a, sizeof(a));
@@ -372,11 +418,11 @@ nscclResult_t nsccl_trace_run_end(nsccl_trace_run_t *run, double span_s, int ok)
                             "%s\n{\"label\":\"%s\",\"ok\":%s,\"ranks_pid\":%d,\"links_pid\":%d,\"ranks\":%d,"
                             "\"span_us\":%.6f,\"steps\":%llu,\"messages\":%llu,\"message_bytes\":%.0f,"
                             "\"send_bytes\":%.0f,\"recv_bytes\":%.0f,\"links_used\":%d,\"link_slices\":%llu,"
-                            "\"truncated_at_us\":%s}",
+                            "\"truncated_at_us\":%s,\"crowded_slices\":%llu}",
                             tr->nruns > 1 && tr->nruns_txt ? "," : "", lab ? lab : "", ok ? "true" : "false", run->pid,
                             run->pid + 1, run->n, span_s * 1e6, (unsigned long long)run->steps,
                             (unsigned long long)run->messages, run->msg_bytes, run->send_bytes, run->recv_bytes,
-                            nlinks_used, (unsigned long long)run->link_slices, trunc);
+                            nlinks_used, (unsigned long long)run->link_slices, trunc, (unsigned long long)run->crowded);
   free(lab);
   run_free(run);
   if (!okt) NSCCL_FAIL(nscclSystemError, "trace: out of memory for the run table");

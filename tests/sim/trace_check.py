@@ -87,7 +87,19 @@ def check_trace(d, name, truncated_ok=False):
             if not check(e["dur"] >= 0 and e["ts"] >= -eps and e["ts"] + e["dur"] <= span + eps,
                          label + ": slice %s inside the span [0, %.6f]" % (json.dumps(e), span)):
                 break
-        check(all(1 <= e["tid"] <= n for e in steps), label + ": steps on rank tracks")
+        check(all(e["tid"] >= 1 for e in steps), label + ": steps on rank tracks")
+        lanes = {}
+        for e in steps:
+            lanes.setdefault(e["tid"], []).append((e["ts"], e["ts"] + e["dur"]))
+        for tid, iv in lanes.items():
+            r, lane = (tid - 1) % n, (tid - 1) // n
+            check(tnames_r.get(tid) == ("rank %d lane %d" % (r, lane) if lane else "rank %d" % r),
+                  label + ": track %d named after rank %d lane %d (%s)" % (tid, r, lane, tnames_r.get(tid)))
+            iv.sort()
+            # Perfetto nests the slices of one thread: concurrent steps must sit on separate lanes.
+            if run_.get("crowded_slices", 0) == 0:
+                check(all(iv[i + 1][0] >= iv[i][1] - eps for i in range(len(iv) - 1)),
+                      label + ": slices of track %d do not overlap" % tid)
         per_link = {}
         for e in links:
             per_link.setdefault(e["tid"], []).append((e["ts"], e["ts"] + e["dur"], e["args"]["bytes"]))
@@ -110,6 +122,8 @@ def check_trace(d, name, truncated_ok=False):
         check(len(sends) == len(recvs) == run_["messages"], label + ": one SEND and one receive per message")
         check(len(steps) == run_["steps"], label + ": a slice per step")
         check(all(0 <= e["args"]["peer"] < n for e in sends + recvs), label + ": peers are ranks")
+        check(all(e["args"]["posted_us"] <= e["ts"] + eps for e in recvs), label + ": a receive is posted first")
+        check(all(e["args"]["peer"] != (e["tid"] - 1) % n for e in sends), label + ": nobody sends to itself here")
         ctr = sorted((e["ts"], e["args"]["bytes"]) for e in ev_r if e["ph"] == "C")
         if check(len(ctr) > 0, label + ": a bytes-in-flight counter"):
             check(min(v for _, v in ctr) >= 0 and ctr[-1][1] == 0, label + ": in flight >= 0 and ends at 0")
