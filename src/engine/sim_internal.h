@@ -4,6 +4,7 @@
 #define NSCCL_ENGINE_SIM_INTERNAL_H
 
 #include "engine/sim.h"
+#include "engine/sim_observe.h"
 #include "engine/sim_queue.h"
 #include "topologies/topo.h"
 
@@ -81,7 +82,14 @@ typedef struct {
 
   simq_t q;
   uint64_t events, packets;
+  const nsccl_sim_observer_t *obs; /* NULL: nobody watches (sim_observe.h) */
 } sim_t;
+
+/* Tell the observer, if any, fn(args...). */
+#define SIM_OBSERVE(s, fn, ...)                                 \
+  do {                                                          \
+    if ((s)->obs) (s)->obs->fn((s)->obs->ctx, __VA_ARGS__);     \
+  } while (0)
 
 static inline const nsccl_step_t *step_of(const sim_t *s, uint32_t g) {
   int r = s->step_rank[g];
