@@ -103,5 +103,8 @@ nscclResult_t nsccl_sim_check_steps(sim_t *s);
 /* Allocate the state, build successor lists, match messages, route them and cut packets. */
 nscclResult_t nsccl_sim_setup(sim_t *s, const nsccl_sim_opts_t *opts);
 void nsccl_sim_free_state(sim_t *s);
+/* Number and match the messages (sim_match.c): the k-th SEND from a to b meets the k-th receive at
+ * b from a; messages of one ordered pair get consecutive ids, pairs in (sender, receiver) order. */
+nscclResult_t nsccl_sim_match_messages(sim_t *s);
 
 #endif
