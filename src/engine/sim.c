@@ -6,7 +6,9 @@
  *    the first link of the route one after another as the link drains them, no faster than the
  *    engines' bandwidth (so concurrent messages of one rank interleave packet by packet); the
  *    engines are held for alpha plus the message's bytes at their bandwidth (alpha only when
- *    unlimited). With one engine and no bandwidth figure this is one message issued per alpha;
+ *    unlimited). With one engine and no bandwidth figure this is one message issued per alpha.
+ *    Messages to one peer then stream through the pair's DMA queue one at a time, in the order
+ *    they reached it (a message not yet issued never holds back one that is);
  *  - a link serves packets first come first served at its bandwidth and adds its latency; packets
  *    cut through switches and routed chips (the head moves on after the latency, the tail cannot
  *    leave before it arrived), while a store-and-forward chip waits for the whole message, pays its
@@ -209,13 +211,24 @@ static nscclResult_t on_packet(sim_t *s, const sim_event_t *e) {
   double end = start + bytes * L->inv_bw;
   if (end < e->tail) end = e->tail; /* cut-through: bytes cannot leave before they arrive */
   int seg_start = hop == 0 || (s->store && s->links[route[hop - 1]].to_rank);
-  if (hop == 0 && k == 0 && mi > 0) {
-    /* Messages from one rank to one peer go through one DMA queue, in order: this one starts
-     * streaming when the previous one has left (messages of a pair are numbered consecutively). */
-    msg_t *prev = &s->msgs[mi - 1];
-    if (prev->src == m->src && prev->dst == m->dst && !prev->injected) {
-      m->held = 1;
+  if (hop == 0 && k == 0 && !m->turn) {
+    /* Messages from one rank to one peer go through one DMA queue, in the order they reach it:
+     * this one streams when the pair's previous one has left (docs/simulator.md). */
+    pair_queue_t *q = &s->pairs[m->pair];
+    if (q->busy) {
+      m->next_queued = NONE;
+      if (q->head == NONE)
+        q->head = mi;
+      else
+        s->msgs[q->tail].next_queued = mi;
+      q->tail = mi;
       return nscclSuccess;
+    }
+    q->busy = 1;
+    m->turn = 1;
+    if (e->time < q->free) { /* the previous one is still leaving: start behind it */
+      if (m->t0 < q->free) m->t0 = q->free;
+      return push(s, q->free, q->free, EV_PKT, 0, mi, 0);
     }
   }
   L->free = end;
@@ -235,12 +248,17 @@ static nscclResult_t on_packet(sim_t *s, const sim_event_t *e) {
      * rank share its link packet by packet instead of message by message. */
     if (!last) NSCCL_CHECK(push(s, end, end, EV_PKT, hop, mi, k + 1));
     if (hop == 0 && last) {
-      m->injected = 1;
-      if (mi + 1 < s->nmsgs && s->msgs[mi + 1].held) { /* the pair's next message may go now */
-        msg_t *nx = &s->msgs[mi + 1];
-        nx->held = 0;
+      pair_queue_t *q = &s->pairs[m->pair];
+      if (q->head != NONE) { /* the next message waiting in the pair's queue streams now */
+        uint32_t ni = q->head;
+        msg_t *nx = &s->msgs[ni];
+        q->head = nx->next_queued;
+        nx->turn = 1;
         if (nx->t0 < end) nx->t0 = end; /* its engines feed from now on */
-        NSCCL_CHECK(push(s, end, end, EV_PKT, 0, mi + 1, 0));
+        NSCCL_CHECK(push(s, end, end, EV_PKT, 0, ni, 0));
+      } else {
+        q->busy = 0;
+        q->free = end;
       }
       if (m->quiet_send)
         finish_quietly(s, m->send_g, end);

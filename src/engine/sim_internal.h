@@ -34,15 +34,24 @@ typedef struct {
   double pkt_bytes, last_bytes;
   uint32_t next_queued; /* the rank's issue queue: next message waiting for a free DMA engine */
   uint32_t queued_hop;  /* hop it will start at once issued */
+  uint32_t pair;        /* its (src, dst) pair's DMA queue: s->pairs[pair] */
   double t0;            /* when the segment being injected got its engines and paid alpha */
   double rate_inv;      /* seconds per byte its engines need (0: engines unlimited in bandwidth) */
   uint8_t arrived, posted;
-  uint8_t injected;               /* its last packet has left the sender (hop 0) */
-  uint8_t held;                   /* ready to inject but waiting for the pair's previous message (one DMA queue) */
+  uint8_t turn;                   /* its turn in the pair's DMA queue has come (it streams now) */
   uint8_t quiet_send, quiet_recv; /* nothing waits for the send / the plain RECV: no completion event */
 } msg_t;
 
 #define NONE UINT32_MAX
+
+/* The DMA queue of one (src, dst) pair: messages stream through it one at a time, in the order they
+ * reach it (their engines paid alpha); the others wait in a FIFO through msg_t.next_queued (free
+ * again then: a message leaves the rank's engine FIFO before it reaches its pair's queue). */
+typedef struct {
+  double free;         /* when the last message that streamed through it has left */
+  uint32_t head, tail; /* waiting messages */
+  uint8_t busy;        /* a message is streaming through it */
+} pair_queue_t;
 
 typedef struct {
   const nsccl_topo_t *t;
@@ -59,6 +68,8 @@ typedef struct {
   link_state_t *links;
   msg_t *msgs;
   uint32_t nmsgs;
+  pair_queue_t *pairs; /* one per (src, dst) pair that sends */
+  uint32_t npairs;
   int *route_pool;
   size_t nroute, cap_route;
 

@@ -25,6 +25,7 @@ size_t nsccl_sim_packet_bytes(const nsccl_sim_opts_t *opts, size_t bytes, uint64
 void nsccl_sim_free_state(sim_t *s) {
   free(s->links);
   free(s->msgs);
+  free(s->pairs);
   free(s->route_pool);
   free(s->base);
   free(s->step_rank);
@@ -80,7 +81,9 @@ static nscclResult_t plan_messages(sim_t *s, const nsccl_sim_opts_t *opts) {
     if (mi > 0 && m->src == m[-1].src && m->dst == m[-1].dst) {
       m->route = m[-1].route;
       m->nhops = m[-1].nhops;
+      m->pair = m[-1].pair;
     } else {
+      m->pair = s->npairs++;
       int h = 0;
       if (m->src != m->dst) h = s->t->module->route(s->t, m->src, m->dst, buf, NSCCL_TOPO_MAX_ROUTE);
       if (h < 0 || h > MAX_HOPS || (h == 0 && m->src != m->dst))
@@ -112,6 +115,9 @@ static nscclResult_t plan_messages(sim_t *s, const nsccl_sim_opts_t *opts) {
     m->pkt_bytes = (double)pkt;
     m->last_bytes = (double)(bytes - (size_t)(m->npkts - 1) * pkt);
   }
+  s->pairs = malloc((s->npairs ? s->npairs : 1) * sizeof(pair_queue_t));
+  if (!s->pairs) NSCCL_FAIL(nscclSystemError, "simulator: out of memory for %u DMA queues", s->npairs);
+  for (uint32_t i = 0; i < s->npairs; i++) s->pairs[i] = (pair_queue_t){0.0, NONE, NONE, 0};
   return nscclSuccess;
 }
 
