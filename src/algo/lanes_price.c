@@ -5,6 +5,7 @@
  * one message per block and chunk. Consecutive steps in which every lane is in the same phase and
  * mode have identical flows and are told once, repeated. */
 #include <math.h>
+#include <stdlib.h>
 
 #include "algo/lanes.h"
 #include "algo/ring.h"
@@ -48,31 +49,70 @@ static void lane_share(const nsccl_model_t *m, const nsccl_lane_t *ln, nsccl_col
   }
 }
 
+/* The lane that moves phase ph's bytes for lane l: l itself, or for a virtual phase another lane
+ * running the same rings for real. */
+static int runner(const nsccl_lane_t *lanes, int nlanes, int l, int ph) {
+  if (!(lanes[l].virt & 1u << ph)) return l;
+  for (int o = 0; o < nlanes; o++)
+    if (o != l && ph < lanes[o].nphases && lanes[o].next[ph] == lanes[l].next[ph] && !(lanes[o].virt & 1u << ph))
+      return o;
+  return l;
+}
+
 /* Planned lanes: the flows of every step of one half (rs = 1: reduce-scatter) of every lane, as one
- * step; at least the longest chain of dependent steps (a lane's steps, virtual phases included:
- * another lane ran them first), each one alpha and one hop. */
+ * step, one flow per (rank, successor): the lanes that share a successor share its DMA queue. The
+ * half costs at least the longest chain of dependent steps: a lane's steps (virtual phases
+ * included: another lane ran them first), each one alpha, one message's streaming (of the lane
+ * that runs the phase) and one hop. */
 static void planned_half(nsccl_model_t *m, const nsccl_lane_t *lanes, int nlanes, nsccl_coll_t coll, int rs,
                          const double *sz, const double *per) {
-  int chain = 0;
+  double chain = 0, lat = m->lat;
+  int p = m->p;
+  for (int l = 0; l < nlanes; l++) {
+    double len = 0;
+    for (int ph = 0; ph < lanes[l].nphases; ph++) {
+      int o = runner(lanes, nlanes, l, ph), to = lanes[l].next[ph][0];
+      double msg = per[o] > 0 ? sz[o] / per[o] : 0;
+      len += (nsccl_lane_ring_len(&lanes[l], ph, 0) - 1) * (m->alpha + nsccl_model_msg_seconds(m, 0, to, msg));
+    }
+    if (len > chain) chain = len;
+  }
+  /* bytes and messages of every rank to each of its successors (at most one per lane and phase) */
+  int nd = 0, dst[NSCCL_LANES_MAX * NSCCL_LANE_MAX_PHASES];
+  double *fb = calloc((size_t)p * NSCCL_LANES_MAX * NSCCL_LANE_MAX_PHASES * 2, sizeof(double));
+  if (!fb) {
+    m->rc = nscclSystemError;
+    return;
+  }
+  for (int r = 0; r < p; r++) {
+    nd = 0;
+    double *b = fb + (size_t)r * NSCCL_LANES_MAX * NSCCL_LANE_MAX_PHASES * 2;
+    for (int l = 0; l < nlanes; l++)
+      for (int t = 0;; t++) {
+        lane_step_t st = at(&lanes[l], coll, t);
+        if (st.ph < 0) break;
+        if (st.rs != rs || sz[l] <= 0) continue;
+        int to = lanes[l].next[st.ph][r], d = 0;
+        while (d < nd && dst[d] != to) d++;
+        if (d == nd) dst[nd++] = to;
+        b[2 * d] += st.sblks * sz[l];
+        b[2 * d + 1] += st.sblks * per[l];
+        if (rs) nsccl_model_reduce(m, to, st.sblks * sz[l]);
+      }
+    for (int d = 0; d < nd; d++) nsccl_model_flow(m, r, dst[d], b[2 * d], b[2 * d + 1]);
+  }
+  free(fb);
+  int hops = 0;
   for (int l = 0; l < nlanes; l++) {
     int len = 0;
     for (int ph = 0; ph < lanes[l].nphases; ph++) len += nsccl_lane_ring_len(&lanes[l], ph, 0) - 1;
-    if (len > chain) chain = len;
-    for (int t = 0;; t++) {
-      lane_step_t st = at(&lanes[l], coll, t);
-      if (st.ph < 0) break;
-      if (st.rs != rs || sz[l] <= 0) continue;
-      for (int r = 0; r < m->p; r++) {
-        int to = lanes[l].next[st.ph][r];
-        nsccl_model_flow(m, r, to, st.sblks * sz[l], st.sblks * per[l]);
-        if (rs) nsccl_model_reduce(m, to, st.sblks * sz[l]);
-      }
-    }
+    if (len > hops) hops = len;
   }
-  double before = m->total, lat = m->lat;
-  m->lat_override = lat * chain;
+  double before = m->total;
+  lat = m->lat;
+  m->lat_override = lat * hops;
   nsccl_model_step(m, 1);
-  if (m->total - before < chain * (m->alpha + lat)) m->total = before + chain * (m->alpha + lat);
+  if (m->total - before < chain + hops * lat) m->total = before + chain + hops * lat;
 }
 
 void nsccl_lanes_price(nsccl_model_t *m, const nsccl_lane_t *lanes, int nlanes, nsccl_coll_t coll, double bytes) {

@@ -16,6 +16,47 @@ typedef nsccl_model_t model_t;
 
 static int phys(const model_t *m, int v) { return m->map ? m->map[v] : v; }
 
+/* A message of `bytes` on its own: its time on the slowest link of its route (bandwidth minbw) or on
+ * the engines it takes (one per NSCCL_DMA_SPREAD_BYTES, at most engines_per_message), the longer. */
+static double stream_seconds(const nsccl_topo_t *t, double minbw, double bytes) {
+  int E = t->dma_engines > 0 ? t->dma_engines : 1, epm = t->engines_per_message > 0 ? t->engines_per_message : 1;
+  double sec = bytes / minbw; /* 0 with no link (minbw infinite) */
+  if (t->dma_engine_bandwidth > 0)
+    sec = fmax(sec, bytes / (nsccl_dma_engines_for(bytes, epm < E ? epm : E) * t->dma_engine_bandwidth));
+  return sec;
+}
+
+/* A pair's DMA queue over a pipelined phase: seconds its messages stream. */
+struct nsccl_model_queue {
+  int64_t key; /* src * p + dst + 1; 0: empty */
+  double busy;
+};
+
+static void phase_queue_add(model_t *m, int src, int dst, double seconds) {
+  if (m->used_queue * 2 >= m->nqueue) { /* keep it at most half full */
+    size_t n = m->nqueue ? 2 * m->nqueue : 256;
+    struct nsccl_model_queue *q = calloc(n, sizeof(*q)), *old = m->phase_queue;
+    if (!q) {
+      m->rc = nscclSystemError;
+      return;
+    }
+    for (size_t i = 0; i < m->nqueue; i++)
+      if (old[i].key) {
+        size_t h = (size_t)old[i].key * 0x9e3779b97f4a7c15ull % n;
+        while (q[h].key) h = (h + 1) % n;
+        q[h] = old[i];
+      }
+    free(old);
+    m->phase_queue = q;
+    m->nqueue = n;
+  }
+  int64_t key = (int64_t)src * m->p + dst + 1;
+  size_t h = (size_t)key * 0x9e3779b97f4a7c15ull % m->nqueue;
+  while (m->phase_queue[h].key && m->phase_queue[h].key != key) h = (h + 1) % m->nqueue;
+  if (!m->phase_queue[h].key) m->phase_queue[h].key = key, m->used_queue++;
+  m->phase_queue[h].busy += seconds;
+}
+
 /* A flow of `bytes` from src to dst sent as nmsgs messages (0: one per chunk). */
 void nsccl_model_flow(model_t *m, int src, int dst, double bytes, double nmsgs) {
   if (bytes <= 0 || m->rc != nscclSuccess) return;
@@ -44,17 +85,26 @@ void nsccl_model_flow(model_t *m, int src, int dst, double bytes, double nmsgs) 
   m->lat_sum += lat;
   if (lat < m->lat_min) m->lat_min = lat;
   /* One message's own time on this flow: its slowest link, or its engines' streaming. */
-  const nsccl_topo_t *t = m->t;
-  int E = t->dma_engines > 0 ? t->dma_engines : 1, epm = t->engines_per_message > 0 ? t->engines_per_message : 1;
-  double hop = per_msg / minbw;
-  if (t->dma_engine_bandwidth > 0)
-    hop = fmax(hop, per_msg / (nsccl_dma_engines_for(per_msg, epm < E ? epm : E) * t->dma_engine_bandwidth));
+  double hop = stream_seconds(m->t, minbw, per_msg);
   m->hop_sum += hop;
   if (hop < m->hop_min) m->hop_min = hop;
   if (hop > m->hop_max) m->hop_max = hop;
-  m->msgs[src] += nmsgs > 0 ? nmsgs : fmax(1.0, ceil(bytes / m->chunk));
+  double count = nmsgs > 0 ? nmsgs : fmax(1.0, ceil(bytes / m->chunk));
+  /* The flow's messages stream through the pair's one DMA queue one after another. */
+  if (count * hop > m->queue) m->queue = count * hop;
+  if (m->in_phase) phase_queue_add(m, src, dst, count * hop);
+  m->msgs[src] += count;
   m->sent[src] += bytes;
   m->flows[src] += 1;
+}
+
+double nsccl_model_msg_seconds(const model_t *m, int src, int dst, double bytes) {
+  src = phys(m, src), dst = phys(m, dst);
+  int route[NSCCL_TOPO_MAX_ROUTE];
+  int n = src == dst ? 0 : nsccl_topo_route(m->t, src, dst, route, NSCCL_TOPO_MAX_ROUTE);
+  double minbw = INFINITY;
+  for (int i = 0; i < n; i++) minbw = fmin(minbw, m->t->links[route[i]].bandwidth);
+  return stream_seconds(m->t, minbw, bytes);
 }
 
 void nsccl_model_reduce(model_t *m, int rank, double bytes) {
@@ -62,7 +112,7 @@ void nsccl_model_reduce(model_t *m, int rank, double bytes) {
 }
 
 void nsccl_model_step_reset_latency(model_t *m) {
-  m->lat = m->lat_sum = m->hop_sum = m->hop_max = 0;
+  m->lat = m->lat_sum = m->hop_sum = m->hop_max = m->queue = 0;
   m->lat_min = m->hop_min = INFINITY;
 }
 
@@ -108,6 +158,9 @@ void nsccl_model_step_end(model_t *m, double repeat, int ring) {
     double e1 = t->dma_engine_bandwidth > 0 ? per / (kk * t->dma_engine_bandwidth) : 0;
     double w = W / k, g = m->gamma * R / k, item = fmax(fmax(w, e1), g);
     double rest = fmax((ceil(k / c) - 1) * (m->alpha + e1), (ceil(k / flows) - 1) * e1);
+    /* The busiest pair queue streams all its messages, each at its own pace (its slowest link or
+     * its engines), one after another: after the first, the rest of them. */
+    rest = fmax(rest, m->queue - fmax(w, e1));
     T = m->alpha + fmax(w, e1) + g + fmax(rest, (k - 1) * fmax(w, g));
     if (ring && repeat > 1) {
       /* Ring repeats (docs/model.md, "Ring"): a chunk moves on to the next hop as soon as it
@@ -139,7 +192,7 @@ void nsccl_model_step_end(model_t *m, double repeat, int ring) {
      * move on one by one; else the whole step (nothing of it moves on early). */
     if (k == 0)
       m->phase_fill += m->gamma * R;
-    else if (k > F && S / k >= 0.5 * m->chunk)
+    else if (k > F)
       m->phase_fill += m->alpha + W / k + m->gamma * R / k + lat;
     else
       m->phase_fill += repeat * T + lat;
@@ -167,8 +220,14 @@ void nsccl_model_phase_end(model_t *m) {
   if (!m->in_phase) return;
   m->in_phase = 0;
   const nsccl_topo_t *t = m->t;
-  double W = 0, R = 0, I = 0;
+  double W = 0, R = 0, I = 0, Q = 0;
   int E = t->dma_engines > 0 ? t->dma_engines : 1;
+  for (size_t i = 0; i < m->nqueue; i++) {
+    if (m->phase_queue[i].key && m->phase_queue[i].busy > Q) Q = m->phase_queue[i].busy;
+    m->phase_queue[i].key = 0;
+    m->phase_queue[i].busy = 0;
+  }
+  m->used_queue = 0;
   for (int i = 0; i < t->nlinks; i++) {
     if (m->phase_load[i] > W) W = m->phase_load[i];
     m->phase_load[i] = 0;
@@ -178,7 +237,7 @@ void nsccl_model_phase_end(model_t *m) {
     I = fmax(I, ceil(m->phase_msgs[r] / E) * m->alpha);
     m->phase_red[r] = m->phase_msgs[r] = 0;
   }
-  double piped = m->phase_fill + fmax(W, fmax(R, I));
+  double piped = m->phase_fill + fmax(fmax(W, Q), fmax(R, I));
   /* One core doing everything (cpu_copies) cannot overlap its steps. */
   m->total += m->serial ? m->phase_serial : fmin(m->phase_serial, piped);
 }
@@ -264,6 +323,7 @@ out:
   free(m.phase_load);
   free(m.phase_red);
   free(m.phase_msgs);
+  free(m.phase_queue);
   if (rc != nscclSuccess)
     nsccl_set_error(__FILE__, __LINE__, rc, "model: cannot price %s (variant %d) for %s on %s",
                     nsccl_model_variant_name(algo, variant), variant, nsccl_coll_name(coll),

@@ -24,6 +24,7 @@ typedef struct nsccl_model {
   double lat;                       /* largest route latency of a flow in this step */
   double lat_sum, lat_min;          /* ring phases: sum and minimum of the route latencies of the flows */
   double hop_sum, hop_min, hop_max; /* ring phases: a message's own time on each flow (slowest link, engines) */
+  double queue;                     /* the busiest flow's messages streaming one after another (its DMA queue) */
   double total;                     /* seconds so far */
   const int *map;                   /* virtual rank -> rank (mapped tree), or NULL */
   nscclResult_t rc;
@@ -35,10 +36,16 @@ typedef struct nsccl_model {
   double *phase_red;   /* [p] bytes each rank reduces over the phase */
   double *phase_msgs;  /* [p] messages each rank issues over the phase */
   double lat_override; /* >= 0: the latency the next step_end charges (several rings at once) */
+  /* [nqueue] open-addressed (src * p + dst + 1, seconds): each pair's DMA queue busy over the phase */
+  struct nsccl_model_queue *phase_queue;
+  size_t nqueue, used_queue;
 } nsccl_model_t;
 
 /* A flow of `bytes` from src to dst in the current step, sent as nmsgs messages (0: one per chunk). */
 void nsccl_model_flow(nsccl_model_t *m, int src, int dst, double bytes, double nmsgs);
+/* A message of `bytes` from src to dst on its own: its time on the route's slowest link or on the
+ * engines it takes, whichever is longer (no alpha, no latency). */
+double nsccl_model_msg_seconds(const nsccl_model_t *m, int src, int dst, double bytes);
 /* rank reduces `bytes` in the current step. */
 void nsccl_model_reduce(nsccl_model_t *m, int rank, double bytes);
 /* Close the current step, which happens `repeat` times. ring = 1: the flows form one ring whose

@@ -66,7 +66,9 @@ Test(model_mapped, closed_form_trn2_16) {
 
 /* trn2-u64 (4x4x4, Z = dimension 2 thinner): all-gather runs Z first. The Z slices of a rank are 16
  * ranks apart, so its Z steps send 1 and 2 single-block messages; X then sends 4 runs (one per Z
- * coordinate) of 1 and 2 blocks, Y 4 runs of 4 and 8. Reduce-scatter is the mirror image. */
+ * coordinate) of 1 and 2 blocks, Y 4 runs of 4 and 8. Reduce-scatter is the mirror image. The
+ * steps form one pipelined phase: the smaller of the steps in series and the fill plus the busiest
+ * resource. */
 Test(model_mapped, closed_form_trn2_u64) {
   nsccl_topo_t *t = load("trn2-u64" SERIAL);
   cr_assert_lt(t->dim_bandwidth[2], t->dim_bandwidth[0]);
@@ -77,12 +79,21 @@ Test(model_mapped, closed_form_trn2_u64) {
   const double k[6] = {1, 2, 4, 4, 4, 4}, blocks[6] = {1, 2, 4, 8, 16, 32};
   const double *beta[6] = {&bz, &bz, &bx, &bx, &by, &by};
   for (size_t i = 0; i < sizeof(ns) / sizeof(ns[0]); i++) {
-    double n = ns[i], B = n / 64, ag = 0, rs = 0;
+    double n = ns[i], B = n / 64, ag = 0, rs = 0, fill_ag = 0, fill_rs = 0, maxW = 0, red = 0, msgs = 0;
     for (int s = 0; s < 6; s++) {
-      double W = blocks[s] * B * *beta[s];
+      double W = blocks[s] * B * *beta[s], gR = g * blocks[s] * B;
       ag += step(a, k[s], W, 0, lat);
-      rs += step(a, k[s], W, g * blocks[s] * B, lat);
+      rs += step(a, k[s], W, gR, lat);
+      /* the pipelined phase (docs/model.md, "Tree phases"): a step of several messages to its one
+       * partner lets the next start after its first message, a one-message step after all of it;
+       * every step uses links of its own (Gray partners), so the busiest link over the phase
+       * carries the largest step's load; one engine issues all 19 messages one per alpha */
+      fill_ag += k[s] > 1 ? a + W / k[s] + lat : step(a, k[s], W, 0, lat);
+      fill_rs += k[s] > 1 ? a + W / k[s] + gR / k[s] + lat : step(a, k[s], W, gR, lat);
+      maxW = fmax(maxW, W), red += gR, msgs += k[s];
     }
+    ag = fmin(ag, fill_ag + fmax(maxW, msgs * a));
+    rs = fmin(rs, fill_rs + fmax(maxW, fmax(red, msgs * a)));
     near(predict(t, NSCCL_COLL_ALLGATHER, NSCCL_TREE_MAPPED, n, SIZE_MAX), ag, "trn2-u64 mapped AG", n);
     near(predict(t, NSCCL_COLL_REDUCESCATTER, NSCCL_TREE_MAPPED, n, SIZE_MAX), rs, "trn2-u64 mapped RS", n);
   }
