@@ -46,7 +46,6 @@ typedef struct {
   int line;             /* of the XML step, for messages */
   int tb, s;            /* thread block and step index, for messages */
   int first_of_tb;      /* no earlier step in its thread block (waits for the previous slice's last) */
-  int last_of_tb;       /* the last part of its thread block */
   int tb_index;         /* index into the rank's thread block list */
   int *deps;            /* parts of the same rank (indices into the rank's ordered list), all earlier */
   int ndeps;
@@ -57,7 +56,9 @@ typedef struct {
   msccl_part_t *parts; /* in the global topological order */
   int nparts;
   int ntbs;
-  int *tb_last; /* per thread block: index of its last part, -1 if it has none */
+  /* per thread block: what its next slice waits for (its last step's done set, msccl_order.c's
+   * resolve): parts tb_end[tb_end_first[t] .. + tb_end_n[t]) */
+  int *tb_end_first, *tb_end_n, *tb_end;
   int nscratch; /* s_chunks */
   int ntmp;     /* temporaries of rrs steps */
   int *tmp_cnt; /* chunks of each temporary */

@@ -162,8 +162,12 @@ nscclResult_t nsccl_msccl_build_rank(const nsccl_msccl_plan_t *plan, const nsccl
       e.ndeps = 0;
       int ok = 1;
       for (int d = 0; d < p->ndeps && ok; d++) ok = push_range(&e, cf[p->deps[d]], cc[p->deps[d]]);
-      if (p->first_of_tb && l > 0) ok = ok && push_range(&e, pf[R->tb_last[p->tb]], pc[R->tb_last[p->tb]]);
-      if (p->first_of_tb && pre != NSCCL_NO_STEP) ok = ok && push_dep(&e, pre);
+      for (int k = 0; p->first_of_tb && l > 0 && k < R->tb_end_n[p->tb] && ok; k++) {
+        int q = R->tb_end[R->tb_end_first[p->tb] + k];
+        ok = push_range(&e, pf[q], pc[q]);
+      }
+      /* Every part waits for the copy that makes the input layout (sends wait for no earlier step). */
+      if (pre != NSCCL_NO_STEP) ok = ok && push_dep(&e, pre);
       if (!ok) {
         rc = nscclSystemError;
         break;
@@ -183,7 +187,10 @@ nscclResult_t nsccl_msccl_build_rank(const nsccl_msccl_plan_t *plan, const nsccl
     nsccl_step_id_t *cf = first[(e.L - 1) % 2];
     int *cc = count[(e.L - 1) % 2];
     for (int t = 0; t < R->ntbs && rc == nscclSuccess; t++)
-      if (R->tb_last[t] >= 0 && !push_range(&e, cf[R->tb_last[t]], cc[R->tb_last[t]])) rc = nscclSystemError;
+      for (int k = 0; k < R->tb_end_n[t] && rc == nscclSuccess; k++) {
+        int q = R->tb_end[R->tb_end_first[t] + k];
+        if (!push_range(&e, cf[q], cc[q])) rc = nscclSystemError;
+      }
     if (!push_dep(&e, pre)) rc = nscclSystemError;
     if (rc == nscclSuccess) nsccl_prog_copy(prog, post_src, post_dst, e.deps, e.ndeps);
   }

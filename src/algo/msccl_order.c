@@ -8,11 +8,14 @@
  *
  * So each step becomes parts (nsccl steps) whose dependencies are the previous step of its thread
  * block and its depid/deps step; each send is matched to its receive per connection; and all parts
- * of all ranks are put in one topological order of the graph in which a send and its receive are
- * one node. Every rank's program is that order restricted to the rank: a pair's messages appear in
- * the same order at both ends, so nsccl's matching pairs the same sends and receives MSCCL's does.
- * A cycle means the algorithm deadlocks under MSCCL's rules too, or that two ranks' messages cross
- * between channels in a way one FIFO per pair cannot carry; both are refused. */
+ * of all ranks are put in one topological order of dependencies plus send -> receive. With several
+ * channels between two gpus that order may interleave a pair's messages differently at the two
+ * ends, so the pair's sends are then chained in that order, their receives likewise, and the order
+ * taken again (order_all). Every rank's program is the final order restricted to the rank: a pair's
+ * messages appear in the same order at both ends, so nsccl's matching pairs the same sends and
+ * receives MSCCL's does. A cycle in the first order means the algorithm deadlocks even with
+ * unbounded buffering; in the second, that two gpus' messages cross between channels in a way one
+ * ordered stream per pair cannot carry; both are refused with the step on the cycle. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -141,7 +144,12 @@ static void make_parts(gstate_t *G, int t, int s, int *ntmp) {
   }
 }
 
-/* done(t, s): the parts whose completion completes step s of thread block t. */
+/* done(t, s): the parts the next step of thread block t (and a step naming it in depid/deps) waits
+ * for. A send does not hold its thread block up: in MSCCL it completes into the connection's
+ * buffer, while an nsccl SEND completes when the receiver has the data, so waiting for it would
+ * turn a ring of "send, then receive" into a deadlock. A step's send part is therefore left out
+ * (a pure send passes on what it waited for itself, as a nop does); what overwrites the data of a
+ * send waits for that send (write_after_send). */
 static nscclResult_t resolve(order_t *o, gstate_t *G, int t, int s, const ivec_t **out) {
   const msccl_raw_step_t *st = &G->g->tbs[t].steps[s];
   ivec_t *d = &G->done[t][s];
@@ -151,8 +159,8 @@ static nscclResult_t resolve(order_t *o, gstate_t *G, int t, int s, const ivec_t
     NSCCL_FAIL(nscclInvalidArgument, "%s:%d: gpu %d thread block %d step %d: nop steps wait for each other in a cycle",
                o->plan->path, st->line, G->g->id, t, s);
   G->state[t][s] = 1;
-  if (G->nparts[t][s]) {
-    if (!ivec_push(d, G->first[t][s] + G->nparts[t][s] - 1)) return oom(o);
+  if (G->nparts[t][s] && G->parts[G->first[t][s]].kind != NSCCL_STEP_SEND) {
+    if (!ivec_push(d, G->first[t][s])) return oom(o); /* fused steps: the receive part */
   } else {
     const ivec_t *e;
     if (s > 0) {
@@ -185,6 +193,37 @@ static nscclResult_t check_dep(const order_t *o, const gstate_t *G, int t, int s
   return nscclSuccess;
 }
 
+/* A chunk range in the rank's aliased space: an in-place algorithm's input and output are one
+ * buffer (MSCCLang's layout: all-gather's input is block r of the output, reduce-scatter's output
+ * block r of the input). */
+static void canon(const nsccl_msccl_plan_t *plan, int rank, unsigned char buf, int off, unsigned char *cb, int *coff) {
+  *cb = buf, *coff = off;
+  if (!plan->inplace) return;
+  int blk = plan->nchunks / plan->ngpus;
+  if (plan->coll == NSCCL_COLL_ALLGATHER && buf == 'i') *cb = 'o', *coff = off + rank * blk;
+  if (plan->coll == NSCCL_COLL_ALLREDUCE && buf == 'o') *cb = 'i';
+  if (plan->coll == NSCCL_COLL_REDUCESCATTER && buf == 'o') *cb = 'i', *coff = off + rank * blk;
+}
+
+/* Does part w write chunks that send part q reads? */
+static int write_after_send(const order_t *o, int rank, const msccl_part_t *w, const msccl_part_t *q) {
+  if (q->kind != NSCCL_STEP_SEND || w->kind == NSCCL_STEP_SEND || !w->buf[2] || q->buf[0] == 't') return 0;
+  unsigned char wb, qb;
+  int wo, qo;
+  canon(o->plan, rank, w->buf[2], w->off[2], &wb, &wo);
+  canon(o->plan, rank, q->buf[0], q->off[0], &qb, &qo);
+  return wb == qb && wo < qo + q->cnt && qo < wo + w->cnt;
+}
+
+/* w waits for every send part of step (t, s) whose data it overwrites. */
+static nscclResult_t guard_sends(order_t *o, gstate_t *G, int t, int s, int w) {
+  for (int k = 0; k < G->nparts[t][s]; k++) {
+    int q = G->first[t][s] + k;
+    if (write_after_send(o, G->g->id, &G->parts[w], &G->parts[q]) && !ivec_push(&G->deps[w], q)) return oom(o);
+  }
+  return nscclSuccess;
+}
+
 /* Raw parts and their dependencies for one gpu. */
 static nscclResult_t build_gpu(order_t *o, gstate_t *G, int *ntmp) {
   const msccl_raw_gpu_t *g = G->g;
@@ -209,7 +248,7 @@ static nscclResult_t build_gpu(order_t *o, gstate_t *G, int *ntmp) {
       first = 0;
       last = G->first[t][s] + G->nparts[t][s] - 1;
     }
-    if (last >= 0) G->parts[last].last_of_tb = 1;
+    (void)last;
   }
   for (int t = 0; t < g->ntbs; t++)
     for (int s = 0; s < g->tbs[t].nsteps; s++) {
@@ -228,6 +267,9 @@ static nscclResult_t build_gpu(order_t *o, gstate_t *G, int *ntmp) {
           if (!ivec_push(&G->deps[p], e->v[i])) return oom(o);
       }
       if (G->nparts[t][s] == 2 && !ivec_push(&G->deps[p + 1], p)) return oom(o);
+      /* Write-after-send: earlier sends of this thread block and the send of the step waited for. */
+      for (int s2 = 0; s2 < s; s2++) NSCCL_CHECK(guard_sends(o, G, t, s2, p));
+      if (st->depid >= 0) NSCCL_CHECK(guard_sends(o, G, st->depid, st->deps, p));
     }
   return nscclSuccess;
 }
@@ -307,51 +349,52 @@ static nscclResult_t match_messages(order_t *o, int *match) {
   return nscclSuccess;
 }
 
-static nscclResult_t topo_sort(order_t *o, const int *match, int *pos, int *level) {
+static int by_key(const void *a, const void *b, void *key) {
+  const int *k = key;
+  int x = k[*(const int *)a], y = k[*(const int *)b];
+  return (x > y) - (x < y);
+}
+
+typedef struct {
+  int *from, *to;
+  int n, cap;
+} edges_t;
+
+static int add_edge(edges_t *e, int from, int to) {
+  if (e->n == e->cap) {
+    int cap = e->cap ? 2 * e->cap : 256;
+    int *f = realloc(e->from, sizeof(int) * (size_t)cap);
+    if (!f) return 0;
+    e->from = f;
+    int *t = realloc(e->to, sizeof(int) * (size_t)cap);
+    if (!t) return 0;
+    e->to = t, e->cap = cap;
+  }
+  e->from[e->n] = from, e->to[e->n++] = to;
+  return 1;
+}
+
+/* Kahn's algorithm over every part of every rank (FIFO, so the order is deterministic); pos and
+ * level per part. A part left over lies on a cycle: report it. */
+static nscclResult_t topo_sort(order_t *o, const edges_t *E, int *pos, int *level, const char *why) {
   int N = o->total;
-  int *node = malloc(sizeof(int) * (size_t)N), *indeg = calloc((size_t)N, sizeof(int));
-  int *off = calloc((size_t)N + 1, sizeof(int)), *queue = malloc(sizeof(int) * (size_t)N);
-  int *adj = NULL;
+  int *indeg = calloc((size_t)N + 1, sizeof(int)), *off = calloc((size_t)N + 1, sizeof(int));
+  int *queue = malloc(sizeof(int) * (size_t)(N + 1)), *adj = malloc(sizeof(int) * (size_t)(E->n + 1));
   nscclResult_t rc = nscclSuccess;
-  if (!node || !indeg || !off || !queue) {
+  if (!indeg || !off || !queue || !adj) {
     rc = oom(o);
     goto out;
   }
-  for (int p = 0; p < N; p++) node[p] = match[p] >= 0 ? match[p] : p;
-  /* Edges: dependency q -> p becomes node(q) -> node(p). */
-  int nedges = 0;
-  for (int g = 0; g < o->plan->ngpus; g++) {
-    gstate_t *G = &o->gs[g];
-    for (int i = 0; i < G->nparts_total; i++)
-      for (int k = 0; k < G->deps[i].n; k++) off[node[G->base + G->deps[i].v[k]]]++, nedges++;
-  }
-  for (int p = 0, sum = 0; p <= N; p++) {
-    int c = p < N ? off[p] : 0;
-    off[p] = sum;
-    sum += c;
-  }
-  adj = malloc(sizeof(int) * (size_t)(nedges ? nedges : 1));
-  int *fill = calloc((size_t)N + 1, sizeof(int));
-  if (!adj || !fill) {
-    free(fill);
-    rc = oom(o);
-    goto out;
-  }
-  for (int g = 0; g < o->plan->ngpus; g++) {
-    gstate_t *G = &o->gs[g];
-    for (int i = 0; i < G->nparts_total; i++)
-      for (int k = 0; k < G->deps[i].n; k++) {
-        int from = node[G->base + G->deps[i].v[k]], to = node[G->base + i];
-        adj[off[from] + fill[from]++] = to;
-        indeg[to]++;
-      }
-  }
-  free(fill);
+  for (int k = 0; k < E->n; k++) off[E->from[k] + 1]++, indeg[E->to[k]]++;
+  for (int p = 0; p < N; p++) off[p + 1] += off[p];
+  for (int k = 0; k < E->n; k++) adj[off[E->from[k]]++] = E->to[k];
+  for (int p = N; p > 0; p--) off[p] = off[p - 1];
+  off[0] = 0;
   int head = 0, tail = 0, placed = 0;
   for (int p = 0; p < N; p++) {
     pos[p] = -1;
     level[p] = 0;
-    if (node[p] == p && indeg[p] == 0) queue[tail++] = p;
+    if (indeg[p] == 0) queue[tail++] = p;
   }
   while (head < tail) {
     int x = queue[head++];
@@ -362,24 +405,16 @@ static nscclResult_t topo_sort(order_t *o, const int *match, int *pos, int *leve
       if (--indeg[y] == 0) queue[tail++] = y;
     }
   }
-  int nodes = 0;
-  for (int p = 0; p < N; p++) nodes += node[p] == p;
-  if (placed < nodes) {
+  if (placed < N) {
     int x = 0;
-    while (x < N && (node[x] != x || pos[x] >= 0)) x++;
+    while (x < N && pos[x] >= 0) x++;
     const msccl_part_t *pp = &o->gs[o->gpu_of[x]].parts[x - o->gs[o->gpu_of[x]].base];
     nsccl_set_error(__FILE__, __LINE__, nscclInvalidArgument,
-                    "%s:%d: the steps cannot be ordered: gpu %d thread block %d step %d is on a cycle of dependencies "
-                    "and messages (the algorithm deadlocks, or messages between two gpus cross between channels, "
-                    "which one ordered stream per pair of ranks cannot carry)",
-                    o->plan->path, pp->line, o->gpu_of[x], pp->tb, pp->s);
+                    "%s:%d: the steps cannot be ordered: gpu %d thread block %d step %d is on a cycle of %s",
+                    o->plan->path, pp->line, o->gpu_of[x], pp->tb, pp->s, why);
     rc = nscclInvalidArgument;
-    goto out;
   }
-  for (int p = 0; p < N; p++)
-    if (node[p] != p) pos[p] = pos[node[p]], level[p] = level[node[p]];
 out:
-  free(node);
   free(indeg);
   free(off);
   free(queue);
@@ -387,11 +422,70 @@ out:
   return rc;
 }
 
-static int by_key(const void *a, const void *b, void *key) {
-  const int *k = key;
-  int x = k[*(const int *)a], y = k[*(const int *)b];
-  return (x > y) - (x < y);
+/* Order everything: first by dependencies and send -> receive; then, for every ordered pair, the
+ * sends in that order are chained and so are their receives, so the pair's messages keep one order
+ * at both ends (several channels between two gpus may interleave either way in MSCCL; one stream
+ * per pair needs one interleaving). */
+static nscclResult_t order_all(order_t *o, const int *match, int *pos, int *level) {
+  edges_t E = {NULL, NULL, 0, 0};
+  nscclResult_t rc = nscclSuccess;
+  int n = o->plan->ngpus;
+  for (int g = 0; g < n && rc == nscclSuccess; g++) {
+    gstate_t *G = &o->gs[g];
+    for (int i = 0; i < G->nparts_total && rc == nscclSuccess; i++) {
+      for (int k = 0; k < G->deps[i].n; k++)
+        if (!add_edge(&E, G->base + G->deps[i].v[k], G->base + i)) rc = oom(o);
+      if (match[G->base + i] >= 0 && !add_edge(&E, match[G->base + i], G->base + i)) rc = oom(o);
+    }
+    /* A thread block's sends leave in its order (they wait for nothing of each other). */
+    for (int t = 0; t < G->g->ntbs && rc == nscclSuccess; t++) {
+      int prev = -1;
+      for (int i = 0; i < G->nparts_total && rc == nscclSuccess; i++) {
+        if (G->parts[i].tb != t || G->parts[i].kind != NSCCL_STEP_SEND) continue;
+        if (prev >= 0 && !add_edge(&E, G->base + prev, G->base + i)) rc = oom(o);
+        prev = i;
+      }
+    }
+  }
+  if (rc == nscclSuccess)
+    rc = topo_sort(o, &E, pos, level, "dependencies and messages (the algorithm deadlocks)");
+  /* recv_of[send] and, per sender, its sends by position. */
+  int *recv_of = NULL, *sends = NULL;
+  if (rc == nscclSuccess) {
+    recv_of = malloc(sizeof(int) * (size_t)(o->total + 1));
+    sends = malloc(sizeof(int) * (size_t)(o->total + 1));
+    if (!recv_of || !sends) rc = oom(o);
+  }
+  for (int p = 0; rc == nscclSuccess && p < o->total; p++) recv_of[p] = -1;
+  for (int p = 0; rc == nscclSuccess && p < o->total; p++)
+    if (match[p] >= 0) recv_of[match[p]] = p;
+  for (int a = 0; a < n && rc == nscclSuccess; a++) {
+    gstate_t *A = &o->gs[a];
+    int ns = 0;
+    for (int i = 0; i < A->nparts_total; i++)
+      if (recv_of[A->base + i] >= 0) sends[ns++] = A->base + i;
+    qsort_r(sends, (size_t)ns, sizeof(int), by_key, pos);
+    for (int b = 0; b < n && rc == nscclSuccess; b++) {
+      int prev = -1;
+      for (int k = 0; k < ns && rc == nscclSuccess; k++) {
+        int sp = sends[k];
+        if (o->gpu_of[recv_of[sp]] != b) continue;
+        if (prev >= 0 && (!add_edge(&E, prev, sp) || !add_edge(&E, recv_of[prev], recv_of[sp]))) rc = oom(o);
+        prev = sp;
+      }
+    }
+  }
+  if (rc == nscclSuccess)
+    rc = topo_sort(o, &E, pos, level,
+                   "dependencies and messages once each pair of gpus keeps one order of messages (messages between "
+                   "two gpus cross between channels, which one ordered stream per pair of ranks cannot carry)");
+  free(recv_of);
+  free(sends);
+  free(E.from);
+  free(E.to);
+  return rc;
 }
+
 
 /* The rank's parts in the global order, dependencies renumbered. */
 static nscclResult_t emit_rank(order_t *o, int g, const int *pos, const int *level, int ntmp) {
@@ -400,9 +494,24 @@ static nscclResult_t emit_rank(order_t *o, int g, const int *pos, const int *lev
   int n = G->nparts_total;
   int *idx = malloc(sizeof(int) * (size_t)(n ? n : 1)), *local = malloc(sizeof(int) * (size_t)(n ? n : 1));
   R->parts = calloc(n ? (size_t)n : 1, sizeof(msccl_part_t));
-  R->tb_last = malloc(sizeof(int) * (size_t)(G->g->ntbs ? G->g->ntbs : 1));
+  size_t nt = G->g->ntbs ? (size_t)G->g->ntbs : 1, nend = 0;
+  const ivec_t **ends = calloc(nt, sizeof(*ends));
+  for (int t = 0; ends && t < G->g->ntbs; t++)
+    if (G->g->tbs[t].nsteps) {
+      if (resolve(o, G, t, G->g->tbs[t].nsteps - 1, &ends[t]) != nscclSuccess) {
+        free(ends);
+        free(idx);
+        free(local);
+        return nscclInvalidArgument;
+      }
+      nend += (size_t)ends[t]->n;
+    }
+  R->tb_end_first = malloc(sizeof(int) * nt);
+  R->tb_end_n = calloc(nt, sizeof(int));
+  R->tb_end = malloc(sizeof(int) * (nend ? nend : 1));
   R->tmp_cnt = calloc(ntmp ? (size_t)ntmp : 1, sizeof(int));
-  if (!idx || !local || !R->parts || !R->tb_last || !R->tmp_cnt) {
+  if (!idx || !local || !R->parts || !ends || !R->tb_end_first || !R->tb_end_n || !R->tb_end || !R->tmp_cnt) {
+    free(ends);
     free(idx);
     free(local);
     return oom(o);
@@ -414,7 +523,6 @@ static nscclResult_t emit_rank(order_t *o, int g, const int *pos, const int *lev
   R->ntbs = G->g->ntbs;
   R->nscratch = G->g->s_chunks;
   R->ntmp = ntmp;
-  for (int t = 0; t < R->ntbs; t++) R->tb_last[t] = -1;
   nscclResult_t rc = nscclSuccess;
   for (int k = 0; k < n && rc == nscclSuccess; k++) {
     int i = idx[k];
@@ -428,9 +536,14 @@ static nscclResult_t emit_rank(order_t *o, int g, const int *pos, const int *lev
       break;
     }
     for (int d = 0; d < p->ndeps; d++) p->deps[d] = local[G->deps[i].v[d]];
-    if (p->last_of_tb) R->tb_last[p->tb] = k;
     if (p->tmp >= 0) R->tmp_cnt[p->tmp] = p->cnt;
   }
+  for (int t = 0, at = 0; t < R->ntbs; t++) {
+    R->tb_end_first[t] = at;
+    for (int i = 0; ends[t] && i < ends[t]->n; i++) R->tb_end[at++] = local[ends[t]->v[i]];
+    R->tb_end_n[t] = at - R->tb_end_first[t];
+  }
+  free(ends);
   free(idx);
   free(local);
   return rc;
@@ -503,7 +616,7 @@ nscclResult_t nsccl_msccl_order(nsccl_msccl_plan_t *plan, const msccl_raw_gpu_t 
       for (int i = 0; i < o.gs[g].nparts_total; i++) o.gpu_of[o.gs[g].base + i] = g;
     rc = match_messages(&o, match);
   }
-  if (rc == nscclSuccess) rc = topo_sort(&o, match, pos, level);
+  if (rc == nscclSuccess) rc = order_all(&o, match, pos, level);
   for (int g = 0; g < n && rc == nscclSuccess; g++) rc = emit_rank(&o, g, pos, level, ntmp[g]);
   plan->nlevels = 0;
   for (int p = 0; rc == nscclSuccess && p < o.total; p++)

@@ -343,7 +343,9 @@ void nsccl_msccl_plan_free(nsccl_msccl_plan_t *plan) {
     msccl_rank_plan_t *r = &plan->ranks[g];
     for (int i = 0; i < r->nparts; i++) free(r->parts[i].deps);
     free(r->parts);
-    free(r->tb_last);
+    free(r->tb_end_first);
+    free(r->tb_end_n);
+    free(r->tb_end);
     free(r->tmp_cnt);
   }
   free(plan->ranks);
