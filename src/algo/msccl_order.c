@@ -45,8 +45,10 @@ typedef struct {
   const msccl_raw_gpu_t *g;
   int **first; /* [tb][s]: first raw part of the step */
   int **nparts;
-  ivec_t **done; /* [tb][s]: parts whose completion is the step's (nops: what they wait for) */
-  char **state;  /* 0 not yet, 1 resolving, 2 resolved */
+  /* [full][tb][s]: parts whose completion is the step's (nops: what they wait for); full = 1 in
+   * MSCCL's own sense (sends included), full = 0 what nsccl waits for (resolve) */
+  ivec_t **done[2];
+  char **state[2]; /* 0 not yet, 1 resolving, 2 resolved */
   msccl_part_t *parts;
   ivec_t *deps; /* per raw part */
   int nparts_total;
@@ -150,32 +152,39 @@ static void make_parts(gstate_t *G, int t, int s, int *ntmp) {
  * turn a ring of "send, then receive" into a deadlock. A step's send part is therefore left out
  * (a pure send passes on what it waited for itself, as a nop does); what overwrites the data of a
  * send waits for that send (write_after_send). */
-static nscclResult_t resolve(order_t *o, gstate_t *G, int t, int s, const ivec_t **out) {
+static nscclResult_t resolve_as(order_t *o, gstate_t *G, int full, int t, int s, const ivec_t **out) {
   const msccl_raw_step_t *st = &G->g->tbs[t].steps[s];
-  ivec_t *d = &G->done[t][s];
+  ivec_t *d = &G->done[full][t][s];
+  char *state = &G->state[full][t][s];
   *out = d;
-  if (G->state[t][s] == 2) return nscclSuccess;
-  if (G->state[t][s] == 1)
+  if (*state == 2) return nscclSuccess;
+  if (*state == 1)
     NSCCL_FAIL(nscclInvalidArgument, "%s:%d: gpu %d thread block %d step %d: nop steps wait for each other in a cycle",
                o->plan->path, st->line, G->g->id, t, s);
-  G->state[t][s] = 1;
-  if (G->nparts[t][s] && G->parts[G->first[t][s]].kind != NSCCL_STEP_SEND) {
+  *state = 1;
+  if (full && G->nparts[t][s]) {
+    if (!ivec_push(d, G->first[t][s] + G->nparts[t][s] - 1)) return oom(o);
+  } else if (G->nparts[t][s] && G->parts[G->first[t][s]].kind != NSCCL_STEP_SEND) {
     if (!ivec_push(d, G->first[t][s])) return oom(o); /* fused steps: the receive part */
   } else {
     const ivec_t *e;
     if (s > 0) {
-      NSCCL_CHECK(resolve(o, G, t, s - 1, &e));
+      NSCCL_CHECK(resolve_as(o, G, full, t, s - 1, &e));
       for (int i = 0; i < e->n; i++)
         if (!ivec_push(d, e->v[i])) return oom(o);
     }
     if (st->depid >= 0) {
-      NSCCL_CHECK(resolve(o, G, st->depid, st->deps, &e));
+      NSCCL_CHECK(resolve_as(o, G, full, st->depid, st->deps, &e));
       for (int i = 0; i < e->n; i++)
         if (!ivec_push(d, e->v[i])) return oom(o);
     }
   }
-  G->state[t][s] = 2;
+  *state = 2;
   return nscclSuccess;
+}
+
+static nscclResult_t resolve(order_t *o, gstate_t *G, int t, int s, const ivec_t **out) {
+  return resolve_as(o, G, 0, t, s, out);
 }
 
 static nscclResult_t check_dep(const order_t *o, const gstate_t *G, int t, int s) {
@@ -215,11 +224,17 @@ static int write_after_send(const order_t *o, int rank, const msccl_part_t *w, c
   return wb == qb && wo < qo + q->cnt && qo < wo + w->cnt;
 }
 
-/* w waits for every send part of step (t, s) whose data it overwrites. */
-static nscclResult_t guard_sends(order_t *o, gstate_t *G, int t, int s, int w) {
-  for (int k = 0; k < G->nparts[t][s]; k++) {
-    int q = G->first[t][s] + k;
+/* Write-after-send: part w waits for every send part that comes before it in MSCCL's sense (its
+ * full predecessors, transitively: fdeps) and reads chunks w overwrites. */
+static nscclResult_t guard_sends(order_t *o, gstate_t *G, const ivec_t *fdeps, int w, int *mark, int *stack) {
+  int top = 0;
+  for (int i = 0; i < fdeps[w].n; i++)
+    if (mark[fdeps[w].v[i]] != w) mark[fdeps[w].v[i]] = w, stack[top++] = fdeps[w].v[i];
+  while (top) {
+    int q = stack[--top];
     if (write_after_send(o, G->g->id, &G->parts[w], &G->parts[q]) && !ivec_push(&G->deps[w], q)) return oom(o);
+    for (int i = 0; i < fdeps[q].n; i++)
+      if (mark[fdeps[q].v[i]] != w) mark[fdeps[q].v[i]] = w, stack[top++] = fdeps[q].v[i];
   }
   return nscclSuccess;
 }
@@ -267,11 +282,33 @@ static nscclResult_t build_gpu(order_t *o, gstate_t *G, int *ntmp) {
           if (!ivec_push(&G->deps[p], e->v[i])) return oom(o);
       }
       if (G->nparts[t][s] == 2 && !ivec_push(&G->deps[p + 1], p)) return oom(o);
-      /* Write-after-send: earlier sends of this thread block and the send of the step waited for. */
-      for (int s2 = 0; s2 < s; s2++) NSCCL_CHECK(guard_sends(o, G, t, s2, p));
-      if (st->depid >= 0) NSCCL_CHECK(guard_sends(o, G, st->depid, st->deps, p));
     }
-  return nscclSuccess;
+  /* The same in MSCCL's sense (fdeps), to find what a write must wait for. */
+  ivec_t *fdeps = calloc(n ? (size_t)n : 1, sizeof(ivec_t));
+  int *mark = malloc(sizeof(int) * (size_t)(n ? n : 1)), *stack = malloc(sizeof(int) * (size_t)(n ? n : 1));
+  nscclResult_t rc = fdeps && mark && stack ? nscclSuccess : oom(o);
+  for (int t = 0; t < g->ntbs && rc == nscclSuccess; t++)
+    for (int s = 0; s < g->tbs[t].nsteps && rc == nscclSuccess; s++) {
+      if (!G->nparts[t][s]) continue;
+      int p = G->first[t][s];
+      const ivec_t *e;
+      const msccl_raw_step_t *st = &g->tbs[t].steps[s];
+      for (int k = 0; k < 2 && rc == nscclSuccess; k++) {
+        if (k == 0 && s == 0) continue;
+        if (k == 1 && st->depid < 0) continue;
+        rc = k == 0 ? resolve_as(o, G, 1, t, s - 1, &e) : resolve_as(o, G, 1, st->depid, st->deps, &e);
+        for (int i = 0; rc == nscclSuccess && i < e->n; i++)
+          if (!ivec_push(&fdeps[p], e->v[i])) rc = oom(o);
+      }
+      if (rc == nscclSuccess && G->nparts[t][s] == 2 && !ivec_push(&fdeps[p + 1], p)) rc = oom(o);
+    }
+  for (int w = 0; mark && w < n; w++) mark[w] = -1;
+  for (int w = 0; w < n && rc == nscclSuccess; w++) rc = guard_sends(o, G, fdeps, w, mark, stack);
+  for (int i = 0; fdeps && i < n; i++) free(fdeps[i].v);
+  free(fdeps);
+  free(mark);
+  free(stack);
+  return rc;
 }
 
 static int is_send(const msccl_part_t *p) { return p->kind == NSCCL_STEP_SEND; }
@@ -552,18 +589,19 @@ static nscclResult_t emit_rank(order_t *o, int g, const int *pos, const int *lev
 static void free_gstate(gstate_t *G) {
   if (!G->g) return;
   for (int t = 0; t < G->g->ntbs; t++) {
-    if (G->done && G->done[t])
-      for (int s = 0; s < G->g->tbs[t].nsteps; s++) free(G->done[t][s].v);
+    for (int f = 0; f < 2; f++) {
+      if (G->done[f] && G->done[f][t])
+        for (int s = 0; s < G->g->tbs[t].nsteps; s++) free(G->done[f][t][s].v);
+      if (G->done[f]) free(G->done[f][t]);
+      if (G->state[f]) free(G->state[f][t]);
+    }
     if (G->first) free(G->first[t]);
     if (G->nparts) free(G->nparts[t]);
-    if (G->done) free(G->done[t]);
-    if (G->state) free(G->state[t]);
   }
   for (int i = 0; G->deps && i < G->nparts_total; i++) free(G->deps[i].v);
   free(G->first);
   free(G->nparts);
-  free(G->done);
-  free(G->state);
+  for (int f = 0; f < 2; f++) free(G->done[f]), free(G->state[f]);
   free(G->parts);
   free(G->deps);
 }
@@ -573,16 +611,22 @@ static nscclResult_t alloc_gstate(order_t *o, gstate_t *G, const msccl_raw_gpu_t
   size_t nt = g->ntbs ? (size_t)g->ntbs : 1;
   G->first = calloc(nt, sizeof(int *));
   G->nparts = calloc(nt, sizeof(int *));
-  G->done = calloc(nt, sizeof(ivec_t *));
-  G->state = calloc(nt, sizeof(char *));
-  if (!G->first || !G->nparts || !G->done || !G->state) return oom(o);
+  for (int f = 0; f < 2; f++) {
+    G->done[f] = calloc(nt, sizeof(ivec_t *));
+    G->state[f] = calloc(nt, sizeof(char *));
+    if (!G->done[f] || !G->state[f]) return oom(o);
+  }
+  if (!G->first || !G->nparts) return oom(o);
   for (int t = 0; t < g->ntbs; t++) {
     size_t ns = g->tbs[t].nsteps ? (size_t)g->tbs[t].nsteps : 1;
     G->first[t] = calloc(ns, sizeof(int));
     G->nparts[t] = calloc(ns, sizeof(int));
-    G->done[t] = calloc(ns, sizeof(ivec_t));
-    G->state[t] = calloc(ns, 1);
-    if (!G->first[t] || !G->nparts[t] || !G->done[t] || !G->state[t]) return oom(o);
+    for (int f = 0; f < 2; f++) {
+      G->done[f][t] = calloc(ns, sizeof(ivec_t));
+      G->state[f][t] = calloc(ns, 1);
+      if (!G->done[f][t] || !G->state[f][t]) return oom(o);
+    }
+    if (!G->first[t] || !G->nparts[t]) return oom(o);
   }
   return nscclSuccess;
 }
