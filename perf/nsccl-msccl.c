@@ -166,8 +166,8 @@ static int do_export(const opts_t *o) {
     fprintf(stderr, "nsccl-msccl: cannot write %s: %s\n", o->out, strerror(errno));
     goto out;
   }
-  nscclResult_t r = nsccl_msccl_export_variant((nsccl_algo_t)family, variant, t, n, &args, o->chunk,
-                                               o->name ? o->name : o->algo, f);
+  nscclResult_t r =
+      nsccl_msccl_export_variant((nsccl_algo_t)family, variant, t, n, &args, o->chunk, o->name ? o->name : o->algo, f);
   if (o->out) fclose(f);
   if (r != nscclSuccess) {
     fprintf(stderr, "nsccl-msccl: %s\n", nsccl_last_error());
@@ -202,6 +202,20 @@ static int check_results(const nsccl_msccl_plan_t *plan, int n, size_t count, vo
   return -1;
 }
 
+/* A JSON string: quotes, backslashes and control characters escaped. */
+static void json_str(const char *s) {
+  putchar('"');
+  for (; *s; s++) {
+    if (*s == '"' || *s == '\\')
+      printf("\\%c", *s);
+    else if ((unsigned char)*s < 0x20)
+      printf("\\u%04x", (unsigned char)*s);
+    else
+      putchar(*s);
+  }
+  putchar('"');
+}
+
 static int do_check(const opts_t *o) {
   if (!o->file) {
     fprintf(stderr, "nsccl-msccl check: give the XML file (see --help)\n");
@@ -210,7 +224,11 @@ static int do_check(const opts_t *o) {
   const nsccl_variant_t *v;
   if (nsccl_msccl_load(o->file, &v) != nscclSuccess) {
     fprintf(stderr, "nsccl-msccl: %s\n", nsccl_last_error());
-    printf("{\"file\":\"%s\",\"status\":\"invalid\"}\n", o->file);
+    printf("{\"file\":");
+    json_str(o->file);
+    printf(",\"status\":\"invalid\",\"error\":");
+    json_str(nsccl_last_error());
+    printf("}\n");
     return 1;
   }
   const nsccl_msccl_plan_t *plan = nsccl_msccl_plan_of(v->id);
@@ -271,9 +289,16 @@ static int do_check(const opts_t *o) {
     fprintf(stderr, "nsccl-msccl: %s: %s\n", o->file, err);
     rc = 1;
   }
-  printf("{\"file\":\"%s\",\"collective\":\"%s\",\"ngpus\":%d,\"nchunksperloop\":%d,\"count\":%zu,\"in_place\":%s,"
-         "\"steps\":%zu,\"status\":\"%s\"}\n",
-         o->file, nsccl_coll_name(plan->coll), n, plan->nchunks, count, o->in_place ? "true" : "false", steps, status);
+  printf("{\"file\":");
+  json_str(o->file);
+  printf(",\"collective\":\"%s\",\"ngpus\":%d,\"nchunksperloop\":%d,\"count\":%zu,\"in_place\":%s,\"steps\":%zu,"
+         "\"status\":\"%s\"",
+         nsccl_coll_name(plan->coll), n, plan->nchunks, count, o->in_place ? "true" : "false", steps, status);
+  if (*err) {
+    printf(",\"error\":");
+    json_str(err);
+  }
+  printf("}\n");
   for (int r = 0; r < built; r++) nsccl_prog_free(&progs[r]);
   free(progs);
   free(send);

@@ -49,7 +49,7 @@ typedef struct {
   int tb_index;         /* index into the rank's thread block list */
   int *deps;            /* parts of the same rank (indices into the rank's ordered list), all earlier */
   int ndeps;
-  int level;            /* depth in the global order (longest chain of parts and messages before it) */
+  int level; /* depth in the global order (longest chain of parts and messages before it) */
 } msccl_part_t;
 
 typedef struct {
@@ -65,7 +65,7 @@ typedef struct {
 } msccl_rank_plan_t;
 
 typedef struct nsccl_msccl_plan {
-  char *path;  /* as given */
+  char *path; /* as given */
   char name[128];
   char proto[16];
   nsccl_coll_t coll;
@@ -89,9 +89,9 @@ void nsccl_msccl_price(const nsccl_msccl_plan_t *plan, struct nsccl_model *m, ns
 
 /* The registry of loaded files (msccl_variant.c): "msccl:PATH" names a variant of the direct
  * family with an id from NSCCL_MSCCL_ID_BASE on; a path is read once per process and kept. */
-#define NSCCL_MSCCL_ID_BASE  0x800
+#define NSCCL_MSCCL_ID_BASE   0x800
 #define NSCCL_MSCCL_MAX_FILES 16
-#define NSCCL_MSCCL_PREFIX   "msccl:"
+#define NSCCL_MSCCL_PREFIX    "msccl:"
 struct nsccl_variant;
 /* Load (or find) "msccl:PATH" / "PATH". Errors name the file and line. */
 nscclResult_t nsccl_msccl_load(const char *spec, const struct nsccl_variant **out);
@@ -110,7 +110,6 @@ nscclResult_t nsccl_msccl_write(const nsccl_program_t *progs, int nranks, const 
  * and write them with nsccl_msccl_write. */
 struct nsccl_topo;
 nscclResult_t nsccl_msccl_export_variant(nsccl_algo_t family, int variant, const struct nsccl_topo *topo, int nranks,
-                                         const nsccl_coll_args_t *args, size_t chunk_bytes, const char *name,
-                                         FILE *f);
+                                         const nsccl_coll_args_t *args, size_t chunk_bytes, const char *name, FILE *f);
 
 #endif

@@ -24,8 +24,8 @@ nscclResult_t nsccl_msccl_chunk_bytes(const nsccl_msccl_plan_t *plan, const nscc
     NSCCL_FAIL(nscclInvalidArgument, "%s: the algorithm is written for ngpus=%d, this call has %d ranks", plan->path,
                plan->ngpus, prog->nranks);
   if (prog->args.coll != plan->coll)
-    NSCCL_FAIL(nscclInvalidArgument, "%s: the algorithm is a %s, the call a %s", plan->path, nsccl_coll_name(plan->coll),
-               nsccl_coll_name(prog->args.coll));
+    NSCCL_FAIL(nscclInvalidArgument, "%s: the algorithm is a %s, the call a %s", plan->path,
+               nsccl_coll_name(plan->coll), nsccl_coll_name(prog->args.coll));
   size_t elem = nsccl_type_size(prog->args.dtype);
   size_t S = prog->buf_bytes[NSCCL_BUF_SEND], R = prog->buf_bytes[NSCCL_BUF_RECV];
   size_t big = (S > R ? S : R) / elem, K = (size_t)plan->nchunks;
@@ -102,7 +102,8 @@ nscclResult_t nsccl_msccl_build_rank(const nsccl_msccl_plan_t *plan, const nsccl
   NSCCL_CHECK(nsccl_msccl_chunk_bytes(plan, prog, &C));
   if (C == 0) return nscclSuccess; /* count 0: nothing moves */
   const msccl_rank_plan_t *R = &plan->ranks[prog->rank];
-  emit_t e = {prog, C, C, 1, {0}, {NSCCL_BUF_SEND, NSCCL_BUF_RECV, NSCCL_BUF_SCRATCH, NSCCL_BUF_SCRATCH}, NULL, NULL, 0, 0};
+  emit_t e = {prog, C,    C, 1, {0}, {NSCCL_BUF_SEND, NSCCL_BUF_RECV, NSCCL_BUF_SCRATCH, NSCCL_BUF_SCRATCH},
+              NULL, NULL, 0, 0};
   size_t max = nsccl_algo_chunk_bytes(prog, opts);
   if (C > max) e.slice = max, e.L = (int)((C + max - 1) / max);
   /* Scratch: the algorithm's s chunks, the rrs temporaries, then (in-place emulation) the input. */

@@ -171,7 +171,9 @@ static void set_int(xmlNodePtr n, const char *k, long v) {
   xmlNewProp(n, (const xmlChar *)k, (const xmlChar *)b);
 }
 
-static void set_str(xmlNodePtr n, const char *k, const char *v) { xmlNewProp(n, (const xmlChar *)k, (const xmlChar *)v); }
+static void set_str(xmlNodePtr n, const char *k, const char *v) {
+  xmlNewProp(n, (const xmlChar *)k, (const xmlChar *)v);
+}
 
 static size_t unit_of(const nsccl_program_t *progs, int nranks) {
   size_t U = 0;
@@ -263,8 +265,7 @@ nscclResult_t nsccl_msccl_write(const nsccl_program_t *progs, int nranks, const 
 }
 
 nscclResult_t nsccl_msccl_export_variant(nsccl_algo_t family, int variant, const struct nsccl_topo *topo, int nranks,
-                                         const nsccl_coll_args_t *args, size_t chunk_bytes, const char *name,
-                                         FILE *f) {
+                                         const nsccl_coll_args_t *args, size_t chunk_bytes, const char *name, FILE *f) {
   if (nranks < 1) NSCCL_FAIL(nscclInvalidArgument, "MSCCL-IR export: nranks = %d", nranks);
   nsccl_program_t *progs = calloc((size_t)nranks, sizeof(*progs));
   if (!progs) NSCCL_FAIL(nscclSystemError, "MSCCL-IR export: out of memory for %d programs", nranks);

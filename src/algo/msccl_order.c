@@ -484,8 +484,7 @@ static nscclResult_t order_all(order_t *o, const int *match, int *pos, int *leve
       }
     }
   }
-  if (rc == nscclSuccess)
-    rc = topo_sort(o, &E, pos, level, "dependencies and messages (the algorithm deadlocks)");
+  if (rc == nscclSuccess) rc = topo_sort(o, &E, pos, level, "dependencies and messages (the algorithm deadlocks)");
   /* recv_of[send] and, per sender, its sends by position. */
   int *recv_of = NULL, *sends = NULL;
   if (rc == nscclSuccess) {
@@ -522,7 +521,6 @@ static nscclResult_t order_all(order_t *o, const int *match, int *pos, int *leve
   free(E.to);
   return rc;
 }
-
 
 /* The rank's parts in the global order, dependencies renumbered. */
 static nscclResult_t emit_rank(order_t *o, int g, const int *pos, const int *level, int ntmp) {

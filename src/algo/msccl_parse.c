@@ -24,9 +24,9 @@ typedef struct {
   } while (0)
 
 static const char *const op_names[MSCCL_NUM_OPS] = {
-    [MSCCL_OP_SEND] = "s",   [MSCCL_OP_RECV] = "r", [MSCCL_OP_RCS] = "rcs", [MSCCL_OP_RRS] = "rrs",
-    [MSCCL_OP_RRC] = "rrc",  [MSCCL_OP_RRCS] = "rrcs", [MSCCL_OP_CPY] = "cpy", [MSCCL_OP_RE] = "re",
-    [MSCCL_OP_NOP] = "nop"};
+    [MSCCL_OP_SEND] = "s",  [MSCCL_OP_RECV] = "r",  [MSCCL_OP_RCS] = "rcs",
+    [MSCCL_OP_RRS] = "rrs", [MSCCL_OP_RRC] = "rrc", [MSCCL_OP_RRCS] = "rrcs",
+    [MSCCL_OP_CPY] = "cpy", [MSCCL_OP_RE] = "re",   [MSCCL_OP_NOP] = "nop"};
 
 /* Attribute `name` of node as an integer; absent: *out = def, or an error when def is INT_MIN. */
 static nscclResult_t attr_int(ctx_t *c, xmlNodePtr node, const char *name, int def, int *out) {
@@ -146,12 +146,14 @@ static nscclResult_t parse_step(ctx_t *c, xmlNodePtr node, const nsccl_msccl_pla
     if (!st->dstbuf) BAD(c, node, "a %s step needs dstbuf and dstoff", type);
     NSCCL_CHECK(check_range(c, node, plan, g, "writes", st->dstbuf, st->dstoff, st->cnt));
   }
-  int sends = st->kind == MSCCL_OP_SEND || st->kind == MSCCL_OP_RCS || st->kind == MSCCL_OP_RRS ||
-              st->kind == MSCCL_OP_RRCS;
+  int sends =
+      st->kind == MSCCL_OP_SEND || st->kind == MSCCL_OP_RCS || st->kind == MSCCL_OP_RRS || st->kind == MSCCL_OP_RRCS;
   int recvs = st->kind == MSCCL_OP_RECV || st->kind == MSCCL_OP_RCS || st->kind == MSCCL_OP_RRS ||
               st->kind == MSCCL_OP_RRC || st->kind == MSCCL_OP_RRCS;
-  if (sends && tb->send < 0) BAD(c, node, "a %s step in thread block %d of gpu %d, which has no send peer", type, tb->id, g->id);
-  if (recvs && tb->recv < 0) BAD(c, node, "a %s step in thread block %d of gpu %d, which has no recv peer", type, tb->id, g->id);
+  if (sends && tb->send < 0)
+    BAD(c, node, "a %s step in thread block %d of gpu %d, which has no send peer", type, tb->id, g->id);
+  if (recvs && tb->recv < 0)
+    BAD(c, node, "a %s step in thread block %d of gpu %d, which has no recv peer", type, tb->id, g->id);
   if (st->depid >= 0 && st->deps < 0) BAD(c, node, "depid=\"%d\" without deps (the step it waits for)", st->depid);
   return nscclSuccess;
 }
@@ -188,7 +190,8 @@ static nscclResult_t parse_gpu(ctx_t *c, xmlNodePtr node, const nsccl_msccl_plan
                                int *seen) {
   int id;
   NSCCL_CHECK(attr_int(c, node, "id", INT_MIN, &id));
-  if (id < 0 || id >= plan->ngpus) BAD(c, node, "gpu id=\"%d\" is outside 0..%d (ngpus=%d)", id, plan->ngpus - 1, plan->ngpus);
+  if (id < 0 || id >= plan->ngpus)
+    BAD(c, node, "gpu id=\"%d\" is outside 0..%d (ngpus=%d)", id, plan->ngpus - 1, plan->ngpus);
   if (seen[id]) BAD(c, node, "gpu %d appears twice (first on line %d)", id, gpus[id].line);
   seen[id] = 1;
   msccl_raw_gpu_t *g = &gpus[id];
@@ -199,7 +202,8 @@ static nscclResult_t parse_gpu(ctx_t *c, xmlNodePtr node, const nsccl_msccl_plan
   NSCCL_CHECK(attr_int(c, node, "s_chunks", 0, &g->s_chunks));
   int ci = nsccl_msccl_capacity(plan, 'i'), co = nsccl_msccl_capacity(plan, 'o');
   if (g->i_chunks < 0 || g->i_chunks > ci || g->o_chunks < 0 || g->o_chunks > co || g->s_chunks < 0)
-    BAD(c, node, "gpu %d declares i_chunks=%d o_chunks=%d s_chunks=%d, but a %s with nchunksperloop=%d on %d gpus "
+    BAD(c, node,
+        "gpu %d declares i_chunks=%d o_chunks=%d s_chunks=%d, but a %s with nchunksperloop=%d on %d gpus "
         "has %d input and %d output chunks",
         id, g->i_chunks, g->o_chunks, g->s_chunks, nsccl_coll_name(plan->coll), plan->nchunks, plan->ngpus, ci, co);
   nscclResult_t rc;
@@ -212,7 +216,8 @@ static nscclResult_t parse_gpu(ctx_t *c, xmlNodePtr node, const nsccl_msccl_plan
     msccl_raw_tb_t *tb = &g->tbs[g->ntbs++]; /* counted first: freed even if it fails half way */
     NSCCL_CHECK(parse_tb(c, k, plan, g, tb));
     for (int j = 0; j < g->ntbs - 1; j++)
-      if (g->tbs[j].id == tb->id) BAD(c, k, "gpu %d has thread block %d twice (first on line %d)", id, tb->id, g->tbs[j].line);
+      if (g->tbs[j].id == tb->id)
+        BAD(c, k, "gpu %d has thread block %d twice (first on line %d)", id, tb->id, g->tbs[j].line);
   }
   /* Thread block ids name dependencies; keep them indexable by id. */
   for (int t = 0; t < g->ntbs; t++)

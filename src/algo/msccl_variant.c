@@ -62,9 +62,8 @@ static void (*const prices[NSCCL_MSCCL_MAX_FILES])(nsccl_model_t *, nsccl_coll_t
 
 nscclResult_t nsccl_msccl_load(const char *spec, const nsccl_variant_t **out) {
   *out = NULL;
-  const char *path = spec && !strncmp(spec, NSCCL_MSCCL_PREFIX, strlen(NSCCL_MSCCL_PREFIX))
-                         ? spec + strlen(NSCCL_MSCCL_PREFIX)
-                         : spec;
+  const char *path =
+      spec && !strncmp(spec, NSCCL_MSCCL_PREFIX, strlen(NSCCL_MSCCL_PREFIX)) ? spec + strlen(NSCCL_MSCCL_PREFIX) : spec;
   if (!path || !*path) NSCCL_FAIL(nscclInvalidArgument, "msccl: give a file, as msccl:PATH");
   if (strlen(path) >= sizeof(slots[0].name) - strlen(NSCCL_MSCCL_PREFIX))
     NSCCL_FAIL(nscclInvalidArgument, "msccl: the path '%.40s...' is too long", path);

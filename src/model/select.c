@@ -139,6 +139,14 @@ nscclResult_t nsccl_select(const struct nsccl_topo *topo, const nsccl_algo_overr
   /* A forced variant ("ring/hier") that applies: price what will run (under the flat lock). */
   int forced = !rooted && ovr && ovr->algo[coll] >= 0 && ovr->variant[coll] >= 0 && rc == nscclSuccess &&
                nsccl_topo_algo_supported((nsccl_algo_t)ovr->algo[coll], ovr->variant[coll], t, coll, nranks);
+  /* A file forced for another rank count: say so rather than "cannot price". */
+  const nsccl_msccl_plan_t *file = forced ? nsccl_msccl_plan_of(ovr->variant[coll]) : NULL;
+  if (file && file->ngpus != nranks) {
+    nsccl_set_error(__FILE__, __LINE__, nscclInvalidArgument, "%s: the algorithm is written for ngpus=%d, not %d ranks",
+                    file->path, file->ngpus, nranks);
+    rc = nscclInvalidArgument;
+    forced = 0;
+  }
   if (forced) {
     int a = ovr->algo[coll];
     out->variant[a] = ovr->variant[coll];

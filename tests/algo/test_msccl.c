@@ -29,8 +29,8 @@ static const char *path_of(const char *name) {
 }
 
 /* Every rank's program of variant v for (coll, count), optionally in place. */
-static nscclResult_t build_all(const nsccl_variant_t *v, nsccl_coll_t coll, size_t count, bool in_place,
-                               size_t chunk, nsccl_program_t *progs, int n) {
+static nscclResult_t build_all(const nsccl_variant_t *v, nsccl_coll_t coll, size_t count, bool in_place, size_t chunk,
+                               nsccl_program_t *progs, int n) {
   nsccl_coll_args_t args = {.coll = coll, .count = count, .dtype = nscclInt32, .in_place = in_place};
   nsccl_algo_opts_t o = {chunk, v->id};
   for (int r = 0; r < n; r++) {
@@ -54,7 +54,8 @@ static void run_and_check(const nsccl_program_t *progs, int n, nsccl_coll_t coll
   int32_t *send[N], *recv[N];
   for (int r = 0; r < n; r++) {
     recv[r] = calloc(in_n + out_n, sizeof(int32_t));
-    send[r] = in_place ? recv[r] + (coll == NSCCL_COLL_ALLGATHER ? (size_t)r * count : 0) : calloc(in_n, sizeof(int32_t));
+    send[r] =
+        in_place ? recv[r] + (coll == NSCCL_COLL_ALLGATHER ? (size_t)r * count : 0) : calloc(in_n, sizeof(int32_t));
     for (size_t i = 0; i < in_n; i++) send[r][i] = in_val(r, i);
   }
   char err[1024] = "";
@@ -108,7 +109,8 @@ Test(msccl, allpairs_allreduce_nop_re) { check_file("allpairs_allreduce_4.xml", 
 static void round_trip(const char *algo, nsccl_coll_t coll) {
   nsccl_topo_t *t;
   cr_assert_eq(nsccl_topo_host_flat(N, &t), nscclSuccess);
-  const nsccl_variant_t *orig = strchr(algo, '/') ? nsccl_variant_by_name(algo) : nsccl_variant_find(nsccl_algo_from_name(algo), 0);
+  const nsccl_variant_t *orig =
+      strchr(algo, '/') ? nsccl_variant_by_name(algo) : nsccl_variant_find(nsccl_algo_from_name(algo), 0);
   cr_assert(orig);
   size_t count = 1 << 16;
   nsccl_coll_args_t args = {.coll = coll, .count = count, .dtype = nscclInt32};
@@ -132,7 +134,8 @@ static void round_trip(const char *algo, nsccl_coll_t coll) {
   free_all(progs, N);
   cr_log_info("%s %s: simulated %.3f us built in, %.3f us imported", algo, nsccl_coll_name(coll), a.time_s * 1e6,
               b.time_s * 1e6);
-  cr_assert(b.time_s <= a.time_s * 1.10 && b.time_s >= a.time_s * 0.90, "%s %s: imported %.3f us vs %.3f us", algo,
+  /* Same messages, same order on every link: the same simulated time (to rounding). */
+  cr_assert(b.time_s <= a.time_s * 1.001 && b.time_s >= a.time_s * 0.999, "%s %s: imported %.3f us vs %.3f us", algo,
             nsccl_coll_name(coll), b.time_s * 1e6, a.time_s * 1e6);
   unlink(tmpl);
   nsccl_topo_free(t);
@@ -164,16 +167,21 @@ static void expect_refused(const char *text, const char *frag1, const char *frag
   unlink(tmpl);
 }
 
-#define HEAD "<algo name=\"x\" proto=\"Simple\" nchannels=\"1\" nchunksperloop=\"2\" ngpus=\"2\" coll=\"allgather\" inplace=\"0\">\n"
-#define STEP(s, t, sb, so, db, d) \
-  "<step s=\"" #s "\" type=\"" t "\" srcbuf=\"" sb "\" srcoff=\"" #so "\" dstbuf=\"" db "\" dstoff=\"" #d "\" cnt=\"1\" depid=\"-1\" deps=\"-1\" hasdep=\"0\"/>\n"
-#define GPU(id, peer, steps) \
-  "<gpu id=\"" #id "\" i_chunks=\"1\" o_chunks=\"2\" s_chunks=\"0\">\n<tb id=\"0\" send=\"" #peer "\" recv=\"" #peer "\" chan=\"0\">\n" steps "</tb>\n</gpu>\n"
+#define HEAD                                                                                                           \
+  "<algo name=\"x\" proto=\"Simple\" nchannels=\"1\" nchunksperloop=\"2\" ngpus=\"2\" coll=\"allgather\" "             \
+  "inplace=\"0\">\n"
+#define STEP(s, t, sb, so, db, d)                                                                                      \
+  "<step s=\"" #s "\" type=\"" t "\" srcbuf=\"" sb "\" srcoff=\"" #so "\" dstbuf=\"" db "\" dstoff=\"" #d              \
+  "\" cnt=\"1\" depid=\"-1\" deps=\"-1\" hasdep=\"0\"/>\n"
+#define GPU(id, peer, steps)                                                                                           \
+  "<gpu id=\"" #id "\" i_chunks=\"1\" o_chunks=\"2\" s_chunks=\"0\">\n<tb id=\"0\" send=\"" #peer "\" recv=\"" #peer   \
+  "\" chan=\"0\">\n" steps "</tb>\n</gpu>\n"
 
 Test(msccl, malformed_files) {
   /* a good 2-gpu all-gather, to make sure the pieces are right */
-  const char *good = HEAD GPU(0, 1, STEP(0, "s", "i", 0, "o", -1) STEP(1, "r", "i", -1, "o", 1) STEP(2, "cpy", "i", 0, "o", 0))
-      GPU(1, 0, STEP(0, "s", "i", 0, "o", -1) STEP(1, "r", "i", -1, "o", 0) STEP(2, "cpy", "i", 0, "o", 1)) "</algo>\n";
+  const char *good =
+      HEAD GPU(0, 1, STEP(0, "s", "i", 0, "o", -1) STEP(1, "r", "i", -1, "o", 1) STEP(2, "cpy", "i", 0, "o", 0)) GPU(
+          1, 0, STEP(0, "s", "i", 0, "o", -1) STEP(1, "r", "i", -1, "o", 0) STEP(2, "cpy", "i", 0, "o", 1)) "</algo>\n";
   char tmpl[] = "/tmp/nsccl_msccl_good_XXXXXX";
   int fd = mkstemp(tmpl);
   cr_assert(write(fd, good, strlen(good)) == (ssize_t)strlen(good));
@@ -187,19 +195,21 @@ Test(msccl, malformed_files) {
   unlink(tmpl);
 
   /* unclosed tag: libxml2's message, with the line */
-  expect_refused(HEAD "<gpu id=\"0\" i_chunks=\"1\" o_chunks=\"2\" s_chunks=\"0\">\n<tb id=\"0\" send=\"1\" recv=\"1\" chan=\"0\">\n</algo>\n",
+  expect_refused(HEAD "<gpu id=\"0\" i_chunks=\"1\" o_chunks=\"2\" s_chunks=\"0\">\n<tb id=\"0\" send=\"1\" recv=\"1\" "
+                      "chan=\"0\">\n</algo>\n",
                  ":5:", "Premature end of data");
   /* unknown step type, on line 4 */
-  expect_refused(HEAD GPU(0, 1, STEP(0, "sx", "i", 0, "o", -1)) GPU(1, 0, STEP(0, "r", "i", -1, "o", 0)) "</algo>\n", ":4:",
-                 "unknown step type \"sx\"");
+  expect_refused(HEAD GPU(0, 1, STEP(0, "sx", "i", 0, "o", -1)) GPU(1, 0, STEP(0, "r", "i", -1, "o", 0)) "</algo>\n",
+                 ":4:", "unknown step type \"sx\"");
   /* send without matching receive (gpu 1 receives nothing): names the send's line 4 */
   expect_refused(HEAD GPU(0, 1, STEP(0, "s", "i", 0, "o", -1)) GPU(1, 0, STEP(0, "cpy", "i", 0, "o", 1)) "</algo>\n",
                  ":4:", "no matching receive");
   /* ngpus disagrees with the gpus */
-  expect_refused(HEAD GPU(0, 1, STEP(0, "cpy", "i", 0, "o", 0)) "</algo>\n", ":1:", "ngpus=\"2\" but the algorithm has 1");
+  expect_refused(HEAD GPU(0, 1, STEP(0, "cpy", "i", 0, "o", 0)) "</algo>\n",
+                 ":1:", "ngpus=\"2\" but the algorithm has 1");
   /* chunk out of the buffer */
-  expect_refused(HEAD GPU(0, 1, STEP(0, "r", "i", -1, "o", 2)) GPU(1, 0, STEP(0, "s", "i", 0, "o", -1)) "</algo>\n", ":4:",
-                 "holds 2 chunks");
+  expect_refused(HEAD GPU(0, 1, STEP(0, "r", "i", -1, "o", 2)) GPU(1, 0, STEP(0, "s", "i", 0, "o", -1)) "</algo>\n",
+                 ":4:", "holds 2 chunks");
   /* two gpus that both receive first: a deadlock, found before anything runs */
   expect_refused(HEAD GPU(0, 1, STEP(0, "r", "i", -1, "o", 1) STEP(1, "s", "i", 0, "o", -1))
                      GPU(1, 0, STEP(0, "r", "i", -1, "o", 0) STEP(1, "s", "i", 0, "o", -1)) "</algo>\n",
@@ -241,9 +251,9 @@ Test(msccl, algo_override) {
   cr_assert_eq(nsccl_select(NULL, &o, NSCCL_COLL_ALLREDUCE, 1 << 20, N, &ch), nscclSuccess, "%s", nsccl_last_error());
   cr_assert_eq(ch.variant[NSCCL_ALGO_DIRECT], o.variant[NSCCL_COLL_ALLREDUCE]);
   cr_assert_gt(ch.predicted_s[NSCCL_ALGO_DIRECT], 0);
-  /* wrong rank count: the forced file fails (the model cannot price it) instead of falling back */
+  /* wrong rank count: the forced file fails clearly instead of falling back */
   cr_assert_neq(nsccl_select(NULL, &o, NSCCL_COLL_ALLREDUCE, 1 << 20, 8, &ch), nscclSuccess);
-  cr_assert(strstr(nsccl_last_error(), "cannot price msccl:"), "%s", nsccl_last_error());
+  cr_assert(strstr(nsccl_last_error(), "ngpus=4, not 8 ranks"), "%s", nsccl_last_error());
 }
 
 /* The price (dependency levels through the step accumulator) against the simulator. */
