@@ -46,23 +46,32 @@ struct nsccl_fabric {
   unsigned yields;   /* idle yields before sleeping */
   long sleep_ns;
   /* Per-step state, sized for the largest program seen so far. */
-  uint32_t cap_steps, cap_deps;
-  int cap_ranks;
-  uint32_t *missing;  /* dependencies not yet complete */
-  uint32_t *succ_off; /* successors of s: succ[succ_off[s] .. succ_off[s+1]) */
-  uint32_t *succ;
-  uint32_t *msg_idx; /* message number within (direction, peer) */
+  uint32_t cap_steps;
+  uint32_t *missing; /* dependencies not yet complete */
   uint32_t *ready;   /* queue of steps whose dependencies are complete */
   uint32_t *local;   /* ready COPY / REDUCE steps, run one at a time after messages are posted */
   uint32_t *inflight;
   nsccl_xfer_t *xfer;
   void **stage;         /* RECV_REDUCE: staging buffer while posted */
   unsigned char *fused; /* RECV_REDUCE: the transport reduces the message where it lies */
-  uint32_t *count;      /* [2 * nranks]: messages per (direction, peer) */
   unsigned char *scratch;
   size_t scratch_cap;
   pool_class_t pool[NCLASSES];
   size_t pool_bytes; /* bytes cached in the pool */
+};
+
+/* What the engine derives from a program once (nsccl_fabric_prepare) instead of on every run: the
+ * regions checked, every step's successors, initial dependency counts and message numbers. For an
+ * 8-byte all-reduce this setup was the largest part of the engine's per-call instructions. */
+struct nsccl_fabric_plan {
+  const nsccl_program_t *p;
+  uint32_t n;
+  uint32_t *missing0; /* dependencies of every step */
+  uint32_t *succ_off; /* successors of s: succ[succ_off[s] .. succ_off[s+1]) */
+  uint32_t *succ;
+  uint32_t *msg_idx; /* message number within (direction, peer) */
+  uint32_t *roots;   /* steps without dependencies, in index order */
+  uint32_t nroots;
 };
 
 nscclResult_t nsccl_fabric_create(nsccl_transport_t *tp, int timeout_ms, nsccl_fabric_t **out) {
@@ -97,9 +106,6 @@ void nsccl_fabric_set_oversubscribed(nsccl_fabric_t *f, int oversubscribed) {
 
 static void free_arrays(nsccl_fabric_t *f) {
   free(f->missing);
-  free(f->succ_off);
-  free(f->succ);
-  free(f->msg_idx);
   free(f->ready);
   free(f->local);
   free(f->inflight);
@@ -107,16 +113,15 @@ static void free_arrays(nsccl_fabric_t *f) {
   free(f->stage);
   free(f->fused);
   f->fused = NULL;
-  f->missing = f->succ_off = f->succ = f->msg_idx = f->ready = f->local = f->inflight = NULL;
+  f->missing = f->ready = f->local = f->inflight = NULL;
   f->xfer = NULL;
   f->stage = NULL;
-  f->cap_steps = f->cap_deps = 0;
+  f->cap_steps = 0;
 }
 
 void nsccl_fabric_destroy(nsccl_fabric_t *f) {
   if (!f) return;
   free_arrays(f);
-  free(f->count);
   free(f->scratch);
   for (int c = 0; c < NCLASSES; c++) {
     for (int i = 0; i < f->pool[c].n; i++) free(f->pool[c].bufs[i]);
@@ -168,33 +173,21 @@ static void stage_trim(nsccl_fabric_t *f) {
 }
 
 static nscclResult_t reserve(nsccl_fabric_t *f, const nsccl_program_t *p) {
-  if (p->nsteps + 1 > f->cap_steps || p->ndeps + 1 > f->cap_deps) {
-    uint32_t ns = p->nsteps + 1 > f->cap_steps ? p->nsteps + 1 : f->cap_steps;
-    uint32_t nd = p->ndeps + 1 > f->cap_deps ? p->ndeps + 1 : f->cap_deps;
+  if (p->nsteps + 1 > f->cap_steps) {
+    uint32_t ns = p->nsteps + 1;
     free_arrays(f);
     f->missing = malloc(ns * sizeof(uint32_t));
-    f->succ_off = malloc((ns + 1) * sizeof(uint32_t));
-    f->succ = malloc(nd * sizeof(uint32_t));
-    f->msg_idx = malloc(ns * sizeof(uint32_t));
     f->ready = malloc(ns * sizeof(uint32_t));
     f->local = malloc(ns * sizeof(uint32_t));
     f->inflight = malloc(ns * sizeof(uint32_t));
     f->xfer = malloc(ns * sizeof(nsccl_xfer_t));
     f->stage = calloc(ns, sizeof(void *));
     f->fused = calloc(ns, 1);
-    if (!f->missing || !f->succ_off || !f->succ || !f->msg_idx || !f->ready || !f->local || !f->inflight || !f->xfer ||
-        !f->stage || !f->fused) {
+    if (!f->missing || !f->ready || !f->local || !f->inflight || !f->xfer || !f->stage || !f->fused) {
       free_arrays(f);
       NSCCL_FAIL(nscclSystemError, "fabric engine: out of memory for a program of %u steps", p->nsteps);
     }
     f->cap_steps = ns;
-    f->cap_deps = nd;
-  }
-  if (p->nranks > f->cap_ranks) {
-    uint32_t *c = realloc(f->count, 2 * (size_t)p->nranks * sizeof(uint32_t));
-    if (!c) NSCCL_FAIL(nscclSystemError, "fabric engine: out of memory");
-    f->count = c;
-    f->cap_ranks = p->nranks;
   }
   size_t need = p->buf_bytes[NSCCL_BUF_SCRATCH];
   if (need > f->scratch_cap) {
@@ -222,52 +215,89 @@ static nscclResult_t check_region(const nsccl_program_t *p, uint32_t s, nsccl_re
   return nscclSuccess;
 }
 
-/* Dependency graph, message numbers and region checks for this run. */
-static nscclResult_t setup(nsccl_fabric_t *f, const nsccl_program_t *p) {
-  uint32_t n = p->nsteps;
-  memset(f->succ_off, 0, (n + 1) * sizeof(uint32_t));
-  memset(f->count, 0, 2 * (size_t)p->nranks * sizeof(uint32_t));
-  for (uint32_t s = 0; s < n; s++) {
+void nsccl_fabric_plan_free(nsccl_fabric_plan_t *pl) {
+  if (!pl) return;
+  free(pl->missing0);
+  free(pl->succ_off);
+  free(pl->succ);
+  free(pl->msg_idx);
+  free(pl->roots);
+  free(pl);
+}
+
+/* Checks every step of p and fills pl's dependency counts, roots, successor counts and message
+ * numbers (count: [2 * nranks] zeroed, messages per (direction, peer)). */
+static nscclResult_t plan_steps(const nsccl_fabric_t *f, const nsccl_program_t *p, nsccl_fabric_plan_t *pl,
+                                uint32_t *count) {
+  for (uint32_t s = 0; s < p->nsteps; s++) {
     const nsccl_step_t *st = &p->steps[s];
-    f->missing[s] = st->ndeps;
+    pl->missing0[s] = st->ndeps;
+    if (st->ndeps == 0) pl->roots[pl->nroots++] = s;
     for (uint32_t d = 0; d < st->ndeps; d++) {
       uint32_t dep = p->deps[st->dep_first + d];
       if (dep >= s)
         NSCCL_FAIL(nscclInternalError, "%s schedule, rank %d: step %u depends on later step %u",
                    nsccl_coll_name(p->args.coll), p->rank, s, dep);
-      f->succ_off[dep + 1]++;
+      pl->succ_off[dep + 1]++;
     }
     if (st->kind >= NSCCL_NUM_STEP_KINDS)
       NSCCL_FAIL(nscclInternalError, "rank %d step %u: unknown step kind %d", p->rank, s, st->kind);
     NSCCL_CHECK(check_region(p, s, st->src, "source"));
     NSCCL_CHECK(check_region(p, s, st->src2, "second source"));
     NSCCL_CHECK(check_region(p, s, st->dst, "destination"));
-    if (is_msg(st)) {
-      if (st->peer < 0 || st->peer >= p->nranks || st->peer == p->rank)
-        NSCCL_FAIL(nscclInternalError, "rank %d step %u: message peer %d is not another rank of %d", p->rank, s,
-                   st->peer, p->nranks);
-      if (!f->tp && (st->kind == NSCCL_STEP_SEND ? st->src.bytes : st->dst.bytes))
-        NSCCL_FAIL(nscclInternalError, "rank %d step %u: a message without a transport", p->rank, s);
-      int dir = st->kind == NSCCL_STEP_SEND ? 0 : 1;
-      f->msg_idx[s] = f->count[dir * p->nranks + st->peer]++;
-    }
+    if (!is_msg(st)) continue;
+    if (st->peer < 0 || st->peer >= p->nranks || st->peer == p->rank)
+      NSCCL_FAIL(nscclInternalError, "rank %d step %u: message peer %d is not another rank of %d", p->rank, s, st->peer,
+                 p->nranks);
+    if (!f->tp && (st->kind == NSCCL_STEP_SEND ? st->src.bytes : st->dst.bytes))
+      NSCCL_FAIL(nscclInternalError, "rank %d step %u: a message without a transport", p->rank, s);
+    pl->msg_idx[s] = count[(st->kind == NSCCL_STEP_SEND ? 0 : 1) * p->nranks + st->peer]++;
   }
-  for (uint32_t s = 0; s < n; s++) f->succ_off[s + 1] += f->succ_off[s];
-  /* Fill successors using missing[] as a temporary cursor is not possible (it is live), so walk
-   * each step's dependencies and place s after the ones placed before. */
-  for (uint32_t s = 0; s < n; s++) f->ready[s] = 0; /* reuse ready[] as fill counters */
+  return nscclSuccess;
+}
+
+/* Dependency graph, message numbers and region checks of a program, once. */
+nscclResult_t nsccl_fabric_prepare(const nsccl_fabric_t *f, const nsccl_program_t *p, nsccl_fabric_plan_t **out) {
+  uint32_t n = p->nsteps;
+  nsccl_fabric_plan_t *pl = calloc(1, sizeof(*pl));
+  /* count: messages per (direction, peer) while numbering; then a fill cursor per step. */
+  uint32_t *count = calloc(2 * (size_t)p->nranks + n + 1, sizeof(uint32_t));
+  if (pl) {
+    pl->p = p;
+    pl->n = n;
+    pl->missing0 = malloc((n + 1) * sizeof(uint32_t));
+    pl->succ_off = calloc(n + 1, sizeof(uint32_t));
+    pl->succ = malloc((p->ndeps + 1) * sizeof(uint32_t));
+    pl->msg_idx = malloc((n + 1) * sizeof(uint32_t));
+    pl->roots = malloc((n + 1) * sizeof(uint32_t));
+  }
+  nscclResult_t rc = nscclSystemError;
+  if (pl && count && pl->missing0 && pl->succ_off && pl->succ && pl->msg_idx && pl->roots)
+    rc = plan_steps(f, p, pl, count);
+  else
+    nsccl_set_error(__FILE__, __LINE__, rc, "fabric engine: out of memory for a program of %u steps", n);
+  if (rc != nscclSuccess) {
+    free(count);
+    nsccl_fabric_plan_free(pl);
+    return rc;
+  }
+  for (uint32_t s = 0; s < n; s++) pl->succ_off[s + 1] += pl->succ_off[s];
+  uint32_t *fill = count + 2 * (size_t)p->nranks; /* successors placed so far, per step */
   for (uint32_t s = 0; s < n; s++) {
     const nsccl_step_t *st = &p->steps[s];
     for (uint32_t d = 0; d < st->ndeps; d++) {
       uint32_t dep = p->deps[st->dep_first + d];
-      f->succ[f->succ_off[dep] + f->ready[dep]++] = s;
+      pl->succ[pl->succ_off[dep] + fill[dep]++] = s;
     }
   }
+  free(count);
+  *out = pl;
   return nscclSuccess;
 }
 
 typedef struct {
   nsccl_fabric_t *f;
+  const nsccl_fabric_plan_t *pl;
   const nsccl_program_t *p;
   unsigned char *base[NSCCL_NUM_BUFS];
   nscclRedOp_t op; /* avg already mapped to sum */
@@ -293,9 +323,10 @@ static nscclResult_t combine_cb(void *ctx, void *dst, const void *a, const void 
 
 static void complete(run_t *r, uint32_t s) {
   nsccl_fabric_t *f = r->f;
+  const nsccl_fabric_plan_t *pl = r->pl;
   r->ndone++;
-  for (uint32_t i = f->succ_off[s]; i < f->succ_off[s + 1]; i++) {
-    uint32_t q = f->succ[i];
+  for (uint32_t i = pl->succ_off[s]; i < pl->succ_off[s + 1]; i++) {
+    uint32_t q = pl->succ[i];
     if (--f->missing[q] == 0) f->ready[r->tail++] = q;
   }
 }
@@ -319,7 +350,7 @@ static nscclResult_t start(run_t *r, uint32_t s) {
     return nscclSuccess;
   default: break;
   }
-  uint64_t tag = NSCCL_FABRIC_TAG(r->seq, f->msg_idx[s], f->seq_mask);
+  uint64_t tag = NSCCL_FABRIC_TAG(r->seq, r->pl->msg_idx[s], f->seq_mask);
   nsccl_xfer_t *x = &f->xfer[s];
   memset(x, 0, sizeof(*x));
   nscclResult_t rc;
@@ -430,18 +461,30 @@ static nscclResult_t abandon(run_t *r, nscclResult_t code, const char *why) {
 
 nscclResult_t nsccl_fabric_run(nsccl_fabric_t *f, const nsccl_program_t *p, const void *sendbuff, void *recvbuff,
                                nscclRedOp_t op, uint64_t seq) {
+  nsccl_fabric_plan_t *pl = NULL;
+  NSCCL_CHECK(nsccl_fabric_prepare(f, p, &pl));
+  nscclResult_t rc = nsccl_fabric_run_plan(f, pl, sendbuff, recvbuff, op, seq);
+  nsccl_fabric_plan_free(pl);
+  return rc;
+}
+
+nscclResult_t nsccl_fabric_run_plan(nsccl_fabric_t *f, const nsccl_fabric_plan_t *pl, const void *sendbuff,
+                                    void *recvbuff, nscclRedOp_t op, uint64_t seq) {
+  const nsccl_program_t *p = pl->p;
   NSCCL_CHECK(reserve(f, p));
-  NSCCL_CHECK(setup(f, p));
+  /* Small programs are a few steps: a loop costs less than a call to memcpy. */
+  for (uint32_t s = 0; s < pl->n; s++) f->missing[s] = pl->missing0[s];
   run_t r = {0};
   r.f = f;
+  r.pl = pl;
   r.p = p;
   r.base[NSCCL_BUF_SEND] = (unsigned char *)(uintptr_t)sendbuff;
   r.base[NSCCL_BUF_RECV] = recvbuff;
   r.base[NSCCL_BUF_SCRATCH] = f->scratch;
   r.op = op == nscclAvg ? nscclSum : op;
   r.seq = seq;
-  for (uint32_t s = 0; s < p->nsteps; s++)
-    if (f->missing[s] == 0) f->ready[r.tail++] = s;
+  for (uint32_t s = 0; s < pl->nroots; s++) f->ready[s] = pl->roots[s];
+  r.tail = pl->nroots;
 
   /* The clock is read only once idle: reading it on every step costs ~20 ns a time on a VM. */
   int64_t idle_since = 0;
