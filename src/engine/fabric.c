@@ -45,6 +45,7 @@ struct nsccl_fabric {
   unsigned spins;    /* idle polls before yielding */
   unsigned yields;   /* idle yields before sleeping */
   long sleep_ns;
+  int fuse; /* run a receive into scratch and its one REDUCE as one receive that reduces (NSCCL_ENGINE_FUSE) */
   /* Per-step state, sized for the largest program seen so far. */
   uint32_t cap_steps;
   uint32_t *missing; /* dependencies not yet complete */
@@ -66,6 +67,8 @@ struct nsccl_fabric {
 struct nsccl_fabric_plan {
   const nsccl_program_t *p;
   uint32_t n;
+  nsccl_step_t *steps; /* the program's steps as the engine runs them (fuse_receives) */
+  uint32_t nfused;     /* receive + reduce pairs run as one receive that reduces */
   uint32_t *missing0; /* dependencies of every step */
   uint32_t *succ_off; /* successors of s: succ[succ_off[s] .. succ_off[s+1]) */
   uint32_t *succ;
@@ -81,6 +84,8 @@ nscclResult_t nsccl_fabric_create(nsccl_transport_t *tp, int timeout_ms, nsccl_f
   f->timeout_ms = timeout_ms;
   f->seq_mask = ((uint64_t)1 << NSCCL_FABRIC_SEQ_BITS) - 1;
   nsccl_fabric_set_oversubscribed(f, 0);
+  const char *fuse = getenv("NSCCL_ENGINE_FUSE");
+  f->fuse = !(fuse && !strcmp(fuse, "0"));
   if (tp) {
     int bits = nsccl_transport_tag_bits(tp);
     if (bits < 40) {
@@ -217,6 +222,7 @@ static nscclResult_t check_region(const nsccl_program_t *p, uint32_t s, nsccl_re
 
 void nsccl_fabric_plan_free(nsccl_fabric_plan_t *pl) {
   if (!pl) return;
+  free(pl->steps);
   free(pl->missing0);
   free(pl->succ_off);
   free(pl->succ);
@@ -256,6 +262,74 @@ static nscclResult_t plan_steps(const nsccl_fabric_t *f, const nsccl_program_t *
   return nscclSuccess;
 }
 
+/* Does region a overlap region b (same buffer, intersecting bytes)? */
+static int overlaps(nsccl_region_t a, nsccl_region_t b) {
+  return a.bytes && b.bytes && a.buf == b.buf && a.offset < b.offset + b.bytes && b.offset < a.offset + a.bytes;
+}
+
+static int same_region(nsccl_region_t a, nsccl_region_t b) {
+  return a.buf == b.buf && a.offset == b.offset && a.bytes == b.bytes;
+}
+
+/* A receive into scratch whose only successor is a REDUCE reading exactly that scratch (the direct
+ * and tree schedules at small sizes: RECV peer -> X, then dst = src (+) X) runs as one receive that
+ * reduces, dst = src (+) message, which the same-host fast path applies straight from the peer's
+ * slot: no copy into scratch, no second step (docs/runtime.md, "Receives fused with their
+ * reduction"). The engine decides this from the program alone, as a compiler would: the RECV
+ * becomes an empty local step (its one successor no longer needs it) and the REDUCE becomes the
+ * RECV_REDUCE with the RECV's peer and message number. Only when nothing else touches X (so the
+ * scratch bytes are never needed), and for small programs (the check is quadratic). */
+#define FUSE_MAX_STEPS 64
+static void fuse_receives(const nsccl_fabric_t *f, const nsccl_program_t *p, nsccl_fabric_plan_t *pl) {
+  if (!f->tp || !f->fuse || p->nsteps > FUSE_MAX_STEPS) return;
+  nsccl_step_t *st = pl->steps;
+  /* The fused receive is posted only once the REDUCE's other dependencies are done. If one of them
+   * waits for a send of this rank, that can deadlock: a send by rendezvous (registered buffers,
+   * large messages) completes only once the peer has posted its receive, and the peer's may be
+   * waiting the same way for ours (the in-place all-reduce: its REDUCE waits for the send that
+   * reads the same bytes). So only REDUCEs whose other dependencies never wait for a send. */
+  unsigned char after_send[FUSE_MAX_STEPS];
+  for (uint32_t q = 0; q < p->nsteps; q++) {
+    after_send[q] = st[q].kind == NSCCL_STEP_SEND;
+    for (uint32_t d = 0; d < st[q].ndeps && !after_send[q]; d++) after_send[q] = after_send[p->deps[st[q].dep_first + d]];
+  }
+  for (uint32_t rs = 0; rs < p->nsteps; rs++) {
+    nsccl_step_t *rv = &st[rs];
+    if (rv->kind != NSCCL_STEP_RECV || rv->dst.buf != NSCCL_BUF_SCRATCH || !rv->dst.bytes) continue;
+    if (pl->succ_off[rs + 1] - pl->succ_off[rs] != 1) continue;
+    uint32_t ds = pl->succ[pl->succ_off[rs]];
+    nsccl_step_t *rd = &st[ds];
+    if (rd->kind != NSCCL_STEP_REDUCE || rd->dst.bytes != rv->dst.bytes) continue;
+    nsccl_region_t other;
+    if (same_region(rd->src2, rv->dst) && !overlaps(rd->src, rv->dst))
+      other = rd->src;
+    else if (same_region(rd->src, rv->dst) && !overlaps(rd->src2, rv->dst))
+      other = rd->src2;
+    else
+      continue;
+    if (overlaps(rd->dst, rv->dst) || !nsccl_transport_reduces(f->tp, rv->peer, rv->dst.bytes)) continue;
+    int alone = 1; /* nothing but the pair touches the scratch bytes */
+    for (uint32_t q = 0; q < p->nsteps && alone; q++)
+      if (q != rs && q != ds)
+        alone = !overlaps(st[q].src, rv->dst) && !overlaps(st[q].src2, rv->dst) && !overlaps(st[q].dst, rv->dst);
+    for (uint32_t d = 0; d < rd->ndeps && alone; d++) {
+      uint32_t dep = p->deps[rd->dep_first + d];
+      alone = dep == rs || !after_send[dep];
+    }
+    if (!alone) continue;
+    nsccl_region_t none = {0, 0, 0};
+    rd->kind = NSCCL_STEP_RECV_REDUCE;
+    rd->peer = rv->peer;
+    rd->src = other;
+    rd->src2 = none;
+    pl->msg_idx[ds] = pl->msg_idx[rs];
+    rv->kind = NSCCL_STEP_COPY; /* empty: completes at once */
+    rv->peer = -1;
+    rv->dst = none;
+    pl->nfused++;
+  }
+}
+
 /* Dependency graph, message numbers and region checks of a program, once. */
 nscclResult_t nsccl_fabric_prepare(const nsccl_fabric_t *f, const nsccl_program_t *p, nsccl_fabric_plan_t **out) {
   uint32_t n = p->nsteps;
@@ -270,9 +344,10 @@ nscclResult_t nsccl_fabric_prepare(const nsccl_fabric_t *f, const nsccl_program_
     pl->succ = malloc((p->ndeps + 1) * sizeof(uint32_t));
     pl->msg_idx = malloc((n + 1) * sizeof(uint32_t));
     pl->roots = malloc((n + 1) * sizeof(uint32_t));
+    pl->steps = malloc((n + 1) * sizeof(nsccl_step_t));
   }
   nscclResult_t rc = nscclSystemError;
-  if (pl && count && pl->missing0 && pl->succ_off && pl->succ && pl->msg_idx && pl->roots)
+  if (pl && count && pl->missing0 && pl->succ_off && pl->succ && pl->msg_idx && pl->roots && pl->steps)
     rc = plan_steps(f, p, pl, count);
   else
     nsccl_set_error(__FILE__, __LINE__, rc, "fabric engine: out of memory for a program of %u steps", n);
@@ -291,6 +366,8 @@ nscclResult_t nsccl_fabric_prepare(const nsccl_fabric_t *f, const nsccl_program_
     }
   }
   free(count);
+  if (n) memcpy(pl->steps, p->steps, n * sizeof(nsccl_step_t));
+  fuse_receives(f, p, pl);
   *out = pl;
   return nscclSuccess;
 }
@@ -331,9 +408,11 @@ static void complete(run_t *r, uint32_t s) {
   }
 }
 
+static nscclResult_t finish(run_t *r, uint32_t s);
+
 static nscclResult_t start(run_t *r, uint32_t s) {
   nsccl_fabric_t *f = r->f;
-  const nsccl_step_t *st = &r->p->steps[s];
+  const nsccl_step_t *st = &r->pl->steps[s];
   switch (st->kind) {
   case NSCCL_STEP_COPY:
     if (st->src.bytes != st->dst.bytes)
@@ -398,7 +477,7 @@ static nscclResult_t start(run_t *r, uint32_t s) {
 
 static nscclResult_t finish(run_t *r, uint32_t s) {
   nsccl_fabric_t *f = r->f;
-  const nsccl_step_t *st = &r->p->steps[s];
+  const nsccl_step_t *st = &r->pl->steps[s];
   nsccl_xfer_t *x = &f->xfer[s];
   /* A peer that died closes every connection at once; if the provider saw it first, the transport's
    * peer watch names the rank and host within a few milliseconds. */
@@ -428,7 +507,7 @@ static void describe_pending(run_t *r, char *buf, size_t len) {
     for (int peer = 0; peer < p->nranks && used < len; peer++) {
       int pending = 0;
       for (uint32_t i = 0; i < r->ninflight && !pending; i++) {
-        const nsccl_step_t *st = &p->steps[r->f->inflight[i]];
+        const nsccl_step_t *st = &r->pl->steps[r->f->inflight[i]];
         pending =
             st->peer == peer && (st->kind == NSCCL_STEP_SEND) == (dir == 0) && !r->f->xfer[r->f->inflight[i]].done;
       }
@@ -500,7 +579,7 @@ nscclResult_t nsccl_fabric_run_plan(nsccl_fabric_t *f, const nsccl_fabric_plan_t
     while (r.head < r.tail || r.lhead < r.ltail) {
       while (r.head < r.tail) {
         uint32_t s = f->ready[r.head++];
-        if (!is_msg(&p->steps[s])) {
+        if (!is_msg(&pl->steps[s])) {
           f->local[r.ltail++] = s;
           continue;
         }
@@ -510,6 +589,16 @@ nscclResult_t nsccl_fabric_run_plan(nsccl_fabric_t *f, const nsccl_fabric_plan_t
           return abandon(&r, rc == nscclSystemError ? nscclSystemError : nscclRemoteError, why);
         }
         moved = 1;
+        /* Done as it was posted (a send copied into the peer's slot, a receive whose message was
+         * already there): finished now, without a round through the transport's progress. */
+        if (r.ninflight && f->inflight[r.ninflight - 1] == s && f->xfer[s].done) {
+          r.ninflight--;
+          rc = finish(&r, s);
+          if (rc != nscclSuccess) {
+            snprintf(why, sizeof(why), "%s", nsccl_error_detail());
+            return abandon(&r, rc, why);
+          }
+        }
       }
       if (r.lhead < r.ltail) {
         rc = start(&r, f->local[r.lhead++]);

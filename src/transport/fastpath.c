@@ -221,6 +221,30 @@ nscclResult_t nsccl_fp_isend(nsccl_fp_t *fp, int peer, const void *buf, size_t l
   return nscclSuccess;
 }
 
+/* Fragment p->tail of the ring from peer is consumed: move on, and tell the sender every SLOTS / 2
+ * fragments. Publishing costs the sender a cache-line transfer, so it happens that rarely. That cannot
+ * stall a sender for good: a sender waits only with SLOTS fragments unpublished, and the receiver
+ * consumes every published fragment (unmatched ones become unexpected copies), so it gets past the
+ * next multiple of SLOTS / 2 and publishes. */
+static inline void consumed_one(fp_peer_t *p, unsigned char *ring) {
+  p->tail++;
+  if (p->tail - p->published >= SLOTS / 2) {
+    p->published = p->tail;
+    __atomic_store_n(consumed_of(ring), p->tail, __ATOMIC_RELEASE);
+  }
+}
+
+/* If the next fragment from peer is a whole data message with r's tag, deliver it to r now. */
+static int take_head(nsccl_fp_t *fp, int peer, fp_peer_t *p, const fp_req_t *r) {
+  unsigned char *ring = ring_of(fp->seg, peer);
+  const slot_hdr_t *s = slot_of(ring, p->tail);
+  if (__atomic_load_n(&s->seq, __ATOMIC_ACQUIRE) != p->tail + 1) return 0;
+  if (s->tag != r->tag || (s->len & FP_CTRL_MASK) || s->len != s->total) return 0;
+  deliver(fp, r, (const unsigned char *)s + SLOT_HDR, s->len);
+  consumed_one(p, ring);
+  return 1;
+}
+
 nscclResult_t nsccl_fp_irecv(nsccl_fp_t *fp, int peer, void *buf, size_t len, uint64_t tag,
                              const nsccl_recv_reduce_t *red, nsccl_xfer_t *x) {
   fp_peer_t *p = &fp->peers[peer];
@@ -240,6 +264,9 @@ nscclResult_t nsccl_fp_irecv(nsccl_fp_t *fp, int peer, void *buf, size_t len, ui
     fp_msg_put(fp, m);
     return nscclSuccess;
   }
+  /* The message may be next in the peer's ring already (the peer was a little ahead): take it
+   * from its slot now, copied or reduced where it lies, with no receive record and no poll. */
+  if (!p->rx_busy && take_head(fp, peer, p, &local)) return nscclSuccess;
   fp_req_t *r = fp_req_get(fp);
   if (!r) NSCCL_FAIL(nscclSystemError, "transport: out of memory posting a receive from rank %d", peer);
   *r = local;
@@ -344,15 +371,7 @@ int nsccl_fp_progress(nsccl_fp_t *fp) {
       /* A rendezvous receive just completed: hand it to the caller while its bytes are in cache
        * (the engine reduces a staged chunk right away) rather than pulling more first. */
       if (pulled) got = POLL_BATCH;
-      p->tail++;
-      /* Publishing costs the sender a cache-line transfer, so it happens every SLOTS / 2
-       * fragments. That cannot stall a sender for good: a sender waits only with SLOTS fragments
-       * unpublished, and this loop consumes every published fragment (unmatched ones become
-       * unexpected copies), so it gets past the next multiple of SLOTS / 2 and publishes. */
-      if (p->tail - p->published >= SLOTS / 2) {
-        p->published = p->tail;
-        __atomic_store_n(consumed_of(ring), p->tail, __ATOMIC_RELEASE);
-      }
+      consumed_one(p, ring);
     }
     if (p->fin_n) n += nsccl_fp_rndv_flush_fins(p);
     while (p->sq_head && (p->sq_head->rndv ? nsccl_fp_rndv_post(p, p->sq_head) : try_write(p, p->sq_head))) {
