@@ -86,6 +86,19 @@ nsccl_fp_t *nsccl_fp_open(int rank, int nranks) {
   fp->cma = !(cma && !strcmp(cma, "0"));
   const char *dmin = getenv("NSCCL_SHM_DIRECT_MIN");
   fp->direct_min = dmin && *dmin ? strtoull(dmin, NULL, 10) : NSCCL_FP_DIRECT_MIN;
+  nsccl_fp_calib_t cal;
+  fp->eager_max = fp->cma ? nsccl_fp_measure_eager_max(&cal) : NSCCL_FP_EAGER_BYTES;
+  if (fp->cma && !cal.overridden && nsccl_log_enabled(NSCCL_LOG_INFO, NSCCL_SUBSYS_NET)) {
+    char row[512];
+    size_t used = 0;
+    for (int k = 0; k < cal.n && used < sizeof(row); k++)
+      used += (size_t)snprintf(row + used, sizeof(row) - used, " %zuK %.2f/%.2f", cal.bytes[k] >> 10,
+                               cal.copy_ns[k] / 1e3, cal.cma_ns[k] / 1e3);
+    NSCCL_INFO(NSCCL_SUBSYS_NET,
+               "transport: eager limit %zu bytes (measured, size copy/process_vm_readv us:%s); direct reads of "
+               "registered buffers from %zu bytes",
+               fp->eager_max, row, fp->direct_min);
+  }
   if (getenv("NSCCL_SHM_FASTPATH") && !strcmp(getenv("NSCCL_SHM_FASTPATH"), "1")) fp->enabled = 1;
   return fp;
 }
@@ -200,7 +213,7 @@ int nsccl_fp_write_ctrl(fp_peer_t *p, uint64_t kind, uint64_t tag, uint64_t tota
 
 nscclResult_t nsccl_fp_isend(nsccl_fp_t *fp, int peer, const void *buf, size_t len, uint64_t tag, nsccl_xfer_t *x) {
   /* Large messages, and registered ones the receiver may load from its own mapping, by rendezvous. */
-  if (len > NSCCL_FP_EAGER_BYTES ||
+  if (len > NSCCL_FP_EAGER_BYTES || (len > fp->eager_max && nsccl_fp_rndv_ok(fp, peer, 1)) ||
       (fp->nregs && len >= fp->direct_min && nsccl_fp_find_reg(fp, buf, len) && nsccl_fp_rndv_ok(fp, peer, 1)))
     return nsccl_fp_rndv_isend(fp, peer, buf, len, tag, x);
   fp_peer_t *p = &fp->peers[peer];
