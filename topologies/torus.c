@@ -94,24 +94,29 @@ static nscclResult_t torus_build(nsccl_topo_t *t, nsccl_params_t *p) {
   return nsccl_topo_add_chip_links(t, &pv->chips);
 }
 
-/* Dimension-order route between two chips (chip indices). */
+/* Dimension-order route between two chips (chip indices). Coordinates are walked by strides (chip
+ * index = sum of coord[d] x stride[d], topo.h) rather than recomputed per hop: the model and the
+ * simulator ask for millions of routes at thousands of ranks. */
 static int torus_chip_route(const nsccl_topo_t *t, int src, int dst, int *links, int max) {
-  int sc[NSCCL_TOPO_MAX_DIMS], dc[NSCCL_TOPO_MAX_DIMS];
-  nsccl_topo_coord(t, src, sc);
-  nsccl_topo_coord(t, dst, dc);
-  int n = 0, cur = src;
+  int n = 0, cur = src, stride = 1;
   for (int d = 0; d < t->ndims; d++) {
-    int k = t->dims[d];
-    int delta = ((dc[d] - sc[d]) % k + k) % k;
-    if (delta == 0) continue;
-    /* Shorter way round; a tie (delta = k/2) goes the + way so routes are deterministic. */
-    int dir = delta <= k - delta ? 0 : 1;
-    int steps = dir == 0 ? delta : k - delta;
-    for (int s = 0; s < steps; s++) {
-      if (n >= max) return -1;
-      links[n++] = *link_slot(t, cur, d, dir);
-      cur = step_chip(t, cur, d, dir == 0 ? +1 : -1);
+    int k = t->dims[d], sc = src / stride % k, dc = dst / stride % k;
+    int delta = ((dc - sc) % k + k) % k;
+    if (delta != 0) {
+      /* Shorter way round; a tie (delta = k/2) goes the + way so routes are deterministic. */
+      int dir = delta <= k - delta ? 0 : 1;
+      int steps = dir == 0 ? delta : k - delta;
+      if (n + steps > max) return -1;
+      const int *slot = link_slot(t, 0, d, dir);
+      int c = cur / stride % k; /* cur's coordinate in d (still sc: earlier dimensions moved others) */
+      for (int s = 0; s < steps; s++) {
+        links[n++] = slot[cur * t->ndims * 2];
+        int next = dir == 0 ? (c + 1 == k ? 0 : c + 1) : (c == 0 ? k - 1 : c - 1);
+        cur += (next - c) * stride;
+        c = next;
+      }
     }
+    stride *= k;
   }
   return n;
 }

@@ -14,9 +14,8 @@ nscclResult_t nsccl_sim_collective(const struct nsccl_topo *topo, nsccl_coll_t c
 }
 
 nscclResult_t nsccl_sim_collective_observed(const struct nsccl_topo *topo, nsccl_coll_t coll, nsccl_algo_t algo,
-                                            int variant, size_t bytes, size_t chunk_bytes,
-                                            const nsccl_sim_opts_t *opts, const nsccl_observe_t *ob,
-                                            nsccl_sim_result_t *res) {
+                                            int variant, size_t bytes, size_t chunk_bytes, const nsccl_sim_opts_t *opts,
+                                            const nsccl_observe_t *ob, nsccl_sim_result_t *res) {
   if (!topo || !res) NSCCL_FAIL(nscclInvalidArgument, "nsccl_sim_collective: topo and res must not be NULL");
   if ((unsigned)coll >= NSCCL_NUM_COLLS) NSCCL_FAIL(nscclInvalidArgument, "unknown collective %d", (int)coll);
   if ((unsigned)algo >= NSCCL_NUM_ALGOS) NSCCL_FAIL(nscclInvalidArgument, "unknown algorithm %d", (int)algo);
@@ -36,6 +35,15 @@ nscclResult_t nsccl_sim_collective_observed(const struct nsccl_topo *topo, nsccl
   for (; built < n && rc == nscclSuccess; built++) {
     rc = nsccl_prog_init(&progs[built], built, n, &args);
     if (rc == nscclSuccess) rc = nsccl_algo_build(algo, topo, &aopts, &progs[built]);
+  }
+  nsccl_observe_t named;
+  char label[256];
+  if (ob && ob->trace && !ob->label) { /* the run's name in the trace: what ran, at which size, where */
+    snprintf(label, sizeof(label), "%s %s %zu B on %s", nsccl_coll_name(coll), nsccl_model_variant_name(algo, variant),
+             bytes, topo->name);
+    named = *ob;
+    named.label = label;
+    ob = &named;
   }
   if (rc == nscclSuccess) rc = nsccl_sim_observed(topo, progs, n, opts, ob, res);
   for (int r = 0; r < built; r++) nsccl_prog_free(&progs[r]);
