@@ -119,7 +119,8 @@ typedef struct {
   nscclModelLinkUse_t *links;
 } nscclModelWatch_t;
 
-/* Directed links of topo, and a printable name of vertex v ("rank 3", "chip 1", "vertex 17") in buf. */
+/* Directed links of topo, and a printable name of vertex v ("rank 3", "chip 1", "switch 0", "NIC 5",
+ * "network", ...) in buf. */
 int nscclModelTopoLinks(const nscclTopo_t *topo);
 nscclResult_t nscclModelVertexName(const nscclTopo_t *topo, int v, char *buf, size_t len);
 

@@ -282,8 +282,8 @@ static int cell(const opts_t *o, const nsccl_topo_t *t, nsccl_coll_t coll, const
   }
   nsccl_sim_result_t res = {0};
   char label[256];
-  snprintf(label, sizeof(label), "%s %s %zu B on %s", nsccl_coll_name(coll), nsccl_model_variant_name(col->algo, variant),
-           bytes, t->name);
+  snprintf(label, sizeof(label), "%s %s %zu B on %s", nsccl_coll_name(coll),
+           nsccl_model_variant_name(col->algo, variant), bytes, t->name);
   nsccl_link_use_t *links = NULL;
   if ((o->links_top || o->links_csv) && !(links = calloc((size_t)t->nlinks + 1, sizeof(*links)))) {
     fprintf(stderr, "nsccl-model: out of memory for %d links\n", t->nlinks);
@@ -402,8 +402,8 @@ int main(int argc, char **argv) {
       fprintf(stderr, "nsccl-model: --trace: %s\n", nsccl_last_error());
       ok = 0;
     } else if (dropped) {
-      fprintf(stderr, "nsccl-model: --trace %s: %llu events written, %llu dropped past --trace-limit\n",
-              o.trace_path, (unsigned long long)written, (unsigned long long)dropped);
+      fprintf(stderr, "nsccl-model: --trace %s: %llu events written, %llu dropped past --trace-limit\n", o.trace_path,
+              (unsigned long long)written, (unsigned long long)dropped);
     }
   }
   if (o.links_csv && fclose(o.links_csv) != 0) {

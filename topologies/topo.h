@@ -181,4 +181,9 @@ int nsccl_topo_preset_dirs(const char **dirs, int max);
  * same form as one string: "trn2-u64?endpoint_overhead=2e-6&forward=store". */
 nscclResult_t nsccl_topo_load_overrides(const char *name_or_path, const char *const *kv, int n, nsccl_topo_t **out);
 
+/* ---- vertex names (owner: trace; vertex_name.c) ---- */
+/* A vertex's name for people: "rank 3", "chip 1", "switch 0", "host 1", "NIC 5", "network",
+ * "server 2 switch 0", else "vertex 17". Link tables and trace tracks use it. */
+void nsccl_topo_vertex_name(const nsccl_topo_t *t, int v, char *buf, size_t len);
+
 #endif

@@ -13,7 +13,7 @@ nscclResult_t nscclModelVertexName(const nscclTopo_t *topo, int v, char *buf, si
   if (v < 0 || v >= topo->nvertices)
     NSCCL_FAIL(nscclInvalidArgument, "nscclModelVertexName: vertex %d outside [0, %d) of %s", v, topo->nvertices,
                topo->name);
-  nsccl_vertex_name(topo, v, buf, len);
+  nsccl_topo_vertex_name(topo, v, buf, len);
   return nscclSuccess;
 }
 

@@ -15,6 +15,10 @@
  * busy intervals and counter points together; metadata (names of tracks) is never dropped. */
 #define NSCCL_TRACE_DEFAULT_LIMIT NSCCL_MODEL_TRACE_DEFAULT_LIMIT
 
+/* Tracks (lanes) per rank: a rank's concurrent steps go on separate tracks so that slices on one
+ * track never overlap; beyond this many the rest overlap on the lane that frees first. */
+#define NSCCL_TRACE_LANES 1024
+
 /* An open trace file; it may hold several runs, each with its own tracks. */
 typedef struct nsccl_trace nsccl_trace_t;
 
@@ -46,9 +50,8 @@ nscclResult_t nsccl_sim_observed(const struct nsccl_topo *topo, const nsccl_prog
 
 /* nsccl_sim_collective watched by ob. chunk_bytes: the builders' chunk (0: the library's default). */
 nscclResult_t nsccl_sim_collective_observed(const struct nsccl_topo *topo, nsccl_coll_t coll, nsccl_algo_t algo,
-                                            int variant, size_t bytes, size_t chunk_bytes,
-                                            const nsccl_sim_opts_t *opts, const nsccl_observe_t *ob,
-                                            nsccl_sim_result_t *res);
+                                            int variant, size_t bytes, size_t chunk_bytes, const nsccl_sim_opts_t *opts,
+                                            const nsccl_observe_t *ob, nsccl_sim_result_t *res);
 
 /* ---- the trace writer's side of a run (sim_trace.c; nsccl_sim_observed calls these) ---- */
 typedef struct nsccl_trace_run nsccl_trace_run_t;
@@ -57,14 +60,13 @@ nscclResult_t nsccl_trace_run_begin(nsccl_trace_t *tr, const char *label, const 
 void nsccl_trace_step_start(nsccl_trace_run_t *run, int rank, uint32_t step, double t);
 void nsccl_trace_step_end(nsccl_trace_run_t *run, int rank, uint32_t step, double t);
 void nsccl_trace_link_busy(nsccl_trace_run_t *run, int link, double start, double end, double bytes);
-void nsccl_trace_message(nsccl_trace_run_t *run, double bytes, double t, int arrived);
+void nsccl_trace_message(nsccl_trace_run_t *run, int src, uint32_t send_step, int dst, uint32_t recv_step, double bytes,
+                         double t, int arrived);
 /* The run is over (span_s: the collective's time; ok 0: it failed, write what there is): flush the
  * links, write the counter and the names, free the run. */
 nscclResult_t nsccl_trace_run_end(nsccl_trace_run_t *run, double span_s, int ok);
 
 /* ---- link reports (sim_links.c) ---- */
-/* A vertex's name for people: "rank 3", "chip 1" (ranks_per_chip > 1), else "vertex 17". */
-void nsccl_vertex_name(const struct nsccl_topo *topo, int v, char *buf, size_t len);
 /* The `top` busiest links (0: all), busiest first, ties by index: link, from, to, share of span_s
  * busy, bytes carried, busy us. */
 void nsccl_links_table(FILE *f, const struct nsccl_topo *topo, const nsccl_link_use_t *links, double span_s, int top);

@@ -6,15 +6,6 @@
 #include "model/observe.h"
 #include "topologies/topo.h"
 
-void nsccl_vertex_name(const nsccl_topo_t *t, int v, char *buf, size_t len) {
-  if (v >= 0 && v < t->nranks)
-    snprintf(buf, len, "rank %d", v);
-  else if (t->ranks_per_chip > 1 && v >= t->nranks && v < t->nranks + t->nchips)
-    snprintf(buf, len, "chip %d", v - t->nranks);
-  else
-    snprintf(buf, len, "vertex %d", v);
-}
-
 typedef struct {
   double busy;
   int link;
@@ -48,20 +39,19 @@ void nsccl_links_table(FILE *f, const nsccl_topo_t *t, const nsccl_link_use_t *l
   for (int i = 0; i < rows; i++) {
     int k = idx[i].link;
     const nsccl_link_t *l = &t->links[k];
-    nsccl_vertex_name(t, l->src, a, sizeof(a));
-    nsccl_vertex_name(t, l->dst, b, sizeof(b));
+    nsccl_topo_vertex_name(t, l->src, a, sizeof(a));
+    nsccl_topo_vertex_name(t, l->dst, b, sizeof(b));
     double share = span_s > 0 ? links[k].busy_s / span_s : 0;
     fprintf(f, "%6d  %-14s %-14s %7.2f%% %14.0f %12.3f\n", k, a, b, 100 * share, links[k].bytes, links[k].busy_s * 1e6);
   }
   free(idx);
 }
 
-void nsccl_links_csv(FILE *f, const char *prefix, const nsccl_topo_t *t, const nsccl_link_use_t *links,
-                     double span_s) {
+void nsccl_links_csv(FILE *f, const char *prefix, const nsccl_topo_t *t, const nsccl_link_use_t *links, double span_s) {
   char a[40], b[40];
   for (int i = 0; i < t->nlinks; i++) {
-    nsccl_vertex_name(t, t->links[i].src, a, sizeof(a));
-    nsccl_vertex_name(t, t->links[i].dst, b, sizeof(b));
+    nsccl_topo_vertex_name(t, t->links[i].src, a, sizeof(a));
+    nsccl_topo_vertex_name(t, t->links[i].dst, b, sizeof(b));
     fprintf(f, "%s%s%d,%s,%s,%.0f,%.6f,%.6f,%.6f\n", prefix, *prefix ? "," : "", i, a, b, links[i].bytes,
             links[i].busy_s * 1e6, span_s * 1e6, span_s > 0 ? links[i].busy_s / span_s : 0.0);
   }

@@ -14,9 +14,8 @@ nscclResult_t nsccl_sim_collective(const struct nsccl_topo *topo, nsccl_coll_t c
 }
 
 nscclResult_t nsccl_sim_collective_observed(const struct nsccl_topo *topo, nsccl_coll_t coll, nsccl_algo_t algo,
-                                            int variant, size_t bytes, size_t chunk_bytes,
-                                            const nsccl_sim_opts_t *opts, const nsccl_observe_t *ob,
-                                            nsccl_sim_result_t *res) {
+                                            int variant, size_t bytes, size_t chunk_bytes, const nsccl_sim_opts_t *opts,
+                                            const nsccl_observe_t *ob, nsccl_sim_result_t *res) {
   if (!topo || !res) NSCCL_FAIL(nscclInvalidArgument, "nsccl_sim_collective: topo and res must not be NULL");
   if ((unsigned)coll >= NSCCL_NUM_COLLS) NSCCL_FAIL(nscclInvalidArgument, "unknown collective %d", (int)coll);
   if ((unsigned)algo >= NSCCL_NUM_ALGOS) NSCCL_FAIL(nscclInvalidArgument, "unknown algorithm %d", (int)algo);

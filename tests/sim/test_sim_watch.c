@@ -70,8 +70,8 @@ Test(sim_watch, ring_links_by_hand) {
     cr_assert(d == 1 || d == N - 1, "link %d: %d -> %d is not between ring neighbours", i, use[i].src, use[i].dst);
     /* A link is busy exactly for its bytes at its bandwidth (packets back to back, no contention),
      * and never longer than the collective. */
-    cr_assert(fabs(use[i].busy_s - use[i].bytes / BW) <= 1e-12 + 1e-9 * use[i].busy_s, "link %d: busy %.9g s for %.0f B",
-              i, use[i].busy_s, use[i].bytes);
+    cr_assert(fabs(use[i].busy_s - use[i].bytes / BW) <= 1e-12 + 1e-9 * use[i].busy_s,
+              "link %d: busy %.9g s for %.0f B", i, use[i].busy_s, use[i].bytes);
     cr_assert(use[i].busy_s <= res.time_s);
     total += use[i].bytes;
   }
