@@ -32,6 +32,15 @@
 #define YIELDS_OVERSUB     16
 #define SLEEP_NS           20000
 #define SLEEP_NS_OVERSUB   50000
+/* A core shared with the peer one waits for (other work on the machine, or "hosts" that are
+ * namespaces of one machine): the peer cannot run while this rank spins, so every wait costs the
+ * whole spin (4096 polls of the tcp provider are ~1.6 ms: the millisecond rows of
+ * docs/performance.md, "Between hosts"). A sched_yield that returns after more than
+ * YIELD_CONTENDED_NS shows that something else ran on this core meanwhile (an uncontended one
+ * returns in < 0.5 us here, 99.8% of 200,000); from then on, for CONTENDED_HOLD_NS, waits spin only
+ * SPIN_POLLS_OVERSUB polls before yielding. */
+#define YIELD_CONTENDED_NS 5000
+#define CONTENDED_HOLD_NS  50000000
 
 typedef struct {
   void **bufs;
@@ -46,6 +55,7 @@ struct nsccl_fabric {
   unsigned yields;   /* idle yields before sleeping */
   long sleep_ns;
   int fuse; /* run a receive into scratch and its one REDUCE as one receive that reduces (NSCCL_ENGINE_FUSE) */
+  int64_t contended_until; /* a yield showed the core shared: spin little until then */
   /* Per-step state, sized for the largest program seen so far. */
   uint32_t cap_steps;
   uint32_t *missing; /* dependencies not yet complete */
@@ -569,6 +579,13 @@ nscclResult_t nsccl_fabric_run_plan(nsccl_fabric_t *f, const nsccl_fabric_plan_t
   int64_t idle_since = 0;
   int64_t timeout_ns = (int64_t)f->timeout_ms * 1000000;
   unsigned idle = 0;
+  unsigned spins = f->spins;
+  if (f->contended_until && spins > SPIN_POLLS_OVERSUB) {
+    if (nsccl_now_ns() < f->contended_until)
+      spins = SPIN_POLLS_OVERSUB;
+    else
+      f->contended_until = 0;
+  }
   nscclResult_t rc = nscclSuccess;
   char why[1024]; /* room for a peer watcher's report inside the transport's error */
   while (r.ndone < p->nsteps) {
@@ -639,15 +656,20 @@ nscclResult_t nsccl_fabric_run_plan(nsccl_fabric_t *f, const nsccl_fabric_plan_t
       idle = 0;
       continue;
     }
-    if (++idle <= f->spins) continue;
-    if (idle == f->spins + 1)
-      idle_since = nsccl_now_ns();
-    else if (nsccl_now_ns() - idle_since > timeout_ns) {
+    if (++idle <= spins) continue;
+    int64_t now = nsccl_now_ns();
+    if (idle == spins + 1)
+      idle_since = now;
+    else if (now - idle_since > timeout_ns) {
       snprintf(why, sizeof(why), "made no progress for %d ms (NSCCL_TIMEOUT_MS)", f->timeout_ms);
       return abandon(&r, nscclTimeout, why);
     }
-    if (idle <= f->spins + f->yields) {
+    if (idle <= spins + f->yields) {
       sched_yield();
+      if (nsccl_now_ns() - now > YIELD_CONTENDED_NS) {
+        f->contended_until = now + CONTENDED_HOLD_NS;
+        if (spins > SPIN_POLLS_OVERSUB) spins = SPIN_POLLS_OVERSUB, idle = spins + 1; /* keep yielding */
+      }
     } else {
       struct timespec ts = {0, f->sleep_ns};
       nanosleep(&ts, NULL);
