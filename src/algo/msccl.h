@@ -49,7 +49,9 @@ typedef struct {
   int tb_index;         /* index into the rank's thread block list */
   int *deps;            /* parts of the same rank (indices into the rank's ordered list), all earlier */
   int ndeps;
-  int level; /* depth in the global order (longest chain of parts and messages before it) */
+  int level; /* the cost model's step: a part's depth in the graph of dependencies and messages
+              * (the longest chain before it); a receive takes its message's send's, so a flow
+              * and the reduction it feeds are priced in one step */
 } msccl_part_t;
 
 typedef struct {
