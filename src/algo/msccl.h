@@ -99,6 +99,9 @@ struct nsccl_variant;
 nscclResult_t nsccl_msccl_load(const char *spec, const struct nsccl_variant **out);
 /* The loaded variant with this id (NSCCL_ALGO_DIRECT family), or NULL. */
 const struct nsccl_variant *nsccl_msccl_variant(int id);
+/* Every forced variant (variant[0..n), ids as nsccl_algo_override_t holds them) that is a loaded
+ * file written for nranks ranks? Else the error names the file and both counts. */
+nscclResult_t nsccl_msccl_check_ranks(const int *variant, int n, int nranks);
 /* The plan behind a loaded variant, or NULL. */
 const nsccl_msccl_plan_t *nsccl_msccl_plan_of(int id);
 
