@@ -9,6 +9,7 @@
 #include "algo/algo.h"
 #include "api/comm.h"
 #include "base/clock.h"
+#include "model/cost.h"
 #include "model/select.h"
 #include "perf/perf_floor.h"
 #include "perf/perf_sweep.h"
@@ -191,11 +192,12 @@ static void print_header(const perf_opts_t *o, nsccl_coll_t coll, int nranks) {
          "(us)", "(GB/s)", "(GB/s)", "", mpi_u, "", "(us)", "(GB/s)", "(GB/s)", "", mpi_u, "", "(us)");
 }
 
-/* What the communicator itself runs (its topology, its override), not a fresh guess. */
+/* What the communicator itself runs (its topology, its override), not a fresh guess: the variant
+ * ("ring/hier", "tree/rabenseifner"), so that whether the hierarchy was selected can be read. */
 static const char *algo_for(nscclComm_t comm, nsccl_coll_t coll, size_t bytes) {
   nsccl_choice_t ch;
   if (nsccl_comm_choice(comm, coll, bytes, &ch) != nscclSuccess) return "?";
-  return nsccl_algo_name(ch.algo);
+  return nsccl_model_variant_name(ch.algo, ch.variant[ch.algo]);
 }
 
 /* One untimed call of each library per collective at the sweep's largest size, both placements,

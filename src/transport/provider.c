@@ -47,6 +47,9 @@ static int entry_score(const struct fi_info *i, const char *ifname) {
   return s;
 }
 
+/* A name matches an entry's full name ("net", "tcp;ofi_rxm") or its core name ("tcp"). An exact
+ * full name wins over a core-name match: libfabric 1.17 lists both "net" (its native RDM over TCP)
+ * and "net;ofi_rxm", and "net" must mean the first. */
 static struct fi_info *pick(struct fi_info *list, const char *want, const char *ifname) {
   struct fi_info *best = NULL;
   int best_score = -1;
@@ -54,8 +57,9 @@ static struct fi_info *pick(struct fi_info *list, const char *want, const char *
   for (struct fi_info *i = list; i; i = i->next) {
     const char *pn = i->fabric_attr ? i->fabric_attr->prov_name : NULL;
     if (!pn) continue;
-    if (strcmp(nsccl_tp_core_name(pn, core, sizeof(core)), want) && strcmp(pn, want)) continue;
-    int s = entry_score(i, ifname);
+    int exact = !strcmp(pn, want);
+    if (!exact && strcmp(nsccl_tp_core_name(pn, core, sizeof(core)), want)) continue;
+    int s = entry_score(i, ifname) + (exact ? 8 : 0);
     if (s > best_score) best = i, best_score = s;
   }
   return best;
@@ -114,7 +118,7 @@ static struct fi_info *refine_best(const struct fi_info *chosen) {
   return r;
 }
 
-/* want: a provider name, or NULL for the best network provider (efa, verbs, tcp). origin names
+/* want: a provider name, or NULL for the best network provider (efa, verbs, net, tcp). origin names
  * where the request came from, for the error message. */
 nscclResult_t nsccl_tp_select(const char *want, const char *origin, const char *ifname, struct fi_info **out) {
   struct fi_info *h = base_hints(0), *list = NULL;
@@ -136,12 +140,15 @@ nscclResult_t nsccl_tp_select(const char *want, const char *origin, const char *
                  origin, avail, fi_provider ? " (restricted by FI_PROVIDER=" : "", fi_provider ? fi_provider : "");
     }
   } else {
-    static const char *const order[] = {"efa", "verbs", "tcp"};
+    /* "net" is libfabric 1.17's native RDM endpoint over TCP (later releases merged it back as
+     * "tcp"): tag matching in the provider, no rxm layer; measured faster than tcp;ofi_rxm at
+     * every size between namespace hosts (docs/transport.md, "The network path"). */
+    static const char *const order[] = {"efa", "verbs", "net", "tcp"};
     for (size_t k = 0; k < sizeof(order) / sizeof(order[0]) && !chosen; k++) chosen = pick(list, order[k], ifname);
     if (!chosen) {
       fi_freeinfo(list);
       NSCCL_FAIL(nscclSystemError,
-                 "transport: no network provider (efa, verbs or tcp) offers reliable tagged messages; available: "
+                 "transport: no network provider (efa, verbs, net or tcp) offers reliable tagged messages; available: "
                  "%s%s%s; set NSCCL_PROVIDER to one of them",
                  avail, fi_provider ? " (restricted by FI_PROVIDER=" : "", fi_provider ? fi_provider : "");
     }

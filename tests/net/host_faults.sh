@@ -41,7 +41,7 @@ for rank in 0 1 2 3; do
   rc=$?
   cat "$dir/out$rank" "$dir/err$rank" | grep -v '^ready$'
   if [ "$mode" = kill ] && [ $rank = 2 ]; then continue; fi
-  [ $rc = 0 ] || fail=1
+  [ $rc = 0 ] || { fail=1; echo "rank $rank: exit status $rc$([ $rc -gt 128 ] && echo " (signal $((rc - 128)))")"; }
 done
 echo "host_faults $mode: $([ $fail = 0 ] && echo passed || echo FAILED)"
 # Known intermittent (docs/reliability.md, "Dead peers"): after a link goes down, one survivor has
