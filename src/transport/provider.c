@@ -178,6 +178,31 @@ static const char *mr_mode_str(uint64_t m, char *buf, size_t len) {
   return buf;
 }
 
+/* rxm over tcp (libfabric 1.17) sends a message above FI_OFI_RXM_EAGER_LIMIT (16 KiB) by
+ * rendezvous: a request, an RMA read by the receiver, an acknowledgement. Over tcp its eager path
+ * hands the caller's buffer straight to the socket and the receiver's tcp endpoint reads it straight
+ * into the posted receive (direct send, dynamic receive buffers; an unexpected message gets a
+ * buffer of its size), so rendezvous only adds a round trip (32 KiB all-reduce, 2 namespace hosts:
+ * 34.5 us with it, TODO without). It also exposes a libfabric 1.17 bug: an endpoint closed while
+ * an RMA read response is arriving completes that read twice, the second time with a freed entry
+ * (NULL context), and rxm crashes in rxm_handle_comp_error during fi_close (the intermittent crash
+ * in nscclCommAbort after a link went down; fixed upstream after 1.17, libfabric commit a74ea0fcd).
+ * So unless the user set it, the eager limit becomes 1 GiB (rxm sends it as 32 bits in its
+ * connection request, so it must stay below 4 GiB) and no fragment is larger: rxm never uses
+ * rendezvous. libfabric reads the variable when the endpoint is opened. */
+#define RXM_EAGER_LIMIT ((size_t)1 << 30)
+static void rxm_eager_everything(nsccl_tp_prov_t *p) {
+  const char *v = getenv("FI_OFI_RXM_EAGER_LIMIT");
+  if (v && *v) {
+    NSCCL_INFO(NSCCL_SUBSYS_NET, "transport: %s: FI_OFI_RXM_EAGER_LIMIT=%s set by the user, kept", p->full_name, v);
+    return;
+  }
+  char buf[32];
+  snprintf(buf, sizeof(buf), "%zu", RXM_EAGER_LIMIT);
+  setenv("FI_OFI_RXM_EAGER_LIMIT", buf, 0);
+  if (p->max_msg > RXM_EAGER_LIMIT) p->max_msg = RXM_EAGER_LIMIT;
+}
+
 /* Takes ownership of info (freed by nsccl_tp_prov_close). */
 nscclResult_t nsccl_tp_prov_open(nsccl_tp_prov_t *p, struct fi_info *info, int npeers, int force_mr) {
   memset(p, 0, sizeof(*p));
@@ -188,6 +213,7 @@ nscclResult_t nsccl_tp_prov_open(nsccl_tp_prov_t *p, struct fi_info *info, int n
   p->directed = (info->caps & FI_DIRECTED_RECV) != 0;
   p->ordered = (info->tx_attr->msg_order & FI_ORDER_SAS) && (info->rx_attr->msg_order & FI_ORDER_SAS);
   p->max_msg = info->ep_attr->max_msg_size ? info->ep_attr->max_msg_size : SIZE_MAX;
+  if (strstr(p->full_name, "ofi_rxm") && (!strcmp(p->name, "tcp") || !strcmp(p->name, "net"))) rxm_eager_everything(p);
   uint64_t mr_mode = info->domain_attr->mr_mode;
   p->need_mr = (mr_mode & FI_MR_LOCAL) || force_mr;
 

@@ -44,14 +44,4 @@ for rank in 0 1 2 3; do
   [ $rc = 0 ] || { fail=1; echo "rank $rank: exit status $rc$([ $rc -gt 128 ] && echo " (signal $((rc - 128)))")"; }
 done
 echo "host_faults $mode: $([ $fail = 0 ] && echo passed || echo FAILED)"
-# Known intermittent (docs/reliability.md, "Dead peers"): after a link goes down, one survivor has
-# been seen to die inside nscclCommAbort (1 run in about 10, under load average ~15). A second full
-# run is allowed for linkdown only, and the first failure stays in the log.
-if [ $fail != 0 ] && [ "$mode" = linkdown ] && [ -z "${HOST_FAULTS_RETRIED:-}" ]; then
-  echo "host_faults linkdown: first run FAILED (known intermittent, see above); running once more"
-  netns_down
-  rm -rf "$dir"
-  trap - EXIT
-  HOST_FAULTS_RETRIED=1 exec "$0" "$@"
-fi
 exit $fail
