@@ -37,12 +37,31 @@ static int is_loopback(const struct fi_info *i) {
   return d && (!strcmp(d, "lo") || !strncmp(d, "lo:", 3));
 }
 
-/* Among entries of one provider, prefer the interface named by NSCCL_SOCKET_IFNAME, then IPv4 on a
- * non-loopback interface, then the first one listed. */
-static int entry_score(const struct fi_info *i, const char *ifname) {
+/* The interface of the IPv4 default route (/proc/net/route: destination 00000000), or "". */
+static void default_route_ifname(char *out, size_t len) {
+  out[0] = '\0';
+  FILE *f = fopen("/proc/net/route", "r");
+  if (!f) return;
+  char line[256], name[64];
+  unsigned long dest;
+  while (fgets(line, sizeof(line), f))
+    if (sscanf(line, "%63s %lx", name, &dest) == 2 && dest == 0) {
+      snprintf(out, len, "%s", name);
+      break;
+    }
+  fclose(f);
+}
+
+/* Among entries of one provider, prefer the interface named by NSCCL_SOCKET_IFNAME, then a
+ * non-loopback one, the one of the default route first (libfabric may list others before it: a
+ * veth that another program adds and removes, such as the namespace harness of tests/net, must not
+ * be taken for the host's network), then IPv4, then the first one listed. */
+static int entry_score(const struct fi_info *i, const char *ifname, const char *route_if) {
   int s = 0;
-  if (ifname && *ifname && i->domain_attr && i->domain_attr->name && !strcmp(i->domain_attr->name, ifname)) s += 4;
-  if (!is_loopback(i)) s += 2;
+  const char *d = i->domain_attr ? i->domain_attr->name : NULL;
+  if (ifname && *ifname && d && !strcmp(d, ifname)) s += 8;
+  if (!is_loopback(i)) s += 4;
+  if (d && *route_if && !strcmp(d, route_if)) s += 2;
   if (i->addr_format == FI_SOCKADDR_IN) s += 1;
   return s;
 }
@@ -53,13 +72,14 @@ static int entry_score(const struct fi_info *i, const char *ifname) {
 static struct fi_info *pick(struct fi_info *list, const char *want, const char *ifname) {
   struct fi_info *best = NULL;
   int best_score = -1;
-  char core[NSCCL_TP_NAME_LEN];
+  char core[NSCCL_TP_NAME_LEN], route_if[64];
+  default_route_ifname(route_if, sizeof(route_if));
   for (struct fi_info *i = list; i; i = i->next) {
     const char *pn = i->fabric_attr ? i->fabric_attr->prov_name : NULL;
     if (!pn) continue;
     int exact = !strcmp(pn, want);
     if (!exact && strcmp(nsccl_tp_core_name(pn, core, sizeof(core)), want)) continue;
-    int s = entry_score(i, ifname) + (exact ? 8 : 0);
+    int s = entry_score(i, ifname, route_if) + (exact ? 16 : 0);
     if (s > best_score) best = i, best_score = s;
   }
   return best;

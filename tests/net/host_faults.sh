@@ -13,6 +13,8 @@ set -u
 mode=$1 prog=$2
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/netns.sh"
+# No launcher runs in the root namespace here (NSCCL_COMM_ID): leave it untouched.
+NETNS_ROOT_LINK=0
 netns_up 2
 dir=$(mktemp -d)
 trap 'netns_down; rm -rf "$dir"' EXIT
