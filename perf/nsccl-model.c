@@ -60,6 +60,8 @@ static void usage(FILE *f) {
              "               FAMILY/VARIANT (ring/kangaring, tree/rdh, ... as NSCCL_ALGO takes them): that\n"
              "               variant; variants: every registered variant that builds the collective on\n"
              "               the topology, one column each; auto: the algorithm the selector picks;\n"
+             "               msccl:FILE: an MSCCL-IR XML algorithm (docs/msccl.md), priced by its\n"
+             "               dependency levels, timed with --sim;\n"
              "               all: every family (default all)\n"
              "  --list       print every registered variant (name, collectives, what it does) and exit\n"
              "  -b MIN       smallest size in bytes (default 8); K, M, G suffixes = 2^10, 2^20, 2^30\n"
@@ -133,7 +135,12 @@ static int parse_args(int argc, char **argv, opts_t *o) {
         return 0;
       }
     } else if (!strcmp(a, "--algo")) {
-      const nsccl_variant_t *var = strchr(v, '/') ? nsccl_variant_by_name(v) : NULL;
+      int file = !strncmp(v, "msccl:", 6); /* an MSCCL-IR file (docs/msccl.md), priced and simulated */
+      const nsccl_variant_t *var = strchr(v, '/') || file ? nsccl_variant_by_name(v) : NULL;
+      if (file && !var) {
+        fprintf(stderr, "nsccl-model: --algo %s: %s\n", v, nsccl_last_error());
+        return 0;
+      }
       o->algo = !strcmp(v, "all")        ? -1
                 : !strcmp(v, "auto")     ? -2
                 : !strcmp(v, "variants") ? -3
