@@ -97,6 +97,39 @@ typedef struct {
 nscclResult_t nscclModelSimulate(const nscclTopo_t *topo, nscclModelColl_t coll, nscclModelAlgo_t algo, size_t bytes,
                                  const nsccl_sim_opts_t *opts, nsccl_sim_result_t *result);
 
+/* ---- Watching a simulated run (docs/simulator.md, "Timelines and link use") ---- */
+/* What one directed link of the topology did during a run. */
+typedef struct {
+  int src, dst;  /* its vertices: ranks are 0 .. nranks-1, then switches, NICs, chips */
+  double bytes;  /* bytes it carried */
+  double busy_s; /* seconds it was transmitting (busy_s / result->time_s: its share of the span) */
+} nscclModelLinkUse_t;
+
+#define NSCCL_MODEL_TRACE_DEFAULT_LIMIT 500000u
+
+typedef struct {
+  /* NULL, or a file to write the run's timeline to: Trace Event Format JSON (Perfetto,
+   * chrome://tracing), a track per rank with its steps, a track per link with its busy intervals and
+   * a bytes-in-flight counter, times in microseconds. */
+  const char *trace_path;
+  /* Events in the file at most (0: NSCCL_MODEL_TRACE_DEFAULT_LIMIT); later ones are dropped and the
+   * file records from which simulated time. */
+  uint64_t trace_limit;
+  /* NULL, or nscclModelTopoLinks(topo) entries: entry i receives link i's use. */
+  nscclModelLinkUse_t *links;
+} nscclModelWatch_t;
+
+/* Directed links of topo, and a printable name of vertex v ("rank 3", "chip 1", "switch 0", "NIC 5",
+ * "network", ...) in buf. */
+int nscclModelTopoLinks(const nscclTopo_t *topo);
+nscclResult_t nscclModelVertexName(const nscclTopo_t *topo, int v, char *buf, size_t len);
+
+/* nscclModelSimulate, watched: the same run and result, plus the trace file and / or the link use
+ * that watch asks for (watch may be NULL: exactly nscclModelSimulate). */
+nscclResult_t nscclModelSimulateWatched(const nscclTopo_t *topo, nscclModelColl_t coll, nscclModelAlgo_t algo,
+                                        size_t bytes, const nsccl_sim_opts_t *opts, const nscclModelWatch_t *watch,
+                                        nsccl_sim_result_t *result);
+
 /* ==== end of simulator section ==== */
 
 #ifdef __cplusplus

@@ -40,6 +40,18 @@ static const env_choice_t reductions[] = {
     {.name = "hbm", .torus_sets = "reduce_bandwidth=0.967e12", .switch_sets = "reduce_bandwidth=1.633e12"},
 };
 
+/* Ranks per chip (T2-LNC2, T3-LNC2): one rank drives the whole chip, or Neuron's LNC=2 reading of 4
+ * ranks per chip (64 chips = 256 ranks a side), the ranks of a chip joined by intra-chip links
+ * (INTRA-CHIP: HBM-bound, 362 GB/s per rank each way on Trn2, 612 GB/s on Trn3; no latency published).
+ * The switch presets count ranks, the torus counts chips (dims), hence ranks*=4 on one side only. */
+static const env_choice_t chip_ranks[] = {
+    {.name = "1", .ranks_per_chip = 1},
+    {.name = "4",
+     .ranks_per_chip = 4,
+     .torus_sets = "ranks_per_chip=4 intra_chip_bandwidth=362e9 intra_chip_latency=0",
+     .switch_sets = "ranks*=4 ranks_per_chip=4 intra_chip_bandwidth=612e9 intra_chip_latency=0"},
+};
+
 #define NCH(a) (int)(sizeof(a) / sizeof(a[0]))
 #define BOTH   (ENV_SIDE_TORUS | ENV_SIDE_SWITCH)
 
@@ -68,13 +80,15 @@ const env_fact_t env_facts[] = {
     {"trn3_layout", "", "T3-GEN1-LAYOUT / T3-ALL2ALL / T3-TRAY", ENV_CHOICE, 0, 0, 0, 0, NULL, ENV_SIDE_SWITCH, layouts,
      NCH(layouts)},
     {"reduction", "", "RED-DMA / RED-HBM", ENV_CHOICE, 0, 0, 0, 0, NULL, BOTH, reductions, NCH(reductions)},
+    /* likeliest 1: the claim is a chip-to-chip comparison (the LIKELIEST-PERRANK line prices 4) */
+    {"ranks_per_chip", "", "T2-LNC2 / T3-LNC2 (1 or 4 ranks per chip)", ENV_CHOICE, 0, 0, 0, 0, NULL, BOTH, chip_ranks,
+     NCH(chip_ranks)},
 };
 const int env_nfacts = NCH(env_facts);
 
 const char *const env_not_sampled[] = {
-    "ranks per chip (T2-LNC2: 4 ranks per Trn2 chip at LNC=2): only the 16-chip trn2-16-lnc2 preset has "
-    "ranks_per_chip > 1; a 64-chip pair would run 256 ranks a side (and the torus-coordinate schedules refuse it), "
-    "so both sides run one rank per chip",
+    "torus store-and-forward with 4 ranks per chip (the torus module refuses it: which rank of a passing chip "
+    "re-sends is not modelled); such samples apply routed forwarding and record it",
     "link latencies other than the wire share (intra-chip, tray uplinks): preset values",
     NULL,
 };
@@ -115,16 +129,48 @@ uint64_t env_rng_next(env_rng_t *r) {
 
 double env_rng_unit(env_rng_t *r) { return (double)(env_rng_next(r) >> 11) * 0x1.0p-53; }
 
-/* A message cannot take more engines than its rank has (the topology refuses it): engines_per_message
- * is clamped to dma_engines, so a sample records what is applied. */
-static void clamp_engines(env_sample_t *s) {
-  int ne = -1, nm = -1;
+static int fact_index(const char *name) {
   for (int f = 0; f < env_nfacts; f++)
-    if (env_facts[f].key && !strcmp(env_facts[f].key, "dma_engines"))
-      ne = f;
-    else if (env_facts[f].key && !strcmp(env_facts[f].key, "engines_per_message"))
-      nm = f;
+    if (!strcmp(env_facts[f].name, name)) return f;
+  return -1;
+}
+
+int env_ranks_per_chip(const env_sample_t *s) {
+  for (int f = 0; f < env_nfacts; f++)
+    if (env_facts[f].kind == ENV_CHOICE && env_facts[f].choices[(int)s->v[f]].ranks_per_chip > 0)
+      return env_facts[f].choices[(int)s->v[f]].ranks_per_chip;
+  return 1;
+}
+
+static int routed_reading(int fw) {
+  for (int k = 0; k < env_facts[fw].nchoices; k++)
+    if (env_facts[fw].choices[k].torus_sets && !strcmp(env_facts[fw].choices[k].torus_sets, "forward=routed")) return k;
+  return 0;
+}
+
+static int is_store(const env_sample_t *s, int fw) { return fw >= 0 && (int)s->v[fw] != routed_reading(fw); }
+
+/* What a sample applies where two facts cannot both hold, so it records what is priced:
+ * - a message cannot take more engines than its rank has (the topology refuses it): engines_per_message
+ *   is clamped to dma_engines;
+ * - the torus module refuses store-and-forward with several ranks per chip: such a sample forwards in
+ *   the routers, unless store was pinned and ranks per chip was not (then one rank per chip). */
+void env_constrain(env_sample_t *s, const int *is_pinned) {
+  int fw = fact_index("torus_forward"), rc = fact_index("ranks_per_chip");
+  if (fw >= 0 && rc >= 0 && env_ranks_per_chip(s) > 1 && is_store(s, fw)) {
+    if (is_pinned && is_pinned[fw] && !is_pinned[rc])
+      s->v[rc] = 0; /* the "1" reading */
+    else
+      s->v[fw] = routed_reading(fw);
+  }
+  int ne = fact_index("dma_engines"), nm = fact_index("engines_per_message");
   if (ne >= 0 && nm >= 0 && s->v[nm] > s->v[ne]) s->v[nm] = s->v[ne];
+}
+
+int env_pins_conflict(const env_sample_t *pinned, const int *is_pinned) {
+  int fw = fact_index("torus_forward"), rc = fact_index("ranks_per_chip");
+  if (fw < 0 || rc < 0 || !is_pinned[fw] || !is_pinned[rc]) return 0;
+  return is_store(pinned, fw) && env_facts[rc].choices[(int)pinned->v[rc]].ranks_per_chip > 1;
 }
 
 void env_draw(env_rng_t *r, const env_sample_t *pinned, const int *is_pinned, env_sample_t *out) {
@@ -144,12 +190,12 @@ void env_draw(env_rng_t *r, const env_sample_t *pinned, const int *is_pinned, en
       out->v[f] = k >= x->nchoices ? x->nchoices - 1 : k;
     }
   }
-  clamp_engines(out);
+  env_constrain(out, is_pinned);
 }
 
 void env_likeliest(env_sample_t *out) {
   for (int f = 0; f < env_nfacts; f++) out->v[f] = env_facts[f].likeliest;
-  clamp_engines(out);
+  env_constrain(out, NULL);
 }
 
 int env_parse_fix(const char *arg, env_sample_t *pinned, int *is_pinned) {
@@ -240,11 +286,26 @@ static void add_list(builder_t *b, int side, const char *list) { /* space-separa
     add_set(b, side, tok);
 }
 
-/* The value of the fact overriding `key` (NaN if no fact does). */
+/* What a rank gets of a chip's sampled engines: its share with several ranks per chip (at least one),
+ * and a message at most what its rank has. */
+static double per_rank(const env_sample_t *s, const char *key, double v) {
+  int rpc = env_ranks_per_chip(s);
+  if (rpc <= 1) return v;
+  double engines = floor(v / rpc) > 1 ? floor(v / rpc) : 1;
+  if (!strcmp(key, "dma_engines")) return engines;
+  if (!strcmp(key, "engines_per_message")) {
+    int ne = fact_index("dma_engines");
+    double rank_engines = ne >= 0 ? per_rank(s, "dma_engines", s->v[ne]) : v;
+    return v < rank_engines ? v : rank_engines;
+  }
+  return v;
+}
+
+/* The value of the fact overriding `key` as applied (NaN if no fact does). */
 static double fact_value(const env_sample_t *s, const char *key, int side) {
   for (int f = 0; f < env_nfacts; f++)
     if (env_facts[f].key && !strcmp(env_facts[f].key, key) && (env_facts[f].sides & (1 << side)))
-      return s->v[f] * env_facts[f].to_key;
+      return per_rank(s, key, s->v[f]) * env_facts[f].to_key;
   return NAN;
 }
 
@@ -291,7 +352,7 @@ int env_overrides(const env_sample_t *s, const char *torus_base, const char *swi
         continue;
       }
       if (x->kind == ENV_LOG_INT)
-        snprintf(kv, sizeof(kv), "%s=%d", x->key, (int)s->v[f]);
+        snprintf(kv, sizeof(kv), "%s=%d", x->key, (int)per_rank(s, x->key, s->v[f]));
       else
         snprintf(kv, sizeof(kv), "%s=%.9g", x->key, s->v[f] * x->to_key);
       add_set(&b, side, kv);

@@ -30,6 +30,9 @@ typedef struct {
   /* Reduction in the DMA path: reduce_bandwidth of the torus / switch side = this rate x the sampled
    * dma_engines x dma_engine_bandwidth (0: not this reading). */
   double reduce_dma_rate[2];
+  /* Ranks per chip (0: not this fact). The chip's engines are shared by its ranks: a rank drives
+   * dma_engines / ranks_per_chip of them (at least one); see env_overrides. */
+  int ranks_per_chip;
 } env_choice_t;
 
 typedef struct {
@@ -86,6 +89,14 @@ typedef struct {
   int nsets[2];
 } env_overrides_t;
 int env_overrides(const env_sample_t *s, const char *torus_base, const char *switch_base, env_overrides_t *o);
+
+/* Apply what two facts cannot both hold (engines per message <= engines; no torus store-and-forward
+ * with several ranks per chip): the sample then records what is priced. */
+void env_constrain(env_sample_t *s, const int *is_pinned);
+/* 1 if the pins ask for two facts that cannot both hold (torus store-and-forward with 4 ranks per chip). */
+int env_pins_conflict(const env_sample_t *pinned, const int *is_pinned);
+/* Ranks per chip of a sample (1 unless its ranks_per_chip fact says otherwise). */
+int env_ranks_per_chip(const env_sample_t *s);
 
 /* The value of fact f in s, printed into buf (choice name or number). */
 const char *env_value_str(const env_sample_t *s, int f, char *buf, int len);

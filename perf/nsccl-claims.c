@@ -22,6 +22,7 @@
 #include "base/check.h"
 #include "engine/sim.h"
 #include "model/cost.h"
+#include "model/observe.h" /* --trace, --links */
 #include "model/select.h"
 #include "size_arg.h"
 #include "topologies/topo.h"
@@ -47,6 +48,11 @@ typedef struct {
   int selected_only, quiet;
   size_t chunk; /* builders' chunk size (0: the library default, NSCCL_DEFAULT_CHUNK_BYTES) */
   nsccl_sim_opts_t sim;
+  /* The peak point of each collective, watched (docs/simulator.md, "Timelines and link use"). */
+  const char *trace_path;
+  uint64_t trace_limit;
+  int links_top; /* 0: no link tables; -1: every link */
+  nsccl_trace_t *trace;
 } opts_t;
 
 /* One side at one size. */
@@ -84,6 +90,11 @@ static void usage(FILE *f) {
              "  --budget N|unlimited        packets per simulated run before packets grow (default 131072)\n"
              "  --chunk BYTES       builders split transfers into chunks of BYTES (default the library's\n"
              "                      1 MiB); the selector still prices the default\n"
+             "  --trace FILE        after each collective's sweep, simulate its peak point again (the\n"
+             "                      selected family on both sides) and write the timelines to FILE in\n"
+             "                      the Trace Event Format (Perfetto, chrome://tracing; docs/simulator.md)\n"
+             "  --trace-limit N     events in the trace at most (default 500000)\n"
+             "  --links[=N|all]     print the N busiest links (default 10) of both sides at the peak point\n"
              "  --quiet             no progress on stderr\n"
              "  -h, --help          this text\n"
              "\n"
@@ -146,6 +157,14 @@ static int parse_args(int argc, char **argv, opts_t *o) {
     } else if (!strcmp(a, "--quiet")) {
       o->quiet = 1;
       continue;
+    } else if (!strncmp(a, "--links", 7) && (a[7] == 0 || a[7] == '=')) {
+      char *end = NULL;
+      o->links_top = a[7] == 0 ? 10 : !strcmp(a + 8, "all") ? -1 : (int)strtol(a + 8, &end, 10);
+      if (end && (*end || o->links_top < 1)) {
+        fprintf(stderr, "nsccl-claims: %s: use --links, --links=N (N >= 1) or --links=all\n", a);
+        return 0;
+      }
+      continue;
     }
     if (!v) {
       fprintf(stderr, "nsccl-claims: %s needs a value (see --help)\n", a);
@@ -176,6 +195,12 @@ static int parse_args(int argc, char **argv, opts_t *o) {
       ok = nsccl_parse_size(v, &o->chunk) && o->chunk > 0;
     } else if (!strcmp(a, "--csv")) {
       o->csv = v;
+    } else if (!strcmp(a, "--trace")) {
+      o->trace_path = v;
+    } else if (!strcmp(a, "--trace-limit")) {
+      size_t n = 0;
+      ok = nsccl_parse_size(v, &n) && n > 0;
+      o->trace_limit = n;
     } else if (!strcmp(a, "--packet")) {
       size_t p = 0;
       if (!strcmp(v, "whole"))
@@ -228,26 +253,11 @@ typedef struct {
 } stats_t;
 
 /* Every rank's program of (coll, algo, variant) at `bytes` (nccl-tests convention, uint8 elements,
- * at least one per rank), built with the library's builders, timed by the simulator. */
+ * at least one per rank), built with the library's builders, timed by the simulator; ob (may be
+ * NULL) watches it. */
 static nscclResult_t simulate(const opts_t *o, const nsccl_topo_t *t, nsccl_coll_t coll, nsccl_algo_t algo, int variant,
-                              size_t bytes, nsccl_sim_result_t *res) {
-  int n = t->nranks;
-  nsccl_coll_args_t args = {.coll = coll, .count = bytes, .dtype = nscclUint8};
-  if (coll != NSCCL_COLL_ALLREDUCE) args.count = bytes / (size_t)n;
-  if (args.count == 0) args.count = 1;
-  nsccl_algo_opts_t aopts = {.chunk_bytes = o->chunk, .variant = variant};
-  nsccl_program_t *progs = calloc((size_t)n, sizeof(*progs));
-  if (!progs) NSCCL_FAIL(nscclSystemError, "out of memory for %d programs", n);
-  nscclResult_t rc = nscclSuccess;
-  int built = 0;
-  for (; built < n && rc == nscclSuccess; built++) {
-    rc = nsccl_prog_init(&progs[built], built, n, &args);
-    if (rc == nscclSuccess) rc = nsccl_algo_build(algo, t, &aopts, &progs[built]);
-  }
-  if (rc == nscclSuccess) rc = nsccl_sim_run(t, progs, n, &o->sim, res);
-  for (int r = 0; r < built; r++) nsccl_prog_free(&progs[r]);
-  free(progs);
-  return rc;
+                              size_t bytes, const nsccl_observe_t *ob, nsccl_sim_result_t *res) {
+  return nsccl_sim_collective_observed(t, coll, algo, variant, bytes, o->chunk, &o->sim, ob, res);
 }
 
 /* Select on one side and simulate the selected family (and, unless selected_only, every family that
@@ -266,7 +276,7 @@ static int simulate_point(const opts_t *o, const side_t *s, nsccl_coll_t coll, s
     if (ch.predicted_s[a] < 0 || (o->selected_only && a != (int)ch.algo)) continue;
     nsccl_sim_result_t res;
     memset(&res, 0, sizeof(res));
-    if (simulate(o, s->t, coll, (nsccl_algo_t)a, ch.variant[a], bytes, &res) != nscclSuccess) {
+    if (simulate(o, s->t, coll, (nsccl_algo_t)a, ch.variant[a], bytes, NULL, &res) != nscclSuccess) {
       fprintf(stderr, "nsccl-claims: simulating %s %s on %s at %zu bytes: %s\n", nsccl_algo_name((nsccl_algo_t)a),
               nsccl_coll_name(coll), s->label, bytes, nsccl_last_error());
       return 0;
@@ -325,6 +335,36 @@ static void csv_row(FILE *f, nsccl_coll_t coll, size_t bytes, const point_t p[2]
   fprintf(f, "\n");
 }
 
+/* The peak point again, watched: each side's selected family into the trace and / or its busiest
+ * links printed. */
+static int watch_peak(const opts_t *o, nsccl_coll_t coll, size_t bytes, const point_t pk[2]) {
+  for (int s = 0; s < 2; s++) {
+    const side_t *sd = &o->side[s];
+    char label[700];
+    snprintf(label, sizeof(label), "%s %s: %s %s %zu B", sd->role, sd->label, nsccl_coll_name(coll), sel_name(&pk[s]),
+             bytes);
+    nsccl_link_use_t *links = o->links_top ? calloc((size_t)sd->t->nlinks + 1, sizeof(*links)) : NULL;
+    if (o->links_top && !links) {
+      fprintf(stderr, "nsccl-claims: out of memory for %d links\n", sd->t->nlinks);
+      return 0;
+    }
+    nsccl_observe_t ob = {o->trace, label, links};
+    nsccl_sim_result_t res;
+    memset(&res, 0, sizeof(res));
+    if (simulate(o, sd->t, coll, (nsccl_algo_t)pk[s].sel, pk[s].variant, bytes, &ob, &res) != nscclSuccess) {
+      fprintf(stderr, "nsccl-claims: watching %s: %s\n", label, nsccl_last_error());
+      free(links);
+      return 0;
+    }
+    if (links) {
+      printf("# busiest links at the peak: %s, simulated %.3f us\n", label, res.time_s * 1e6);
+      nsccl_links_table(stdout, sd->t, links, res.time_s, o->links_top);
+    }
+    free(links);
+  }
+  return 1;
+}
+
 static int run_coll(const opts_t *o, nsccl_coll_t coll, FILE *csv, stats_t *st) {
   static point_t pts[MAX_SIZES][2];
   size_t sizes[MAX_SIZES];
@@ -362,6 +402,7 @@ static int run_coll(const opts_t *o, nsccl_coll_t coll, FILE *csv, stats_t *st) 
          nsccl_coll_name(coll), peak_r, sizes[peak], sel_name(&pk[0]), sel_name(&pk[1]), pk[0].t[pk[0].sel] * 1e6,
          pk[1].t[pk[1].sel] * 1e6, pts[0][0].t[pts[0][0].sel] / pts[0][1].t[pts[0][1].sel],
          pts[n - 1][0].t[pts[n - 1][0].sel] / pts[n - 1][1].t[pts[n - 1][1].sel], bpeak_r, sizes[bpeak]);
+  if (o->trace || o->links_top) return watch_peak(o, coll, sizes[peak], pk);
   return 1;
 }
 
@@ -434,6 +475,10 @@ int main(int argc, char **argv) {
                                                              : "131072",
            o.chunk ? o.chunk : NSCCL_DEFAULT_CHUNK_BYTES);
   }
+  if (rc == 0 && o.trace_path && nsccl_trace_open(o.trace_path, o.trace_limit, &o.trace) != nscclSuccess) {
+    fprintf(stderr, "nsccl-claims: --trace: %s\n", nsccl_last_error());
+    rc = 1;
+  }
   stats_t st = {0, 0};
   double c0 = cpu_s();
   for (int c = 0; c < o.ncolls && rc == 0; c++)
@@ -443,6 +488,10 @@ int main(int argc, char **argv) {
            cpu_s() - c0);
   if (csv && fclose(csv) != 0 && rc == 0) {
     fprintf(stderr, "nsccl-claims: --csv %s: %s\n", o.csv, strerror(errno));
+    rc = 1;
+  }
+  if (o.trace && nsccl_trace_close(o.trace) != nscclSuccess) {
+    fprintf(stderr, "nsccl-claims: --trace %s: %s\n", o.trace_path, nsccl_last_error());
     rc = 1;
   }
   for (int s = 0; s < 2; s++) nsccl_topo_free(o.side[s].t);

@@ -125,6 +125,11 @@ static int parse_args(int argc, char **argv, env_opts_t *o) {
     fprintf(stderr, "nsccl-envelope: sizes -b %zu -e %zu: need 1 <= MIN <= MAX\n", o->min, o->max);
     return 0;
   }
+  if (env_pins_conflict(&o->pinned, o->is_pinned)) {
+    fprintf(stderr, "nsccl-envelope: --fix torus_forward=store with --fix ranks_per_chip=4: the torus module "
+                    "refuses store-and-forward with several ranks per chip (pin one of them only)\n");
+    return 0;
+  }
   return 1;
 }
 
@@ -187,6 +192,7 @@ int main(int argc, char **argv) {
   env_likeliest(&lik->s);
   for (int f = 0; f < env_nfacts; f++)
     if (o.is_pinned[f]) lik->s.v[f] = o.pinned.v[f];
+  env_constrain(&lik->s, o.is_pinned);
   int *idx = malloc(((size_t)o.samples + 1) * sizeof(*idx));
   if (!idx) return 1;
   for (int i = 0; i <= o.samples; i++) idx[i] = i;

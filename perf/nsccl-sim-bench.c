@@ -4,7 +4,10 @@
  *
  *   nsccl-sim-bench [--topo trn3-u144] [--coll allgather] [--algo direct] [--sizes 30]
  *                   [--min 8] [--max 1073741824] [--packet BYTES|whole] [--max-packets N|unlimited]
- *                   [--budget N|unlimited] [--chunk BYTES] [--quiet]
+ *                   [--budget N|unlimited] [--chunk BYTES] [--quiet] [--model]
+ *
+ * --model times the cost model instead (sim_bench_model.c): every offered variant and the selector's
+ * row for each size, in CPU milliseconds.
  *
  * Sizes follow nccl-tests: the whole array (all-gather output), geometrically spaced. */
 #include <math.h>
@@ -16,6 +19,7 @@
 #include "algo/algo.h"
 #include "base/check.h"
 #include "engine/sim.h"
+#include "perf/sim_bench.h"
 #include "topologies/topo.h"
 
 static double clock_s(clockid_t id) {
@@ -27,13 +31,14 @@ static double now_s(void) { return clock_s(CLOCK_MONOTONIC); }
 /* CPU seconds of this process: on a shared machine, wall time also counts other people's work. */
 static double cpu_s(void) { return clock_s(CLOCK_PROCESS_CPUTIME_ID); }
 
-static int usage(const char *argv0) {
-  fprintf(stderr,
+static int usage(FILE *f, const char *argv0, int code) {
+  fprintf(f,
           "usage: %s [--topo NAME] [--coll allgather|reducescatter|allreduce] [--algo ring|tree|direct]\n"
           "          [--sizes N] [--min BYTES] [--max BYTES] [--packet BYTES|whole]\n"
-          "          [--max-packets N|unlimited] [--budget N|unlimited] [--chunk BYTES] [--quiet]\n",
+          "          [--max-packets N|unlimited] [--budget N|unlimited] [--chunk BYTES] [--quiet] [--model]\n"
+          "  --model: time the cost model (every offered variant, then the selector) instead of the simulator\n",
           argv0);
-  return 2;
+  return code;
 }
 
 static int coll_from_name(const char *s) {
@@ -44,7 +49,7 @@ static int coll_from_name(const char *s) {
 
 int main(int argc, char **argv) {
   const char *topo_name = "trn3-u144";
-  int coll = NSCCL_COLL_ALLGATHER, algo = NSCCL_ALGO_DIRECT, nsizes = 30, quiet = 0;
+  int coll = NSCCL_COLL_ALLGATHER, algo = NSCCL_ALGO_DIRECT, nsizes = 30, quiet = 0, model = 0;
   double min_bytes = 8, max_bytes = 1073741824.0;
   nsccl_sim_opts_t opts;
   memset(&opts, 0, sizeof(opts));
@@ -52,11 +57,12 @@ int main(int argc, char **argv) {
   memset(&aopts, 0, sizeof(aopts));
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-    if (strcmp(a, "--quiet") == 0) {
-      quiet = 1;
+    if (strcmp(a, "--quiet") == 0 || strcmp(a, "--model") == 0) {
+      *(a[2] == 'q' ? &quiet : &model) = 1;
       continue;
     }
-    if (!v) return usage(argv[0]);
+    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) return usage(stdout, argv[0], 0);
+    if (!v) return usage(stderr, argv[0], 2);
     i++;
     if (strcmp(a, "--topo") == 0)
       topo_name = v;
@@ -79,9 +85,9 @@ int main(int argc, char **argv) {
     else if (strcmp(a, "--max-packets") == 0)
       opts.max_packets = strcmp(v, "unlimited") == 0 ? NSCCL_SIM_UNLIMITED_PACKETS : (uint32_t)atol(v);
     else
-      return usage(argv[0]);
+      return usage(stderr, argv[0], 2);
   }
-  if (coll < 0 || algo < 0 || nsizes < 1 || min_bytes < 1 || max_bytes < min_bytes) return usage(argv[0]);
+  if (coll < 0 || algo < 0 || nsizes < 1 || min_bytes < 1 || max_bytes < min_bytes) return usage(stderr, argv[0], 2);
 
   nsccl_topo_t *topo = NULL;
   if (nsccl_topo_load(topo_name, &topo) != nscclSuccess) {
@@ -89,6 +95,15 @@ int main(int argc, char **argv) {
     return 1;
   }
   int n = topo->nranks;
+  if (model) {
+    size_t sizes[4096];
+    if (nsizes > 4096) nsizes = 4096;
+    for (int i = 0; i < nsizes; i++)
+      sizes[i] = (size_t)llround(nsizes == 1 ? min_bytes : min_bytes * pow(max_bytes / min_bytes, (double)i / (nsizes - 1)));
+    int mrc = nsccl_sim_bench_model(topo, (nsccl_coll_t)coll, sizes, nsizes);
+    nsccl_topo_free(topo);
+    return mrc;
+  }
   nsccl_program_t *progs = calloc((size_t)n, sizeof(nsccl_program_t));
   if (!progs) return 1;
   printf("# %s %s on %s (%d ranks), %d sizes, packets %s, at most %s per message\n", nsccl_algo_name(algo),

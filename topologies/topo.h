@@ -118,6 +118,14 @@ typedef struct nsccl_topo_module {
   /* A ring embedding: order[0..nranks) with neighbours one hop apart where the topology allows. */
   void (*ring)(const nsccl_topo_t *t, int *order);
   void (*destroy)(nsccl_topo_t *t);
+  /* Optional (NULL: no symmetry declared). The topology's translations: p maps T_v (v a rank,
+   * T_v(0) = v) that carry ranks to ranks, links to links of equal bandwidth and latency, and
+   * routes to routes (route(T_v a, T_v b) = T_v route(a, b)). Returns the class of `link` under
+   * them (links of one class are images of each other; 0 <= class < nsccl_topo_orbits). The cost
+   * model prices a step in which every rank sends the same to every other from the p - 1 routes
+   * out of rank 0 (model/cost.c, nsccl_model_all_to_all): exact, not an approximation. */
+  int (*link_orbit)(const nsccl_topo_t *t, int link);
+  int (*orbits)(const nsccl_topo_t *t); /* classes link_orbit returns (with link_orbit) */
 } nsccl_topo_module_t;
 
 /* Load a topology by preset name (topologies/presets/NAME.conf, searched in NSCCL_PRESET_DIR, the
@@ -172,5 +180,10 @@ int nsccl_topo_preset_dirs(const char **dirs, int max);
  * topology's name becomes "NAME?key=value&..." (truncated to fit name[]). nsccl_topo_load accepts the
  * same form as one string: "trn2-u64?endpoint_overhead=2e-6&forward=store". */
 nscclResult_t nsccl_topo_load_overrides(const char *name_or_path, const char *const *kv, int n, nsccl_topo_t **out);
+
+/* ---- vertex names (owner: trace; vertex_name.c) ---- */
+/* A vertex's name for people: "rank 3", "chip 1", "switch 0", "host 1", "NIC 5", "network",
+ * "server 2 switch 0", else "vertex 17". Link tables and trace tracks use it. */
+void nsccl_topo_vertex_name(const nsccl_topo_t *t, int v, char *buf, size_t len);
 
 #endif

@@ -11,6 +11,7 @@
 
 typedef struct {
   int *link_of; /* [chip][dim][dir]: link index from chip one step in dim, dir 0 = +1, 1 = -1; -1 none */
+  int *orbit;   /* [nlinks]: dim * 2 + dir of each grid link (one rank per chip); NULL otherwise */
   nsccl_chip_links_t chips;
 } torus_priv_t;
 
@@ -91,27 +92,44 @@ static nscclResult_t torus_build(nsccl_topo_t *t, nsccl_params_t *p) {
       *link_slot(t, c, d, 1) = bwd;
     }
   }
-  return nsccl_topo_add_chip_links(t, &pv->chips);
+  NSCCL_CHECK(nsccl_topo_add_chip_links(t, &pv->chips));
+  /* With one rank per chip, the grid's translations are the symmetry of topo.h's link_orbit: a
+   * link's class is its dimension and direction (a ring of two has one link, class dir 0). */
+  if (per_chip == 1) {
+    pv->orbit = malloc(sizeof(int) * ((size_t)t->nlinks + 1));
+    if (!pv->orbit) NSCCL_FAIL(nscclSystemError, "out of memory building torus %s", t->name);
+    for (int i = 0; i < t->nlinks; i++) pv->orbit[i] = -1;
+    for (int c = 0; c < n; c++)
+      for (int d = 0; d < nd; d++)
+        for (int dir = 1; dir >= 0; dir--)
+          if (*link_slot(t, c, d, dir) >= 0) pv->orbit[*link_slot(t, c, d, dir)] = d * 2 + dir;
+  }
+  return nscclSuccess;
 }
 
-/* Dimension-order route between two chips (chip indices). */
+/* Dimension-order route between two chips (chip indices). Coordinates are walked by strides (chip
+ * index = sum of coord[d] x stride[d], topo.h) rather than recomputed per hop: the model and the
+ * simulator ask for millions of routes at thousands of ranks. */
 static int torus_chip_route(const nsccl_topo_t *t, int src, int dst, int *links, int max) {
-  int sc[NSCCL_TOPO_MAX_DIMS], dc[NSCCL_TOPO_MAX_DIMS];
-  nsccl_topo_coord(t, src, sc);
-  nsccl_topo_coord(t, dst, dc);
-  int n = 0, cur = src;
+  int n = 0, cur = src, stride = 1;
   for (int d = 0; d < t->ndims; d++) {
-    int k = t->dims[d];
-    int delta = ((dc[d] - sc[d]) % k + k) % k;
-    if (delta == 0) continue;
-    /* Shorter way round; a tie (delta = k/2) goes the + way so routes are deterministic. */
-    int dir = delta <= k - delta ? 0 : 1;
-    int steps = dir == 0 ? delta : k - delta;
-    for (int s = 0; s < steps; s++) {
-      if (n >= max) return -1;
-      links[n++] = *link_slot(t, cur, d, dir);
-      cur = step_chip(t, cur, d, dir == 0 ? +1 : -1);
+    int k = t->dims[d], sc = src / stride % k, dc = dst / stride % k;
+    int delta = ((dc - sc) % k + k) % k;
+    if (delta != 0) {
+      /* Shorter way round; a tie (delta = k/2) goes the + way so routes are deterministic. */
+      int dir = delta <= k - delta ? 0 : 1;
+      int steps = dir == 0 ? delta : k - delta;
+      if (n + steps > max) return -1;
+      const int *slot = link_slot(t, 0, d, dir);
+      int c = cur / stride % k; /* cur's coordinate in d (still sc: earlier dimensions moved others) */
+      for (int s = 0; s < steps; s++) {
+        links[n++] = slot[cur * t->ndims * 2];
+        int next = dir == 0 ? (c + 1 == k ? 0 : c + 1) : (c == 0 ? k - 1 : c - 1);
+        cur += (next - c) * stride;
+        c = next;
+      }
     }
+    stride *= k;
   }
   return n;
 }
@@ -165,9 +183,17 @@ static void torus_ring(const nsccl_topo_t *t, int *order) {
 static void torus_destroy(nsccl_topo_t *t) {
   torus_priv_t *pv = t->priv;
   if (pv) free(pv->link_of);
+  if (pv) free(pv->orbit);
   if (pv) nsccl_chip_links_free(&pv->chips);
   free(pv);
   t->priv = NULL;
 }
 
-const nsccl_topo_module_t nsccl_topo_torus_module = {"torus", torus_build, torus_route, torus_ring, torus_destroy};
+static int torus_link_orbit(const nsccl_topo_t *t, int link) {
+  const torus_priv_t *pv = t->priv;
+  return pv->orbit && link >= 0 && link < t->nlinks ? pv->orbit[link] : -1;
+}
+static int torus_orbits(const nsccl_topo_t *t) { return ((const torus_priv_t *)t->priv)->orbit ? 2 * t->ndims : 0; }
+
+const nsccl_topo_module_t nsccl_topo_torus_module = {"torus",      torus_build,      torus_route, torus_ring,
+                                                     torus_destroy, torus_link_orbit, torus_orbits};

@@ -16,10 +16,11 @@ typedef struct {
   int sblks; /* blocks in the super-block it moves */
 } lane_step_t;
 
-static lane_step_t at(const nsccl_lane_t *ln, nsccl_coll_t coll, int t) {
+/* len: the lane's ring lengths (nsccl_lane_lengths), computed once per lane */
+static lane_step_t at(const nsccl_lane_t *ln, const int *len, nsccl_coll_t coll, int t) {
   lane_step_t st = {-1, 0, 0};
   int k;
-  if (!nsccl_lane_step(ln, coll, t, &st.ph, &st.rs, &k, &st.sblks)) st.ph = -1;
+  if (!nsccl_lane_step_len(ln, len, coll, t, &st.ph, &st.rs, &k, &st.sblks)) st.ph = -1;
   return st;
 }
 
@@ -51,15 +52,15 @@ static void lane_share(const nsccl_model_t *m, const nsccl_lane_t *ln, nsccl_col
 /* Planned lanes: the flows of every step of one half (rs = 1: reduce-scatter) of every lane, as one
  * step; at least the longest chain of dependent steps (a lane's steps, virtual phases included:
  * another lane ran them first), each one alpha and one hop. */
-static void planned_half(nsccl_model_t *m, const nsccl_lane_t *lanes, int nlanes, nsccl_coll_t coll, int rs,
-                         const double *sz, const double *per) {
+static void planned_half(nsccl_model_t *m, const nsccl_lane_t *lanes, const int (*len)[NSCCL_LANE_MAX_PHASES],
+                         int nlanes, nsccl_coll_t coll, int rs, const double *sz, const double *per) {
   int chain = 0;
   for (int l = 0; l < nlanes; l++) {
-    int len = 0;
-    for (int ph = 0; ph < lanes[l].nphases; ph++) len += nsccl_lane_ring_len(&lanes[l], ph, 0) - 1;
-    if (len > chain) chain = len;
+    int steps = 0;
+    for (int ph = 0; ph < lanes[l].nphases; ph++) steps += len[l][ph] - 1;
+    if (steps > chain) chain = steps;
     for (int t = 0;; t++) {
-      lane_step_t st = at(&lanes[l], coll, t);
+      lane_step_t st = at(&lanes[l], len[l], coll, t);
       if (st.ph < 0) break;
       if (st.rs != rs || sz[l] <= 0) continue;
       for (int r = 0; r < m->p; r++) {
@@ -85,20 +86,24 @@ void nsccl_lanes_price(nsccl_model_t *m, const nsccl_lane_t *lanes, int nlanes, 
    * lanes): one step per step, consecutive equal ones told once, repeated. */
   int planned = nlanes > 0 && lanes[0].horizon > 0;
   double sz[NSCCL_LANES_MAX], per[NSCCL_LANES_MAX];
-  for (int l = 0; l < nlanes; l++) lane_share(m, &lanes[l], coll, bytes, !planned, &sz[l], &per[l]);
+  int len[NSCCL_LANES_MAX][NSCCL_LANE_MAX_PHASES];
+  for (int l = 0; l < nlanes; l++) {
+    lane_share(m, &lanes[l], coll, bytes, !planned, &sz[l], &per[l]);
+    nsccl_lane_lengths(&lanes[l], len[l]);
+  }
   if (planned) {
-    if (coll != NSCCL_COLL_ALLGATHER) planned_half(m, lanes, nlanes, coll, 1, sz, per);
-    if (coll != NSCCL_COLL_REDUCESCATTER) planned_half(m, lanes, nlanes, coll, 0, sz, per);
+    if (coll != NSCCL_COLL_ALLGATHER) planned_half(m, lanes, len, nlanes, coll, 1, sz, per);
+    if (coll != NSCCL_COLL_REDUCESCATTER) planned_half(m, lanes, len, nlanes, coll, 0, sz, per);
     return;
   }
   lane_step_t cur[NSCCL_LANES_MAX], nxt[NSCCL_LANES_MAX];
   for (int t = 0;;) {
     int any = 0;
-    for (int l = 0; l < nlanes; l++) any |= (cur[l] = at(&lanes[l], coll, t)).ph >= 0;
+    for (int l = 0; l < nlanes; l++) any |= (cur[l] = at(&lanes[l], len[l], coll, t)).ph >= 0;
     if (!any) return;
     int repeat = 1;
     for (;; repeat++) {
-      for (int l = 0; l < nlanes; l++) nxt[l] = at(&lanes[l], coll, t + repeat);
+      for (int l = 0; l < nlanes; l++) nxt[l] = at(&lanes[l], len[l], coll, t + repeat);
       if (!same(cur, nxt, nlanes)) break;
     }
     for (int l = 0; l < nlanes; l++) {

@@ -139,16 +139,20 @@ static void finish_quietly(sim_t *s, uint32_t g, double when) {
   s->ndone++;
   s->done[g] = 1;
   if (when > s->rank_time[r]) s->rank_time[r] = when;
+  SIM_OBSERVE(s, step_end, r, g - s->base[r], when);
 }
 
 static nscclResult_t start_step(sim_t *s, uint32_t g, double now) {
   const nsccl_step_t *st = step_of(s, g);
   int r = s->step_rank[g];
+  SIM_OBSERVE(s, step_start, r, g - s->base[r], now);
   switch (st->kind) {
   case NSCCL_STEP_SEND: {
     msg_t *m = &s->msgs[s->step_msg[g]];
     if (m->nhops == 0) { /* a message to oneself: no link to cross, no issue unit to queue for */
       double inject = now + s->alpha;
+      sim_observe_msg(s, m, inject, NSCCL_SIM_MSG_LEAVES);
+      sim_observe_msg(s, m, inject, NSCCL_SIM_MSG_LANDED);
       NSCCL_CHECK(push(s, inject, inject, EV_MSG_ARRIVE, 0, s->step_msg[g], 0));
       return complete_at(s, g, now, inject);
     }
@@ -183,6 +187,7 @@ static nscclResult_t drain(sim_t *s, double now) {
     s->ndone++;
     s->done[g] = 1;
     if (now > s->rank_time[r]) s->rank_time[r] = now;
+    SIM_OBSERVE(s, step_end, r, g - s->base[r], now);
     for (uint32_t i = s->succ_off[g]; i < s->succ_off[g + 1]; i++) {
       uint32_t h = s->succ[i];
       if (--s->missing[h] == 0) NSCCL_CHECK(start_step(s, h, now));
@@ -215,6 +220,8 @@ static nscclResult_t on_packet(sim_t *s, const sim_event_t *e) {
   }
   L->free = end;
   L->busy += end - start;
+  SIM_OBSERVE(s, link_busy, route[hop], start, end, bytes);
+  if (hop == 0 && k == 0) sim_observe_msg(s, m, start, NSCCL_SIM_MSG_LEAVES);
   if (seg_start && m->rate_inv > 0) {
     /* The engines feed the packet no faster than their bandwidth. The link is not held while they
      * do: it carries other messages' bytes meanwhile (links interleave concurrent DMAs finely). */
@@ -244,6 +251,7 @@ static nscclResult_t on_packet(sim_t *s, const sim_event_t *e) {
   if (hop + 1 == m->nhops) {
     if (!last) return nscclSuccess;
     double arrive = end + L->latency;
+    sim_observe_msg(s, m, arrive, NSCCL_SIM_MSG_LANDED);
     /* A posted plain receive that nothing waits for completes on arrival; no event needed. */
     if (m->posted && m->quiet_recv)
       finish_quietly(s, m->recv_g, arrive);
@@ -307,6 +315,12 @@ static nscclResult_t simulate(sim_t *s) {
 
 nscclResult_t nsccl_sim_run(const struct nsccl_topo *topo, const nsccl_program_t *progs, int nranks,
                             const nsccl_sim_opts_t *opts, nsccl_sim_result_t *res) {
+  return nsccl_sim_run_observed(topo, progs, nranks, opts, NULL, res);
+}
+
+nscclResult_t nsccl_sim_run_observed(const struct nsccl_topo *topo, const nsccl_program_t *progs, int nranks,
+                                     const nsccl_sim_opts_t *opts, const nsccl_sim_observer_t *obs,
+                                     nsccl_sim_result_t *res) {
   if (!topo || !res || (nranks > 0 && !progs))
     NSCCL_FAIL(nscclInvalidArgument, "simulator: topo, progs and res must not be NULL");
   if (!topo->module || !topo->module->route)
@@ -322,6 +336,7 @@ nscclResult_t nsccl_sim_run(const struct nsccl_topo *topo, const nsccl_program_t
   s.t = topo;
   s.progs = progs;
   s.n = nranks;
+  s.obs = obs;
   nscclResult_t rc = nsccl_sim_check_steps(&s);
   if (rc == nscclSuccess) rc = nsccl_sim_setup(&s, opts);
   if (rc == nscclSuccess) rc = simulate(&s);

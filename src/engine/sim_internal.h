@@ -4,6 +4,7 @@
 #define NSCCL_ENGINE_SIM_INTERNAL_H
 
 #include "engine/sim.h"
+#include "engine/sim_observe.h"
 #include "engine/sim_queue.h"
 #include "topologies/topo.h"
 
@@ -81,7 +82,21 @@ typedef struct {
 
   simq_t q;
   uint64_t events, packets;
+  const nsccl_sim_observer_t *obs; /* NULL: nobody watches (sim_observe.h) */
 } sim_t;
+
+/* Tell the observer, if any, that message m reached `phase` (sim_observe.h) at t. */
+static inline void sim_observe_msg(const sim_t *s, const msg_t *m, double t, int phase) {
+  if (s->obs)
+    s->obs->message(s->obs->ctx, m->src, m->send_g - s->base[m->src], m->dst, m->recv_g - s->base[m->dst],
+                    (double)(m->npkts - 1) * m->pkt_bytes + m->last_bytes, t, phase);
+}
+
+/* Tell the observer, if any, fn(args...). */
+#define SIM_OBSERVE(s, fn, ...)                                                                                        \
+  do {                                                                                                                 \
+    if ((s)->obs) (s)->obs->fn((s)->obs->ctx, __VA_ARGS__);                                                            \
+  } while (0)
 
 static inline const nsccl_step_t *step_of(const sim_t *s, uint32_t g) {
   int r = s->step_rank[g];
@@ -95,5 +110,8 @@ nscclResult_t nsccl_sim_check_steps(sim_t *s);
 /* Allocate the state, build successor lists, match messages, route them and cut packets. */
 nscclResult_t nsccl_sim_setup(sim_t *s, const nsccl_sim_opts_t *opts);
 void nsccl_sim_free_state(sim_t *s);
+/* Number and match the messages (sim_match.c): the k-th SEND from a to b meets the k-th receive at
+ * b from a; messages of one ordered pair get consecutive ids, pairs in (sender, receiver) order. */
+nscclResult_t nsccl_sim_match_messages(sim_t *s);
 
 #endif

@@ -1,6 +1,6 @@
-/* The simulator's preparation: check the programs, number and match the messages (the k-th SEND
- * from a to b meets the k-th receive at b from a), route them (cached per ordered pair) and cut
- * them into packets, and allocate everything the event loop needs up front. */
+/* The simulator's preparation: check the programs, number and match the messages (sim_match.c),
+ * route them (once per ordered pair) and cut them into packets, and allocate everything the event
+ * loop needs up front. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -69,150 +69,50 @@ nscclResult_t nsccl_sim_check_steps(sim_t *s) {
   return nscclSuccess;
 }
 
-/* Number the messages: the k-th SEND from a to b is message first[a*n+b] + k and meets the k-th
- * RECV / RECV_REDUCE at b from a. */
-static nscclResult_t match_messages(sim_t *s) {
-  size_t n = (size_t)s->n;
-  nscclResult_t rc = nscclSuccess;
-  uint32_t *first = calloc(n * n + 1, sizeof(uint32_t));
-  uint32_t *snext = malloc(n * n * sizeof(uint32_t));
-  uint32_t *rnext = malloc(n * n * sizeof(uint32_t));
-  if (!first || !snext || !rnext) {
-    rc = nscclSystemError;
-    nsccl_set_error(__FILE__, __LINE__, rc, "simulator: out of memory matching messages of %zu ranks", n);
-    goto out;
-  }
-  for (size_t r = 0; r < n; r++)
-    for (uint32_t i = 0; i < s->progs[r].nsteps; i++)
-      if (s->progs[r].steps[i].kind == NSCCL_STEP_SEND) first[r * n + (size_t)s->progs[r].steps[i].peer + 1]++;
-  for (size_t i = 0; i < n * n; i++) first[i + 1] += first[i];
-  s->nmsgs = first[n * n];
-  s->msgs = calloc(s->nmsgs ? s->nmsgs : 1, sizeof(msg_t));
-  if (!s->msgs) {
-    rc = nscclSystemError;
-    nsccl_set_error(__FILE__, __LINE__, rc, "simulator: out of memory for %u messages", s->nmsgs);
-    goto out;
-  }
-  memcpy(snext, first, n * n * sizeof(uint32_t));
-  memcpy(rnext, first, n * n * sizeof(uint32_t));
-  for (size_t r = 0; r < n; r++) {
-    const nsccl_program_t *p = &s->progs[r];
-    for (uint32_t i = 0; i < p->nsteps; i++) {
-      const nsccl_step_t *st = &p->steps[i];
-      uint32_t g = s->base[r] + i;
-      if (st->kind == NSCCL_STEP_SEND) {
-        uint32_t mi = snext[r * n + (size_t)st->peer]++;
-        msg_t *m = &s->msgs[mi];
-        m->src = (int)r;
-        m->dst = st->peer;
-        m->send_g = g;
-        m->recv_g = UINT32_MAX;
-        m->last_bytes = (double)st->src.bytes; /* the message size until packets are cut */
-        s->step_msg[g] = mi;
-      }
-    }
-  }
-  for (size_t r = 0; r < n && rc == nscclSuccess; r++) {
-    const nsccl_program_t *p = &s->progs[r];
-    for (uint32_t i = 0; i < p->nsteps; i++) {
-      const nsccl_step_t *st = &p->steps[i];
-      if (st->kind != NSCCL_STEP_RECV && st->kind != NSCCL_STEP_RECV_REDUCE) continue;
-      size_t pair = (size_t)st->peer * n + r;
-      uint32_t mi = rnext[pair]++;
-      if (mi >= first[pair + 1]) {
-        rc = nscclInvalidUsage;
-        nsccl_set_error(__FILE__, __LINE__, rc,
-                        "simulator: rank %zu step %u (%s) receives message %u from rank %d, which sends only %u", r, i,
-                        nsccl_step_kind_name(st->kind), mi - first[pair] + 1, st->peer, first[pair + 1] - first[pair]);
-        break;
-      }
-      msg_t *m = &s->msgs[mi];
-      if ((double)st->dst.bytes != m->last_bytes) {
-        rc = nscclInvalidUsage;
-        nsccl_set_error(__FILE__, __LINE__, rc,
-                        "simulator: rank %zu step %u receives %zu bytes from rank %d, which sends %.0f in that message",
-                        r, i, st->dst.bytes, st->peer, m->last_bytes);
-        break;
-      }
-      m->recv_g = s->base[r] + i;
-      s->step_msg[m->recv_g] = mi;
-    }
-  }
-  for (uint32_t mi = 0; mi < s->nmsgs && rc == nscclSuccess; mi++)
-    if (s->msgs[mi].recv_g == UINT32_MAX) {
-      const msg_t *m = &s->msgs[mi];
-      rc = nscclInvalidUsage;
-      nsccl_set_error(__FILE__, __LINE__, rc, "simulator: rank %d step %u sends to rank %d, which never receives it",
-                      m->src, m->send_g - s->base[m->src], m->dst);
-    }
-out:
-  free(first);
-  free(snext);
-  free(rnext);
-  return rc;
-}
-
-/* Routes (cached per ordered pair) and packet sizes of every message. */
+/* Routes and packet sizes of every message. The messages of one ordered pair are consecutive
+ * (sim_match.c), so each pair is routed once and its messages share the route. */
 static nscclResult_t plan_messages(sim_t *s, const nsccl_sim_opts_t *opts) {
-  size_t n = (size_t)s->n;
-  int64_t *pair = malloc(n * n * sizeof(int64_t)); /* offset << 16 | hops, or -1 */
-  if (!pair) NSCCL_FAIL(nscclSystemError, "simulator: out of memory for the route cache of %zu ranks", n);
-  memset(pair, 0xff, n * n * sizeof(int64_t));
   int buf[NSCCL_TOPO_MAX_ROUTE];
-  nscclResult_t rc = nscclSuccess;
   uint64_t total = 0;
   for (uint32_t mi = 0; mi < s->nmsgs; mi++) total += (uint64_t)s->msgs[mi].last_bytes;
   for (uint32_t mi = 0; mi < s->nmsgs; mi++) {
     msg_t *m = &s->msgs[mi];
-    int64_t *pr = &pair[(size_t)m->src * n + (size_t)m->dst];
-    if (*pr < 0) {
+    if (mi > 0 && m->src == m[-1].src && m->dst == m[-1].dst) {
+      m->route = m[-1].route;
+      m->nhops = m[-1].nhops;
+    } else {
       int h = 0;
       if (m->src != m->dst) h = s->t->module->route(s->t, m->src, m->dst, buf, NSCCL_TOPO_MAX_ROUTE);
-      if (h < 0 || h > MAX_HOPS || (h == 0 && m->src != m->dst)) {
-        rc = nscclInvalidArgument;
-        nsccl_set_error(__FILE__, __LINE__, rc, "simulator: topology %s gives no route from rank %d to rank %d",
-                        s->t->name, m->src, m->dst);
-        break;
-      }
+      if (h < 0 || h > MAX_HOPS || (h == 0 && m->src != m->dst))
+        NSCCL_FAIL(nscclInvalidArgument, "simulator: topology %s gives no route from rank %d to rank %d", s->t->name,
+                   m->src, m->dst);
       for (int i = 0; i < h; i++)
-        if (buf[i] < 0 || buf[i] >= s->t->nlinks) {
-          rc = nscclInvalidArgument;
-          nsccl_set_error(__FILE__, __LINE__, rc, "simulator: route %d->%d of %s names link %d of %d", m->src, m->dst,
-                          s->t->name, buf[i], s->t->nlinks);
-          goto out;
-        }
+        if (buf[i] < 0 || buf[i] >= s->t->nlinks)
+          NSCCL_FAIL(nscclInvalidArgument, "simulator: route %d->%d of %s names link %d of %d", m->src, m->dst,
+                     s->t->name, buf[i], s->t->nlinks);
       if (s->nroute + (size_t)h > s->cap_route) {
         size_t ncap = s->cap_route * 2 + (size_t)h + 64;
         int *np = realloc(s->route_pool, ncap * sizeof(int));
-        if (!np) {
-          rc = nscclSystemError;
-          nsccl_set_error(__FILE__, __LINE__, rc, "simulator: out of memory for routes");
-          break;
-        }
+        if (!np) NSCCL_FAIL(nscclSystemError, "simulator: out of memory for routes");
         s->route_pool = np;
         s->cap_route = ncap;
       }
+      if (s->nroute > UINT32_MAX - (size_t)h)
+        NSCCL_FAIL(nscclInvalidArgument, "simulator: more than 2^32 route entries");
       memcpy(s->route_pool + s->nroute, buf, (size_t)h * sizeof(int));
-      *pr = (int64_t)s->nroute << 16 | h;
+      m->route = (uint32_t)s->nroute;
+      m->nhops = (uint32_t)h;
       s->nroute += (size_t)h;
     }
-    m->route = (uint32_t)(*pr >> 16);
-    m->nhops = (uint32_t)(*pr & 0xffff);
     size_t bytes = (size_t)m->last_bytes;
     size_t pkt = nsccl_sim_packet_bytes(opts, bytes, total);
+    if (bytes > 0 && (bytes + pkt - 1) / pkt > UINT32_MAX - 1)
+      NSCCL_FAIL(nscclInvalidArgument, "simulator: packet size %zu cuts a %zu-byte message into too many", pkt, bytes);
     m->npkts = bytes == 0 ? 1 : (uint32_t)((bytes + pkt - 1) / pkt);
-    if (bytes > 0 && (bytes + pkt - 1) / pkt > UINT32_MAX - 1) {
-      rc = nscclInvalidArgument;
-      nsccl_set_error(__FILE__, __LINE__, rc, "simulator: packet size %zu cuts a %zu-byte message into too many", pkt,
-                      bytes);
-      break;
-    }
     m->pkt_bytes = (double)pkt;
     m->last_bytes = (double)(bytes - (size_t)(m->npkts - 1) * pkt);
   }
-out:
-  free(pair);
-  return rc;
+  return nscclSuccess;
 }
 
 nscclResult_t nsccl_sim_setup(sim_t *s, const nsccl_sim_opts_t *opts) {
@@ -301,7 +201,7 @@ nscclResult_t nsccl_sim_setup(sim_t *s, const nsccl_sim_opts_t *opts) {
   }
   free(fill);
 
-  NSCCL_CHECK(match_messages(s));
+  NSCCL_CHECK(nsccl_sim_match_messages(s));
   for (uint32_t mi = 0; mi < s->nmsgs; mi++) {
     msg_t *m = &s->msgs[mi];
     m->quiet_send = no_successors(s, m->send_g);

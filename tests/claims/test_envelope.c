@@ -103,6 +103,7 @@ static const struct {
     {"torus_forward", 0, 0, 0, "routed store"},
     {"trn3_layout", 0, 0, 0, "gen1 crossbar tray"},
     {"reduction", 0, 0, 0, "dma-path hbm"},
+    {"ranks_per_chip", 0, 0, 0, "1 4"},
 };
 #define NRANGES (int)(sizeof(ranges) / sizeof(ranges[0]))
 
@@ -126,7 +127,7 @@ Test(envelope, samples_inside_ranges_shares_and_nearest_from_csv, .timeout = 240
   const int n = 300;
   char cmd[1024], *out;
   snprintf(cmd, sizeof(cmd),
-           "'%s' --samples %d --seed 3 --confirm-nearest 0 --confirm-random 0 -b 8 -e 64K --quiet --csv %s",
+           "'%s' --samples %d --seed 3 --confirm-nearest 0 --confirm-random 0 -b 8 -e 64 --quiet --jobs 2 --csv %s",
            bin("NSCCL_ENVELOPE_BIN"), n, csv);
   cr_assert_eq(run(cmd, &out), 0, "%s\n%s", cmd, out);
   envelope_t e = parse_envelope(out);
@@ -205,19 +206,51 @@ Test(envelope, samples_inside_ranges_shares_and_nearest_from_csv, .timeout = 240
 #define PINS                                                                                                           \
   "--fix alpha_torus=1.5 --fix alpha_switch=0.8 --fix wire=0.3 --fix dma_engines=8 --fix engines_per_message=2 "       \
   "--fix engine_bw_trn2=25 --fix engine_bw_trn3=35 --fix switch_latency=0.3 --fix bw_convention=per-direction "        \
-  "--fix torus_forward=store --fix trn3_layout=crossbar --fix reduction=dma-path"
+  "--fix torus_forward=store --fix trn3_layout=crossbar --fix reduction=dma-path --fix ranks_per_chip=1"
 /* By hand from docs/hardware-facts.md: the wire share is the torus hop's latency and half of it on each
  * chip-switch link (T3-WIRE); the DMA-path reduction is 0.5 x 8 engines x 25 GB/s on Trn2 and
  * 1.0 x 8 x 35 GB/s on Trn3 (RED-DMA); the one-way convention doubles every NeuronLink (DIR-ONE). */
 #define SWITCH_PRESET "trn3-u64-crossbar"
 static const char *const torus_kv[] = {"endpoint_overhead=1.5e-6", "link_latency=0.3e-6",       "dma_engines=8",
                                        "engines_per_message=2",    "dma_engine_bandwidth=25e9", "forward=store",
-                                       "reduce_bandwidth=100e9",   "dim_bandwidth*=2"};
+                                       "reduce_bandwidth=100e9",   "dim_bandwidth*=2",          NULL};
 static const char *const switch_kv[] = {
-    "endpoint_overhead=0.8e-6",  "link_latency=0.15e-6",  "dma_engines=8",          "engines_per_message=2",
-    "dma_engine_bandwidth=35e9", "switch_latency=0.3e-6", "reduce_bandwidth=280e9", "link_bandwidth*=2"};
-#define NT (int)(sizeof(torus_kv) / sizeof(torus_kv[0]))
-#define NS (int)(sizeof(switch_kv) / sizeof(switch_kv[0]))
+    "endpoint_overhead=0.8e-6", "link_latency=0.15e-6",      "dma_engines=8",
+    "engines_per_message=2",    "dma_engine_bandwidth=35e9", "switch_latency=0.3e-6",
+    "reduce_bandwidth=280e9",   "link_bandwidth*=2",         NULL};
+
+/* The same sample at 4 ranks per chip (T2-LNC2, T3-LNC2), by hand: each rank drives a quarter of the
+ * chip's 8 engines (2), a message at most those; the DMA-path reduction follows the rank's engines
+ * (0.5 x 2 x 25 GB/s, 1.0 x 2 x 35 GB/s); intra-chip links from INTRA-CHIP (362 / 612 GB/s); the
+ * switch counts ranks (256), the torus chips; the torus forwards in its routers. */
+#define PINS_LNC2                                                                                                      \
+  "--fix alpha_torus=1.5 --fix alpha_switch=0.8 --fix wire=0.3 --fix dma_engines=8 --fix engines_per_message=2 "       \
+  "--fix engine_bw_trn2=25 --fix engine_bw_trn3=35 --fix switch_latency=0.3 --fix bw_convention=per-direction "        \
+  "--fix torus_forward=routed --fix trn3_layout=crossbar --fix reduction=dma-path --fix ranks_per_chip=4"
+static const char *const torus_lnc2_kv[] = {
+    "endpoint_overhead=1.5e-6",   "link_latency=0.3e-6",       "dma_engines=2",
+    "engines_per_message=2",      "dma_engine_bandwidth=25e9", "forward=routed",
+    "reduce_bandwidth=25e9",      "dim_bandwidth*=2",          "ranks_per_chip=4",
+    "intra_chip_bandwidth=362e9", "intra_chip_latency=0",      NULL};
+static const char *const switch_lnc2_kv[] = {"endpoint_overhead=0.8e-6",
+                                             "link_latency=0.15e-6",
+                                             "dma_engines=2",
+                                             "engines_per_message=2",
+                                             "dma_engine_bandwidth=35e9",
+                                             "switch_latency=0.3e-6",
+                                             "reduce_bandwidth=70e9",
+                                             "link_bandwidth*=2",
+                                             "ranks=256",
+                                             "ranks_per_chip=4",
+                                             "intra_chip_bandwidth=612e9",
+                                             "intra_chip_latency=0",
+                                             NULL};
+
+static int count_kv(const char *const *kv) {
+  int n = 0;
+  while (kv[n]) n++;
+  return n;
+}
 
 static double model_peak(const nsccl_topo_t *t, const nsccl_topo_t *s, nsccl_coll_t coll, size_t min, size_t max) {
   double peak = 0;
@@ -237,11 +270,13 @@ static double field(const char *line, const char *key) {
   return strtod(p + strlen(key), NULL);
 }
 
-Test(envelope, pinned_sample_matches_direct_model_and_nsccl_claims, .timeout = 300) {
+/* A fully pinned sample: its model peaks equal the selector's over topologies loaded here with the
+ * hand-written overrides, and its simulated peaks equal nsccl-claims' CLAIM lines for them. */
+static void pinned_sample(const char *pins, const char *const *tkv, const char *const *skv, int nranks, size_t maxb) {
   char cmd[4096], *out, *claims;
-  snprintf(cmd, sizeof(cmd),
-           "'%s' --samples 3 --seed 5 " PINS " --confirm-nearest 1 --confirm-random 0 -b 64 -e 1M --quiet",
-           bin("NSCCL_ENVELOPE_BIN"));
+  int nt = count_kv(tkv), ns = count_kv(skv);
+  snprintf(cmd, sizeof(cmd), "'%s' --samples 3 --seed 5 %s --confirm-nearest 1 --confirm-random 0 -b 64 -e %zu --quiet",
+           bin("NSCCL_ENVELOPE_BIN"), pins, maxb);
   cr_assert_eq(run(cmd, &out), 0, "%s\n%s", cmd, out);
   envelope_t e = parse_envelope(out);
   cr_assert(e.ag6 == 0 || e.ag6 == 1, "3 identical samples give a share of 0 or 1, not %.3f", e.ag6);
@@ -249,22 +284,21 @@ Test(envelope, pinned_sample_matches_direct_model_and_nsccl_claims, .timeout = 3
   cr_assert_eq(e.ar2, e.near_ar >= 1.5 && e.near_ar <= 2.5);
 
   nsccl_topo_t *t = NULL, *s = NULL;
-  cr_assert_eq(nsccl_topo_load_overrides("trn2-u64", torus_kv, NT, &t), nscclSuccess, "%s", nsccl_last_error());
-  cr_assert_eq(nsccl_topo_load_overrides(SWITCH_PRESET, switch_kv, NS, &s), nscclSuccess, "%s", nsccl_last_error());
-  double ag = model_peak(t, s, NSCCL_COLL_ALLGATHER, 64, 1 << 20),
-         ar = model_peak(t, s, NSCCL_COLL_ALLREDUCE, 64, 1 << 20);
+  cr_assert_eq(nsccl_topo_load_overrides("trn2-u64", tkv, nt, &t), nscclSuccess, "%s", nsccl_last_error());
+  cr_assert_eq(nsccl_topo_load_overrides(SWITCH_PRESET, skv, ns, &s), nscclSuccess, "%s", nsccl_last_error());
+  cr_assert_eq(t->nranks, nranks);
+  cr_assert_eq(s->nranks, nranks);
+  double ag = model_peak(t, s, NSCCL_COLL_ALLGATHER, 64, maxb), ar = model_peak(t, s, NSCCL_COLL_ALLREDUCE, 64, maxb);
   cr_assert(fabs(e.near_ag - ag) < 0.0006 && fabs(e.near_ar - ar) < 0.0006,
             "envelope %.3f/%.3f, direct model %.4f/%.4f", e.near_ag, e.near_ar, ag, ar);
   nsccl_topo_free(t);
   nsccl_topo_free(s);
 
-  /* The simulated peaks equal nsccl-claims' CLAIM lines for the same overrides and sizes. */
   size_t len = (size_t)snprintf(cmd, sizeof(cmd),
-                                "'%s' --torus trn2-u64 --switch " SWITCH_PRESET " --selected-only -b 64 -e 1M --quiet",
-                                bin("NSCCL_CLAIMS_BIN"));
-  for (int k = 0; k < NT; k++) len += (size_t)snprintf(cmd + len, sizeof(cmd) - len, " --set-torus '%s'", torus_kv[k]);
-  for (int k = 0; k < NS; k++)
-    len += (size_t)snprintf(cmd + len, sizeof(cmd) - len, " --set-switch '%s'", switch_kv[k]);
+                                "'%s' --torus trn2-u64 --switch " SWITCH_PRESET " --selected-only -b 64 -e %zu --quiet",
+                                bin("NSCCL_CLAIMS_BIN"), maxb);
+  for (int k = 0; k < nt; k++) len += (size_t)snprintf(cmd + len, sizeof(cmd) - len, " --set-torus '%s'", tkv[k]);
+  for (int k = 0; k < ns; k++) len += (size_t)snprintf(cmd + len, sizeof(cmd) - len, " --set-switch '%s'", skv[k]);
   cr_assert_eq(run(cmd, &claims), 0, "%s\n%s", cmd, claims);
   char *near = line_of(out, "NEAREST id="), *cag = line_of(claims, "CLAIM allgather"),
        *car = line_of(claims, "CLAIM allreduce");
@@ -272,6 +306,65 @@ Test(envelope, pinned_sample_matches_direct_model_and_nsccl_claims, .timeout = 3
   cr_assert(fabs(field(near, "sim_ag=") - field(cag, "peak=")) < 0.0011, "%s\n%s", near, cag);
   cr_assert(fabs(field(near, "sim_ar=") - field(car, "peak=")) < 0.0011, "%s\n%s", near, car);
   free(near), free(cag), free(car), free(out), free(claims);
+}
+
+Test(envelope, pinned_sample_matches_direct_model_and_nsccl_claims, .timeout = 300) {
+  pinned_sample(PINS, torus_kv, switch_kv, 64, (size_t)1 << 20);
+}
+
+Test(envelope, pinned_sample_at_four_ranks_per_chip, .timeout = 300) {
+  pinned_sample(PINS_LNC2, torus_lnc2_kv, switch_lnc2_kv, 256, (size_t)64 << 10);
+}
+
+/* The torus module refuses store-and-forward with several ranks per chip: pinned together, a clear
+ * error; drawn together, the sample records routed forwarding (the CSV says what was priced). */
+Test(envelope, store_forward_with_ranks_per_chip, .timeout = 240) {
+  char cmd[1024], *out;
+  snprintf(cmd, sizeof(cmd), "'%s' --samples 2 --fix torus_forward=store --fix ranks_per_chip=4 --quiet 2>&1",
+           bin("NSCCL_ENVELOPE_BIN"));
+  cr_assert_neq(run(cmd, &out), 0, "%s", out);
+  cr_assert(strstr(out, "ranks_per_chip") && !strstr(out, "ENVELOPE"), "%s", out);
+  free(out);
+  char csv[] = "/tmp/nsccl-envelope-rpcXXXXXX";
+  int fd = mkstemp(csv);
+  cr_assert_geq(fd, 0);
+  close(fd);
+  snprintf(cmd, sizeof(cmd),
+           "'%s' --samples 40 --seed 11 --fix torus_forward=store --confirm-nearest 0 --confirm-random 0 -b 8 -e 8 "
+           "--quiet --csv %s",
+           bin("NSCCL_ENVELOPE_BIN"), csv);
+  cr_assert_eq(run(cmd, &out), 0, "%s\n%s", cmd, out);
+  free(out);
+  snprintf(cmd, sizeof(cmd),
+           "'%s' --samples 40 --seed 11 --fix ranks_per_chip=4 --confirm-nearest 0 --confirm-random 0 -b 8 -e 8 "
+           "--quiet --csv %s.b",
+           bin("NSCCL_ENVELOPE_BIN"), csv);
+  cr_assert_eq(run(cmd, &out), 0, "%s\n%s", cmd, out);
+  free(out);
+  const char *files[2] = {csv, NULL};
+  char second[64];
+  snprintf(second, sizeof(second), "%s.b", csv);
+  files[1] = second;
+  for (int k = 0; k < 2; k++) {
+    FILE *f = fopen(files[k], "r");
+    cr_assert(f);
+    char line[4096], *fl[64];
+    cr_assert(fgets(line, sizeof(line), f));
+    int nf = split(line, fl, 64), cf = -1, cr = -1, rows = 0;
+    for (int i = 0; i < nf; i++)
+      cf = !strcmp(fl[i], "torus_forward") ? i : cf, cr = !strcmp(fl[i], "ranks_per_chip") ? i : cr;
+    cr_assert(cf >= 0 && cr >= 0);
+    while (fgets(line, sizeof(line), f)) {
+      split(line, fl, 64);
+      rows++;
+      /* store pinned: ranks per chip gives way; ranks per chip pinned: forwarding gives way */
+      if (k == 0) cr_assert(!strcmp(fl[cf], "store") && !strcmp(fl[cr], "1"), "%s %s", fl[cf], fl[cr]);
+      if (k == 1) cr_assert(!strcmp(fl[cf], "routed") && !strcmp(fl[cr], "4"), "%s %s", fl[cf], fl[cr]);
+    }
+    fclose(f);
+    unlink(files[k]);
+    cr_assert_eq(rows, 41);
+  }
 }
 
 Test(envelope, bad_fix_fails) {

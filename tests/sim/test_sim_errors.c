@@ -31,6 +31,8 @@ Test(sim_errors, unmatched_receive) {
   two(progs, 8);
   nsccl_prog_recv(&progs[0], 1, nsccl_region(NSCCL_BUF_RECV, 0, 8), NSCCL_NODEPS);
   cr_assert_eq(nsccl_sim_run(&h->t, progs, 2, NULL, &res), nscclInvalidUsage);
+  cr_assert(strstr(nsccl_last_error(), "rank 0 step 0 (RECV) receives message 1 from rank 1, which sends only 0"),
+            "message: %s", nsccl_last_error());
   hand_progs_free(progs, 2);
   hand_free(h);
 }
@@ -42,7 +44,38 @@ Test(sim_errors, size_mismatch) {
   nsccl_prog_send(&progs[0], 1, nsccl_region(NSCCL_BUF_SEND, 0, 8), NSCCL_NODEPS);
   nsccl_prog_recv(&progs[1], 0, nsccl_region(NSCCL_BUF_RECV, 0, 4), NSCCL_NODEPS);
   cr_assert_eq(nsccl_sim_run(&h->t, progs, 2, NULL, &res), nscclInvalidUsage);
+  cr_assert(strstr(nsccl_last_error(), "rank 1 step 0 receives 4 bytes from rank 0, which sends 8"), "message: %s",
+            nsccl_last_error());
   hand_progs_free(progs, 2);
+  hand_free(h);
+}
+
+/* Sends to several peers in mixed order: the k-th send from a to b meets the k-th receive at b from
+ * a whatever the other peers' messages in between (sizes differ, so a wrong pairing is refused). */
+Test(sim_errors, interleaved_peers_match_in_pair_order) {
+  hand_topo_t *h = hand_star(3, 1e9, 1e-6, 1e-6);
+  nsccl_program_t progs[3];
+  nsccl_coll_args_t args = {NSCCL_COLL_ALLGATHER, 32, nscclUint8, false};
+  for (int r = 0; r < 3; r++) nsccl_prog_init(&progs[r], r, 3, &args);
+  nsccl_prog_send(&progs[0], 2, nsccl_region(NSCCL_BUF_SEND, 0, 8), NSCCL_NODEPS);
+  nsccl_prog_send(&progs[0], 1, nsccl_region(NSCCL_BUF_SEND, 0, 16), NSCCL_NODEPS);
+  nsccl_prog_send(&progs[0], 2, nsccl_region(NSCCL_BUF_SEND, 0, 4), NSCCL_NODEPS);
+  nsccl_prog_recv(&progs[2], 0, nsccl_region(NSCCL_BUF_RECV, 0, 8), NSCCL_NODEPS);
+  nsccl_prog_recv(&progs[1], 0, nsccl_region(NSCCL_BUF_RECV, 0, 16), NSCCL_NODEPS);
+  nsccl_prog_recv(&progs[2], 0, nsccl_region(NSCCL_BUF_RECV, 8, 4), NSCCL_NODEPS);
+  cr_assert_eq(nsccl_sim_run(&h->t, progs, 3, NULL, &res), nscclSuccess, "%s", nsccl_last_error());
+  cr_assert_eq(res.messages, 3);
+  hand_progs_free(progs, 3);
+  for (int r = 0; r < 3; r++) nsccl_prog_init(&progs[r], r, 3, &args);
+  /* the same, but rank 2 expects the small one first: its first receive is the one refused */
+  nsccl_prog_send(&progs[0], 2, nsccl_region(NSCCL_BUF_SEND, 0, 8), NSCCL_NODEPS);
+  nsccl_prog_send(&progs[0], 2, nsccl_region(NSCCL_BUF_SEND, 0, 4), NSCCL_NODEPS);
+  nsccl_prog_recv(&progs[2], 0, nsccl_region(NSCCL_BUF_RECV, 0, 4), NSCCL_NODEPS);
+  nsccl_prog_recv(&progs[2], 0, nsccl_region(NSCCL_BUF_RECV, 8, 8), NSCCL_NODEPS);
+  cr_assert_eq(nsccl_sim_run(&h->t, progs, 3, NULL, &res), nscclInvalidUsage);
+  cr_assert(strstr(nsccl_last_error(), "rank 2 step 0 receives 4 bytes from rank 0, which sends 8"), "message: %s",
+            nsccl_last_error());
+  hand_progs_free(progs, 3);
   hand_free(h);
 }
 

@@ -1,0 +1,152 @@
+/* The simulator's message matching: the k-th SEND from a to b meets the k-th RECV / RECV_REDUCE at
+ * b from a. Messages are numbered by (sender, receiver, k), so that the messages of one pair are
+ * consecutive (the event loop's one-DMA-queue-per-pair rule reads the previous message as mi - 1).
+ * Each rank's sends are sorted by peer, and a receive finds its pair's messages by binary search in
+ * the sender's sorted list, so the work and memory grow with the messages, not with ranks squared. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/check.h"
+#include "engine/sim_internal.h"
+
+typedef struct {
+  uint32_t peer, step; /* the other rank, and the step's index in this rank's program */
+} pend_t;
+
+static int by_peer_then_step(const void *x, const void *y) {
+  const pend_t *a = x, *b = y;
+  if (a->peer != b->peer) return a->peer < b->peer ? -1 : 1;
+  return a->step < b->step ? -1 : a->step > b->step;
+}
+
+/* Sort e[0..n) by (peer, step) unless it is already (builders emit most sends in peer order). */
+static void sort_ends(pend_t *e, size_t n) {
+  for (size_t i = 1; i < n; i++)
+    if (e[i].peer < e[i - 1].peer) {
+      qsort(e, n, sizeof(*e), by_peer_then_step);
+      return;
+    }
+}
+
+/* First index in e[0..n) whose peer is >= peer. */
+static size_t lower_bound(const pend_t *e, size_t n, uint32_t peer) {
+  size_t lo = 0, hi = n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (e[mid].peer < peer)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+static int is_recv(const nsccl_step_t *st) { return st->kind == NSCCL_STEP_RECV || st->kind == NSCCL_STEP_RECV_REDUCE; }
+
+/* The receives of rank r matched against the senders' sorted lists. On a mismatch, reports the
+ * earliest offending step of r (in program order) and returns its error. */
+static nscclResult_t match_rank(sim_t *s, int r, const pend_t *sends, const uint32_t *soff, pend_t *rv) {
+  const nsccl_program_t *p = &s->progs[r];
+  size_t nr = 0;
+  for (uint32_t i = 0; i < p->nsteps; i++)
+    if (is_recv(&p->steps[i])) rv[nr++] = (pend_t){(uint32_t)p->steps[i].peer, i};
+  sort_ends(rv, nr);
+  uint32_t bad = UINT32_MAX; /* earliest offending step */
+  for (size_t i = 0; i < nr;) {
+    uint32_t q = rv[i].peer;
+    size_t j = i;
+    while (j < nr && rv[j].peer == q) j++;
+    const pend_t *qs = sends + soff[q];
+    size_t nq = soff[q + 1] - soff[q], first = lower_bound(qs, nq, (uint32_t)r), have = 0;
+    while (first + have < nq && qs[first + have].peer == (uint32_t)r) have++;
+    for (size_t k = 0; i + k < j; k++) {
+      uint32_t step = rv[i + k].step;
+      if (k >= have) { /* the first receive past the sender's count is the run's earliest failure */
+        if (step < bad) bad = step;
+        break;
+      }
+      uint32_t mi = soff[q] + (uint32_t)(first + k);
+      msg_t *m = &s->msgs[mi];
+      if ((double)p->steps[step].dst.bytes != m->last_bytes) {
+        if (step < bad) bad = step;
+        continue;
+      }
+      m->recv_g = s->base[r] + step;
+      s->step_msg[m->recv_g] = mi;
+    }
+    i = j;
+  }
+  if (bad == UINT32_MAX) return nscclSuccess;
+  /* Say what is wrong with the earliest offending step, as the sender's list sees it. */
+  const nsccl_step_t *st = &p->steps[bad];
+  const pend_t *qs = sends + soff[st->peer];
+  size_t nq = soff[st->peer + 1] - soff[st->peer], first = lower_bound(qs, nq, (uint32_t)r), have = 0, k = 0;
+  while (first + have < nq && qs[first + have].peer == (uint32_t)r) have++;
+  for (uint32_t i = 0; i < bad; i++)
+    if (is_recv(&p->steps[i]) && p->steps[i].peer == st->peer) k++;
+  if (k >= have)
+    NSCCL_FAIL(nscclInvalidUsage, "simulator: rank %d step %u (%s) receives message %zu from rank %d, which sends only %zu",
+               r, bad, nsccl_step_kind_name(st->kind), k + 1, st->peer, have);
+  NSCCL_FAIL(nscclInvalidUsage,
+             "simulator: rank %d step %u receives %zu bytes from rank %d, which sends %.0f in that message", r, bad,
+             st->dst.bytes, st->peer, s->msgs[soff[st->peer] + first + k].last_bytes);
+}
+
+nscclResult_t nsccl_sim_match_messages(sim_t *s) {
+  size_t n = (size_t)s->n, total = 0, most_recv = 0;
+  uint32_t *soff = malloc((n + 1) * sizeof(uint32_t));
+  if (!soff) NSCCL_FAIL(nscclSystemError, "simulator: out of memory matching messages of %zu ranks", n);
+  for (size_t r = 0; r < n; r++) {
+    size_t ns = 0, nr = 0;
+    for (uint32_t i = 0; i < s->progs[r].nsteps; i++) {
+      ns += s->progs[r].steps[i].kind == NSCCL_STEP_SEND;
+      nr += is_recv(&s->progs[r].steps[i]);
+    }
+    soff[r] = (uint32_t)total;
+    total += ns;
+    if (nr > most_recv) most_recv = nr;
+  }
+  soff[n] = (uint32_t)total;
+  s->nmsgs = (uint32_t)total;
+  pend_t *sends = malloc((total ? total : 1) * sizeof(pend_t));
+  pend_t *rv = malloc((most_recv ? most_recv : 1) * sizeof(pend_t));
+  s->msgs = calloc(total ? total : 1, sizeof(msg_t));
+  nscclResult_t rc = nscclSuccess;
+  if (!sends || !rv || !s->msgs) {
+    rc = nscclSystemError;
+    nsccl_set_error(__FILE__, __LINE__, rc, "simulator: out of memory for %zu messages", total);
+    goto out;
+  }
+  for (size_t r = 0; r < n; r++) {
+    const nsccl_program_t *p = &s->progs[r];
+    pend_t *e = sends + soff[r];
+    size_t k = 0;
+    for (uint32_t i = 0; i < p->nsteps; i++)
+      if (p->steps[i].kind == NSCCL_STEP_SEND) e[k++] = (pend_t){(uint32_t)p->steps[i].peer, i};
+    sort_ends(e, k);
+    for (size_t j = 0; j < k; j++) {
+      uint32_t mi = soff[r] + (uint32_t)j;
+      msg_t *m = &s->msgs[mi];
+      const nsccl_step_t *st = &p->steps[e[j].step];
+      m->src = (int)r;
+      m->dst = st->peer;
+      m->send_g = s->base[r] + e[j].step;
+      m->recv_g = UINT32_MAX;
+      m->last_bytes = (double)st->src.bytes; /* the message size until packets are cut */
+      s->step_msg[m->send_g] = mi;
+    }
+  }
+  for (size_t r = 0; r < n && rc == nscclSuccess; r++) rc = match_rank(s, (int)r, sends, soff, rv);
+  for (uint32_t mi = 0; mi < s->nmsgs && rc == nscclSuccess; mi++)
+    if (s->msgs[mi].recv_g == UINT32_MAX) {
+      const msg_t *m = &s->msgs[mi];
+      rc = nscclInvalidUsage;
+      nsccl_set_error(__FILE__, __LINE__, rc, "simulator: rank %d step %u sends to rank %d, which never receives it",
+                      m->src, m->send_g - s->base[m->src], m->dst);
+    }
+out:
+  free(soff);
+  free(sends);
+  free(rv);
+  return rc;
+}
