@@ -146,7 +146,9 @@ void nsccl_model_step_end(model_t *m, double repeat, int ring) {
   for (int r = 0; r < m->p; r++) {
     if (m->msgs[r] > k) k = m->msgs[r], S = m->sent[r], F = m->flows[r];
     if (m->red[r] > R) R = m->red[r];
-    if (m->in_phase) m->phase_red[r] += repeat * m->red[r], m->phase_msgs[r] += repeat * m->msgs[r];
+    if (m->in_phase)
+      m->phase_red[r] += repeat * m->red[r], m->phase_msgs[r] += repeat * m->msgs[r],
+          m->phase_sent[r] += repeat * m->sent[r];
     m->msgs[r] = m->red[r] = m->sent[r] = m->flows[r] = 0;
   }
   for (int i = 0; i < m->ntouched; i++) {
@@ -226,7 +228,8 @@ void nsccl_model_phase_begin(model_t *m) {
     m->phase_load = calloc((size_t)m->t->nlinks + 1, sizeof(double));
     m->phase_red = calloc((size_t)m->p, sizeof(double));
     m->phase_msgs = calloc((size_t)m->p, sizeof(double));
-    if (!m->phase_load || !m->phase_red || !m->phase_msgs) {
+    m->phase_sent = calloc((size_t)m->p, sizeof(double));
+    if (!m->phase_load || !m->phase_red || !m->phase_msgs || !m->phase_sent) {
       m->rc = nscclSystemError;
       return;
     }
@@ -235,20 +238,33 @@ void nsccl_model_phase_begin(model_t *m) {
   m->phase_serial = m->phase_fill = 0;
 }
 
+/* A rank's engines over a phase: its `msgs` messages of `sent` bytes in all each take kk engines
+ * (one per NSCCL_DMA_SPREAD_BYTES of the mean message, at most engines_per_message) and hold them
+ * for alpha and their streaming; floor(E / kk) messages fit at once (docs/model.md, "Pipelined
+ * phases"). With no engine bandwidth this is the issue bound ceil(msgs / E) alpha. */
+static double phase_engines(const model_t *m, double msgs, double sent) {
+  const nsccl_topo_t *t = m->t;
+  if (msgs <= 0) return 0;
+  int E = t->dma_engines > 0 ? t->dma_engines : 1, epm = t->engines_per_message > 0 ? t->engines_per_message : 1;
+  if (!(t->dma_engine_bandwidth > 0)) return ceil(msgs / E) * m->alpha;
+  double per = sent / msgs, kk = nsccl_dma_engines_for(per, epm < E ? epm : E);
+  double c = fmax(1.0, floor(E / kk)), e1 = per / (kk * t->dma_engine_bandwidth);
+  return ceil(msgs / c) * (m->alpha + e1);
+}
+
 void nsccl_model_phase_end(model_t *m) {
   if (!m->in_phase) return;
   m->in_phase = 0;
   const nsccl_topo_t *t = m->t;
   double W = 0, R = 0, I = 0;
-  int E = t->dma_engines > 0 ? t->dma_engines : 1;
   for (int i = 0; i < t->nlinks; i++) {
     if (m->phase_load[i] > W) W = m->phase_load[i];
     m->phase_load[i] = 0;
   }
   for (int r = 0; r < m->p; r++) {
     R = fmax(R, m->gamma * m->phase_red[r]);
-    I = fmax(I, ceil(m->phase_msgs[r] / E) * m->alpha);
-    m->phase_red[r] = m->phase_msgs[r] = 0;
+    I = fmax(I, phase_engines(m, m->phase_msgs[r], m->phase_sent[r]));
+    m->phase_red[r] = m->phase_msgs[r] = m->phase_sent[r] = 0;
   }
   double piped = m->phase_fill + fmax(W, fmax(R, I));
   /* One core doing everything (cpu_copies) cannot overlap its steps. */
@@ -336,6 +352,7 @@ out:
   free(m.phase_load);
   free(m.phase_red);
   free(m.phase_msgs);
+  free(m.phase_sent);
   if (rc != nscclSuccess)
     nsccl_set_error(__FILE__, __LINE__, rc, "model: cannot price %s (variant %d) for %s on %s",
                     nsccl_model_variant_name(algo, variant), variant, nsccl_coll_name(coll),

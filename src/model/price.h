@@ -34,6 +34,7 @@ typedef struct nsccl_model {
   double *phase_load;  /* [nlinks] seconds of traffic on each link over the phase */
   double *phase_red;   /* [p] bytes each rank reduces over the phase */
   double *phase_msgs;  /* [p] messages each rank issues over the phase */
+  double *phase_sent;  /* [p] bytes each rank sends over the phase (its engines stream them) */
   double lat_override; /* >= 0: the latency the next step_end charges (several rings at once) */
 } nsccl_model_t;
 
