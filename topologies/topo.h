@@ -118,6 +118,14 @@ typedef struct nsccl_topo_module {
   /* A ring embedding: order[0..nranks) with neighbours one hop apart where the topology allows. */
   void (*ring)(const nsccl_topo_t *t, int *order);
   void (*destroy)(nsccl_topo_t *t);
+  /* Optional (NULL: no symmetry declared). The topology's translations: p maps T_v (v a rank,
+   * T_v(0) = v) that carry ranks to ranks, links to links of equal bandwidth and latency, and
+   * routes to routes (route(T_v a, T_v b) = T_v route(a, b)). Returns the class of `link` under
+   * them (links of one class are images of each other; 0 <= class < nsccl_topo_orbits). The cost
+   * model prices a step in which every rank sends the same to every other from the p - 1 routes
+   * out of rank 0 (model/cost.c, nsccl_model_all_to_all): exact, not an approximation. */
+  int (*link_orbit)(const nsccl_topo_t *t, int link);
+  int (*orbits)(const nsccl_topo_t *t); /* classes link_orbit returns (with link_orbit) */
 } nsccl_topo_module_t;
 
 /* Load a topology by preset name (topologies/presets/NAME.conf, searched in NSCCL_PRESET_DIR, the

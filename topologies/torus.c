@@ -11,6 +11,7 @@
 
 typedef struct {
   int *link_of; /* [chip][dim][dir]: link index from chip one step in dim, dir 0 = +1, 1 = -1; -1 none */
+  int *orbit;   /* [nlinks]: dim * 2 + dir of each grid link (one rank per chip); NULL otherwise */
   nsccl_chip_links_t chips;
 } torus_priv_t;
 
@@ -91,7 +92,19 @@ static nscclResult_t torus_build(nsccl_topo_t *t, nsccl_params_t *p) {
       *link_slot(t, c, d, 1) = bwd;
     }
   }
-  return nsccl_topo_add_chip_links(t, &pv->chips);
+  NSCCL_CHECK(nsccl_topo_add_chip_links(t, &pv->chips));
+  /* With one rank per chip, the grid's translations are the symmetry of topo.h's link_orbit: a
+   * link's class is its dimension and direction (a ring of two has one link, class dir 0). */
+  if (per_chip == 1) {
+    pv->orbit = malloc(sizeof(int) * ((size_t)t->nlinks + 1));
+    if (!pv->orbit) NSCCL_FAIL(nscclSystemError, "out of memory building torus %s", t->name);
+    for (int i = 0; i < t->nlinks; i++) pv->orbit[i] = -1;
+    for (int c = 0; c < n; c++)
+      for (int d = 0; d < nd; d++)
+        for (int dir = 1; dir >= 0; dir--)
+          if (*link_slot(t, c, d, dir) >= 0) pv->orbit[*link_slot(t, c, d, dir)] = d * 2 + dir;
+  }
+  return nscclSuccess;
 }
 
 /* Dimension-order route between two chips (chip indices). Coordinates are walked by strides (chip
@@ -170,9 +183,17 @@ static void torus_ring(const nsccl_topo_t *t, int *order) {
 static void torus_destroy(nsccl_topo_t *t) {
   torus_priv_t *pv = t->priv;
   if (pv) free(pv->link_of);
+  if (pv) free(pv->orbit);
   if (pv) nsccl_chip_links_free(&pv->chips);
   free(pv);
   t->priv = NULL;
 }
 
-const nsccl_topo_module_t nsccl_topo_torus_module = {"torus", torus_build, torus_route, torus_ring, torus_destroy};
+static int torus_link_orbit(const nsccl_topo_t *t, int link) {
+  const torus_priv_t *pv = t->priv;
+  return pv->orbit && link >= 0 && link < t->nlinks ? pv->orbit[link] : -1;
+}
+static int torus_orbits(const nsccl_topo_t *t) { return ((const torus_priv_t *)t->priv)->orbit ? 2 * t->ndims : 0; }
+
+const nsccl_topo_module_t nsccl_topo_torus_module = {"torus",      torus_build,      torus_route, torus_ring,
+                                                     torus_destroy, torus_link_orbit, torus_orbits};

@@ -151,10 +151,26 @@ static double block_bytes(const nsccl_model_t *m, nsccl_coll_t coll, double byte
   return (double)len;
 }
 
+/* Do all p blocks have the same size (and send something)? */
+static bool uniform_blocks(const nsccl_model_t *m, nsccl_coll_t coll, double bytes) {
+  double B0 = block_bytes(m, coll, bytes, 0);
+  for (int j = 1; j < m->p && B0 > 0; j++)
+    if (block_bytes(m, coll, bytes, j) != B0) return false;
+  return B0 > 0;
+}
+
 /* One step: inter (to the same local index on the other chips) or intra (to the chip's other
  * ranks, every chip's block of the sender's or receiver's local index); reduce: reduce-scatter. */
 static void mesh_step(nsccl_model_t *m, nsccl_coll_t coll, double bytes, int L, bool inter, bool reduce) {
   int n = m->p, C = n / L;
+  if (inter && L == 1 && uniform_blocks(m, coll, bytes)) { /* every rank to every other, equal blocks */
+    double B = block_bytes(m, coll, bytes, 0);
+    nsccl_model_all_to_all(m, B, fmax(1.0, ceil(B / m->chunk)));
+    if (reduce)
+      for (int r = 0; r < n; r++) nsccl_model_reduce(m, r, (n - 1) * B);
+    nsccl_model_step(m, 1);
+    return;
+  }
   for (int r = 0; r < n; r++) {
     int chip = r / L, loc = r % L;
     for (int i = 1; i < (inter ? C : L); i++) {

@@ -21,15 +21,12 @@ static void model_direct(model_t *m, nsccl_coll_t coll, int variant, double n) {
     return;
   }
   if (coll != NSCCL_COLL_ALLGATHER) {
-    for (int r = 0; r < p; r++) {
-      for (int j = 1; j < p; j++) nsccl_model_flow1(m, r, (r + j) % p, B);
-      nsccl_model_reduce(m, r, (p - 1) * B);
-    }
+    nsccl_model_all_to_all(m, B, 0);
+    for (int r = 0; r < p; r++) nsccl_model_reduce(m, r, (p - 1) * B);
     nsccl_model_step(m, 1);
   }
   if (coll != NSCCL_COLL_REDUCESCATTER) {
-    for (int r = 0; r < p; r++)
-      for (int j = 1; j < p; j++) nsccl_model_flow1(m, r, (r + j) % p, B);
+    nsccl_model_all_to_all(m, B, 0);
     nsccl_model_step(m, 1);
   }
 }

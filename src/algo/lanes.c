@@ -19,24 +19,35 @@ int nsccl_lane_ring_len(const nsccl_lane_t *lane, int ph, int q) {
   return len;
 }
 
-int nsccl_lane_step(const nsccl_lane_t *lane, nsccl_coll_t coll, int t, int *ph, int *rs, int *k, int *sblks) {
+void nsccl_lane_lengths(const nsccl_lane_t *lane, int *len) {
+  for (int ph = 0; ph < lane->nphases && ph < NSCCL_LANE_MAX_PHASES; ph++) len[ph] = nsccl_lane_ring_len(lane, ph, 0);
+}
+
+int nsccl_lane_step_len(const nsccl_lane_t *lane, const int *len, nsccl_coll_t coll, int t, int *ph, int *rs, int *k,
+                        int *sblks) {
   for (int pass = 0; pass < 2; pass++) {
     *rs = pass == 0;
     if (pass == 0 && coll == NSCCL_COLL_ALLGATHER) continue;
     if (pass == 1 && coll == NSCCL_COLL_REDUCESCATTER) break;
     for (int i = 0; i < lane->nphases; i++) {
       *ph = pass == 0 ? lane->nphases - 1 - i : i;
-      int steps = lane->virt >> *ph & 1 ? 0 : nsccl_lane_ring_len(lane, *ph, 0) - 1;
+      int steps = lane->virt >> *ph & 1 ? 0 : len[*ph] - 1;
       if (t < steps) {
         *k = t;
         *sblks = 1;
-        for (int e = 0; e < *ph; e++) *sblks *= nsccl_lane_ring_len(lane, e, 0);
+        for (int e = 0; e < *ph; e++) *sblks *= len[e];
         return 1;
       }
       t -= steps;
     }
   }
   return 0;
+}
+
+int nsccl_lane_step(const nsccl_lane_t *lane, nsccl_coll_t coll, int t, int *ph, int *rs, int *k, int *sblks) {
+  int len[NSCCL_LANE_MAX_PHASES];
+  nsccl_lane_lengths(lane, len);
+  return nsccl_lane_step_len(lane, len, coll, t, ph, rs, k, sblks);
 }
 
 int nsccl_lane_superblock(const nsccl_lane_t *lane, int n, int ph, int q, int *out, unsigned char *mark) {
@@ -130,6 +141,7 @@ typedef struct {
    * that chunk i of a lane's sends and chunk i of its receives have the same index on both sides of
    * a message, which keeps lanes sharing a link in the same order at sender and receiver. */
   pieces_t *todo;
+  int (*ring_len)[NSCCL_LANE_MAX_PHASES]; /* [nl]: ring lengths of each lane's phases (nsccl_lane_lengths) */
   bool oom;
 } lanes_t;
 
@@ -222,7 +234,7 @@ static double nominal(const lanes_t *L, int l, int t, int *ph, int *rs, int *k, 
   const nsccl_lane_t *ln = &L->lanes[l];
   const nsccl_coll_args_t *a = &L->p->args;
   int sblks;
-  if (!nsccl_lane_step(ln, a->coll, t, ph, rs, k, &sblks)) return -1;
+  if (!nsccl_lane_step_len(ln, L->ring_len[l], a->coll, t, ph, rs, k, &sblks)) return -1;
   double E = a->coll == NSCCL_COLL_ALLREDUCE ? (double)a->count / L->n : (double)a->count;
   double share = (ln->hi - ln->lo) * E * (double)L->elem; /* bytes of one block's share */
   double cost = sblks * share * (ln->cost[*ph] > 0 ? ln->cost[*ph] : 1);
@@ -385,7 +397,9 @@ nscclResult_t nsccl_lanes_build(const nsccl_lane_t *lanes, int nlanes, const nsc
   L.sb = malloc(sizeof(int) * (size_t)n);
   L.mark = malloc((size_t)n);
   L.todo = calloc(2 * (size_t)nlanes, sizeof(pieces_t));
-  L.oom = !L.off || !L.len || !L.red || !L.nred || !L.sb || !L.mark || !L.todo;
+  L.ring_len = calloc((size_t)nlanes + 1, sizeof(*L.ring_len));
+  L.oom = !L.off || !L.len || !L.red || !L.nred || !L.sb || !L.mark || !L.todo || !L.ring_len;
+  for (int l = 0; !L.oom && l < nlanes; l++) nsccl_lane_lengths(&lanes[l], L.ring_len[l]);
   for (int j = 0; !L.oom && j < n; j++) {
     if (a->coll == NSCCL_COLL_ALLREDUCE) {
       size_t first, len;
@@ -401,6 +415,7 @@ nscclResult_t nsccl_lanes_build(const nsccl_lane_t *lanes, int nlanes, const nsc
   if (!L.oom) run(&L);
   for (int l = 0; L.todo && l < 2 * nlanes; l++) free(L.todo[l].v);
   free(L.todo);
+  free(L.ring_len);
   free(L.off);
   free(L.len);
   free(L.red);

@@ -72,6 +72,12 @@ int nsccl_lane_ring_len(const nsccl_lane_t *lane, int ph, int q);
  * phases first to last): its phase *ph, *rs = 1 for a reduce-scatter step, *k the step inside the
  * phase, *sblks the blocks of a super-block of that phase. Returns 0 when the lane has no step t. */
 int nsccl_lane_step(const nsccl_lane_t *lane, nsccl_coll_t coll, int t, int *ph, int *rs, int *k, int *sblks);
+/* The ring lengths of the lane's phases (from rank 0; a checked lane has rings of one length per
+ * phase), len[nphases]; and nsccl_lane_step from them, without walking the rings per call (a ring
+ * of 4,096 ranks made that the model's and builder's hot loop). */
+void nsccl_lane_lengths(const nsccl_lane_t *lane, int *len);
+int nsccl_lane_step_len(const nsccl_lane_t *lane, const int *len, nsccl_coll_t coll, int t, int *ph, int *rs, int *k,
+                        int *sblks);
 
 /* Tell the cost model (model/price.h) the steps nsccl_lanes_build emits for coll moving `bytes`:
  * every step of every lane at once, consecutive steps with the same shape as one repeated step

@@ -5,7 +5,6 @@
  * one message per block and chunk. Consecutive steps in which every lane is in the same phase and
  * mode have identical flows and are told once, repeated. */
 #include <math.h>
-#include <stdlib.h>
 
 #include "algo/lanes.h"
 #include "algo/ring.h"
@@ -17,10 +16,11 @@ typedef struct {
   int sblks; /* blocks in the super-block it moves */
 } lane_step_t;
 
-static lane_step_t at(const nsccl_lane_t *ln, nsccl_coll_t coll, int t) {
+/* len: the lane's ring lengths (nsccl_lane_lengths), computed once per lane */
+static lane_step_t at(const nsccl_lane_t *ln, const int *len, nsccl_coll_t coll, int t) {
   lane_step_t st = {-1, 0, 0};
   int k;
-  if (!nsccl_lane_step(ln, coll, t, &st.ph, &st.rs, &k, &st.sblks)) st.ph = -1;
+  if (!nsccl_lane_step_len(ln, len, coll, t, &st.ph, &st.rs, &k, &st.sblks)) st.ph = -1;
   return st;
 }
 
@@ -60,56 +60,51 @@ static int runner(const nsccl_lane_t *lanes, int nlanes, int l, int ph) {
 }
 
 /* Planned lanes: the flows of every step of one half (rs = 1: reduce-scatter) of every lane, as one
- * step, one flow per (rank, successor): the lanes that share a successor share its DMA queue. The
- * half costs at least the longest chain of dependent steps: a lane's steps (virtual phases
- * included: another lane ran them first), each one alpha, one message's streaming (of the lane
- * that runs the phase) and one hop. */
-static void planned_half(nsccl_model_t *m, const nsccl_lane_t *lanes, int nlanes, nsccl_coll_t coll, int rs,
-                         const double *sz, const double *per) {
-  double chain = 0, lat = m->lat;
-  int p = m->p;
-  for (int l = 0; l < nlanes; l++) {
-    double len = 0;
-    for (int ph = 0; ph < lanes[l].nphases; ph++) {
-      int o = runner(lanes, nlanes, l, ph), to = lanes[l].next[ph][0];
-      double msg = per[o] > 0 ? sz[o] / per[o] : 0;
-      len += (nsccl_lane_ring_len(&lanes[l], ph, 0) - 1) * (m->alpha + nsccl_model_msg_seconds(m, 0, to, msg));
-    }
-    if (len > chain) chain = len;
-  }
-  /* bytes and messages of every rank to each of its successors (at most one per lane and phase) */
-  int nd = 0, dst[NSCCL_LANES_MAX * NSCCL_LANE_MAX_PHASES];
-  double *fb = calloc((size_t)p * NSCCL_LANES_MAX * NSCCL_LANE_MAX_PHASES * 2, sizeof(double));
-  if (!fb) {
-    m->rc = nscclSystemError;
-    return;
-  }
-  for (int r = 0; r < p; r++) {
-    nd = 0;
-    double *b = fb + (size_t)r * NSCCL_LANES_MAX * NSCCL_LANE_MAX_PHASES * 2;
-    for (int l = 0; l < nlanes; l++)
-      for (int t = 0;; t++) {
-        lane_step_t st = at(&lanes[l], coll, t);
-        if (st.ph < 0) break;
-        if (st.rs != rs || sz[l] <= 0) continue;
-        int to = lanes[l].next[st.ph][r], d = 0;
-        while (d < nd && dst[d] != to) d++;
-        if (d == nd) dst[nd++] = to;
-        b[2 * d] += st.sblks * sz[l];
-        b[2 * d + 1] += st.sblks * per[l];
-        if (rs) nsccl_model_reduce(m, to, st.sblks * sz[l]);
-      }
-    for (int d = 0; d < nd; d++) nsccl_model_flow(m, r, dst[d], b[2 * d], b[2 * d + 1]);
-  }
-  free(fb);
+ * step, one flow per (rank, successor): the lanes whose rings leave a rank by the same link share
+ * its DMA queue. The half costs at least the longest chain of dependent steps: a lane's steps
+ * (virtual phases included: another lane ran them first), each one alpha, one message's streaming
+ * (of the lane that runs the phase) and one hop. docs/model.md, "Lanes". */
+static void planned_half(nsccl_model_t *m, const nsccl_lane_t *lanes, const int (*len)[NSCCL_LANE_MAX_PHASES],
+                         int nlanes, nsccl_coll_t coll, int rs, const double *sz, const double *per) {
+  enum { SLOTS = NSCCL_LANES_MAX * NSCCL_LANE_MAX_PHASES };
+  double chain = 0, tb[NSCCL_LANES_MAX][NSCCL_LANE_MAX_PHASES] = {{0}},
+         tm[NSCCL_LANES_MAX][NSCCL_LANE_MAX_PHASES] = {{0}};
   int hops = 0;
   for (int l = 0; l < nlanes; l++) {
-    int len = 0;
-    for (int ph = 0; ph < lanes[l].nphases; ph++) len += nsccl_lane_ring_len(&lanes[l], ph, 0) - 1;
-    if (len > hops) hops = len;
+    double secs = 0;
+    int steps = 0;
+    for (int ph = 0; ph < lanes[l].nphases; ph++) {
+      int o = runner(lanes, nlanes, l, ph);
+      double msg = per[o] > 0 ? sz[o] / per[o] : 0;
+      secs += (len[l][ph] - 1) * (m->alpha + nsccl_model_msg_seconds(m, 0, lanes[l].next[ph][0], msg));
+      steps += len[l][ph] - 1;
+    }
+    if (secs > chain) chain = secs;
+    if (steps > hops) hops = steps;
+    /* the lane's bytes and messages per phase over the half (every rank the same) */
+    for (int t = 0;; t++) {
+      lane_step_t st = at(&lanes[l], len[l], coll, t);
+      if (st.ph < 0) break;
+      if (st.rs != rs || sz[l] <= 0) continue;
+      tb[l][st.ph] += st.sblks * sz[l];
+      tm[l][st.ph] += st.sblks * per[l];
+    }
   }
-  double before = m->total;
-  lat = m->lat;
+  for (int r = 0; r < m->p; r++) {
+    int nd = 0, dst[SLOTS];
+    double b[SLOTS], k[SLOTS];
+    for (int l = 0; l < nlanes; l++)
+      for (int ph = 0; ph < lanes[l].nphases; ph++) {
+        if (tb[l][ph] <= 0) continue;
+        int to = lanes[l].next[ph][r], d = 0;
+        while (d < nd && dst[d] != to) d++;
+        if (d == nd) dst[nd] = to, b[nd] = k[nd] = 0, nd++;
+        b[d] += tb[l][ph], k[d] += tm[l][ph];
+        if (rs) nsccl_model_reduce(m, to, tb[l][ph]);
+      }
+    for (int d = 0; d < nd; d++) nsccl_model_flow(m, r, dst[d], b[d], k[d]);
+  }
+  double before = m->total, lat = m->lat;
   m->lat_override = lat * hops;
   nsccl_model_step(m, 1);
   if (m->total - before < chain + hops * lat) m->total = before + chain + hops * lat;
@@ -125,20 +120,24 @@ void nsccl_lanes_price(nsccl_model_t *m, const nsccl_lane_t *lanes, int nlanes, 
    * lanes): one step per step, consecutive equal ones told once, repeated. */
   int planned = nlanes > 0 && lanes[0].horizon > 0;
   double sz[NSCCL_LANES_MAX], per[NSCCL_LANES_MAX];
-  for (int l = 0; l < nlanes; l++) lane_share(m, &lanes[l], coll, bytes, !planned, &sz[l], &per[l]);
+  int len[NSCCL_LANES_MAX][NSCCL_LANE_MAX_PHASES];
+  for (int l = 0; l < nlanes; l++) {
+    lane_share(m, &lanes[l], coll, bytes, !planned, &sz[l], &per[l]);
+    nsccl_lane_lengths(&lanes[l], len[l]);
+  }
   if (planned) {
-    if (coll != NSCCL_COLL_ALLGATHER) planned_half(m, lanes, nlanes, coll, 1, sz, per);
-    if (coll != NSCCL_COLL_REDUCESCATTER) planned_half(m, lanes, nlanes, coll, 0, sz, per);
+    if (coll != NSCCL_COLL_ALLGATHER) planned_half(m, lanes, len, nlanes, coll, 1, sz, per);
+    if (coll != NSCCL_COLL_REDUCESCATTER) planned_half(m, lanes, len, nlanes, coll, 0, sz, per);
     return;
   }
   lane_step_t cur[NSCCL_LANES_MAX], nxt[NSCCL_LANES_MAX];
   for (int t = 0;;) {
     int any = 0;
-    for (int l = 0; l < nlanes; l++) any |= (cur[l] = at(&lanes[l], coll, t)).ph >= 0;
+    for (int l = 0; l < nlanes; l++) any |= (cur[l] = at(&lanes[l], len[l], coll, t)).ph >= 0;
     if (!any) return;
     int repeat = 1;
     for (;; repeat++) {
-      for (int l = 0; l < nlanes; l++) nxt[l] = at(&lanes[l], coll, t + repeat);
+      for (int l = 0; l < nlanes; l++) nxt[l] = at(&lanes[l], len[l], coll, t + repeat);
       if (!same(cur, nxt, nlanes)) break;
     }
     for (int l = 0; l < nlanes; l++) {

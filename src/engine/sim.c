@@ -153,8 +153,8 @@ static nscclResult_t start_step(sim_t *s, uint32_t g, double now) {
     msg_t *m = &s->msgs[s->step_msg[g]];
     if (m->nhops == 0) { /* a message to oneself: no link to cross, no issue unit to queue for */
       double inject = now + s->alpha;
-      SIM_OBSERVE(s, message, r, r, m->recv_g - s->base[r], msg_bytes(m), inject, 0);
-      SIM_OBSERVE(s, message, r, r, m->recv_g - s->base[r], msg_bytes(m), inject, 1);
+      sim_observe_msg(s, m, inject, NSCCL_SIM_MSG_LEAVES);
+      sim_observe_msg(s, m, inject, NSCCL_SIM_MSG_LANDED);
       NSCCL_CHECK(push(s, inject, inject, EV_MSG_ARRIVE, 0, s->step_msg[g], 0));
       return complete_at(s, g, now, inject);
     }
@@ -234,7 +234,7 @@ static nscclResult_t on_packet(sim_t *s, const sim_event_t *e) {
   L->free = end;
   L->busy += end - start;
   SIM_OBSERVE(s, link_busy, route[hop], start, end, bytes);
-  if (hop == 0 && k == 0) SIM_OBSERVE(s, message, m->src, m->dst, m->recv_g - s->base[m->dst], msg_bytes(m), start, 0);
+  if (hop == 0 && k == 0) sim_observe_msg(s, m, start, NSCCL_SIM_MSG_LEAVES);
   if (seg_start && m->rate_inv > 0) {
     /* The engines feed the packet no faster than their bandwidth. The link is not held while they
      * do: it carries other messages' bytes meanwhile (links interleave concurrent DMAs finely). */
@@ -269,7 +269,7 @@ static nscclResult_t on_packet(sim_t *s, const sim_event_t *e) {
   if (hop + 1 == m->nhops) {
     if (!last) return nscclSuccess;
     double arrive = end + L->latency;
-    SIM_OBSERVE(s, message, m->src, m->dst, m->recv_g - s->base[m->dst], msg_bytes(m), arrive, 1);
+    sim_observe_msg(s, m, arrive, NSCCL_SIM_MSG_LANDED);
     /* A posted plain receive that nothing waits for completes on arrival; no event needed. */
     if (m->posted && m->quiet_recv)
       finish_quietly(s, m->recv_g, arrive);

@@ -96,6 +96,13 @@ typedef struct {
   const nsccl_sim_observer_t *obs; /* NULL: nobody watches (sim_observe.h) */
 } sim_t;
 
+/* Tell the observer, if any, that message m reached `phase` (sim_observe.h) at t. */
+static inline void sim_observe_msg(const sim_t *s, const msg_t *m, double t, int phase) {
+  if (s->obs)
+    s->obs->message(s->obs->ctx, m->src, m->send_g - s->base[m->src], m->dst, m->recv_g - s->base[m->dst],
+                    (double)(m->npkts - 1) * m->pkt_bytes + m->last_bytes, t, phase);
+}
+
 /* Tell the observer, if any, fn(args...). */
 #define SIM_OBSERVE(s, fn, ...)                                                                                        \
   do {                                                                                                                 \

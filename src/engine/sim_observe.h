@@ -10,6 +10,8 @@
 
 #include "engine/sim.h"
 
+enum { NSCCL_SIM_MSG_LEAVES = 1, NSCCL_SIM_MSG_LANDED = 2 };
+
 typedef struct nsccl_sim_observer {
   void *ctx;
   /* Step `step` of `rank`'s program is ready (its dependencies are done) at t. */
@@ -18,10 +20,12 @@ typedef struct nsccl_sim_observer {
   void (*step_end)(void *ctx, int rank, uint32_t step, double t);
   /* Link `link` (index into the topology's links) transmits `bytes` during [start, end). */
   void (*link_busy)(void *ctx, int link, double start, double end, double bytes);
-  /* A message of `bytes` from rank src to rank dst, received by dst's step recv_step, starts leaving
-   * the sender (arrived 0) or has landed at dst (arrived 1) at t. A message to oneself enters and
-   * lands without crossing a link. */
-  void (*message)(void *ctx, int src, int dst, uint32_t recv_step, double bytes, double t, int arrived);
+  /* A message of `bytes`, sent by step send_step of rank src and received by step recv_step of rank
+   * dst, reaches `phase` at t: LEAVES, its first packet enters the first link (the sender paid its
+   * endpoint overhead before); LANDED, its last byte is at dst. A message to oneself leaves and lands
+   * at once, crossing no link. */
+  void (*message)(void *ctx, int src, uint32_t send_step, int dst, uint32_t recv_step, double bytes, double t,
+                  int phase);
 } nsccl_sim_observer_t;
 
 /* nsccl_sim_run with an observer (NULL: exactly nsccl_sim_run). */

@@ -16,14 +16,44 @@ typedef nsccl_model_t model_t;
 
 static int phys(const model_t *m, int v) { return m->map ? m->map[v] : v; }
 
-/* A message of `bytes` on its own: its time on the slowest link of its route (bandwidth minbw) or on
- * the engines it takes (one per NSCCL_DMA_SPREAD_BYTES, at most engines_per_message), the longer. */
-static double stream_seconds(const nsccl_topo_t *t, double minbw, double bytes) {
+/* What a flow's route contributes besides its links' load: its latency (with the re-sends of
+ * storing chips) and one message's own time on it (slowest link, or its engines' streaming). */
+typedef struct {
+  double lat, hop;
+} route_cost_t;
+
+static route_cost_t route_cost(const model_t *m, const int *route, int n, double per_msg) {
+  const nsccl_topo_t *t = m->t;
+  double lat = 0, minbw = INFINITY;
+  int forwards = 0;
+  for (int i = 0; i < n; i++) {
+    const nsccl_link_t *l = &t->links[route[i]];
+    lat += l->latency;
+    if (l->bandwidth < minbw) minbw = l->bandwidth;
+    if (i > 0 && l->src < t->nranks) forwards++;
+  }
+  /* A storing chip receives a whole message, pays its overhead and sends it again. */
+  if (t->forward == NSCCL_FORWARD_STORE) lat += forwards * (m->alpha + per_msg / minbw);
   int E = t->dma_engines > 0 ? t->dma_engines : 1, epm = t->engines_per_message > 0 ? t->engines_per_message : 1;
-  double sec = bytes / minbw; /* 0 with no link (minbw infinite) */
+  double hop = per_msg / minbw;
   if (t->dma_engine_bandwidth > 0)
-    sec = fmax(sec, bytes / (nsccl_dma_engines_for(bytes, epm < E ? epm : E) * t->dma_engine_bandwidth));
-  return sec;
+    hop = fmax(hop, per_msg / (nsccl_dma_engines_for(per_msg, epm < E ? epm : E) * t->dma_engine_bandwidth));
+  return (route_cost_t){lat, hop};
+}
+
+/* Fold `count` flows of cost c into the step's latency and per-message trackers. */
+static void add_route_cost(model_t *m, route_cost_t c, double count) {
+  if (c.lat > m->lat) m->lat = c.lat;
+  m->lat_sum += count * c.lat;
+  if (c.lat < m->lat_min) m->lat_min = c.lat;
+  m->hop_sum += count * c.hop;
+  if (c.hop < m->hop_min) m->hop_min = c.hop;
+  if (c.hop > m->hop_max) m->hop_max = c.hop;
+}
+
+static void add_load(model_t *m, int link, double seconds) {
+  if (m->load[link] == 0) m->touched[m->ntouched++] = link;
+  m->load[link] += seconds;
 }
 
 /* A pair's DMA queue over a pipelined phase: seconds its messages stream. */
@@ -57,6 +87,13 @@ static void phase_queue_add(model_t *m, int src, int dst, double seconds) {
   m->phase_queue[h].busy += seconds;
 }
 
+/* The flow's `count` messages stream through the pair's one DMA queue one after another, each for
+ * `hop` (its slowest link or its engines): the step's busiest queue, and the pair's over a phase. */
+static void add_queue(model_t *m, int src, int dst, double count, double hop) {
+  if (count * hop > m->queue) m->queue = count * hop;
+  if (m->in_phase) phase_queue_add(m, src, dst, count * hop);
+}
+
 /* A flow of `bytes` from src to dst sent as nmsgs messages (0: one per chunk). */
 void nsccl_model_flow(model_t *m, int src, int dst, double bytes, double nmsgs) {
   if (bytes <= 0 || m->rc != nscclSuccess) return;
@@ -68,43 +105,82 @@ void nsccl_model_flow(model_t *m, int src, int dst, double bytes, double nmsgs) 
     m->rc = nscclInternalError;
     return;
   }
-  double lat = 0, minbw = INFINITY;
-  int forwards = 0;
-  for (int i = 0; i < n; i++) {
-    const nsccl_link_t *l = &m->t->links[route[i]];
-    if (m->load[route[i]] == 0) m->touched[m->ntouched++] = route[i];
-    m->load[route[i]] += bytes / l->bandwidth;
-    lat += l->latency;
-    if (l->bandwidth < minbw) minbw = l->bandwidth;
-    if (i > 0 && l->src < m->t->nranks) forwards++;
-  }
+  for (int i = 0; i < n; i++) add_load(m, route[i], bytes / m->t->links[route[i]].bandwidth);
   double per_msg = nmsgs > 0 ? bytes / nmsgs : fmin(bytes, m->chunk);
-  /* A storing chip receives a whole message, pays its overhead and sends it again. */
-  if (m->t->forward == NSCCL_FORWARD_STORE) lat += forwards * (m->alpha + per_msg / minbw);
-  if (lat > m->lat) m->lat = lat;
-  m->lat_sum += lat;
-  if (lat < m->lat_min) m->lat_min = lat;
-  /* One message's own time on this flow: its slowest link, or its engines' streaming. */
-  double hop = stream_seconds(m->t, minbw, per_msg);
-  m->hop_sum += hop;
-  if (hop < m->hop_min) m->hop_min = hop;
-  if (hop > m->hop_max) m->hop_max = hop;
+  route_cost_t c = route_cost(m, route, n, per_msg);
+  add_route_cost(m, c, 1);
   double count = nmsgs > 0 ? nmsgs : fmax(1.0, ceil(bytes / m->chunk));
-  /* The flow's messages stream through the pair's one DMA queue one after another. */
-  if (count * hop > m->queue) m->queue = count * hop;
-  if (m->in_phase) phase_queue_add(m, src, dst, count * hop);
+  add_queue(m, src, dst, count, c.hop);
   m->msgs[src] += count;
   m->sent[src] += bytes;
   m->flows[src] += 1;
 }
 
+/* The all-to-all step by symmetry (topo.h, link_orbit): the flows out of rank 0 stand for every
+ * rank's, a class's links share the load of the class's links on those routes, and every latency
+ * and message time occurs p times. The same sums as p (p - 1) calls of nsccl_model_flow, in another
+ * order (so equal up to rounding); 0 if the topology declares no symmetry. */
+static int all_to_all_by_symmetry(model_t *m, double bytes, double nmsgs) {
+  const nsccl_topo_t *t = m->t;
+  if (!t->module || !t->module->link_orbit || !t->module->orbits) return 0;
+  int K = t->module->orbits(t), p = m->p;
+  if (K <= 0 || p != t->nranks) return 0;
+  double *cnt = calloc(2 * (size_t)K, sizeof(double)), *size = cnt + K;
+  int *orbit = malloc(sizeof(int) * ((size_t)t->nlinks + 1));
+  if (!cnt || !orbit) {
+    free(cnt), free(orbit);
+    return 0;
+  }
+  int ok = 1;
+  for (int i = 0; i < t->nlinks && ok; i++) {
+    orbit[i] = t->module->link_orbit(t, i);
+    if (orbit[i] < 0 || orbit[i] >= K)
+      ok = 0;
+    else
+      size[orbit[i]] += 1;
+  }
+  double per_msg = nmsgs > 0 ? bytes / nmsgs : fmin(bytes, m->chunk);
+  int route[NSCCL_TOPO_MAX_ROUTE];
+  for (int dst = 1; dst < p && ok; dst++) {
+    int n = nsccl_topo_route(t, 0, dst, route, NSCCL_TOPO_MAX_ROUTE);
+    if (n <= 0) {
+      m->rc = nscclInternalError;
+      break;
+    }
+    for (int i = 0; i < n; i++) cnt[orbit[route[i]]] += 1;
+    route_cost_t c = route_cost(m, route, n, per_msg);
+    add_route_cost(m, c, p);
+    /* rank 0's queues stand for every rank's */
+    add_queue(m, 0, dst, nmsgs > 0 ? nmsgs : fmax(1.0, ceil(bytes / m->chunk)), c.hop);
+  }
+  /* Over the p translations a link's class-mates each stand in its place p / |class| times. */
+  for (int i = 0; i < t->nlinks && ok && m->rc == nscclSuccess; i++)
+    if (cnt[orbit[i]] > 0) add_load(m, i, cnt[orbit[i]] * (p / size[orbit[i]]) * (bytes / t->links[i].bandwidth));
+  if (ok)
+    for (int r = 0; r < p; r++) {
+      m->msgs[r] += (p - 1) * (nmsgs > 0 ? nmsgs : fmax(1.0, ceil(bytes / m->chunk)));
+      m->sent[r] += (p - 1) * bytes;
+      m->flows[r] += p - 1;
+    }
+  free(cnt);
+  free(orbit);
+  return ok;
+}
+
+void nsccl_model_all_to_all(model_t *m, double bytes, double nmsgs) {
+  if (bytes <= 0 || m->rc != nscclSuccess) return;
+  /* Every ordered pair once: a relabelling (m->map) gives the same set of flows. */
+  if (all_to_all_by_symmetry(m, bytes, nmsgs)) return;
+  for (int r = 0; r < m->p; r++)
+    for (int j = 1; j < m->p; j++) nsccl_model_flow(m, r, (r + j) % m->p, bytes, nmsgs);
+}
+
 double nsccl_model_msg_seconds(const model_t *m, int src, int dst, double bytes) {
   src = phys(m, src), dst = phys(m, dst);
+  if (src == dst) return 0;
   int route[NSCCL_TOPO_MAX_ROUTE];
-  int n = src == dst ? 0 : nsccl_topo_route(m->t, src, dst, route, NSCCL_TOPO_MAX_ROUTE);
-  double minbw = INFINITY;
-  for (int i = 0; i < n; i++) minbw = fmin(minbw, m->t->links[route[i]].bandwidth);
-  return stream_seconds(m->t, minbw, bytes);
+  int n = nsccl_topo_route(m->t, src, dst, route, NSCCL_TOPO_MAX_ROUTE);
+  return n > 0 ? route_cost(m, route, n, bytes).hop : 0;
 }
 
 void nsccl_model_reduce(model_t *m, int rank, double bytes) {
@@ -124,7 +200,9 @@ void nsccl_model_step_end(model_t *m, double repeat, int ring) {
   for (int r = 0; r < m->p; r++) {
     if (m->msgs[r] > k) k = m->msgs[r], S = m->sent[r], F = m->flows[r];
     if (m->red[r] > R) R = m->red[r];
-    if (m->in_phase) m->phase_red[r] += repeat * m->red[r], m->phase_msgs[r] += repeat * m->msgs[r];
+    if (m->in_phase)
+      m->phase_red[r] += repeat * m->red[r], m->phase_msgs[r] += repeat * m->msgs[r],
+          m->phase_sent[r] += repeat * m->sent[r];
     m->msgs[r] = m->red[r] = m->sent[r] = m->flows[r] = 0;
   }
   for (int i = 0; i < m->ntouched; i++) {
@@ -187,9 +265,9 @@ void nsccl_model_step_end(model_t *m, double repeat, int ring) {
     m->total += piped;
   } else if (m->in_phase) {
     m->phase_serial += repeat * T + lat;
-    /* What the next step waits for: its first chunk (alpha, a chunk's share of the busiest link
-     * and of the reduction, the latency) when its flows were cut into several full chunks, which
-     * move on one by one; else the whole step (nothing of it moves on early). */
+    /* What the next step waits for: its first message (alpha, a message's share of the busiest
+     * link and of the reduction, the latency) when its flows send several messages each (chunks,
+     * or runs of blocks), which move on one by one; else the whole step. */
     if (k == 0)
       m->phase_fill += m->gamma * R;
     else if (k > F)
@@ -207,7 +285,8 @@ void nsccl_model_phase_begin(model_t *m) {
     m->phase_load = calloc((size_t)m->t->nlinks + 1, sizeof(double));
     m->phase_red = calloc((size_t)m->p, sizeof(double));
     m->phase_msgs = calloc((size_t)m->p, sizeof(double));
-    if (!m->phase_load || !m->phase_red || !m->phase_msgs) {
+    m->phase_sent = calloc((size_t)m->p, sizeof(double));
+    if (!m->phase_load || !m->phase_red || !m->phase_msgs || !m->phase_sent) {
       m->rc = nscclSystemError;
       return;
     }
@@ -216,12 +295,25 @@ void nsccl_model_phase_begin(model_t *m) {
   m->phase_serial = m->phase_fill = 0;
 }
 
+/* A rank's engines over a phase: its `msgs` messages of `sent` bytes in all each take kk engines
+ * (one per NSCCL_DMA_SPREAD_BYTES of the mean message, at most engines_per_message) and hold them
+ * for alpha and their streaming; floor(E / kk) messages fit at once (docs/model.md, "Pipelined
+ * phases"). With no engine bandwidth this is the issue bound ceil(msgs / E) alpha. */
+static double phase_engines(const model_t *m, double msgs, double sent) {
+  const nsccl_topo_t *t = m->t;
+  if (msgs <= 0) return 0;
+  int E = t->dma_engines > 0 ? t->dma_engines : 1, epm = t->engines_per_message > 0 ? t->engines_per_message : 1;
+  if (!(t->dma_engine_bandwidth > 0)) return ceil(msgs / E) * m->alpha;
+  double per = sent / msgs, kk = nsccl_dma_engines_for(per, epm < E ? epm : E);
+  double c = fmax(1.0, floor(E / kk)), e1 = per / (kk * t->dma_engine_bandwidth);
+  return ceil(msgs / c) * (m->alpha + e1);
+}
+
 void nsccl_model_phase_end(model_t *m) {
   if (!m->in_phase) return;
   m->in_phase = 0;
   const nsccl_topo_t *t = m->t;
   double W = 0, R = 0, I = 0, Q = 0;
-  int E = t->dma_engines > 0 ? t->dma_engines : 1;
   for (size_t i = 0; i < m->nqueue; i++) {
     if (m->phase_queue[i].key && m->phase_queue[i].busy > Q) Q = m->phase_queue[i].busy;
     m->phase_queue[i].key = 0;
@@ -234,8 +326,8 @@ void nsccl_model_phase_end(model_t *m) {
   }
   for (int r = 0; r < m->p; r++) {
     R = fmax(R, m->gamma * m->phase_red[r]);
-    I = fmax(I, ceil(m->phase_msgs[r] / E) * m->alpha);
-    m->phase_red[r] = m->phase_msgs[r] = 0;
+    I = fmax(I, phase_engines(m, m->phase_msgs[r], m->phase_sent[r]));
+    m->phase_red[r] = m->phase_msgs[r] = m->phase_sent[r] = 0;
   }
   double piped = m->phase_fill + fmax(fmax(W, Q), fmax(R, I));
   /* One core doing everything (cpu_copies) cannot overlap its steps. */
@@ -323,6 +415,7 @@ out:
   free(m.phase_load);
   free(m.phase_red);
   free(m.phase_msgs);
+  free(m.phase_sent);
   free(m.phase_queue);
   if (rc != nscclSuccess)
     nsccl_set_error(__FILE__, __LINE__, rc, "model: cannot price %s (variant %d) for %s on %s",

@@ -30,10 +30,10 @@ static void on_link_busy(void *ctx, int link, double start, double end, double b
   if (w->run) nsccl_trace_link_busy(w->run, link, start, end, bytes);
 }
 
-static void on_message(void *ctx, int src, int dst, uint32_t recv_step, double bytes, double t, int arrived) {
+static void on_message(void *ctx, int src, uint32_t send_step, int dst, uint32_t recv_step, double bytes, double t,
+                       int phase) {
   watch_t *w = ctx;
-  (void)src;
-  if (w->run) nsccl_trace_message(w->run, dst, recv_step, bytes, t, arrived);
+  if (w->run) nsccl_trace_message(w->run, src, send_step, dst, recv_step, bytes, t, phase);
 }
 
 nscclResult_t nsccl_sim_observed(const nsccl_topo_t *topo, const nsccl_program_t *progs, int nranks,

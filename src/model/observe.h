@@ -17,7 +17,7 @@
 
 /* Tracks (lanes) per rank: a rank's concurrent steps go on separate tracks so that slices on one
  * track never overlap; beyond this many the rest overlap on the lane that frees first. */
-#define NSCCL_TRACE_LANES 64
+#define NSCCL_TRACE_LANES 1024
 
 /* An open trace file; it may hold several runs, each with its own tracks. */
 typedef struct nsccl_trace nsccl_trace_t;
@@ -60,7 +60,8 @@ nscclResult_t nsccl_trace_run_begin(nsccl_trace_t *tr, const char *label, const 
 void nsccl_trace_step_start(nsccl_trace_run_t *run, int rank, uint32_t step, double t);
 void nsccl_trace_step_end(nsccl_trace_run_t *run, int rank, uint32_t step, double t);
 void nsccl_trace_link_busy(nsccl_trace_run_t *run, int link, double start, double end, double bytes);
-void nsccl_trace_message(nsccl_trace_run_t *run, int dst, uint32_t recv_step, double bytes, double t, int arrived);
+void nsccl_trace_message(nsccl_trace_run_t *run, int src, uint32_t send_step, int dst, uint32_t recv_step, double bytes,
+                         double t, int arrived);
 /* The run is over (span_s: the collective's time; ok 0: it failed, write what there is): flush the
  * links, write the counter and the names, free the run. */
 nscclResult_t nsccl_trace_run_end(nsccl_trace_run_t *run, double span_s, int ok);

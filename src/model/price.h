@@ -35,6 +35,7 @@ typedef struct nsccl_model {
   double *phase_load;  /* [nlinks] seconds of traffic on each link over the phase */
   double *phase_red;   /* [p] bytes each rank reduces over the phase */
   double *phase_msgs;  /* [p] messages each rank issues over the phase */
+  double *phase_sent;  /* [p] bytes each rank sends over the phase (its engines stream them) */
   double lat_override; /* >= 0: the latency the next step_end charges (several rings at once) */
   /* [nqueue] open-addressed (src * p + dst + 1, seconds): each pair's DMA queue busy over the phase */
   struct nsccl_model_queue *phase_queue;
@@ -61,6 +62,11 @@ void nsccl_model_step_end(nsccl_model_t *m, double repeat, int ring);
 void nsccl_model_phase_begin(nsccl_model_t *m);
 void nsccl_model_phase_end(nsccl_model_t *m);
 
+/* Every rank sends `bytes` to every other, as nmsgs messages each (0: one per chunk): the same as
+ * nsccl_model_flow for every ordered pair, priced by symmetry where the topology declares one
+ * (topo.h, link_orbit: a torus with one rank per chip), which takes p routes instead of p^2. */
+void nsccl_model_all_to_all(nsccl_model_t *m, double bytes, double nmsgs);
+
 /* Shorthands: a flow sent one message per chunk; a step closed `repeat` times, not a ring. */
 static inline void nsccl_model_flow1(nsccl_model_t *m, int src, int dst, double bytes) {
   nsccl_model_flow(m, src, dst, bytes, 0);
@@ -69,10 +75,8 @@ static inline void nsccl_model_step(nsccl_model_t *m, double repeat) { nsccl_mod
 /* One step in which every rank sends `bytes` to every other and reduces all it receives (one-shot
  * all-reduce; the direct and mesh variants share it). */
 static inline void nsccl_model_oneshot(nsccl_model_t *m, double bytes) {
-  for (int r = 0; r < m->p; r++) {
-    for (int j = 1; j < m->p; j++) nsccl_model_flow1(m, r, (r + j) % m->p, bytes);
-    nsccl_model_reduce(m, r, (m->p - 1) * bytes);
-  }
+  nsccl_model_all_to_all(m, bytes, 0);
+  for (int r = 0; r < m->p; r++) nsccl_model_reduce(m, r, (m->p - 1) * bytes);
   nsccl_model_step(m, 1);
 }
 /* Reset the per-step latency trackers (lat, lat_sum, lat_min). */

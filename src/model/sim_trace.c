@@ -1,11 +1,17 @@
 /* Trace Event Format writer (the JSON that Perfetto and chrome://tracing open) for simulated runs.
  *
- * Per run, two processes: "<label>: ranks" (a thread per rank, each step a complete "X" slice, plus
+ * Per run, two processes: "<label>: ranks" (threads per rank, each step a complete "X" slice, plus
  * a "collective" thread with one slice over the whole span and the "bytes in flight" counter) and
  * "<label>: links" (a thread per link that carried anything, named by its endpoints, its busy
  * intervals as slices). Times are microseconds. The file is streamed while the simulation runs (a
  * DOM of a million events would cost far more memory than the run), so it is written by hand; the
  * only strings that need escaping are labels and vertex names.
+ *
+ * A rank runs several transfers at once (DMA engines, pipelined chunks), and Perfetto nests the
+ * slices of one thread, so a rank's steps go on lanes: thread "rank R" (tid 1 + R) and, when a step
+ * overlaps every lane in use, "rank R lane L" (tid 1 + R + nranks * L). A SEND's or receive's slice
+ * is its transfer, from one endpoint overhead before its first byte enters a link to its completion;
+ * COPY and REDUCE steps run from ready to done.
  *
  * Limits (docs/simulator.md, "Timelines and link use"): back-to-back busy intervals of a link (the
  * next packet starts exactly when the last one ends) are merged into one slice, which loses nothing
@@ -40,17 +46,27 @@ typedef struct {
   double t, delta;
 } flight_t;
 
+/* A rank's lanes as a min-heap on when their last slice ends: the root is the lane that frees first. */
+typedef struct {
+  double end;
+  int lane;
+} lane_end_t;
+typedef struct {
+  lane_end_t *h;
+  int n, cap;
+} lanes_t;
+
 struct nsccl_trace_run {
   nsccl_trace_t *tr;
   const nsccl_topo_t *topo;
   const nsccl_program_t *progs;
-  int n, pid; /* ranks process pid; links process pid + 1 */
+  int n, pid;   /* ranks process pid; links process pid + 1 */
+  double alpha; /* the ranks' endpoint overhead */
   char *label;
   uint32_t *base;     /* [n + 1] global step ids */
   double *step_start; /* [steps] */
-  double *sent;       /* [steps]: a receive's message started leaving its sender (-1: not yet) */
-  double *lane_end;   /* [n * NSCCL_TRACE_LANES]: when the last slice of each lane of a rank ends */
-  uint8_t *lanes;     /* [n]: lanes in use */
+  double *sent;       /* [steps]: a SEND's / receive's message started leaving the sender (-1: not yet) */
+  lanes_t *lanes;     /* [n] */
   uint64_t crowded;   /* slices that found no free lane and overlap another */
   pending_t *pend;    /* [nlinks] */
   uint8_t *used;      /* [nlinks] */
@@ -195,7 +211,8 @@ static void run_free(nsccl_trace_run_t *run) {
   free(run->base);
   free(run->step_start);
   free(run->sent);
-  free(run->lane_end);
+  if (run->lanes)
+    for (int r = 0; r < run->n; r++) free(run->lanes[r].h);
   free(run->lanes);
   free(run->pend);
   free(run->used);
@@ -213,6 +230,7 @@ nscclResult_t nsccl_trace_run_begin(nsccl_trace_t *tr, const char *label, const 
   run->n = nranks;
   run->pid = 2 * tr->nruns + 1;
   run->truncated_at = -1;
+  run->alpha = topo->endpoint_overhead > 0 ? topo->endpoint_overhead : 0;
   run->label = strdup(label ? label : topo->name);
   run->base = malloc(((size_t)nranks + 1) * sizeof(uint32_t));
   size_t nl = topo->nlinks > 0 ? (size_t)topo->nlinks : 1;
@@ -232,9 +250,8 @@ nscclResult_t nsccl_trace_run_begin(nsccl_trace_t *tr, const char *label, const 
     for (uint64_t g = 0; g < total; g++) run->sent[g] = -1;
   run->step_start = malloc((total ? total : 1) * sizeof(double));
   run->sent = malloc((total ? total : 1) * sizeof(double));
-  run->lane_end = malloc((size_t)nranks * NSCCL_TRACE_LANES * sizeof(double));
-  run->lanes = calloc((size_t)nranks, 1);
-  if (!run->step_start || !run->sent || !run->lane_end || !run->lanes) {
+  run->lanes = calloc((size_t)nranks, sizeof(lanes_t));
+  if (!run->step_start || !run->sent || !run->lanes) {
     run_free(run);
     NSCCL_FAIL(nscclSystemError, "trace: out of memory for %llu steps", (unsigned long long)total);
   }
@@ -247,24 +264,52 @@ void nsccl_trace_step_start(nsccl_trace_run_t *run, int rank, uint32_t step, dou
   run->step_start[run->base[rank] + step] = t;
 }
 
-/* A lane of rank's track free from t0 on: its slices never overlap, as Perfetto wants of one thread. */
+static void sift_down(lanes_t *L, int i) {
+  for (;;) {
+    int c = 2 * i + 1;
+    if (c >= L->n) return;
+    if (c + 1 < L->n && L->h[c + 1].end < L->h[c].end) c++;
+    if (L->h[i].end <= L->h[c].end) return;
+    lane_end_t x = L->h[i];
+    L->h[i] = L->h[c];
+    L->h[c] = x;
+    i = c;
+  }
+}
+
+/* A lane of rank's track free from t0 on, for a slice [t0, t1]: slices of one lane (one thread in
+ * the file) never overlap, as Perfetto wants of a thread. The lane that frees first is free if any
+ * is; else a new lane, up to NSCCL_TRACE_LANES; beyond that the slice overlaps on the lane that frees
+ * first and is counted as crowded. */
 static int lane_for(nsccl_trace_run_t *run, int rank, double t0, double t1) {
-  double *end = run->lane_end + (size_t)rank * NSCCL_TRACE_LANES;
-  int l = 0, n = run->lanes[rank];
-  while (l < n && end[l] > t0) l++;
-  if (l == n && n < NSCCL_TRACE_LANES) {
-    run->lanes[rank]++;
-    end[l] = t1;
-    return l;
+  lanes_t *L = &run->lanes[rank];
+  if (L->n > 0 && L->h[0].end <= t0) {
+    int lane = L->h[0].lane;
+    L->h[0].end = t1;
+    sift_down(L, 0);
+    return lane;
   }
-  if (l == n) { /* every lane busy: the one that frees first, overlapping */
-    l = 0;
-    for (int k = 1; k < n; k++)
-      if (end[k] < end[l]) l = k;
-    run->crowded++;
+  if (L->n < NSCCL_TRACE_LANES && L->n == L->cap) {
+    int cap = L->cap * 2 + 4;
+    lane_end_t *h = realloc(L->h, (size_t)cap * sizeof(lane_end_t));
+    if (h) L->h = h, L->cap = cap;
   }
-  if (t1 > end[l]) end[l] = t1;
-  return l;
+  if (L->n < L->cap && L->n < NSCCL_TRACE_LANES) { /* a new lane: sift its end up */
+    int i = L->n++;
+    L->h[i] = (lane_end_t){t1, i};
+    for (; i > 0 && L->h[(i - 1) / 2].end > L->h[i].end; i = (i - 1) / 2) {
+      lane_end_t x = L->h[i];
+      L->h[i] = L->h[(i - 1) / 2];
+      L->h[(i - 1) / 2] = x;
+    }
+    return L->n - 1;
+  }
+  run->crowded++; /* no lane free and no new one: overlap on the lane that frees first */
+  if (L->n == 0) return 0;
+  int lane = L->h[0].lane;
+  if (t1 > L->h[0].end) L->h[0].end = t1;
+  sift_down(L, 0);
+  return lane;
 }
 
 void nsccl_trace_step_end(nsccl_trace_run_t *run, int rank, uint32_t step, double t) {
@@ -277,20 +322,22 @@ void nsccl_trace_step_end(nsccl_trace_run_t *run, int rank, uint32_t step, doubl
   run->steps++;
   uint32_t g = run->base[rank] + step;
   double ready = run->step_start[g], t0 = ready;
-  /* A receive is posted as soon as its dependencies are done, usually long before anything comes:
-   * its slice starts when its message starts leaving the sender (posted_us keeps the other time). */
-  if (recv && run->sent[g] > t0) t0 = run->sent[g];
+  /* A step is ready when its dependencies are done, and a receive is posted then, usually long
+   * before anything comes; a SEND may wait for DMA engines or behind the previous message to the same
+   * peer. Their slices show the transfer: from one endpoint overhead before its first byte enters a
+   * link (ready_us keeps the other time), so that concurrent slices are concurrent transfers. */
+  if (comm && run->sent[g] > t0) t0 = run->sent[g];
   if (!begin_event(run, t0, 0)) return;
   int lane = lane_for(run, rank, t0, t);
   /* chunk: the region's offset in units of its size, the chunk index when a schedule cuts a buffer
    * into equal pieces (the IR has no chunk field of its own). */
   size_t chunk = reg->bytes ? reg->offset / reg->bytes : 0;
   fprintf(run->tr->f,
-          "{\"ph\":\"X\",\"name\":\"%s\",\"cat\":\"step\",\"pid\":%d,\"tid\":%d,\"ts\":%.6f,\"dur\":%.6f,"
+          "{\"ph\":\"X\",\"name\":\"%s\",\"cat\":\"step\",\"pid\":%d,\"tid\":%d,\"ts\":%.4f,\"dur\":%.4f,"
           "\"args\":{\"step\":%u,\"peer\":%d,\"bytes\":%zu,\"chunk\":%zu,\"offset\":%zu",
           nsccl_step_kind_name((nsccl_step_kind_t)st->kind), run->pid, 1 + rank + run->n * lane, t0 * 1e6,
           (t - t0) * 1e6, step, comm ? st->peer : -1, reg->bytes, chunk, reg->offset);
-  if (recv) fprintf(run->tr->f, ",\"posted_us\":%.6f", ready * 1e6);
+  if (comm && ready < t0) fprintf(run->tr->f, ",\"ready_us\":%.4f", ready * 1e6); /* only when it differs */
   fputs("}}", run->tr->f);
 }
 
@@ -301,7 +348,7 @@ static void flush_link(nsccl_trace_run_t *run, int link) {
   run->link_slices++;
   if (!begin_event(run, p->start, 0)) return;
   fprintf(run->tr->f,
-          "{\"ph\":\"X\",\"name\":\"busy\",\"cat\":\"link\",\"pid\":%d,\"tid\":%d,\"ts\":%.6f,\"dur\":%.6f,"
+          "{\"ph\":\"X\",\"name\":\"busy\",\"cat\":\"link\",\"pid\":%d,\"tid\":%d,\"ts\":%.4f,\"dur\":%.4f,"
           "\"args\":{\"bytes\":%.0f}}",
           run->pid + 1, link + 1, p->start * 1e6, (p->end - p->start) * 1e6, p->bytes);
 }
@@ -319,9 +366,13 @@ void nsccl_trace_link_busy(nsccl_trace_run_t *run, int link, double start, doubl
   *p = (pending_t){start, end, bytes, 1};
 }
 
-void nsccl_trace_message(nsccl_trace_run_t *run, int dst, uint32_t recv_step, double bytes, double t, int arrived) {
-  if (!arrived) run->sent[run->base[dst] + recv_step] = t;
-  if (!arrived) {
+void nsccl_trace_message(nsccl_trace_run_t *run, int src, uint32_t send_step, int dst, uint32_t recv_step, double bytes,
+                         double t, int phase) {
+  if (phase == NSCCL_SIM_MSG_LEAVES) {
+    /* The transfer's slices start an endpoint overhead before the first byte moves: when the sender
+     * began working on it (a message waiting for its pair's previous one paid it while waiting). */
+    double from = t - run->alpha;
+    run->sent[run->base[src] + send_step] = run->sent[run->base[dst] + recv_step] = from;
     run->messages++;
     run->msg_bytes += bytes;
   }
@@ -337,7 +388,7 @@ void nsccl_trace_message(nsccl_trace_run_t *run, int dst, uint32_t recv_step, do
     run->flight = p;
     run->cap_flight = cap;
   }
-  run->flight[run->nflight++] = (flight_t){t, arrived ? -bytes : bytes};
+  run->flight[run->nflight++] = (flight_t){t, phase == NSCCL_SIM_MSG_LANDED ? -bytes : bytes};
 }
 
 static int by_time(const void *a, const void *b) {
@@ -358,7 +409,7 @@ static void write_counter(nsccl_trace_run_t *run) {
     if (level < 0.5 && level > -0.5) level = 0; /* sums of doubles: print an exact zero */
     if (!begin_event(run, t, 0)) break;
     fprintf(run->tr->f,
-            "{\"ph\":\"C\",\"name\":\"bytes in flight\",\"pid\":%d,\"tid\":0,\"ts\":%.6f,\"args\":{\"bytes\":%.0f}}",
+            "{\"ph\":\"C\",\"name\":\"bytes in flight\",\"pid\":%d,\"tid\":0,\"ts\":%.4f,\"args\":{\"bytes\":%.0f}}",
             run->pid, t * 1e6, level);
   }
 }
@@ -385,7 +436,7 @@ nscclResult_t nsccl_trace_run_end(nsccl_trace_run_t *run, double span_s, int ok)
   name_meta(run, "thread_name", run->pid, 0, NULL, "collective");
   char name[96], a[40], b[40];
   for (int r = 0; r < run->n; r++)
-    for (int l = 0; l < (run->lanes[r] ? run->lanes[r] : 1); l++) {
+    for (int l = 0; l < (run->lanes[r].n ? run->lanes[r].n : 1); l++) {
       if (l)
         snprintf(name, sizeof(name), "rank %d lane %d", r, l);
       else

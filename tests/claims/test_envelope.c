@@ -127,7 +127,7 @@ Test(envelope, samples_inside_ranges_shares_and_nearest_from_csv, .timeout = 240
   const int n = 300;
   char cmd[1024], *out;
   snprintf(cmd, sizeof(cmd),
-           "'%s' --samples %d --seed 3 --confirm-nearest 0 --confirm-random 0 -b 8 -e 64K --quiet --csv %s",
+           "'%s' --samples %d --seed 3 --confirm-nearest 0 --confirm-random 0 -b 8 -e 64 --quiet --jobs 2 --csv %s",
            bin("NSCCL_ENVELOPE_BIN"), n, csv);
   cr_assert_eq(run(cmd, &out), 0, "%s\n%s", cmd, out);
   envelope_t e = parse_envelope(out);

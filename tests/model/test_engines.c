@@ -82,6 +82,27 @@ Test(engines, engine_bandwidth_and_spreading) {
   nsccl_topo_free(t);
 }
 
+/* A tree phase streams through the engines too: recursive doubling all-gather of 64 MiB on 8 ranks
+ * whose 2 engines of 10 GB/s are the bottleneck (links 1 TB/s). Each rank sends 7/8 of 64 MiB as
+ * 1 MiB chunks on both its engines (20 GB/s), one chunk at a time, each holding them for alpha and
+ * its streaming: 56 x (1 us + 1 MiB / 20 GB/s) = 2.99 ms, not the links' 59 us. The ring and direct
+ * schedules simulate at exactly that; the tree's simulated time is up to 30% above it, because a
+ * rank's queue to its next partner is served in program order and waits at the head for chunks
+ * still arriving (docs/model.md, "Pipelined repeats and phases"). */
+Test(engines, tree_phase_streams_through_the_engines) {
+  nsccl_topo_t *t = load("switch:ranks=8,levels=1,link_bandwidth=1e12,link_latency=0.25e-6,switch_latency=0.15e-6,"
+                         "endpoint_overhead=1e-6,reduce_bandwidth=1e12,dma_engines=2,engines_per_message=2,"
+                         "dma_engine_bandwidth=10e9");
+  double m, s, bytes = (double)(64 << 20), want = 56 * (1e-6 + (double)(1 << 20) / 20e9);
+  model_and_sim(t, NSCCL_COLL_ALLGATHER, NSCCL_ALGO_TREE, 0, (size_t)bytes, &m, &s);
+  cr_assert_geq(m, 7.0 / 8 * bytes / 20e9, "model %.1f us below the engines' streaming bound", m * 1e6);
+  near(m, want, 0.05, "model, recursive doubling on 2 engines");
+  cr_assert(s >= 0.999 * want && s <= 1.3 * want, "simulator %.1f us, engine bound %.1f us", s * 1e6, want * 1e6);
+  model_and_sim(t, NSCCL_COLL_ALLGATHER, NSCCL_ALGO_RING, 0, (size_t)bytes, &m, &s);
+  near(s, want, 0.01, "simulator, ring on 2 engines");
+  nsccl_topo_free(t);
+}
+
 /* Bad keys are refused with the key's name. */
 Test(engines, bad_keys) {
   nsccl_topo_t *t = NULL;

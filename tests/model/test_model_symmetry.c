@@ -1,0 +1,84 @@
+/* The cost model's shortcuts by symmetry (model/cost.c, topo.h link_orbit) against the flows they
+ * stand for: an all-to-all step priced from rank 0's routes must cost what p (p - 1) separate
+ * nsccl_model_flow calls cost, on tori with odd, even and two-long rings, routed and storing. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "model/price.h"
+#include "topologies/topo.h"
+
+/* A fresh step accumulator on t (what nsccl_model_predict sets up). */
+static nsccl_model_t *model_on(const nsccl_topo_t *t, double chunk) {
+  nsccl_model_t *m = calloc(1, sizeof(*m));
+  m->t = t;
+  m->p = t->nranks;
+  m->alpha = t->endpoint_overhead;
+  m->gamma = 1.0 / t->reduce_bandwidth;
+  m->chunk = chunk;
+  m->lat_override = -1;
+  m->load = calloc((size_t)t->nlinks + 1, sizeof(double));
+  m->touched = calloc((size_t)t->nlinks + 1, sizeof(int));
+  m->msgs = calloc((size_t)m->p, sizeof(double));
+  m->sent = calloc((size_t)m->p, sizeof(double));
+  m->flows = calloc((size_t)m->p, sizeof(double));
+  m->red = calloc((size_t)m->p, sizeof(double));
+  nsccl_model_step_reset_latency(m);
+  return m;
+}
+
+static void model_free(nsccl_model_t *m) {
+  free(m->load), free(m->touched), free(m->msgs), free(m->sent), free(m->flows), free(m->red);
+  free(m->phase_load), free(m->phase_red), free(m->phase_msgs);
+  free(m);
+}
+
+/* One all-to-all step (then a ring step, which reads lat_sum / hop_sum) both ways. */
+static void compare(const char *spec, double bytes, double nmsgs, int in_phase) {
+  nsccl_topo_t *t = NULL;
+  cr_assert_eq(nsccl_topo_load(spec, &t), nscclSuccess, "%s", spec);
+  cr_assert_not_null(t->module->link_orbit, "%s declares its translations", spec);
+  double out[2];
+  for (int way = 0; way < 2; way++) {
+    nsccl_model_t *m = model_on(t, 65536);
+    if (in_phase) nsccl_model_phase_begin(m);
+    if (way == 0)
+      nsccl_model_all_to_all(m, bytes, nmsgs);
+    else
+      for (int r = 0; r < m->p; r++)
+        for (int d = 0; d < m->p; d++)
+          if (d != r) nsccl_model_flow(m, r, d, bytes, nmsgs);
+    nsccl_model_step_end(m, 3, 1);
+    if (in_phase) nsccl_model_phase_end(m);
+    cr_assert_eq(m->rc, nscclSuccess);
+    out[way] = m->total;
+    model_free(m);
+  }
+  cr_assert(out[0] > 0);
+  cr_assert(fabs(out[0] - out[1]) <= 1e-12 * out[1], "%s: by symmetry %.17g s, flow by flow %.17g s", spec, out[0],
+            out[1]);
+  nsccl_topo_free(t);
+}
+
+Test(model_symmetry, all_to_all_equals_every_flow) {
+  const char *tail = ",link_latency=3e-7,endpoint_overhead=1.3e-6,reduce_bandwidth=1e12,dma_engines=8,"
+                     "engines_per_message=4,dma_engine_bandwidth=2e10";
+  const char *grids[] = {"torus:dims=5x4,link_bandwidth=1e11", "torus:dims=2x3x4,dim_bandwidth=1e11,5e10,2e11",
+                         "torus:dims=7,link_bandwidth=1e11", "torus:dims=4x4,link_bandwidth=1e11,forward=store"};
+  for (size_t i = 0; i < sizeof(grids) / sizeof(grids[0]); i++) {
+    char spec[512];
+    snprintf(spec, sizeof(spec), "%s%s", grids[i], tail);
+    compare(spec, 300000, 0, 0);
+    compare(spec, 4096, 3, 1);
+  }
+}
+
+/* Several ranks per chip: no translation of ranks keeps routes, so no symmetry is declared and
+ * the step is priced flow by flow (same answer, trivially). */
+Test(model_symmetry, no_symmetry_with_ranks_per_chip) {
+  nsccl_topo_t *t = NULL;
+  cr_assert_eq(nsccl_topo_load("trn2-u64-lnc2", &t), nscclSuccess);
+  cr_assert(!t->module->orbits || t->module->orbits(t) == 0);
+  nsccl_topo_free(t);
+}
