@@ -39,8 +39,10 @@ static void usage(FILE *f) {
           "  --name NAME   the algo's name attribute (default the variant's name)\n"
           "check    read FILE as NSCCL_ALGO=msccl:FILE would, build every rank's program for --count\n"
           "         (default: nchunksperloop elements of the larger buffer), run the schedule validator\n"
-          "         and the local engine on float32 data, compare with a serial reference (sum), and print one JSON\n"
-          "         line: file, collective, ngpus, nchunksperloop, count, steps, status. Exit 0 if ok.\n"
+          "         and the local engine on float32 data, compare with a serial reference (sum), and\n"
+          "         print one JSON line: file, collective, ngpus, nchunksperloop, count, in_place,\n"
+          "         steps, status (ok, invalid, build-failed, validator-rejected, engine-failed,\n"
+          "         wrong-result), error. Exit 0 if ok.\n"
           "  -h, --help    this text\n");
 }
 
@@ -153,8 +155,10 @@ static int do_export(const opts_t *o) {
   int family = v ? (int)v->family : nsccl_algo_from_name(o->algo), variant = v ? v->id : 0;
   int rc = 1;
   if (family < 0) {
-    const char *why = !strncmp(o->algo, NSCCL_MSCCL_PREFIX, strlen(NSCCL_MSCCL_PREFIX)) ? nsccl_last_error() : "";
-    fprintf(stderr, "nsccl-msccl: --algo %s: unknown algorithm (see nsccl-model --list) %s\n", o->algo, why);
+    if (!strncmp(o->algo, NSCCL_MSCCL_PREFIX, strlen(NSCCL_MSCCL_PREFIX)))
+      fprintf(stderr, "nsccl-msccl: --algo %s: %s\n", o->algo, nsccl_last_error());
+    else
+      fprintf(stderr, "nsccl-msccl: --algo %s: unknown algorithm (see nsccl-model --list)\n", o->algo);
     goto out;
   }
   nsccl_coll_args_t args = {.coll = (nsccl_coll_t)o->coll,
