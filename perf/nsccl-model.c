@@ -60,6 +60,8 @@ static void usage(FILE *f) {
              "               FAMILY/VARIANT (ring/kangaring, tree/rdh, ... as NSCCL_ALGO takes them): that\n"
              "               variant; variants: every registered variant that builds the collective on\n"
              "               the topology, one column each; auto: the algorithm the selector picks;\n"
+             "               msccl:FILE: an MSCCL-IR XML algorithm (docs/msccl.md), priced by its\n"
+             "               dependency levels, timed with --sim;\n"
              "               all: every family (default all)\n"
              "  --list       print every registered variant (name, collectives, what it does) and exit\n"
              "  -b MIN       smallest size in bytes (default 8); K, M, G suffixes = 2^10, 2^20, 2^30\n"
@@ -74,7 +76,7 @@ static void usage(FILE *f) {
              "               its steps, a track per link with its busy intervals, bytes in flight.\n"
              "               Each run is a pair of processes named after it; pick one run with --coll,\n"
              "               --algo and -b = -e to keep the file small\n"
-             "  --trace-limit N  events in the trace at most (default 500000, about 50 MB); later ones\n"
+             "  --trace-limit N  events in the trace at most (default 500000, about 75 MB); later ones\n"
              "               are dropped and the file says from when (docs/simulator.md)\n"
              "  --links[=N|all]  with --sim: after each table, the N busiest links of every simulated\n"
              "               run (default 10): share of the span busy, bytes carried, from/to vertices\n"
@@ -133,7 +135,12 @@ static int parse_args(int argc, char **argv, opts_t *o) {
         return 0;
       }
     } else if (!strcmp(a, "--algo")) {
-      const nsccl_variant_t *var = strchr(v, '/') ? nsccl_variant_by_name(v) : NULL;
+      int file = !strncmp(v, "msccl:", 6); /* an MSCCL-IR file (docs/msccl.md), priced and simulated */
+      const nsccl_variant_t *var = strchr(v, '/') || file ? nsccl_variant_by_name(v) : NULL;
+      if (file && !var) {
+        fprintf(stderr, "nsccl-model: --algo %s: %s\n", v, nsccl_last_error());
+        return 0;
+      }
       o->algo = !strcmp(v, "all")        ? -1
                 : !strcmp(v, "auto")     ? -2
                 : !strcmp(v, "variants") ? -3

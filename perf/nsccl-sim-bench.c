@@ -2,7 +2,7 @@
  * own builders on a topology preset and simulates a sweep of sizes, printing per size the simulated
  * time and the simulator's work, then events per second over the sweep.
  *
- *   nsccl-sim-bench [--topo trn3-u144] [--coll allgather] [--algo direct] [--sizes 30]
+ *   nsccl-sim-bench [--topo trn3-u144] [--coll allgather] [--algo direct|FAMILY/VARIANT] [--sizes 30]
  *                   [--min 8] [--max 1073741824] [--packet BYTES|whole] [--max-packets N|unlimited]
  *                   [--budget N|unlimited] [--chunk BYTES] [--quiet] [--model]
  *
@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "algo/algo.h"
+#include "algo/variant.h"
 #include "base/check.h"
 #include "engine/sim.h"
 #include "perf/sim_bench.h"
@@ -33,7 +34,7 @@ static double cpu_s(void) { return clock_s(CLOCK_PROCESS_CPUTIME_ID); }
 
 static int usage(FILE *f, const char *argv0, int code) {
   fprintf(f,
-          "usage: %s [--topo NAME] [--coll allgather|reducescatter|allreduce] [--algo ring|tree|direct]\n"
+          "usage: %s [--topo NAME] [--coll allgather|reducescatter|allreduce] [--algo ring|tree|direct|FAMILY/VARIANT]\n"
           "          [--sizes N] [--min BYTES] [--max BYTES] [--packet BYTES|whole]\n"
           "          [--max-packets N|unlimited] [--budget N|unlimited] [--chunk BYTES] [--quiet] [--model]\n"
           "  --model: time the cost model (every offered variant, then the selector) instead of the simulator\n",
@@ -50,6 +51,7 @@ static int coll_from_name(const char *s) {
 int main(int argc, char **argv) {
   const char *topo_name = "trn3-u144";
   int coll = NSCCL_COLL_ALLGATHER, algo = NSCCL_ALGO_DIRECT, nsizes = 30, quiet = 0, model = 0;
+  const char *variant_name = NULL;
   double min_bytes = 8, max_bytes = 1073741824.0;
   nsccl_sim_opts_t opts;
   memset(&opts, 0, sizeof(opts));
@@ -68,7 +70,12 @@ int main(int argc, char **argv) {
       topo_name = v;
     else if (strcmp(a, "--coll") == 0)
       coll = coll_from_name(v);
-    else if (strcmp(a, "--algo") == 0)
+    else if (strcmp(a, "--algo") == 0 && strchr(v, '/')) { /* FAMILY/VARIANT, as NSCCL_ALGO takes it */
+      const nsccl_variant_t *var = nsccl_variant_by_name(v);
+      algo = var ? (int)var->family : -1;
+      aopts.variant = var ? var->id : 0;
+      variant_name = v;
+    } else if (strcmp(a, "--algo") == 0)
       algo = nsccl_algo_from_name(v);
     else if (strcmp(a, "--sizes") == 0)
       nsizes = atoi(v);
@@ -106,7 +113,8 @@ int main(int argc, char **argv) {
   }
   nsccl_program_t *progs = calloc((size_t)n, sizeof(nsccl_program_t));
   if (!progs) return 1;
-  printf("# %s %s on %s (%d ranks), %d sizes, packets %s, at most %s per message\n", nsccl_algo_name(algo),
+  printf("# %s %s on %s (%d ranks), %d sizes, packets %s, at most %s per message\n",
+         variant_name ? variant_name : nsccl_algo_name(algo),
          nsccl_coll_name(coll), topo->name, n, nsizes,
          opts.packet_bytes == NSCCL_SIM_WHOLE_MESSAGE ? "whole messages"
          : opts.packet_bytes                          ? "custom"

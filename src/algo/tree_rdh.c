@@ -81,6 +81,12 @@ static int rdh_bits(const nsccl_topo_t *t, hbit_t *bits, int by_cost) {
 
 static nscclResult_t plan_of(const nsccl_topo_t *t, const hbit_t *bits, int L, nsccl_xchg_plan_t *pl) {
   int p = t->nranks;
+  /* The peers follow from these alone (coordinates come from the dimensions). */
+  int key[3 + NSCCL_TOPO_MAX_DIMS + 2 * 64] = {'R', p, L}, nk = 3;
+  for (int d = 0; d < t->ndims; d++) key[nk++] = t->dims[d];
+  for (int s = 0; s < L && s < 64; s++) key[nk++] = bits[s].d, key[nk++] = bits[s].bit;
+  size_t keylen = L <= 64 ? sizeof(int) * (size_t)nk : 0;
+  if (keylen && nsccl_xchg_plan_find(pl, key, keylen)) return nscclSuccess;
   int *peer = malloc(sizeof(int) * ((size_t)L * p + 1));
   if (!peer) NSCCL_FAIL(nscclSystemError, "tree/rdh: out of memory for %d ranks", p);
   for (int s = 0; s < L; s++)
@@ -90,7 +96,7 @@ static nscclResult_t plan_of(const nsccl_topo_t *t, const hbit_t *bits, int L, n
       c[bits[s].d] ^= 1 << bits[s].bit;
       peer[s * p + r] = nsccl_topo_rank_at(t, c);
     }
-  nscclResult_t rc = nsccl_xchg_plan_init(pl, "tree/rdh", p, L, peer);
+  nscclResult_t rc = nsccl_xchg_plan_init_key(pl, "tree/rdh", p, L, peer, key, keylen);
   free(peer);
   return rc;
 }

@@ -64,6 +64,11 @@ static int swing_steps(const nsccl_topo_t *t, int start, int *dim, int *idx) {
  * reduce-scatter in ascending steps). */
 static nscclResult_t swing_plan(const nsccl_topo_t *t, int start, int mirror, int reverse, nsccl_xchg_plan_t *pl) {
   int dim[64], idx[64], L = swing_steps(t, start, dim, idx), p = t->nranks;
+  /* The peers follow from these alone (coordinates come from the dimensions). */
+  int key[5 + NSCCL_TOPO_MAX_DIMS] = {'S', p, start, mirror, reverse};
+  for (int d = 0; d < t->ndims; d++) key[5 + d] = t->dims[d];
+  size_t keylen = sizeof(int) * (5 + (size_t)t->ndims);
+  if (nsccl_xchg_plan_find(pl, key, keylen)) return nscclSuccess;
   int *peer = malloc(sizeof(int) * ((size_t)L * p + 1));
   if (!peer) NSCCL_FAIL(nscclSystemError, "tree/swing: out of memory for %d ranks", p);
   for (int s = 0; s < L; s++) {
@@ -76,7 +81,7 @@ static nscclResult_t swing_plan(const nsccl_topo_t *t, int start, int mirror, in
       peer[s * p + r] = nsccl_topo_rank_at(t, c);
     }
   }
-  nscclResult_t rc = nsccl_xchg_plan_init(pl, "tree/swing", p, L, peer);
+  nscclResult_t rc = nsccl_xchg_plan_init_key(pl, "tree/swing", p, L, peer, key, keylen);
   free(peer);
   return rc;
 }

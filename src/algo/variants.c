@@ -6,6 +6,7 @@
  * name only for all-reduce). */
 #include <string.h>
 
+#include "algo/msccl.h"
 #include "algo/variant.h"
 #include "topologies/topo.h"
 
@@ -14,7 +15,8 @@
  *   tree    0 auto, 1 rd, 2 rabenseifner, 3 binary, 4 double-binary, 5 bruck, 0x100 mapped,
  *           0x101 rd-mapped, 0x102 rabenseifner-mapped, 0x200 hier, 0x400 rdh, 0x401 swing-lat,
  *           0x402 swing-bw, 0x403 rdh-rd
- *   direct  0 auto, 1 oneshot, 2 rsag, 3 mesh, 4 mesh-oneshot, 0x200 hier */
+ *   direct  0 auto, 1 oneshot, 2 rsag, 3 mesh, 4 mesh-oneshot, 0x200 hier,
+ *           0x800.. files loaded at run time ("msccl:PATH", algo/msccl_variant.c; not in this table) */
 #define VARIANTS(X)                                                                                                    \
   X(ring)                                                                                                              \
   X(ring_topo)                                                                                                         \
@@ -54,13 +56,16 @@ const nsccl_variant_t *nsccl_variant_at(int i) { return i >= 0 && i < nsccl_vari
 const nsccl_variant_t *nsccl_variant_find(nsccl_algo_t family, int id) {
   for (int i = 0; i < nsccl_variant_count(); i++)
     if (table[i]->family == family && table[i]->id == id) return table[i];
-  return NULL;
+  return family == NSCCL_ALGO_DIRECT ? nsccl_msccl_variant(id) : NULL;
 }
 
 const nsccl_variant_t *nsccl_variant_by_name(const char *name) {
   for (int i = 0; name && i < nsccl_variant_count(); i++)
     if (!strcmp(table[i]->name, name)) return table[i];
-  return NULL;
+  /* "msccl:PATH": the file is read (once) and becomes a variant; on failure the error says why. */
+  const nsccl_variant_t *v = NULL;
+  if (name && !strncmp(name, NSCCL_MSCCL_PREFIX, strlen(NSCCL_MSCCL_PREFIX))) (void)nsccl_msccl_load(name, &v);
+  return v;
 }
 
 int nsccl_variant_applies(const nsccl_variant_t *v, const struct nsccl_topo *topo, nsccl_coll_t coll, int nranks) {

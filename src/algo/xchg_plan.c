@@ -7,7 +7,7 @@
 
 static nscclResult_t make_order(nsccl_xchg_plan_t *pl, const char *who);
 
-nscclResult_t nsccl_xchg_plan_init(nsccl_xchg_plan_t *pl, const char *who, int p, int L, const int *peer) {
+nscclResult_t nsccl_xchg_plan_compute(nsccl_xchg_plan_t *pl, const char *who, int p, int L, const int *peer) {
   memset(pl, 0, sizeof(*pl));
   if (p < 1 || L < 0) NSCCL_FAIL(nscclInvalidArgument, "%s: a plan of %d steps on %d ranks", who, L, p);
   pl->p = p, pl->L = L, pl->W = (p + 63) / 64;
@@ -15,7 +15,7 @@ nscclResult_t nsccl_xchg_plan_init(nsccl_xchg_plan_t *pl, const char *who, int p
   pl->peer = malloc(sizeof(int) * ((size_t)L * p + 1));
   pl->held = calloc(words, sizeof(uint64_t));
   if (!pl->peer || !pl->held) {
-    nsccl_xchg_plan_free(pl);
+    nsccl_xchg_plan_release(pl);
     NSCCL_FAIL(nscclSystemError, "%s: out of memory for a plan of %d steps on %d ranks", who, L, p);
   }
   memcpy(pl->peer, peer, sizeof(int) * (size_t)L * p);
@@ -24,14 +24,14 @@ nscclResult_t nsccl_xchg_plan_init(nsccl_xchg_plan_t *pl, const char *who, int p
     for (int r = 0; r < p; r++) {
       int q = pl->peer[s * p + r];
       if (q < 0 || q >= p || q == r || pl->peer[s * p + q] != r) {
-        nsccl_xchg_plan_free(pl);
+        nsccl_xchg_plan_release(pl);
         NSCCL_FAIL(nscclInternalError, "%s: step %d pairs rank %d with %d, which is not a pairing", who, s, r, q);
       }
       const uint64_t *a = nsccl_xchg_held(pl, s, r), *b = nsccl_xchg_held(pl, s, q);
       uint64_t *out = pl->held + ((size_t)(s + 1) * p + (size_t)r) * (size_t)pl->W;
       for (int w = 0; w < pl->W; w++) {
         if (a[w] & b[w]) {
-          nsccl_xchg_plan_free(pl);
+          nsccl_xchg_plan_release(pl);
           NSCCL_FAIL(nscclInternalError, "%s: step %d: ranks %d and %d would exchange a block twice", who, s, r, q);
         }
         out[w] = a[w] | b[w];
@@ -39,15 +39,15 @@ nscclResult_t nsccl_xchg_plan_init(nsccl_xchg_plan_t *pl, const char *who, int p
     }
   for (int r = 0; r < p; r++)
     if (nsccl_xchg_count(pl, nsccl_xchg_held(pl, L, r)) != p) {
-      nsccl_xchg_plan_free(pl);
+      nsccl_xchg_plan_release(pl);
       NSCCL_FAIL(nscclInternalError, "%s: after %d steps rank %d misses blocks", who, L, r);
     }
   nscclResult_t rc = make_order(pl, who);
-  if (rc != nscclSuccess) nsccl_xchg_plan_free(pl);
+  if (rc != nscclSuccess) nsccl_xchg_plan_release(pl);
   return rc;
 }
 
-void nsccl_xchg_plan_free(nsccl_xchg_plan_t *pl) {
+void nsccl_xchg_plan_release(nsccl_xchg_plan_t *pl) {
   free(pl->peer);
   free(pl->held);
   free(pl->order);

@@ -39,11 +39,25 @@ typedef struct {
   struct nsccl_xchg_span {
     int lo, n;
   } *span;
+  void *shared; /* the cache entry whose arrays these are (xchg_cache.c), or NULL: owned */
 } nsccl_xchg_plan_t;
 
-/* Copies peer[L * p], simulates the held sets and checks validity; errors name `who`. */
+/* Copies peer[L * p], simulates the held sets and checks validity; errors name `who`. A plan is a
+ * function of (p, L, peer) alone, and every rank's builder asks for the same ones, so plans are
+ * shared through a small cache (xchg_cache.c): at 4,096 ranks computing them per rank was the
+ * builders' whole cost. The plan is read-only; free it with nsccl_xchg_plan_free. */
 nscclResult_t nsccl_xchg_plan_init(nsccl_xchg_plan_t *pl, const char *who, int p, int L, const int *peer);
 void nsccl_xchg_plan_free(nsccl_xchg_plan_t *pl);
+/* The same, remembered under `key`: bytes that determine the peers (for Swing and rdh: the rank
+ * count, the dimensions and the variant's choices), so that the next rank's builder finds the plan
+ * with nsccl_xchg_plan_find (1: *pl filled) before computing the peers at all (p^2 work in all). */
+#define NSCCL_XCHG_KEY_MAX 320
+nscclResult_t nsccl_xchg_plan_init_key(nsccl_xchg_plan_t *pl, const char *who, int p, int L, const int *peer,
+                                       const void *key, size_t keylen);
+int nsccl_xchg_plan_find(nsccl_xchg_plan_t *pl, const void *key, size_t keylen);
+/* Uncached: compute a plan the caller owns / free its arrays (xchg_plan.c; the cache's parts). */
+nscclResult_t nsccl_xchg_plan_compute(nsccl_xchg_plan_t *pl, const char *who, int p, int L, const int *peer);
+void nsccl_xchg_plan_release(nsccl_xchg_plan_t *pl);
 
 static inline int nsccl_xchg_peer(const nsccl_xchg_plan_t *pl, int s, int r) { return pl->peer[s * pl->p + r]; }
 static inline const uint64_t *nsccl_xchg_held(const nsccl_xchg_plan_t *pl, int s, int r) {

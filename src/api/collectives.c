@@ -45,19 +45,22 @@ nscclResult_t nsccl_comm_choice(struct nscclComm *comm, nsccl_coll_t coll, size_
   return rc;
 }
 
-/* The program for (args, algo), built or taken from the cache. */
+/* The engine's plan of the program for (args, algo), built or taken from the cache. */
 static nscclResult_t get_program(struct nscclComm *c, const nsccl_coll_args_t *args, nsccl_algo_t algo, int variant,
-                                 const nsccl_program_t **out) {
+                                 const nsccl_fabric_plan_t **out) {
   for (int i = 0; i < NSCCL_PROG_CACHE; i++) {
     nsccl_cached_prog_t *e = &c->cache[i];
     if (e->valid && e->algo == algo && e->variant == variant && e->prog.args.coll == args->coll &&
         e->prog.args.count == args->count && e->prog.args.dtype == args->dtype &&
         e->prog.args.in_place == args->in_place && e->prog.args.root == args->root) {
-      *out = &e->prog;
+      *out = e->plan;
       return nscclSuccess;
     }
   }
   nsccl_cached_prog_t *e = &c->cache[c->cache_next++ % NSCCL_PROG_CACHE];
+  c->last_call.valid = 0; /* it may point to the plan freed here */
+  nsccl_fabric_plan_free(e->plan);
+  e->plan = NULL;
   nsccl_prog_free(&e->prog);
   e->valid = 0;
   NSCCL_CHECK(nsccl_prog_init(&e->prog, c->rank, c->nranks, args));
@@ -67,6 +70,7 @@ static nscclResult_t get_program(struct nscclComm *c, const nsccl_coll_args_t *a
   opts.chunk_bytes = c->cfg.chunk_bytes;
   nscclResult_t rc = args->coll >= NSCCL_NUM_COLLS ? nsccl_bcast_reduce_build(algo, &opts, &e->prog)
                                                    : nsccl_algo_build(algo, c->topo, &opts, &e->prog);
+  if (rc == nscclSuccess) rc = nsccl_fabric_prepare(c->engine, &e->prog, &e->plan);
   if (rc != nscclSuccess) {
     nsccl_prog_free(&e->prog);
     return rc;
@@ -74,9 +78,12 @@ static nscclResult_t get_program(struct nscclComm *c, const nsccl_coll_args_t *a
   e->valid = 1;
   e->algo = algo;
   e->variant = variant;
-  *out = &e->prog;
+  *out = e->plan;
   return nscclSuccess;
 }
+
+static nscclResult_t lookup(struct nscclComm *comm, const nsccl_coll_args_t *args, nsccl_algo_t *algo_out,
+                            const nsccl_fabric_plan_t **plan_out);
 
 nscclResult_t nsccl_coll_run(const nsccl_op_t *o) {
   struct nscclComm *comm = o->comm;
@@ -107,24 +114,22 @@ nscclResult_t nsccl_coll_run(const nsccl_op_t *o) {
     }
   }
 
-  /* nccl-tests convention for the selector: the whole array. */
-  size_t bytes = coll == NSCCL_COLL_ALLGATHER ? nsccl_coll_recv_bytes(&args, comm->nranks)
-                                              : nsccl_coll_send_bytes(&args, comm->nranks);
-  nsccl_choice_t choice;
-  NSCCL_CHECK(choose(comm, coll, bytes, &choice));
-  if (comm->last_algo[coll] != (int)choice.algo) {
-    comm->last_algo[coll] = (int)choice.algo;
-    NSCCL_INFO(NSCCL_SUBSYS_COLL, "%s of %zu bytes on %d ranks: algorithm %s (%s)", nsccl_coll_name(coll), bytes,
-               comm->nranks, nsccl_algo_name(choice.algo), choice.overridden ? "forced" : "selected");
+  /* The same shape as the previous call: its plan (selector and program caches skipped). */
+  const nsccl_fabric_plan_t *plan = NULL;
+  nsccl_algo_t algo;
+  if (comm->last_call.valid && comm->last_call.args.coll == coll && comm->last_call.args.count == args.count &&
+      comm->last_call.args.dtype == args.dtype && comm->last_call.args.in_place == args.in_place &&
+      comm->last_call.args.root == args.root) {
+    plan = comm->last_call.plan;
+    algo = comm->last_call.algo;
+  } else {
+    NSCCL_CHECK(lookup(comm, &args, &algo, &plan));
   }
   NSCCL_TRACE(NSCCL_SUBSYS_COLL, "%s #%llu: %zu x %s, op %s, %s, algorithm %s", call, (unsigned long long)comm->seq,
               o->count, nsccl_type_name(o->dtype), nsccl_op_name(op), args.in_place ? "in place" : "out of place",
-              nsccl_algo_name(choice.algo));
-
-  const nsccl_program_t *prog = NULL;
-  NSCCL_CHECK(get_program(comm, &args, choice.algo, choice.variant[choice.algo], &prog));
+              nsccl_algo_name(algo));
   uint64_t seq = comm->seq++;
-  nscclResult_t rc = nsccl_fabric_run(comm->engine, prog, o->sendbuff, o->recvbuff, op, seq);
+  nscclResult_t rc = nsccl_fabric_run_plan(comm->engine, plan, o->sendbuff, o->recvbuff, op, seq);
   if (rc != nscclSuccess) {
     char why[900];
     snprintf(why, sizeof(why), "%s", nsccl_error_detail());
@@ -135,6 +140,30 @@ nscclResult_t nsccl_coll_run(const nsccl_op_t *o) {
     if (comm->async_error != nscclSuccess) NSCCL_WARN(NSCCL_SUBSYS_COLL, "%s", nsccl_last_error());
   }
   return rc;
+}
+
+/* The algorithm and plan for a call of this shape: the selector's choice (cached), then the
+ * program (cached), remembered as the last call's. */
+static nscclResult_t lookup(struct nscclComm *comm, const nsccl_coll_args_t *args, nsccl_algo_t *algo_out,
+                            const nsccl_fabric_plan_t **plan_out) {
+  nsccl_coll_t coll = args->coll;
+  /* nccl-tests convention for the selector: the whole array. */
+  size_t bytes = coll == NSCCL_COLL_ALLGATHER ? nsccl_coll_recv_bytes(args, comm->nranks)
+                                              : nsccl_coll_send_bytes(args, comm->nranks);
+  nsccl_choice_t choice;
+  NSCCL_CHECK(choose(comm, coll, bytes, &choice));
+  if (comm->last_algo[coll] != (int)choice.algo) {
+    comm->last_algo[coll] = (int)choice.algo;
+    NSCCL_INFO(NSCCL_SUBSYS_COLL, "%s of %zu bytes on %d ranks: algorithm %s (%s)", nsccl_coll_name(coll), bytes,
+               comm->nranks, nsccl_algo_name(choice.algo), choice.overridden ? "forced" : "selected");
+  }
+  NSCCL_CHECK(get_program(comm, args, choice.algo, choice.variant[choice.algo], plan_out));
+  *algo_out = choice.algo;
+  comm->last_call.valid = 1;
+  comm->last_call.args = *args;
+  comm->last_call.algo = choice.algo;
+  comm->last_call.plan = *plan_out;
+  return nscclSuccess;
 }
 
 static nscclResult_t submit_coll(const char *call, nsccl_coll_t coll, const void *sendbuff, void *recvbuff,

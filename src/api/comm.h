@@ -23,6 +23,7 @@ typedef struct {
   nsccl_algo_t algo;
   int variant;
   nsccl_program_t prog;
+  nsccl_fabric_plan_t *plan; /* the engine's setup of prog, made once (engine/fabric.h) */
 } nsccl_cached_prog_t;
 
 #define NSCCL_CHOICE_CACHE 64
@@ -47,6 +48,14 @@ struct nscclComm {
   int last_algo[NSCCL_NUM_COLLS_ALL]; /* for logging choices when they change */
   nsccl_cached_prog_t cache[NSCCL_PROG_CACHE];
   unsigned cache_next;
+  /* The previous collective's shape and plan: a loop of identical calls (the common case) skips the
+   * selector and program caches (api/collectives.c). Cleared when a cached program is replaced. */
+  struct {
+    int valid;
+    nsccl_coll_args_t args;
+    nsccl_algo_t algo;
+    const nsccl_fabric_plan_t *plan;
+  } last_call;
   /* The selector's answers by (collective, bytes): pricing every candidate costs microseconds,
    * too much to pay on every small collective. Direct-mapped; the topology and overrides are fixed
    * for the communicator's life, so an entry never goes stale. */

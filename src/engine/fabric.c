@@ -54,25 +54,37 @@ struct nsccl_fabric {
   unsigned spins;    /* idle polls before yielding */
   unsigned yields;   /* idle yields before sleeping */
   long sleep_ns;
+  int fuse; /* run a receive into scratch and its one REDUCE as one receive that reduces (NSCCL_ENGINE_FUSE) */
   int64_t contended_until; /* a yield showed the core shared: spin little until then */
   /* Per-step state, sized for the largest program seen so far. */
-  uint32_t cap_steps, cap_deps;
-  int cap_ranks;
-  uint32_t *missing;  /* dependencies not yet complete */
-  uint32_t *succ_off; /* successors of s: succ[succ_off[s] .. succ_off[s+1]) */
-  uint32_t *succ;
-  uint32_t *msg_idx; /* message number within (direction, peer) */
+  uint32_t cap_steps;
+  uint32_t *missing; /* dependencies not yet complete */
   uint32_t *ready;   /* queue of steps whose dependencies are complete */
   uint32_t *local;   /* ready COPY / REDUCE steps, run one at a time after messages are posted */
   uint32_t *inflight;
   nsccl_xfer_t *xfer;
   void **stage;         /* RECV_REDUCE: staging buffer while posted */
   unsigned char *fused; /* RECV_REDUCE: the transport reduces the message where it lies */
-  uint32_t *count;      /* [2 * nranks]: messages per (direction, peer) */
   unsigned char *scratch;
   size_t scratch_cap;
   pool_class_t pool[NCLASSES];
   size_t pool_bytes; /* bytes cached in the pool */
+};
+
+/* What the engine derives from a program once (nsccl_fabric_prepare) instead of on every run: the
+ * regions checked, every step's successors, initial dependency counts and message numbers. For an
+ * 8-byte all-reduce this setup was the largest part of the engine's per-call instructions. */
+struct nsccl_fabric_plan {
+  const nsccl_program_t *p;
+  uint32_t n;
+  nsccl_step_t *steps; /* the program's steps as the engine runs them (fuse_receives) */
+  uint32_t nfused;     /* receive + reduce pairs run as one receive that reduces */
+  uint32_t *missing0; /* dependencies of every step */
+  uint32_t *succ_off; /* successors of s: succ[succ_off[s] .. succ_off[s+1]) */
+  uint32_t *succ;
+  uint32_t *msg_idx; /* message number within (direction, peer) */
+  uint32_t *roots;   /* steps without dependencies, in index order */
+  uint32_t nroots;
 };
 
 nscclResult_t nsccl_fabric_create(nsccl_transport_t *tp, int timeout_ms, nsccl_fabric_t **out) {
@@ -82,6 +94,8 @@ nscclResult_t nsccl_fabric_create(nsccl_transport_t *tp, int timeout_ms, nsccl_f
   f->timeout_ms = timeout_ms;
   f->seq_mask = ((uint64_t)1 << NSCCL_FABRIC_SEQ_BITS) - 1;
   nsccl_fabric_set_oversubscribed(f, 0);
+  const char *fuse = getenv("NSCCL_ENGINE_FUSE");
+  f->fuse = !(fuse && !strcmp(fuse, "0"));
   if (tp) {
     int bits = nsccl_transport_tag_bits(tp);
     if (bits < 40) {
@@ -107,9 +121,6 @@ void nsccl_fabric_set_oversubscribed(nsccl_fabric_t *f, int oversubscribed) {
 
 static void free_arrays(nsccl_fabric_t *f) {
   free(f->missing);
-  free(f->succ_off);
-  free(f->succ);
-  free(f->msg_idx);
   free(f->ready);
   free(f->local);
   free(f->inflight);
@@ -117,16 +128,15 @@ static void free_arrays(nsccl_fabric_t *f) {
   free(f->stage);
   free(f->fused);
   f->fused = NULL;
-  f->missing = f->succ_off = f->succ = f->msg_idx = f->ready = f->local = f->inflight = NULL;
+  f->missing = f->ready = f->local = f->inflight = NULL;
   f->xfer = NULL;
   f->stage = NULL;
-  f->cap_steps = f->cap_deps = 0;
+  f->cap_steps = 0;
 }
 
 void nsccl_fabric_destroy(nsccl_fabric_t *f) {
   if (!f) return;
   free_arrays(f);
-  free(f->count);
   free(f->scratch);
   for (int c = 0; c < NCLASSES; c++) {
     for (int i = 0; i < f->pool[c].n; i++) free(f->pool[c].bufs[i]);
@@ -178,33 +188,21 @@ static void stage_trim(nsccl_fabric_t *f) {
 }
 
 static nscclResult_t reserve(nsccl_fabric_t *f, const nsccl_program_t *p) {
-  if (p->nsteps + 1 > f->cap_steps || p->ndeps + 1 > f->cap_deps) {
-    uint32_t ns = p->nsteps + 1 > f->cap_steps ? p->nsteps + 1 : f->cap_steps;
-    uint32_t nd = p->ndeps + 1 > f->cap_deps ? p->ndeps + 1 : f->cap_deps;
+  if (p->nsteps + 1 > f->cap_steps) {
+    uint32_t ns = p->nsteps + 1;
     free_arrays(f);
     f->missing = malloc(ns * sizeof(uint32_t));
-    f->succ_off = malloc((ns + 1) * sizeof(uint32_t));
-    f->succ = malloc(nd * sizeof(uint32_t));
-    f->msg_idx = malloc(ns * sizeof(uint32_t));
     f->ready = malloc(ns * sizeof(uint32_t));
     f->local = malloc(ns * sizeof(uint32_t));
     f->inflight = malloc(ns * sizeof(uint32_t));
     f->xfer = malloc(ns * sizeof(nsccl_xfer_t));
     f->stage = calloc(ns, sizeof(void *));
     f->fused = calloc(ns, 1);
-    if (!f->missing || !f->succ_off || !f->succ || !f->msg_idx || !f->ready || !f->local || !f->inflight || !f->xfer ||
-        !f->stage || !f->fused) {
+    if (!f->missing || !f->ready || !f->local || !f->inflight || !f->xfer || !f->stage || !f->fused) {
       free_arrays(f);
       NSCCL_FAIL(nscclSystemError, "fabric engine: out of memory for a program of %u steps", p->nsteps);
     }
     f->cap_steps = ns;
-    f->cap_deps = nd;
-  }
-  if (p->nranks > f->cap_ranks) {
-    uint32_t *c = realloc(f->count, 2 * (size_t)p->nranks * sizeof(uint32_t));
-    if (!c) NSCCL_FAIL(nscclSystemError, "fabric engine: out of memory");
-    f->count = c;
-    f->cap_ranks = p->nranks;
   }
   size_t need = p->buf_bytes[NSCCL_BUF_SCRATCH];
   if (need > f->scratch_cap) {
@@ -232,52 +230,161 @@ static nscclResult_t check_region(const nsccl_program_t *p, uint32_t s, nsccl_re
   return nscclSuccess;
 }
 
-/* Dependency graph, message numbers and region checks for this run. */
-static nscclResult_t setup(nsccl_fabric_t *f, const nsccl_program_t *p) {
-  uint32_t n = p->nsteps;
-  memset(f->succ_off, 0, (n + 1) * sizeof(uint32_t));
-  memset(f->count, 0, 2 * (size_t)p->nranks * sizeof(uint32_t));
-  for (uint32_t s = 0; s < n; s++) {
+void nsccl_fabric_plan_free(nsccl_fabric_plan_t *pl) {
+  if (!pl) return;
+  free(pl->steps);
+  free(pl->missing0);
+  free(pl->succ_off);
+  free(pl->succ);
+  free(pl->msg_idx);
+  free(pl->roots);
+  free(pl);
+}
+
+/* Checks every step of p and fills pl's dependency counts, roots, successor counts and message
+ * numbers (count: [2 * nranks] zeroed, messages per (direction, peer)). */
+static nscclResult_t plan_steps(const nsccl_fabric_t *f, const nsccl_program_t *p, nsccl_fabric_plan_t *pl,
+                                uint32_t *count) {
+  for (uint32_t s = 0; s < p->nsteps; s++) {
     const nsccl_step_t *st = &p->steps[s];
-    f->missing[s] = st->ndeps;
+    pl->missing0[s] = st->ndeps;
+    if (st->ndeps == 0) pl->roots[pl->nroots++] = s;
     for (uint32_t d = 0; d < st->ndeps; d++) {
       uint32_t dep = p->deps[st->dep_first + d];
       if (dep >= s)
         NSCCL_FAIL(nscclInternalError, "%s schedule, rank %d: step %u depends on later step %u",
                    nsccl_coll_name(p->args.coll), p->rank, s, dep);
-      f->succ_off[dep + 1]++;
+      pl->succ_off[dep + 1]++;
     }
     if (st->kind >= NSCCL_NUM_STEP_KINDS)
       NSCCL_FAIL(nscclInternalError, "rank %d step %u: unknown step kind %d", p->rank, s, st->kind);
     NSCCL_CHECK(check_region(p, s, st->src, "source"));
     NSCCL_CHECK(check_region(p, s, st->src2, "second source"));
     NSCCL_CHECK(check_region(p, s, st->dst, "destination"));
-    if (is_msg(st)) {
-      if (st->peer < 0 || st->peer >= p->nranks || st->peer == p->rank)
-        NSCCL_FAIL(nscclInternalError, "rank %d step %u: message peer %d is not another rank of %d", p->rank, s,
-                   st->peer, p->nranks);
-      if (!f->tp && (st->kind == NSCCL_STEP_SEND ? st->src.bytes : st->dst.bytes))
-        NSCCL_FAIL(nscclInternalError, "rank %d step %u: a message without a transport", p->rank, s);
-      int dir = st->kind == NSCCL_STEP_SEND ? 0 : 1;
-      f->msg_idx[s] = f->count[dir * p->nranks + st->peer]++;
-    }
+    if (!is_msg(st)) continue;
+    if (st->peer < 0 || st->peer >= p->nranks || st->peer == p->rank)
+      NSCCL_FAIL(nscclInternalError, "rank %d step %u: message peer %d is not another rank of %d", p->rank, s, st->peer,
+                 p->nranks);
+    if (!f->tp && (st->kind == NSCCL_STEP_SEND ? st->src.bytes : st->dst.bytes))
+      NSCCL_FAIL(nscclInternalError, "rank %d step %u: a message without a transport", p->rank, s);
+    pl->msg_idx[s] = count[(st->kind == NSCCL_STEP_SEND ? 0 : 1) * p->nranks + st->peer]++;
   }
-  for (uint32_t s = 0; s < n; s++) f->succ_off[s + 1] += f->succ_off[s];
-  /* Fill successors using missing[] as a temporary cursor is not possible (it is live), so walk
-   * each step's dependencies and place s after the ones placed before. */
-  for (uint32_t s = 0; s < n; s++) f->ready[s] = 0; /* reuse ready[] as fill counters */
+  return nscclSuccess;
+}
+
+/* Does region a overlap region b (same buffer, intersecting bytes)? */
+static int overlaps(nsccl_region_t a, nsccl_region_t b) {
+  return a.bytes && b.bytes && a.buf == b.buf && a.offset < b.offset + b.bytes && b.offset < a.offset + a.bytes;
+}
+
+static int same_region(nsccl_region_t a, nsccl_region_t b) {
+  return a.buf == b.buf && a.offset == b.offset && a.bytes == b.bytes;
+}
+
+/* A receive into scratch whose only successor is a REDUCE reading exactly that scratch (the direct
+ * and tree schedules at small sizes: RECV peer -> X, then dst = src (+) X) runs as one receive that
+ * reduces, dst = src (+) message, which the same-host fast path applies straight from the peer's
+ * slot: no copy into scratch, no second step (docs/runtime.md, "Receives fused with their
+ * reduction"). The engine decides this from the program alone, as a compiler would: the RECV
+ * becomes an empty local step (its one successor no longer needs it) and the REDUCE becomes the
+ * RECV_REDUCE with the RECV's peer and message number. Only when nothing else touches X (so the
+ * scratch bytes are never needed), and for small programs (the check is quadratic). */
+#define FUSE_MAX_STEPS 64
+static void fuse_receives(const nsccl_fabric_t *f, const nsccl_program_t *p, nsccl_fabric_plan_t *pl) {
+  if (!f->tp || !f->fuse || p->nsteps > FUSE_MAX_STEPS) return;
+  nsccl_step_t *st = pl->steps;
+  /* The fused receive is posted only once the REDUCE's other dependencies are done. If one of them
+   * waits for a send of this rank, that can deadlock: a send by rendezvous (registered buffers,
+   * large messages) completes only once the peer has posted its receive, and the peer's may be
+   * waiting the same way for ours (the in-place all-reduce: its REDUCE waits for the send that
+   * reads the same bytes). So only REDUCEs whose other dependencies never wait for a send. */
+  unsigned char after_send[FUSE_MAX_STEPS];
+  for (uint32_t q = 0; q < p->nsteps; q++) {
+    after_send[q] = st[q].kind == NSCCL_STEP_SEND;
+    for (uint32_t d = 0; d < st[q].ndeps && !after_send[q]; d++) after_send[q] = after_send[p->deps[st[q].dep_first + d]];
+  }
+  for (uint32_t rs = 0; rs < p->nsteps; rs++) {
+    nsccl_step_t *rv = &st[rs];
+    if (rv->kind != NSCCL_STEP_RECV || rv->dst.buf != NSCCL_BUF_SCRATCH || !rv->dst.bytes) continue;
+    if (pl->succ_off[rs + 1] - pl->succ_off[rs] != 1) continue;
+    uint32_t ds = pl->succ[pl->succ_off[rs]];
+    nsccl_step_t *rd = &st[ds];
+    if (rd->kind != NSCCL_STEP_REDUCE || rd->dst.bytes != rv->dst.bytes) continue;
+    nsccl_region_t other;
+    if (same_region(rd->src2, rv->dst) && !overlaps(rd->src, rv->dst))
+      other = rd->src;
+    else if (same_region(rd->src, rv->dst) && !overlaps(rd->src2, rv->dst))
+      other = rd->src2;
+    else
+      continue;
+    if (overlaps(rd->dst, rv->dst) || !nsccl_transport_reduces(f->tp, rv->peer, rv->dst.bytes)) continue;
+    int alone = 1; /* nothing but the pair touches the scratch bytes */
+    for (uint32_t q = 0; q < p->nsteps && alone; q++)
+      if (q != rs && q != ds)
+        alone = !overlaps(st[q].src, rv->dst) && !overlaps(st[q].src2, rv->dst) && !overlaps(st[q].dst, rv->dst);
+    for (uint32_t d = 0; d < rd->ndeps && alone; d++) {
+      uint32_t dep = p->deps[rd->dep_first + d];
+      alone = dep == rs || !after_send[dep];
+    }
+    if (!alone) continue;
+    nsccl_region_t none = {0, 0, 0};
+    rd->kind = NSCCL_STEP_RECV_REDUCE;
+    rd->peer = rv->peer;
+    rd->src = other;
+    rd->src2 = none;
+    pl->msg_idx[ds] = pl->msg_idx[rs];
+    rv->kind = NSCCL_STEP_COPY; /* empty: completes at once */
+    rv->peer = -1;
+    rv->dst = none;
+    pl->nfused++;
+  }
+}
+
+/* Dependency graph, message numbers and region checks of a program, once. */
+nscclResult_t nsccl_fabric_prepare(const nsccl_fabric_t *f, const nsccl_program_t *p, nsccl_fabric_plan_t **out) {
+  uint32_t n = p->nsteps;
+  nsccl_fabric_plan_t *pl = calloc(1, sizeof(*pl));
+  /* count: messages per (direction, peer) while numbering; then a fill cursor per step. */
+  uint32_t *count = calloc(2 * (size_t)p->nranks + n + 1, sizeof(uint32_t));
+  if (pl) {
+    pl->p = p;
+    pl->n = n;
+    pl->missing0 = malloc((n + 1) * sizeof(uint32_t));
+    pl->succ_off = calloc(n + 1, sizeof(uint32_t));
+    pl->succ = malloc((p->ndeps + 1) * sizeof(uint32_t));
+    pl->msg_idx = malloc((n + 1) * sizeof(uint32_t));
+    pl->roots = malloc((n + 1) * sizeof(uint32_t));
+    pl->steps = malloc((n + 1) * sizeof(nsccl_step_t));
+  }
+  nscclResult_t rc = nscclSystemError;
+  if (pl && count && pl->missing0 && pl->succ_off && pl->succ && pl->msg_idx && pl->roots && pl->steps)
+    rc = plan_steps(f, p, pl, count);
+  else
+    nsccl_set_error(__FILE__, __LINE__, rc, "fabric engine: out of memory for a program of %u steps", n);
+  if (rc != nscclSuccess) {
+    free(count);
+    nsccl_fabric_plan_free(pl);
+    return rc;
+  }
+  for (uint32_t s = 0; s < n; s++) pl->succ_off[s + 1] += pl->succ_off[s];
+  uint32_t *fill = count + 2 * (size_t)p->nranks; /* successors placed so far, per step */
   for (uint32_t s = 0; s < n; s++) {
     const nsccl_step_t *st = &p->steps[s];
     for (uint32_t d = 0; d < st->ndeps; d++) {
       uint32_t dep = p->deps[st->dep_first + d];
-      f->succ[f->succ_off[dep] + f->ready[dep]++] = s;
+      pl->succ[pl->succ_off[dep] + fill[dep]++] = s;
     }
   }
+  free(count);
+  if (n) memcpy(pl->steps, p->steps, n * sizeof(nsccl_step_t));
+  fuse_receives(f, p, pl);
+  *out = pl;
   return nscclSuccess;
 }
 
 typedef struct {
   nsccl_fabric_t *f;
+  const nsccl_fabric_plan_t *pl;
   const nsccl_program_t *p;
   unsigned char *base[NSCCL_NUM_BUFS];
   nscclRedOp_t op; /* avg already mapped to sum */
@@ -303,16 +410,19 @@ static nscclResult_t combine_cb(void *ctx, void *dst, const void *a, const void 
 
 static void complete(run_t *r, uint32_t s) {
   nsccl_fabric_t *f = r->f;
+  const nsccl_fabric_plan_t *pl = r->pl;
   r->ndone++;
-  for (uint32_t i = f->succ_off[s]; i < f->succ_off[s + 1]; i++) {
-    uint32_t q = f->succ[i];
+  for (uint32_t i = pl->succ_off[s]; i < pl->succ_off[s + 1]; i++) {
+    uint32_t q = pl->succ[i];
     if (--f->missing[q] == 0) f->ready[r->tail++] = q;
   }
 }
 
+static nscclResult_t finish(run_t *r, uint32_t s);
+
 static nscclResult_t start(run_t *r, uint32_t s) {
   nsccl_fabric_t *f = r->f;
-  const nsccl_step_t *st = &r->p->steps[s];
+  const nsccl_step_t *st = &r->pl->steps[s];
   switch (st->kind) {
   case NSCCL_STEP_COPY:
     if (st->src.bytes != st->dst.bytes)
@@ -329,7 +439,7 @@ static nscclResult_t start(run_t *r, uint32_t s) {
     return nscclSuccess;
   default: break;
   }
-  uint64_t tag = NSCCL_FABRIC_TAG(r->seq, f->msg_idx[s], f->seq_mask);
+  uint64_t tag = NSCCL_FABRIC_TAG(r->seq, r->pl->msg_idx[s], f->seq_mask);
   nsccl_xfer_t *x = &f->xfer[s];
   memset(x, 0, sizeof(*x));
   nscclResult_t rc;
@@ -377,7 +487,7 @@ static nscclResult_t start(run_t *r, uint32_t s) {
 
 static nscclResult_t finish(run_t *r, uint32_t s) {
   nsccl_fabric_t *f = r->f;
-  const nsccl_step_t *st = &r->p->steps[s];
+  const nsccl_step_t *st = &r->pl->steps[s];
   nsccl_xfer_t *x = &f->xfer[s];
   /* A peer that died closes every connection at once; if the provider saw it first, the transport's
    * peer watch names the rank and host within a few milliseconds. */
@@ -407,7 +517,7 @@ static void describe_pending(run_t *r, char *buf, size_t len) {
     for (int peer = 0; peer < p->nranks && used < len; peer++) {
       int pending = 0;
       for (uint32_t i = 0; i < r->ninflight && !pending; i++) {
-        const nsccl_step_t *st = &p->steps[r->f->inflight[i]];
+        const nsccl_step_t *st = &r->pl->steps[r->f->inflight[i]];
         pending =
             st->peer == peer && (st->kind == NSCCL_STEP_SEND) == (dir == 0) && !r->f->xfer[r->f->inflight[i]].done;
       }
@@ -440,18 +550,30 @@ static nscclResult_t abandon(run_t *r, nscclResult_t code, const char *why) {
 
 nscclResult_t nsccl_fabric_run(nsccl_fabric_t *f, const nsccl_program_t *p, const void *sendbuff, void *recvbuff,
                                nscclRedOp_t op, uint64_t seq) {
+  nsccl_fabric_plan_t *pl = NULL;
+  NSCCL_CHECK(nsccl_fabric_prepare(f, p, &pl));
+  nscclResult_t rc = nsccl_fabric_run_plan(f, pl, sendbuff, recvbuff, op, seq);
+  nsccl_fabric_plan_free(pl);
+  return rc;
+}
+
+nscclResult_t nsccl_fabric_run_plan(nsccl_fabric_t *f, const nsccl_fabric_plan_t *pl, const void *sendbuff,
+                                    void *recvbuff, nscclRedOp_t op, uint64_t seq) {
+  const nsccl_program_t *p = pl->p;
   NSCCL_CHECK(reserve(f, p));
-  NSCCL_CHECK(setup(f, p));
+  /* Small programs are a few steps: a loop costs less than a call to memcpy. */
+  for (uint32_t s = 0; s < pl->n; s++) f->missing[s] = pl->missing0[s];
   run_t r = {0};
   r.f = f;
+  r.pl = pl;
   r.p = p;
   r.base[NSCCL_BUF_SEND] = (unsigned char *)(uintptr_t)sendbuff;
   r.base[NSCCL_BUF_RECV] = recvbuff;
   r.base[NSCCL_BUF_SCRATCH] = f->scratch;
   r.op = op == nscclAvg ? nscclSum : op;
   r.seq = seq;
-  for (uint32_t s = 0; s < p->nsteps; s++)
-    if (f->missing[s] == 0) f->ready[r.tail++] = s;
+  for (uint32_t s = 0; s < pl->nroots; s++) f->ready[s] = pl->roots[s];
+  r.tail = pl->nroots;
 
   /* The clock is read only once idle: reading it on every step costs ~20 ns a time on a VM. */
   int64_t idle_since = 0;
@@ -474,7 +596,7 @@ nscclResult_t nsccl_fabric_run(nsccl_fabric_t *f, const nsccl_program_t *p, cons
     while (r.head < r.tail || r.lhead < r.ltail) {
       while (r.head < r.tail) {
         uint32_t s = f->ready[r.head++];
-        if (!is_msg(&p->steps[s])) {
+        if (!is_msg(&pl->steps[s])) {
           f->local[r.ltail++] = s;
           continue;
         }
@@ -484,6 +606,16 @@ nscclResult_t nsccl_fabric_run(nsccl_fabric_t *f, const nsccl_program_t *p, cons
           return abandon(&r, rc == nscclSystemError ? nscclSystemError : nscclRemoteError, why);
         }
         moved = 1;
+        /* Done as it was posted (a send copied into the peer's slot, a receive whose message was
+         * already there): finished now, without a round through the transport's progress. */
+        if (r.ninflight && f->inflight[r.ninflight - 1] == s && f->xfer[s].done) {
+          r.ninflight--;
+          rc = finish(&r, s);
+          if (rc != nscclSuccess) {
+            snprintf(why, sizeof(why), "%s", nsccl_error_detail());
+            return abandon(&r, rc, why);
+          }
+        }
       }
       if (r.lhead < r.ltail) {
         rc = start(&r, f->local[r.lhead++]);

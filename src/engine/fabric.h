@@ -32,6 +32,10 @@
 #define NSCCL_FABRIC_P2P_TAG(tag_bits, k) (((uint64_t)1 << ((tag_bits)-1)) | (uint64_t)(uint32_t)(k))
 
 typedef struct nsccl_fabric nsccl_fabric_t;
+/* What the engine derives from one program (checked regions, successors, message numbers), made
+ * once by nsccl_fabric_prepare for programs that run many times (the communicator's program cache)
+ * and freed with nsccl_fabric_plan_free before the program changes or goes. */
+typedef struct nsccl_fabric_plan nsccl_fabric_plan_t;
 
 /* tp may be NULL for a single-rank communicator (programs without messages). timeout_ms: a
  * collective that makes no progress for this long is cancelled. */
@@ -49,5 +53,11 @@ void nsccl_fabric_destroy(nsccl_fabric_t *f);
  * still posted is cancelled first. */
 nscclResult_t nsccl_fabric_run(nsccl_fabric_t *f, const nsccl_program_t *prog, const void *sendbuff, void *recvbuff,
                                nscclRedOp_t op, uint64_t seq);
+/* The same in two parts: prepare once (the plan points to prog, which must stay unchanged while the
+ * plan lives), run as often as needed. nsccl_fabric_run is prepare + run + free. */
+nscclResult_t nsccl_fabric_prepare(const nsccl_fabric_t *f, const nsccl_program_t *prog, nsccl_fabric_plan_t **out);
+nscclResult_t nsccl_fabric_run_plan(nsccl_fabric_t *f, const nsccl_fabric_plan_t *plan, const void *sendbuff,
+                                    void *recvbuff, nscclRedOp_t op, uint64_t seq);
+void nsccl_fabric_plan_free(nsccl_fabric_plan_t *plan);
 
 #endif

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "algo/msccl.h"
 #include "algo/topo_algo.h"
 #include "algo/variant.h"
 #include "base/check.h"
@@ -26,6 +27,24 @@ static int algo_and_variant(const char *name, int *variant) {
   return (int)v->family;
 }
 
+/* "msccl:PATH" (an MSCCL-IR file, algo/msccl.h): the file is read now, so a bad one fails the
+ * parse with its line; it forces its own collective only (coll >= 0: the one named before it,
+ * which must be the file's). */
+static nscclResult_t msccl_item(const char *spec, const char *name, int coll, nsccl_algo_override_t *out) {
+  const nsccl_variant_t *v;
+  NSCCL_CHECK(nsccl_msccl_load(name, &v));
+  int fc = 0;
+  while (fc < NSCCL_NUM_COLLS && !(v->colls & NSCCL_COLL_BIT(fc))) fc++;
+  if (coll >= 0 && coll != fc)
+    NSCCL_FAIL(nscclInvalidArgument, "algorithm override '%s': %s is a %s algorithm, named for %s", spec, name,
+               nsccl_coll_name((nsccl_coll_t)fc), nsccl_coll_name((nsccl_coll_t)coll));
+  out->algo[fc] = (int)v->family;
+  out->variant[fc] = v->id;
+  return nscclSuccess;
+}
+
+static int is_msccl(const char *name) { return !strncmp(name, NSCCL_MSCCL_PREFIX, strlen(NSCCL_MSCCL_PREFIX)); }
+
 nscclResult_t nsccl_algo_override_parse(const char *spec, nsccl_algo_override_t *out) {
   for (int c = 0; c < NSCCL_NUM_COLLS_ALL; c++) out->algo[c] = out->variant[c] = -1;
   if (!spec || !*spec) return nscclSuccess;
@@ -33,14 +52,18 @@ nscclResult_t nsccl_algo_override_parse(const char *spec, nsccl_algo_override_t 
   if (strlen(spec) >= sizeof(buf)) NSCCL_FAIL(nscclInvalidArgument, "algorithm override '%.40s...' is too long", spec);
   snprintf(buf, sizeof(buf), "%s", spec);
   for (char *save = NULL, *item = strtok_r(buf, ";,", &save); item; item = strtok_r(NULL, ";,", &save)) {
+    if (is_msccl(item)) {
+      NSCCL_CHECK(msccl_item(spec, item, -1, out));
+      continue;
+    }
     char *colon = strchr(item, ':');
     const char *name = colon ? colon + 1 : item;
     int variant = -1;
-    int algo = strcmp(name, "auto") == 0 ? -1 : algo_and_variant(name, &variant);
-    if (algo < 0 && strcmp(name, "auto") != 0)
+    int algo = strcmp(name, "auto") == 0 || is_msccl(name) ? -1 : algo_and_variant(name, &variant);
+    if (algo < 0 && strcmp(name, "auto") != 0 && !is_msccl(name))
       NSCCL_FAIL(nscclInvalidArgument,
                  "algorithm override '%s': unknown algorithm '%s' (use ring, tree, direct or auto, optionally with a "
-                 "variant such as ring/hier)",
+                 "variant such as ring/hier, or msccl:FILE)",
                  spec, name);
     if (!colon) {
       for (int c = 0; c < NSCCL_NUM_COLLS_ALL; c++)
@@ -56,6 +79,10 @@ nscclResult_t nsccl_algo_override_parse(const char *spec, nsccl_algo_override_t 
                  "algorithm override '%s': unknown collective '%s' (use allreduce, allgather, reducescatter, broadcast "
                  "or reduce)",
                  spec, item);
+    if (is_msccl(name)) {
+      NSCCL_CHECK(msccl_item(spec, name, coll, out));
+      continue;
+    }
     out->algo[coll] = algo;
     out->variant[coll] = coll < NSCCL_NUM_COLLS ? variant : -1; /* rooted: one schedule per family */
   }
@@ -112,6 +139,14 @@ nscclResult_t nsccl_select(const struct nsccl_topo *topo, const nsccl_algo_overr
   /* A forced variant ("ring/hier") that applies: price what will run (under the flat lock). */
   int forced = !rooted && ovr && ovr->algo[coll] >= 0 && ovr->variant[coll] >= 0 && rc == nscclSuccess &&
                nsccl_topo_algo_supported((nsccl_algo_t)ovr->algo[coll], ovr->variant[coll], t, coll, nranks);
+  /* A file forced for another rank count: say so rather than "cannot price". */
+  const nsccl_msccl_plan_t *file = forced ? nsccl_msccl_plan_of(ovr->variant[coll]) : NULL;
+  if (file && file->ngpus != nranks) {
+    nsccl_set_error(__FILE__, __LINE__, nscclInvalidArgument, "%s: the algorithm is written for ngpus=%d, not %d ranks",
+                    file->path, file->ngpus, nranks);
+    rc = nscclInvalidArgument;
+    forced = 0;
+  }
   if (forced) {
     int a = ovr->algo[coll];
     out->variant[a] = ovr->variant[coll];

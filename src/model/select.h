@@ -21,7 +21,9 @@ typedef struct {
  * "allreduce:tree;allgather:direct;broadcast:direct" (the rest stay auto). Broadcast and reduce
  * have one schedule per family (algo/bcast_reduce.h): a variant named for them is ignored. A family may name its
  * variant: "ring/hier", "allreduce:tree/rabenseifner"; a forced variant that does not apply to the topology falls back
- * to the family's cheapest. NULL or "" means all auto. A bad spec returns nscclInvalidArgument with a message naming
+ * to the family's cheapest. "msccl:FILE" (alone or as "allgather:msccl:FILE") reads an MSCCL-IR file (algo/msccl.h)
+ * and forces it for the file's collective only; the file's errors (with its line) fail the parse; a path must not hold
+ * ',' or ';'. NULL or "" means all auto. A bad spec returns nscclInvalidArgument with a message naming
  * the bad part. */
 nscclResult_t nsccl_algo_override_parse(const char *spec, nsccl_algo_override_t *out);
 

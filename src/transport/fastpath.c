@@ -86,6 +86,19 @@ nsccl_fp_t *nsccl_fp_open(int rank, int nranks) {
   fp->cma = !(cma && !strcmp(cma, "0"));
   const char *dmin = getenv("NSCCL_SHM_DIRECT_MIN");
   fp->direct_min = dmin && *dmin ? strtoull(dmin, NULL, 10) : NSCCL_FP_DIRECT_MIN;
+  nsccl_fp_calib_t cal;
+  fp->eager_max = fp->cma ? nsccl_fp_measure_eager_max(&cal) : NSCCL_FP_EAGER_BYTES;
+  if (fp->cma && !cal.overridden && nsccl_log_enabled(NSCCL_LOG_INFO, NSCCL_SUBSYS_NET)) {
+    char row[512];
+    size_t used = 0;
+    for (int k = 0; k < cal.n && used < sizeof(row); k++)
+      used += (size_t)snprintf(row + used, sizeof(row) - used, " %zuK %.2f/%.2f", cal.bytes[k] >> 10,
+                               cal.copy_ns[k] / 1e3, cal.cma_ns[k] / 1e3);
+    NSCCL_INFO(NSCCL_SUBSYS_NET,
+               "transport: eager limit %zu bytes (measured, size copy/process_vm_readv us:%s); direct reads of "
+               "registered buffers from %zu bytes",
+               fp->eager_max, row, fp->direct_min);
+  }
   if (getenv("NSCCL_SHM_FASTPATH") && !strcmp(getenv("NSCCL_SHM_FASTPATH"), "1")) fp->enabled = 1;
   return fp;
 }
@@ -200,7 +213,7 @@ int nsccl_fp_write_ctrl(fp_peer_t *p, uint64_t kind, uint64_t tag, uint64_t tota
 
 nscclResult_t nsccl_fp_isend(nsccl_fp_t *fp, int peer, const void *buf, size_t len, uint64_t tag, nsccl_xfer_t *x) {
   /* Large messages, and registered ones the receiver may load from its own mapping, by rendezvous. */
-  if (len > NSCCL_FP_EAGER_BYTES ||
+  if (len > NSCCL_FP_EAGER_BYTES || (len > fp->eager_max && nsccl_fp_rndv_ok(fp, peer, 1)) ||
       (fp->nregs && len >= fp->direct_min && nsccl_fp_find_reg(fp, buf, len) && nsccl_fp_rndv_ok(fp, peer, 1)))
     return nsccl_fp_rndv_isend(fp, peer, buf, len, tag, x);
   fp_peer_t *p = &fp->peers[peer];
@@ -219,6 +232,30 @@ nscclResult_t nsccl_fp_isend(nsccl_fp_t *fp, int peer, const void *buf, size_t l
     p->sq_head = r;
   p->sq_tail = r;
   return nscclSuccess;
+}
+
+/* Fragment p->tail of the ring from peer is consumed: move on, and tell the sender every SLOTS / 2
+ * fragments. Publishing costs the sender a cache-line transfer, so it happens that rarely. That cannot
+ * stall a sender for good: a sender waits only with SLOTS fragments unpublished, and the receiver
+ * consumes every published fragment (unmatched ones become unexpected copies), so it gets past the
+ * next multiple of SLOTS / 2 and publishes. */
+static inline void consumed_one(fp_peer_t *p, unsigned char *ring) {
+  p->tail++;
+  if (p->tail - p->published >= SLOTS / 2) {
+    p->published = p->tail;
+    __atomic_store_n(consumed_of(ring), p->tail, __ATOMIC_RELEASE);
+  }
+}
+
+/* If the next fragment from peer is a whole data message with r's tag, deliver it to r now. */
+static int take_head(nsccl_fp_t *fp, int peer, fp_peer_t *p, const fp_req_t *r) {
+  unsigned char *ring = ring_of(fp->seg, peer);
+  const slot_hdr_t *s = slot_of(ring, p->tail);
+  if (__atomic_load_n(&s->seq, __ATOMIC_ACQUIRE) != p->tail + 1) return 0;
+  if (s->tag != r->tag || (s->len & FP_CTRL_MASK) || s->len != s->total) return 0;
+  deliver(fp, r, (const unsigned char *)s + SLOT_HDR, s->len);
+  consumed_one(p, ring);
+  return 1;
 }
 
 nscclResult_t nsccl_fp_irecv(nsccl_fp_t *fp, int peer, void *buf, size_t len, uint64_t tag,
@@ -240,6 +277,9 @@ nscclResult_t nsccl_fp_irecv(nsccl_fp_t *fp, int peer, void *buf, size_t len, ui
     fp_msg_put(fp, m);
     return nscclSuccess;
   }
+  /* The message may be next in the peer's ring already (the peer was a little ahead): take it
+   * from its slot now, copied or reduced where it lies, with no receive record and no poll. */
+  if (!p->rx_busy && take_head(fp, peer, p, &local)) return nscclSuccess;
   fp_req_t *r = fp_req_get(fp);
   if (!r) NSCCL_FAIL(nscclSystemError, "transport: out of memory posting a receive from rank %d", peer);
   *r = local;
@@ -344,15 +384,7 @@ int nsccl_fp_progress(nsccl_fp_t *fp) {
       /* A rendezvous receive just completed: hand it to the caller while its bytes are in cache
        * (the engine reduces a staged chunk right away) rather than pulling more first. */
       if (pulled) got = POLL_BATCH;
-      p->tail++;
-      /* Publishing costs the sender a cache-line transfer, so it happens every SLOTS / 2
-       * fragments. That cannot stall a sender for good: a sender waits only with SLOTS fragments
-       * unpublished, and this loop consumes every published fragment (unmatched ones become
-       * unexpected copies), so it gets past the next multiple of SLOTS / 2 and publishes. */
-      if (p->tail - p->published >= SLOTS / 2) {
-        p->published = p->tail;
-        __atomic_store_n(consumed_of(ring), p->tail, __ATOMIC_RELEASE);
-      }
+      consumed_one(p, ring);
     }
     if (p->fin_n) n += nsccl_fp_rndv_flush_fins(p);
     while (p->sq_head && (p->sq_head->rndv ? nsccl_fp_rndv_post(p, p->sq_head) : try_write(p, p->sq_head))) {

@@ -137,8 +137,19 @@ typedef struct {
   nscclResult_t rx_status; /* of the message being received (a reduction may fail) */
 } fp_peer_t;
 
+/* What nsccl_fp_measure_eager_max timed (for the log and tests). */
+#define NSCCL_FP_CALIB_SIZES 6
+typedef struct {
+  int n, overridden;
+  size_t bytes[NSCCL_FP_CALIB_SIZES];
+  int64_t copy_ns[NSCCL_FP_CALIB_SIZES], cma_ns[NSCCL_FP_CALIB_SIZES];
+} nsccl_fp_calib_t;
+/* fastpath_calib.c: the eager limit for this host (NSCCL_SHM_EAGER_MAX, else measured). */
+size_t nsccl_fp_measure_eager_max(nsccl_fp_calib_t *out);
+
 struct nsccl_fp {
   int rank, nranks, enabled;
+  size_t eager_max; /* unregistered sends above this go by rendezvous when the receiver can read us */
   int cma; /* messages above the eager limit may use the single-copy rendezvous (NSCCL_SHM_CMA) */
   char name[NSCCL_FP_BLOB_BYTES];
   unsigned char *seg;

@@ -14,18 +14,21 @@ the simulation promise:
   - the link table against a hand computation: a ring all-gather on an 8-ring torus puts
     (n-1)/n B on each link i -> i+1 and nothing on the reverse links, busy B (n-1)/n / bandwidth,
     span (n-1) (alpha + B/n / bandwidth + latency);
-  - the limit: --trace-limit caps the events, the file stays valid and says from when it dropped.
+  - the limit: --trace-limit caps the events, the file stays valid and says from when it dropped;
+  - scripts/plot-trace renders a trace into a PNG (when gnuplot is installed).
 
-usage: trace_check.py NSCCL_MODEL NSCCL_CLAIMS
+usage: trace_check.py NSCCL_MODEL NSCCL_CLAIMS [PLOT_TRACE]
 """
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 
 MODEL, CLAIMS = sys.argv[1], sys.argv[2]
+PLOT = sys.argv[3] if len(sys.argv) > 3 else None  # scripts/plot-trace
 TMP = tempfile.mkdtemp(prefix="nsccl-trace-")
 failures = []
 
@@ -157,6 +160,15 @@ if runs:
     check(runs[0]["message_bytes"] == 2 * (n - 1) * MIB,
           "ring16: ring all-reduce sends 2 (n-1) B = %d bytes (trace: %s)" % (2 * (n - 1) * MIB,
                                                                               runs[0]["message_bytes"]))
+
+# ---- the Gantt rendering of docs/simulator.md ----
+if PLOT and shutil.which("gnuplot"):
+    png = os.path.join(TMP, "ring16.png")
+    p = run([sys.executable, PLOT, os.path.join(TMP, "ring16.json"), png])
+    if p.returncode == 0:
+        with open(png, "rb") as f:
+            if check(f.read(8) == b"\x89PNG\r\n\x1a\n", "plot-trace wrote a PNG"):
+                print("plot-trace: %d bytes of PNG" % os.path.getsize(png))
 
 # ---- more shapes: store-and-forward torus, switch, tree, every family in a sweep ----
 trace_of(["--topo", "torus:dims=4x2,link_bandwidth=1e10,endpoint_overhead=1e-6,link_latency=1e-7,"

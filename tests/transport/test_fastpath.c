@@ -168,6 +168,23 @@ static int body_owed_fins(pair_ctx_t *c) {
   return 0;
 }
 
+/* The eager limit set to 8 KiB (NSCCL_SHM_EAGER_MAX; otherwise measured at open): messages up to
+ * it still go through the rings, larger ones below the ring's own 64 KiB go by rendezvous (counted
+ * as CMA reads on the receiving side), contents intact both ways. */
+static int body_eager_max(pair_ctx_t *c) {
+  static const size_t sizes[] = {8192, 8193, 20000, EAGER};
+  if (enable(c)) return 1;
+  nsccl_transport_stats_t before, after;
+  for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+    nsccl_transport_stats(c->t, &before);
+    if (pair_exchange(c, sizes[i], 700 + i)) return 1;
+    nsccl_transport_stats(c->t, &after);
+    long reads = (long)(after.fp_cma_reads - before.fp_cma_reads);
+    if (reads != (sizes[i] > 8192 ? 1 : 0)) return fail(c, "CMA reads for a message of (size, reads)", (long)sizes[i], reads);
+  }
+  return 0;
+}
+
 static void run(pair_body_t body, int cma) {
   setenv("NSCCL_SHM_FASTPATH", "1", 1);
   setenv("NSCCL_SHM_CMA", cma ? "1" : "0", 1);
@@ -182,3 +199,8 @@ Test(fastpath, unexpected_without_cma, .timeout = 60) { run(body_unexpected, 0);
 Test(fastpath, fin_between_fragments, .timeout = 60) { run(body_interleaved, 1); }
 Test(fastpath, truncated_rendezvous, .timeout = 60) { run(body_trunc, 1); }
 Test(fastpath, receives_wait_for_owed_fins, .timeout = 60) { run(body_owed_fins, 1); }
+Test(fastpath, eager_limit_override, .timeout = 60) {
+  setenv("NSCCL_SHM_EAGER_MAX", "8192", 1);
+  run(body_eager_max, 1);
+  unsetenv("NSCCL_SHM_EAGER_MAX");
+}
