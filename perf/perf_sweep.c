@@ -9,6 +9,7 @@
 #include "algo/algo.h"
 #include "api/comm.h"
 #include "base/clock.h"
+#include "model/cost.h"
 #include "model/select.h"
 #include "perf/perf_floor.h"
 #include "perf/perf_sweep.h"
@@ -191,11 +192,14 @@ static void print_header(const perf_opts_t *o, nsccl_coll_t coll, int nranks) {
          "(us)", "(GB/s)", "(GB/s)", "", mpi_u, "", "(us)", "(GB/s)", "(GB/s)", "", mpi_u, "", "(us)");
 }
 
-/* What the communicator itself runs (its topology, its override), not a fresh guess. */
-static const char *algo_for(nscclComm_t comm, nsccl_coll_t coll, size_t bytes) {
+/* What the communicator itself runs (its topology, its override), not a fresh guess: the variant
+ * ("ring/hier", "tree/rabenseifner"), so that whether the hierarchy was selected can be read. */
+static const char *algo_for(nscclComm_t comm, nsccl_coll_t coll, size_t bytes, int *algo_id, int *variant_id) {
   nsccl_choice_t ch;
+  *algo_id = -1, *variant_id = 0;
   if (nsccl_comm_choice(comm, coll, bytes, &ch) != nscclSuccess) return "?";
-  return nsccl_algo_name(ch.algo);
+  *algo_id = (int)ch.algo, *variant_id = ch.variant[ch.algo];
+  return nsccl_model_variant_name(ch.algo, ch.variant[ch.algo]);
 }
 
 /* One untimed call of each library per collective at the sweep's largest size, both placements,
@@ -266,8 +270,7 @@ int perf_sweep(const perf_opts_t *o, nscclComm_t comm, int rank, int nranks, FIL
       perf_row_t row;
       memset(&row, 0, sizeof(row));
       row.shape = *s;
-      row.algo = algo_for(comm, coll, s->bytes);
-      row.algo_id = nsccl_algo_from_name(row.algo);
+      row.algo = algo_for(comm, coll, s->bytes, &row.algo_id, &row.variant_id);
       row.floor_us = perf_floor_us(&floor, coll, s->bytes, nranks);
       for (int ip = 0; ip < 2; ip++) {
         if (o->check) row.wrong[ip] = check_once(o, s, ip, sbuf, rbuf, comm, rank, nranks);

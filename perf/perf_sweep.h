@@ -8,6 +8,7 @@ typedef struct {
   perf_shape_t shape;
   const char *algo;  /* the algorithm the selector (or --algo) chose */
   int algo_id;       /* the same as an nsccl_algo_t, -1 if unknown */
+  int variant_id;    /* the builder variant that ran (nsccl_choice_t.variant), priced as such */
   double time_us[2]; /* [0] out of place, [1] in place: mean over iterations of the slowest rank */
   double mpi_us[2];  /* the same for MPI (--vs-mpi), else 0 */
   size_t wrong[2];

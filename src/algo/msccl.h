@@ -49,7 +49,9 @@ typedef struct {
   int tb_index;         /* index into the rank's thread block list */
   int *deps;            /* parts of the same rank (indices into the rank's ordered list), all earlier */
   int ndeps;
-  int level; /* depth in the global order (longest chain of parts and messages before it) */
+  int level; /* the cost model's step: a part's depth in the graph of dependencies and messages
+              * (the longest chain before it); a receive takes its message's send's, so a flow
+              * and the reduction it feeds are priced in one step */
 } msccl_part_t;
 
 typedef struct {
@@ -97,6 +99,9 @@ struct nsccl_variant;
 nscclResult_t nsccl_msccl_load(const char *spec, const struct nsccl_variant **out);
 /* The loaded variant with this id (NSCCL_ALGO_DIRECT family), or NULL. */
 const struct nsccl_variant *nsccl_msccl_variant(int id);
+/* Every forced variant (variant[0..n), ids as nsccl_algo_override_t holds them) that is a loaded
+ * file written for nranks ranks? Else the error names the file and both counts. */
+nscclResult_t nsccl_msccl_check_ranks(const int *variant, int n, int nranks);
 /* The plan behind a loaded variant, or NULL. */
 const nsccl_msccl_plan_t *nsccl_msccl_plan_of(int id);
 

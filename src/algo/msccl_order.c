@@ -474,6 +474,14 @@ static nscclResult_t order_all(order_t *o, const int *match, int *pos, int *leve
         if (!add_edge(&E, G->base + G->deps[i].v[k], G->base + i)) rc = oom(o);
       if (match[G->base + i] >= 0 && !add_edge(&E, match[G->base + i], G->base + i)) rc = oom(o);
     }
+  }
+  /* Levels (the cost model's steps) come from what really waits for what: dependencies and
+   * messages only, before the orderings below, which add no waiting. */
+  int *waits = malloc(sizeof(int) * (size_t)(o->total + 1));
+  if (!waits) rc = oom(o);
+  if (rc == nscclSuccess) rc = topo_sort(o, &E, pos, waits, "dependencies and messages (the algorithm deadlocks)");
+  for (int g = 0; g < n && rc == nscclSuccess; g++) {
+    gstate_t *G = &o->gs[g];
     /* A thread block's sends leave in its order (they wait for nothing of each other). */
     for (int t = 0; t < G->g->ntbs && rc == nscclSuccess; t++) {
       int prev = -1;
@@ -484,7 +492,7 @@ static nscclResult_t order_all(order_t *o, const int *match, int *pos, int *leve
       }
     }
   }
-  if (rc == nscclSuccess) rc = topo_sort(o, &E, pos, level, "dependencies and messages (the algorithm deadlocks)");
+  if (rc == nscclSuccess) rc = topo_sort(o, &E, pos, level, "dependencies, messages and each thread block's sends");
   /* recv_of[send] and, per sender, its sends by position. */
   int *recv_of = NULL, *sends = NULL;
   if (rc == nscclSuccess) {
@@ -515,6 +523,8 @@ static nscclResult_t order_all(order_t *o, const int *match, int *pos, int *leve
     rc = topo_sort(o, &E, pos, level,
                    "dependencies and messages once each pair of gpus keeps one order of messages (messages between "
                    "two gpus cross between channels, which one ordered stream per pair of ranks cannot carry)");
+  if (rc == nscclSuccess) memcpy(level, waits, sizeof(int) * (size_t)o->total);
+  free(waits);
   free(recv_of);
   free(sends);
   free(E.from);
@@ -523,7 +533,7 @@ static nscclResult_t order_all(order_t *o, const int *match, int *pos, int *leve
 }
 
 /* The rank's parts in the global order, dependencies renumbered. */
-static nscclResult_t emit_rank(order_t *o, int g, const int *pos, const int *level, int ntmp) {
+static nscclResult_t emit_rank(order_t *o, int g, const int *pos, const int *level, const int *match, int ntmp) {
   gstate_t *G = &o->gs[g];
   msccl_rank_plan_t *R = &o->plan->ranks[g];
   int n = G->nparts_total;
@@ -563,7 +573,7 @@ static nscclResult_t emit_rank(order_t *o, int g, const int *pos, const int *lev
     int i = idx[k];
     msccl_part_t *p = &R->parts[k];
     *p = G->parts[i];
-    p->level = level[G->base + i];
+    p->level = level[match[G->base + i] >= 0 ? match[G->base + i] : G->base + i];
     p->ndeps = G->deps[i].n;
     p->deps = malloc(sizeof(int) * (size_t)(p->ndeps ? p->ndeps : 1));
     if (!p->deps) {
@@ -659,7 +669,7 @@ nscclResult_t nsccl_msccl_order(nsccl_msccl_plan_t *plan, const msccl_raw_gpu_t 
     rc = match_messages(&o, match);
   }
   if (rc == nscclSuccess) rc = order_all(&o, match, pos, level);
-  for (int g = 0; g < n && rc == nscclSuccess; g++) rc = emit_rank(&o, g, pos, level, ntmp[g]);
+  for (int g = 0; g < n && rc == nscclSuccess; g++) rc = emit_rank(&o, g, pos, level, match, ntmp[g]);
   plan->nlevels = 0;
   for (int p = 0; rc == nscclSuccess && p < o.total; p++)
     if (level[p] + 1 > plan->nlevels) plan->nlevels = level[p] + 1;

@@ -2,8 +2,9 @@
  *
  * No closed form exists for an arbitrary file, so the price follows the plan's own dependency
  * structure: every part has a level (the longest chain of dependencies and messages before it,
- * found while ordering, msccl_order.c), and the parts of one level are one model step: its sends
- * are flows of cnt chunks, its reductions (rrc, rrs, rrcs, re) reductions at their rank. Chunks
+ * found while ordering, msccl_order.c; a receive has its message's, so a flow and the reduction
+ * it feeds share a step), and the parts of one level are one model step: its sends are flows of
+ * cnt chunks, its reductions (rrc, rrs, rrcs, re) reductions at their rank. Chunks
  * longer than the builders' chunk size travel in slices that pipeline through the levels, priced
  * as one pipelined phase (model/price.h). tests/algo/test_msccl.c compares the price with the
  * simulator's time. */
@@ -58,7 +59,8 @@ void nsccl_msccl_price(const nsccl_msccl_plan_t *plan, nsccl_model_t *m, nsccl_c
       int r = order[2 * k];
       const msccl_part_t *p = &plan->ranks[r].parts[order[2 * k + 1]];
       double b = p->cnt * C;
-      if (p->kind == NSCCL_STEP_SEND) nsccl_model_flow(m, r, p->peer, b, p->cnt * L), any = 1;
+      /* One message for the whole range unless sliced; sliced, one per chunk per slice (msccl_build.c). */
+      if (p->kind == NSCCL_STEP_SEND) nsccl_model_flow(m, r, p->peer, b, L > 1 ? p->cnt * L : 1), any = 1;
       if (p->kind == NSCCL_STEP_RECV_REDUCE || p->kind == NSCCL_STEP_REDUCE) nsccl_model_reduce(m, r, b), any = 1;
     }
     if (any) nsccl_model_step(m, 1);

@@ -107,6 +107,16 @@ nscclResult_t nsccl_msccl_load(const char *spec, const nsccl_variant_t **out) {
   return nscclSuccess;
 }
 
+nscclResult_t nsccl_msccl_check_ranks(const int *variant, int n, int nranks) {
+  for (int c = 0; c < n; c++) {
+    const nsccl_msccl_plan_t *plan = nsccl_msccl_plan_of(variant[c]);
+    if (plan && plan->ngpus != nranks)
+      NSCCL_FAIL(nscclInvalidArgument, "%s: the algorithm is written for ngpus=%d, this communicator has %d ranks",
+                 plan->path, plan->ngpus, nranks);
+  }
+  return nscclSuccess;
+}
+
 const nsccl_variant_t *nsccl_msccl_variant(int id) {
   int k = id - NSCCL_MSCCL_ID_BASE;
   return k >= 0 && k < atomic_load(&nslots) ? &slots[k].v : NULL;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "algo/msccl.h"
 #include "api/args.h"
 #include "api/comm.h"
 #include "api/device.h"
@@ -259,6 +260,8 @@ static nscclResult_t comm_init(struct nscclComm **out, int nranks, const nscclUn
   for (int i = 0; i < NSCCL_NUM_COLLS_ALL; i++) c->last_algo[i] = -1;
   int64_t t0 = nsccl_now_ns();
   nscclResult_t rc = nsccl_config_resolve(config, &c->cfg);
+  /* An MSCCL-IR file forced for another rank count fails here, on every rank alike (docs/msccl.md). */
+  if (rc == nscclSuccess) rc = nsccl_msccl_check_ranks(c->cfg.ovr.variant, NSCCL_NUM_COLLS_ALL, nranks);
   if (rc == nscclSuccess) rc = nsccl_host_info_get(&c->host);
   int64_t t_host = nsccl_now_ns();
   if (rc == nscclSuccess) rc = nsccl_bootstrap_init(id, rank, nranks, c->cfg.timeout_ms, &c->bs);

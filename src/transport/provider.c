@@ -37,25 +37,49 @@ static int is_loopback(const struct fi_info *i) {
   return d && (!strcmp(d, "lo") || !strncmp(d, "lo:", 3));
 }
 
-/* Among entries of one provider, prefer the interface named by NSCCL_SOCKET_IFNAME, then IPv4 on a
- * non-loopback interface, then the first one listed. */
-static int entry_score(const struct fi_info *i, const char *ifname) {
+/* The interface of the IPv4 default route (/proc/net/route: destination 00000000), or "". */
+static void default_route_ifname(char *out, size_t len) {
+  out[0] = '\0';
+  FILE *f = fopen("/proc/net/route", "r");
+  if (!f) return;
+  char line[256], name[64];
+  unsigned long dest;
+  while (fgets(line, sizeof(line), f))
+    if (sscanf(line, "%63s %lx", name, &dest) == 2 && dest == 0) {
+      snprintf(out, len, "%s", name);
+      break;
+    }
+  fclose(f);
+}
+
+/* Among entries of one provider, prefer the interface named by NSCCL_SOCKET_IFNAME, then a
+ * non-loopback one, the one of the default route first (libfabric may list others before it: a
+ * veth that another program adds and removes, such as the namespace harness of tests/net, must not
+ * be taken for the host's network), then IPv4, then the first one listed. */
+static int entry_score(const struct fi_info *i, const char *ifname, const char *route_if) {
   int s = 0;
-  if (ifname && *ifname && i->domain_attr && i->domain_attr->name && !strcmp(i->domain_attr->name, ifname)) s += 4;
-  if (!is_loopback(i)) s += 2;
+  const char *d = i->domain_attr ? i->domain_attr->name : NULL;
+  if (ifname && *ifname && d && !strcmp(d, ifname)) s += 8;
+  if (!is_loopback(i)) s += 4;
+  if (d && *route_if && !strcmp(d, route_if)) s += 2;
   if (i->addr_format == FI_SOCKADDR_IN) s += 1;
   return s;
 }
 
+/* A name matches an entry's full name ("net", "tcp;ofi_rxm") or its core name ("tcp"). An exact
+ * full name wins over a core-name match: libfabric 1.17 lists both "net" (its native RDM over TCP)
+ * and "net;ofi_rxm", and "net" must mean the first. */
 static struct fi_info *pick(struct fi_info *list, const char *want, const char *ifname) {
   struct fi_info *best = NULL;
   int best_score = -1;
-  char core[NSCCL_TP_NAME_LEN];
+  char core[NSCCL_TP_NAME_LEN], route_if[64];
+  default_route_ifname(route_if, sizeof(route_if));
   for (struct fi_info *i = list; i; i = i->next) {
     const char *pn = i->fabric_attr ? i->fabric_attr->prov_name : NULL;
     if (!pn) continue;
-    if (strcmp(nsccl_tp_core_name(pn, core, sizeof(core)), want) && strcmp(pn, want)) continue;
-    int s = entry_score(i, ifname);
+    int exact = !strcmp(pn, want);
+    if (!exact && strcmp(nsccl_tp_core_name(pn, core, sizeof(core)), want)) continue;
+    int s = entry_score(i, ifname, route_if) + (exact ? 16 : 0);
     if (s > best_score) best = i, best_score = s;
   }
   return best;
@@ -114,7 +138,7 @@ static struct fi_info *refine_best(const struct fi_info *chosen) {
   return r;
 }
 
-/* want: a provider name, or NULL for the best network provider (efa, verbs, tcp). origin names
+/* want: a provider name, or NULL for the best network provider (efa, verbs, net, tcp). origin names
  * where the request came from, for the error message. */
 nscclResult_t nsccl_tp_select(const char *want, const char *origin, const char *ifname, struct fi_info **out) {
   struct fi_info *h = base_hints(0), *list = NULL;
@@ -136,12 +160,15 @@ nscclResult_t nsccl_tp_select(const char *want, const char *origin, const char *
                  origin, avail, fi_provider ? " (restricted by FI_PROVIDER=" : "", fi_provider ? fi_provider : "");
     }
   } else {
-    static const char *const order[] = {"efa", "verbs", "tcp"};
+    /* "net" is libfabric 1.17's native RDM endpoint over TCP (later releases merged it back as
+     * "tcp"): tag matching in the provider, no rxm layer; measured faster than tcp;ofi_rxm at
+     * every size between namespace hosts (docs/transport.md, "The network path"). */
+    static const char *const order[] = {"efa", "verbs", "net", "tcp"};
     for (size_t k = 0; k < sizeof(order) / sizeof(order[0]) && !chosen; k++) chosen = pick(list, order[k], ifname);
     if (!chosen) {
       fi_freeinfo(list);
       NSCCL_FAIL(nscclSystemError,
-                 "transport: no network provider (efa, verbs or tcp) offers reliable tagged messages; available: "
+                 "transport: no network provider (efa, verbs, net or tcp) offers reliable tagged messages; available: "
                  "%s%s%s; set NSCCL_PROVIDER to one of them",
                  avail, fi_provider ? " (restricted by FI_PROVIDER=" : "", fi_provider ? fi_provider : "");
     }
@@ -171,6 +198,31 @@ static const char *mr_mode_str(uint64_t m, char *buf, size_t len) {
   return buf;
 }
 
+/* rxm over tcp (libfabric 1.17) sends a message above FI_OFI_RXM_EAGER_LIMIT (16 KiB) by
+ * rendezvous: a request, an RMA read by the receiver, an acknowledgement. Over tcp its eager path
+ * hands the caller's buffer straight to the socket and the receiver's tcp endpoint reads it straight
+ * into the posted receive (direct send, dynamic receive buffers; an unexpected message gets a
+ * buffer of its size), so rendezvous only adds a round trip (32 KiB all-reduce, 2 namespace hosts:
+ * 34.5 us with it, TODO without). It also exposes a libfabric 1.17 bug: an endpoint closed while
+ * an RMA read response is arriving completes that read twice, the second time with a freed entry
+ * (NULL context), and rxm crashes in rxm_handle_comp_error during fi_close (the intermittent crash
+ * in nscclCommAbort after a link went down; fixed upstream after 1.17, libfabric commit a74ea0fcd).
+ * So unless the user set it, the eager limit becomes 1 GiB (rxm sends it as 32 bits in its
+ * connection request, so it must stay below 4 GiB) and no fragment is larger: rxm never uses
+ * rendezvous. libfabric reads the variable when the endpoint is opened. */
+#define RXM_EAGER_LIMIT ((size_t)1 << 30)
+static void rxm_eager_everything(nsccl_tp_prov_t *p) {
+  const char *v = getenv("FI_OFI_RXM_EAGER_LIMIT");
+  if (v && *v) {
+    NSCCL_INFO(NSCCL_SUBSYS_NET, "transport: %s: FI_OFI_RXM_EAGER_LIMIT=%s set by the user, kept", p->full_name, v);
+    return;
+  }
+  char buf[32];
+  snprintf(buf, sizeof(buf), "%zu", RXM_EAGER_LIMIT);
+  setenv("FI_OFI_RXM_EAGER_LIMIT", buf, 0);
+  if (p->max_msg > RXM_EAGER_LIMIT) p->max_msg = RXM_EAGER_LIMIT;
+}
+
 /* Takes ownership of info (freed by nsccl_tp_prov_close). */
 nscclResult_t nsccl_tp_prov_open(nsccl_tp_prov_t *p, struct fi_info *info, int npeers, int force_mr) {
   memset(p, 0, sizeof(*p));
@@ -181,6 +233,7 @@ nscclResult_t nsccl_tp_prov_open(nsccl_tp_prov_t *p, struct fi_info *info, int n
   p->directed = (info->caps & FI_DIRECTED_RECV) != 0;
   p->ordered = (info->tx_attr->msg_order & FI_ORDER_SAS) && (info->rx_attr->msg_order & FI_ORDER_SAS);
   p->max_msg = info->ep_attr->max_msg_size ? info->ep_attr->max_msg_size : SIZE_MAX;
+  if (strstr(p->full_name, "ofi_rxm") && (!strcmp(p->name, "tcp") || !strcmp(p->name, "net"))) rxm_eager_everything(p);
   uint64_t mr_mode = info->domain_attr->mr_mode;
   p->need_mr = (mr_mode & FI_MR_LOCAL) || force_mr;
 

@@ -389,6 +389,13 @@ int nsccl_transport_progress(nsccl_transport_t *t) {
   nscclResult_t err = t->deferred_error;
   t->deferred_error = nscclSuccess;
   int n = progress_all(t, 0, &err);
+  /* A provider that fails transfers as soon as a connection resets (net does, rxm mostly does not)
+   * can report a dead peer before the peer watch has: give the watch the same few milliseconds the
+   * engine gives it after a failed transfer, so that the error names the rank and its host. */
+  if (err == nscclRemoteError) {
+    nscclResult_t gone = nsccl_transport_peer_gone(t, 50);
+    if (gone != nscclSuccess) return -(int)gone;
+  }
   return err != nscclSuccess ? -(int)err : n;
 }
 

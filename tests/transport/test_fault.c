@@ -139,6 +139,7 @@ static void self_loop(const char *prov) {
 
 Test(transport_self, loopback_shm, .timeout = 30) { self_loop("shm"); }
 Test(transport_self, loopback_tcp, .timeout = 30) { self_loop("tcp"); }
+Test(transport_self, loopback_net, .timeout = 30) { self_loop("net"); }
 
 /* Receives that never match are canceled: they complete with the given status, and close is quick. */
 Test(transport_cancel, cancel_pending_receives, .timeout = 30) {
@@ -227,3 +228,4 @@ static void killed_peer(const char *prov) {
 
 Test(transport_fault, killed_peer_shm, .timeout = 30) { killed_peer("shm"); }
 Test(transport_fault, killed_peer_tcp, .timeout = 30) { killed_peer("tcp"); }
+Test(transport_fault, killed_peer_net, .timeout = 30) { killed_peer("net"); }

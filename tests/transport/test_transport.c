@@ -244,6 +244,8 @@ Test(transport, eagain_deferred_shm, .timeout = 60) {
   cr_assert_eq(pair_run(&o, body_flood, (void *)1), 0);
 }
 Test(transport, all_exchanges_tcp, .timeout = 90) { run("tcp", 0, body_all); }
+/* libfabric 1.17's native RDM over TCP (the default network provider where offered). */
+Test(transport, all_exchanges_net, .timeout = 90) { run("net", 0, body_all); }
 Test(transport, two_hosts_use_network_provider, .timeout = 60) { run(NULL, 1, body_two_providers); }
 Test(transport, fi_provider_hides_shm, .timeout = 60) {
   setenv("FI_PROVIDER", "tcp", 1);
@@ -258,6 +260,10 @@ Test(transport, registration_cache_shm, .timeout = 60) {
 Test(transport, registration_cache_tcp, .timeout = 60) {
   setenv("NSCCL_TRANSPORT_FORCE_MR", "1", 1);
   run("tcp", 0, body_mr);
+}
+Test(transport, registration_cache_net, .timeout = 60) {
+  setenv("NSCCL_TRANSPORT_FORCE_MR", "1", 1);
+  run("net", 0, body_mr);
 }
 
 /* NSCCL_TRANSPORT_MAX_MSG applies to both ranks, as it would to every rank of a job. */
