@@ -56,6 +56,76 @@ static void add_load(model_t *m, int link, double seconds) {
   m->load[link] += seconds;
 }
 
+/* ---- DMA queues of a pipelined phase ----
+ * A pair's messages stream one after another through its one DMA queue (the simulator's rule), so
+ * over a phase no pair finishes before its queue has streamed all it carries, whatever else
+ * overlaps. Flows are noted per step (qstep) and added to the phase's table times the step's
+ * repeat; the phase is bound by its busiest queue. */
+typedef struct nsccl_model_queue queue_t;
+
+static void queue_note(model_t *m, int src, int dst, double seconds) {
+  if (m->qstep_n == m->qstep_cap) {
+    int cap = m->qstep_cap ? 2 * m->qstep_cap : 256;
+    queue_t *q = realloc(m->qstep, (size_t)cap * sizeof(*q));
+    if (!q) {
+      m->rc = nscclSystemError;
+      return;
+    }
+    m->qstep = q, m->qstep_cap = cap;
+  }
+  m->qstep[m->qstep_n++] = (queue_t){(long long)src * m->p + dst, seconds};
+}
+
+static int queue_grow(model_t *m) {
+  int cap = m->qcap ? 2 * m->qcap : 1024;
+  queue_t *q = malloc((size_t)cap * sizeof(*q));
+  if (!q) return 0;
+  for (int i = 0; i < cap; i++) q[i].key = -1;
+  for (int i = 0; i < m->qcap; i++) /* rehash */
+    if (m->qtab[i].key >= 0) {
+      unsigned long long h = (unsigned long long)m->qtab[i].key * 0x9e3779b97f4a7c15ull;
+      int j = (int)(h >> 20) & (cap - 1);
+      while (q[j].key >= 0) j = (j + 1) & (cap - 1);
+      q[j] = m->qtab[i];
+    }
+  free(m->qtab);
+  m->qtab = q, m->qcap = cap;
+  return 1;
+}
+
+static void queue_step_end(model_t *m, double repeat) {
+  for (int i = 0; i < m->qstep_n && m->rc == nscclSuccess; i++) {
+    if (2 * (m->qn + 1) > m->qcap && !queue_grow(m)) {
+      m->rc = nscclSystemError;
+      break;
+    }
+    unsigned long long h = (unsigned long long)m->qstep[i].key * 0x9e3779b97f4a7c15ull;
+    int j = (int)(h >> 20) & (m->qcap - 1);
+    while (m->qtab[j].key >= 0 && m->qtab[j].key != m->qstep[i].key) j = (j + 1) & (m->qcap - 1);
+    if (m->qtab[j].key < 0) m->qtab[j] = (queue_t){m->qstep[i].key, 0}, m->qn++;
+    m->qtab[j].seconds += repeat * m->qstep[i].seconds;
+  }
+  m->qstep_n = 0;
+}
+
+static double queue_phase_end(model_t *m) {
+  double busiest = 0;
+  for (int i = 0; i < m->qcap; i++)
+    if (m->qtab[i].key >= 0) {
+      busiest = fmax(busiest, m->qtab[i].seconds);
+      m->qtab[i].key = -1;
+    }
+  m->qn = 0;
+  return busiest;
+}
+
+/* Seconds the engines of one DMA queue stream `bytes` sent as messages of per_msg bytes. */
+static double queue_seconds(const model_t *m, double bytes, double per_msg) {
+  const nsccl_topo_t *t = m->t;
+  int E = t->dma_engines > 0 ? t->dma_engines : 1, epm = t->engines_per_message > 0 ? t->engines_per_message : 1;
+  return bytes / (nsccl_dma_engines_for(per_msg, epm < E ? epm : E) * t->dma_engine_bandwidth);
+}
+
 /* A flow of `bytes` from src to dst sent as nmsgs messages (0: one per chunk). */
 void nsccl_model_flow(model_t *m, int src, int dst, double bytes, double nmsgs) {
   if (bytes <= 0 || m->rc != nscclSuccess) return;
@@ -70,6 +140,7 @@ void nsccl_model_flow(model_t *m, int src, int dst, double bytes, double nmsgs) 
   for (int i = 0; i < n; i++) add_load(m, route[i], bytes / m->t->links[route[i]].bandwidth);
   double per_msg = nmsgs > 0 ? bytes / nmsgs : fmin(bytes, m->chunk);
   add_route_cost(m, route_cost(m, route, n, per_msg), 1);
+  if (m->in_phase && m->t->dma_engine_bandwidth > 0) queue_note(m, src, dst, queue_seconds(m, bytes, per_msg));
   m->msgs[src] += nmsgs > 0 ? nmsgs : fmax(1.0, ceil(bytes / m->chunk));
   m->sent[src] += bytes;
   m->flows[src] += 1;
@@ -93,8 +164,10 @@ static int all_to_all_by_symmetry(model_t *m, double bytes, double nmsgs) {
   int ok = 1;
   for (int i = 0; i < t->nlinks && ok; i++) {
     orbit[i] = t->module->link_orbit(t, i);
-    if (orbit[i] < 0 || orbit[i] >= K) ok = 0;
-    else size[orbit[i]] += 1;
+    if (orbit[i] < 0 || orbit[i] >= K)
+      ok = 0;
+    else
+      size[orbit[i]] += 1;
   }
   double per_msg = nmsgs > 0 ? bytes / nmsgs : fmin(bytes, m->chunk);
   int route[NSCCL_TOPO_MAX_ROUTE];
@@ -106,6 +179,8 @@ static int all_to_all_by_symmetry(model_t *m, double bytes, double nmsgs) {
     }
     for (int i = 0; i < n; i++) cnt[orbit[route[i]]] += 1;
     add_route_cost(m, route_cost(m, route, n, per_msg), p);
+    /* every pair's queue carries the same: rank 0's stand for all */
+    if (m->in_phase && t->dma_engine_bandwidth > 0) queue_note(m, 0, dst, queue_seconds(m, bytes, per_msg));
   }
   /* Over the p translations a link's class-mates each stand in its place p / |class| times. */
   for (int i = 0; i < t->nlinks && ok && m->rc == nscclSuccess; i++)
@@ -202,6 +277,7 @@ void nsccl_model_step_end(model_t *m, double repeat, int ring) {
       piped = fmax(journey, hop + (repeat * k - 1) * busiest);
     }
   }
+  if (m->in_phase) queue_step_end(m, repeat);
   m->lat_override = -1;
   nsccl_model_step_reset_latency(m);
   if (piped >= 0 && !m->in_phase) {
@@ -266,7 +342,7 @@ void nsccl_model_phase_end(model_t *m) {
     I = fmax(I, phase_engines(m, m->phase_msgs[r], m->phase_sent[r]));
     m->phase_red[r] = m->phase_msgs[r] = m->phase_sent[r] = 0;
   }
-  double piped = m->phase_fill + fmax(W, fmax(R, I));
+  double piped = m->phase_fill + fmax(fmax(W, queue_phase_end(m)), fmax(R, I));
   /* One core doing everything (cpu_copies) cannot overlap its steps. */
   m->total += m->serial ? m->phase_serial : fmin(m->phase_serial, piped);
 }
@@ -353,6 +429,8 @@ out:
   free(m.phase_red);
   free(m.phase_msgs);
   free(m.phase_sent);
+  free(m.qtab);
+  free(m.qstep);
   if (rc != nscclSuccess)
     nsccl_set_error(__FILE__, __LINE__, rc, "model: cannot price %s (variant %d) for %s on %s",
                     nsccl_model_variant_name(algo, variant), variant, nsccl_coll_name(coll),
