@@ -43,6 +43,8 @@ static int cmp(const void *a, const void *b) {
 int main(int argc, char **argv) {
   int nranks = 2, runs = 5, pin = 1;
   long iters = 200000;
+  for (int i = 1; i < argc; i++) /* --help as every tool spells it (getopt only knows -h) */
+    if (!strcmp(argv[i], "--help")) return usage(stdout), 0;
   for (int c; (c = getopt(argc, argv, "n:i:r:uh")) != -1;) {
     switch (c) {
     case 'n': nranks = atoi(optarg); break;

@@ -82,8 +82,8 @@ struct nsccl_fabric_plan {
   uint32_t n;
   nsccl_step_t *steps; /* the program's steps as the engine runs them (fuse_receives) */
   uint32_t nfused;     /* receive + reduce pairs run as one receive that reduces */
-  uint32_t *missing0; /* dependencies of every step */
-  uint32_t *succ_off; /* successors of s: succ[succ_off[s] .. succ_off[s+1]) */
+  uint32_t *missing0;  /* dependencies of every step */
+  uint32_t *succ_off;  /* successors of s: succ[succ_off[s] .. succ_off[s+1]) */
   uint32_t *succ;
   uint32_t *msg_idx; /* message number within (direction, peer) */
   uint32_t *roots;   /* steps without dependencies, in index order */
@@ -304,7 +304,8 @@ static void fuse_receives(const nsccl_fabric_t *f, const nsccl_program_t *p, nsc
   unsigned char after_send[FUSE_MAX_STEPS];
   for (uint32_t q = 0; q < p->nsteps; q++) {
     after_send[q] = st[q].kind == NSCCL_STEP_SEND;
-    for (uint32_t d = 0; d < st[q].ndeps && !after_send[q]; d++) after_send[q] = after_send[p->deps[st[q].dep_first + d]];
+    for (uint32_t d = 0; d < st[q].ndeps && !after_send[q]; d++)
+      after_send[q] = after_send[p->deps[st[q].dep_first + d]];
   }
   for (uint32_t rs = 0; rs < p->nsteps; rs++) {
     nsccl_step_t *rv = &st[rs];

@@ -56,42 +56,74 @@ static void add_load(model_t *m, int link, double seconds) {
   m->load[link] += seconds;
 }
 
-/* A pair's DMA queue over a pipelined phase: seconds its messages stream. */
-struct nsccl_model_queue {
-  int64_t key; /* src * p + dst + 1; 0: empty */
-  double busy;
-};
+/* ---- DMA queues of a pipelined phase ----
+ * A pair's messages stream one after another through its one DMA queue (the simulator's rule), so
+ * over a phase no pair finishes before its queue has streamed all it carries, whatever else
+ * overlaps. Flows are noted per step (qstep) and added to the phase's table times the step's
+ * repeat; the phase is bound by its busiest queue. */
+typedef struct nsccl_model_queue queue_t;
 
-static void phase_queue_add(model_t *m, int src, int dst, double seconds) {
-  if (m->used_queue * 2 >= m->nqueue) { /* keep it at most half full */
-    size_t n = m->nqueue ? 2 * m->nqueue : 256;
-    struct nsccl_model_queue *q = calloc(n, sizeof(*q)), *old = m->phase_queue;
+static void queue_note(model_t *m, int src, int dst, double seconds) {
+  if (m->qstep_n == m->qstep_cap) {
+    int cap = m->qstep_cap ? 2 * m->qstep_cap : 256;
+    queue_t *q = realloc(m->qstep, (size_t)cap * sizeof(*q));
     if (!q) {
       m->rc = nscclSystemError;
       return;
     }
-    for (size_t i = 0; i < m->nqueue; i++)
-      if (old[i].key) {
-        size_t h = (size_t)old[i].key * 0x9e3779b97f4a7c15ull % n;
-        while (q[h].key) h = (h + 1) % n;
-        q[h] = old[i];
-      }
-    free(old);
-    m->phase_queue = q;
-    m->nqueue = n;
+    m->qstep = q, m->qstep_cap = cap;
   }
-  int64_t key = (int64_t)src * m->p + dst + 1;
-  size_t h = (size_t)key * 0x9e3779b97f4a7c15ull % m->nqueue;
-  while (m->phase_queue[h].key && m->phase_queue[h].key != key) h = (h + 1) % m->nqueue;
-  if (!m->phase_queue[h].key) m->phase_queue[h].key = key, m->used_queue++;
-  m->phase_queue[h].busy += seconds;
+  m->qstep[m->qstep_n++] = (queue_t){(long long)src * m->p + dst, seconds};
 }
 
-/* The flow's `count` messages stream through the pair's one DMA queue one after another, each for
- * `hop` (its slowest link or its engines): the step's busiest queue, and the pair's over a phase. */
-static void add_queue(model_t *m, int src, int dst, double count, double hop) {
-  if (count * hop > m->queue) m->queue = count * hop;
-  if (m->in_phase) phase_queue_add(m, src, dst, count * hop);
+static int queue_grow(model_t *m) {
+  int cap = m->qcap ? 2 * m->qcap : 1024;
+  queue_t *q = malloc((size_t)cap * sizeof(*q));
+  if (!q) return 0;
+  for (int i = 0; i < cap; i++) q[i].key = -1;
+  for (int i = 0; i < m->qcap; i++) /* rehash */
+    if (m->qtab[i].key >= 0) {
+      unsigned long long h = (unsigned long long)m->qtab[i].key * 0x9e3779b97f4a7c15ull;
+      int j = (int)(h >> 20) & (cap - 1);
+      while (q[j].key >= 0) j = (j + 1) & (cap - 1);
+      q[j] = m->qtab[i];
+    }
+  free(m->qtab);
+  m->qtab = q, m->qcap = cap;
+  return 1;
+}
+
+static void queue_step_end(model_t *m, double repeat) {
+  for (int i = 0; i < m->qstep_n && m->rc == nscclSuccess; i++) {
+    if (2 * (m->qn + 1) > m->qcap && !queue_grow(m)) {
+      m->rc = nscclSystemError;
+      break;
+    }
+    unsigned long long h = (unsigned long long)m->qstep[i].key * 0x9e3779b97f4a7c15ull;
+    int j = (int)(h >> 20) & (m->qcap - 1);
+    while (m->qtab[j].key >= 0 && m->qtab[j].key != m->qstep[i].key) j = (j + 1) & (m->qcap - 1);
+    if (m->qtab[j].key < 0) m->qtab[j] = (queue_t){m->qstep[i].key, 0}, m->qn++;
+    m->qtab[j].seconds += repeat * m->qstep[i].seconds;
+  }
+  m->qstep_n = 0;
+}
+
+static double queue_phase_end(model_t *m) {
+  double busiest = 0;
+  for (int i = 0; i < m->qcap; i++)
+    if (m->qtab[i].key >= 0) {
+      busiest = fmax(busiest, m->qtab[i].seconds);
+      m->qtab[i].key = -1;
+    }
+  m->qn = 0;
+  return busiest;
+}
+
+/* Seconds the engines of one DMA queue stream `bytes` sent as messages of per_msg bytes. */
+static double queue_seconds(const model_t *m, double bytes, double per_msg) {
+  const nsccl_topo_t *t = m->t;
+  int E = t->dma_engines > 0 ? t->dma_engines : 1, epm = t->engines_per_message > 0 ? t->engines_per_message : 1;
+  return bytes / (nsccl_dma_engines_for(per_msg, epm < E ? epm : E) * t->dma_engine_bandwidth);
 }
 
 /* A flow of `bytes` from src to dst sent as nmsgs messages (0: one per chunk). */
@@ -109,8 +141,11 @@ void nsccl_model_flow(model_t *m, int src, int dst, double bytes, double nmsgs) 
   double per_msg = nmsgs > 0 ? bytes / nmsgs : fmin(bytes, m->chunk);
   route_cost_t c = route_cost(m, route, n, per_msg);
   add_route_cost(m, c, 1);
+  if (m->in_phase && m->t->dma_engine_bandwidth > 0) queue_note(m, src, dst, queue_seconds(m, bytes, per_msg));
   double count = nmsgs > 0 ? nmsgs : fmax(1.0, ceil(bytes / m->chunk));
-  add_queue(m, src, dst, count, c.hop);
+  /* The step's busiest pair queue: the flow's messages one after another, each for its own time
+   * (its slowest link or its engines). */
+  if (count * c.hop > m->queue) m->queue = count * c.hop;
   m->msgs[src] += count;
   m->sent[src] += bytes;
   m->flows[src] += 1;
@@ -150,8 +185,10 @@ static int all_to_all_by_symmetry(model_t *m, double bytes, double nmsgs) {
     for (int i = 0; i < n; i++) cnt[orbit[route[i]]] += 1;
     route_cost_t c = route_cost(m, route, n, per_msg);
     add_route_cost(m, c, p);
-    /* rank 0's queues stand for every rank's */
-    add_queue(m, 0, dst, nmsgs > 0 ? nmsgs : fmax(1.0, ceil(bytes / m->chunk)), c.hop);
+    double count = nmsgs > 0 ? nmsgs : fmax(1.0, ceil(bytes / m->chunk));
+    if (count * c.hop > m->queue) m->queue = count * c.hop;
+    /* every pair's queue carries the same: rank 0's stand for all */
+    if (m->in_phase && t->dma_engine_bandwidth > 0) queue_note(m, 0, dst, queue_seconds(m, bytes, per_msg));
   }
   /* Over the p translations a link's class-mates each stand in its place p / |class| times. */
   for (int i = 0; i < t->nlinks && ok && m->rc == nscclSuccess; i++)
@@ -259,6 +296,7 @@ void nsccl_model_step_end(model_t *m, double repeat, int ring) {
       piped = fmax(journey, hop + (repeat * k - 1) * busiest);
     }
   }
+  if (m->in_phase) queue_step_end(m, repeat);
   m->lat_override = -1;
   nsccl_model_step_reset_latency(m);
   if (piped >= 0 && !m->in_phase) {
@@ -313,13 +351,7 @@ void nsccl_model_phase_end(model_t *m) {
   if (!m->in_phase) return;
   m->in_phase = 0;
   const nsccl_topo_t *t = m->t;
-  double W = 0, R = 0, I = 0, Q = 0;
-  for (size_t i = 0; i < m->nqueue; i++) {
-    if (m->phase_queue[i].key && m->phase_queue[i].busy > Q) Q = m->phase_queue[i].busy;
-    m->phase_queue[i].key = 0;
-    m->phase_queue[i].busy = 0;
-  }
-  m->used_queue = 0;
+  double W = 0, R = 0, I = 0;
   for (int i = 0; i < t->nlinks; i++) {
     if (m->phase_load[i] > W) W = m->phase_load[i];
     m->phase_load[i] = 0;
@@ -329,7 +361,7 @@ void nsccl_model_phase_end(model_t *m) {
     I = fmax(I, phase_engines(m, m->phase_msgs[r], m->phase_sent[r]));
     m->phase_red[r] = m->phase_msgs[r] = m->phase_sent[r] = 0;
   }
-  double piped = m->phase_fill + fmax(fmax(W, Q), fmax(R, I));
+  double piped = m->phase_fill + fmax(fmax(W, queue_phase_end(m)), fmax(R, I));
   /* One core doing everything (cpu_copies) cannot overlap its steps. */
   m->total += m->serial ? m->phase_serial : fmin(m->phase_serial, piped);
 }
@@ -416,7 +448,8 @@ out:
   free(m.phase_red);
   free(m.phase_msgs);
   free(m.phase_sent);
-  free(m.phase_queue);
+  free(m.qtab);
+  free(m.qstep);
   if (rc != nscclSuccess)
     nsccl_set_error(__FILE__, __LINE__, rc, "model: cannot price %s (variant %d) for %s on %s",
                     nsccl_model_variant_name(algo, variant), variant, nsccl_coll_name(coll),

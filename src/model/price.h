@@ -9,6 +9,11 @@
 
 #include "model/cost.h"
 
+struct nsccl_model_queue {
+  long long key; /* src * p + dst, -1: empty */
+  double seconds;
+};
+
 typedef struct nsccl_model {
   const nsccl_topo_t *t;
   int p;
@@ -36,10 +41,12 @@ typedef struct nsccl_model {
   double *phase_red;   /* [p] bytes each rank reduces over the phase */
   double *phase_msgs;  /* [p] messages each rank issues over the phase */
   double *phase_sent;  /* [p] bytes each rank sends over the phase (its engines stream them) */
+  /* DMA queues over a phase: seconds each (src, dst) pair's queue streams (its messages one after
+   * another), an open-addressing table; the step's flows wait in qstep until the step's repeat is
+   * known. */
+  struct nsccl_model_queue *qtab, *qstep;
+  int qcap, qn, qstep_n, qstep_cap;
   double lat_override; /* >= 0: the latency the next step_end charges (several rings at once) */
-  /* [nqueue] open-addressed (src * p + dst + 1, seconds): each pair's DMA queue busy over the phase */
-  struct nsccl_model_queue *phase_queue;
-  size_t nqueue, used_queue;
 } nsccl_model_t;
 
 /* A flow of `bytes` from src to dst in the current step, sent as nmsgs messages (0: one per chunk). */

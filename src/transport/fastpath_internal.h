@@ -150,7 +150,7 @@ size_t nsccl_fp_measure_eager_max(nsccl_fp_calib_t *out);
 struct nsccl_fp {
   int rank, nranks, enabled;
   size_t eager_max; /* unregistered sends above this go by rendezvous when the receiver can read us */
-  int cma; /* messages above the eager limit may use the single-copy rendezvous (NSCCL_SHM_CMA) */
+  int cma;          /* messages above the eager limit may use the single-copy rendezvous (NSCCL_SHM_CMA) */
   char name[NSCCL_FP_BLOB_BYTES];
   unsigned char *seg;
   size_t seg_len;

@@ -103,6 +103,20 @@ Test(engines, tree_phase_streams_through_the_engines) {
   nsccl_topo_free(t);
 }
 
+/* One DMA queue binds a tree phase: with 64 engines but one per message (10 GB/s), recursive doubling's
+ * last step sends half of 64 MiB to one partner through one pair's queue, message after message:
+ * 32 MiB / 10 GB/s = 3.36 ms, whatever the earlier steps overlap (the links alone: 59 us). */
+Test(engines, tree_phase_waits_for_its_busiest_queue) {
+  nsccl_topo_t *t = load("switch:ranks=8,levels=1,link_bandwidth=1e12,link_latency=0.25e-6,switch_latency=0.15e-6,"
+                         "endpoint_overhead=1e-6,reduce_bandwidth=1e12,dma_engines=64,engines_per_message=1,"
+                         "dma_engine_bandwidth=10e9");
+  double m, s, want = (double)(32 << 20) / 10e9;
+  model_and_sim(t, NSCCL_COLL_ALLGATHER, NSCCL_ALGO_TREE, 0, (size_t)64 << 20, &m, &s);
+  cr_assert(m >= want && m <= 1.05 * want, "model %.1f us, one queue's streaming %.1f us", m * 1e6, want * 1e6);
+  near(s, want, 0.10, "simulator, recursive doubling through one queue");
+  nsccl_topo_free(t);
+}
+
 /* Bad keys are refused with the key's name. */
 Test(engines, bad_keys) {
   nsccl_topo_t *t = NULL;

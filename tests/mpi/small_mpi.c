@@ -108,8 +108,8 @@ static void fail(const char *what, int it, const char *why) {
 static char *in_buf, *out_buf, *want, *mpi_in, *mpi_out;
 static size_t area;
 
-static void run_shape(nscclComm_t comm, const char *cname, coll_t coll, const type_t *t, nscclRedOp_t op,
-                      size_t count, int in_place) {
+static void run_shape(nscclComm_t comm, const char *cname, coll_t coll, const type_t *t, nscclRedOp_t op, size_t count,
+                      int in_place) {
   size_t n = (size_t)nranks, elem = t->elem;
   size_t send_n = coll == RS ? count * n : count, recv_n = coll == AG ? count * n : count;
   char what[200];
@@ -132,8 +132,8 @@ static void run_shape(nscclComm_t comm, const char *cname, coll_t coll, const ty
     else if (coll == AG)
       rc = nscclAllGather(in_place ? out + (size_t)rank * count * elem : in, out, count, t->dt, comm, NULL);
     else
-      rc = nscclReduceScatter(in_place ? out : in, in_place ? out + (size_t)rank * count * elem : out, count, t->dt,
-                              op, comm, NULL);
+      rc = nscclReduceScatter(in_place ? out : in, in_place ? out + (size_t)rank * count * elem : out, count, t->dt, op,
+                              comm, NULL);
     if (rc != nscclSuccess) fail(what, it, nscclGetLastError(NULL));
   }
   for (int it = 0; it < ITERS; it++) {
@@ -187,11 +187,11 @@ int main(int argc, char **argv) {
     }
   }
   const type_t types[] = {
-      {"int8", nscclInt8, MPI_INT8_T, 1, 0},        {"uint8", nscclUint8, MPI_UINT8_T, 1, 0},
-      {"int32", nscclInt32, MPI_INT32_T, 4, 0},     {"uint32", nscclUint32, MPI_UINT32_T, 4, 0},
-      {"int64", nscclInt64, MPI_INT64_T, 8, 0},     {"uint64", nscclUint64, MPI_UINT64_T, 8, 0},
-      {"float32", nscclFloat, MPI_FLOAT, 4, 0},     {"float64", nscclDouble, MPI_DOUBLE, 8, 0},
-      {"float16", nscclHalf, MPI_FLOAT, 2, 1},      {"bfloat16", nscclBfloat16, MPI_FLOAT, 2, 2},
+      {"int8", nscclInt8, MPI_INT8_T, 1, 0},    {"uint8", nscclUint8, MPI_UINT8_T, 1, 0},
+      {"int32", nscclInt32, MPI_INT32_T, 4, 0}, {"uint32", nscclUint32, MPI_UINT32_T, 4, 0},
+      {"int64", nscclInt64, MPI_INT64_T, 8, 0}, {"uint64", nscclUint64, MPI_UINT64_T, 8, 0},
+      {"float32", nscclFloat, MPI_FLOAT, 4, 0}, {"float64", nscclDouble, MPI_DOUBLE, 8, 0},
+      {"float16", nscclHalf, MPI_FLOAT, 2, 1},  {"bfloat16", nscclBfloat16, MPI_FLOAT, 2, 2},
   };
   const nscclRedOp_t ops[] = {nscclSum, nscclProd, nscclMax, nscclMin, nscclAvg};
   /* One cache line of payload and less, several lines, several KiB (more than one ring slot). */

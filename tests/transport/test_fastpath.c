@@ -180,7 +180,8 @@ static int body_eager_max(pair_ctx_t *c) {
     if (pair_exchange(c, sizes[i], 700 + i)) return 1;
     nsccl_transport_stats(c->t, &after);
     long reads = (long)(after.fp_cma_reads - before.fp_cma_reads);
-    if (reads != (sizes[i] > 8192 ? 1 : 0)) return fail(c, "CMA reads for a message of (size, reads)", (long)sizes[i], reads);
+    if (reads != (sizes[i] > 8192 ? 1 : 0))
+      return fail(c, "CMA reads for a message of (size, reads)", (long)sizes[i], reads);
   }
   return 0;
 }
