@@ -112,8 +112,8 @@ typedef struct {
    * chrome://tracing), a track per rank with its steps, a track per link with its busy intervals and
    * a bytes-in-flight counter, times in microseconds. */
   const char *trace_path;
-  /* Events in the file at most (0: NSCCL_MODEL_TRACE_DEFAULT_LIMIT); later ones are dropped and the
-   * file records from which simulated time. */
+  /* Step and link slices in the file at most (0: NSCCL_MODEL_TRACE_DEFAULT_LIMIT); later ones are
+   * dropped and the file records up to which simulated time it is complete. */
   uint64_t trace_limit;
   /* NULL, or nscclModelTopoLinks(topo) entries: entry i receives link i's use. */
   nscclModelLinkUse_t *links;

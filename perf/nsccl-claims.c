@@ -93,7 +93,7 @@ static void usage(FILE *f) {
              "  --trace FILE        after each collective's sweep, simulate its peak point again (the\n"
              "                      selected family on both sides) and write the timelines to FILE in\n"
              "                      the Trace Event Format (Perfetto, chrome://tracing; docs/simulator.md)\n"
-             "  --trace-limit N     events in the trace at most (default 500000)\n"
+             "  --trace-limit N     slices in the trace at most (default 500000)\n"
              "  --links[=N|all]     print the N busiest links (default 10) of both sides at the peak point\n"
              "  --quiet             no progress on stderr\n"
              "  -h, --help          this text\n"

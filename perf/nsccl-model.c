@@ -76,7 +76,7 @@ static void usage(FILE *f) {
              "               its steps, a track per link with its busy intervals, bytes in flight.\n"
              "               Each run is a pair of processes named after it; pick one run with --coll,\n"
              "               --algo and -b = -e to keep the file small\n"
-             "  --trace-limit N  events in the trace at most (default 500000, about 75 MB); later ones\n"
+             "  --trace-limit N  slices in the trace at most (default 500000, about 75 MB); later ones\n"
              "               are dropped and the file says from when (docs/simulator.md)\n"
              "  --links[=N|all]  with --sim: after each table, the N busiest links of every simulated\n"
              "               run (default 10): share of the span busy, bytes carried, from/to vertices\n"

@@ -56,6 +56,76 @@ static void add_load(model_t *m, int link, double seconds) {
   m->load[link] += seconds;
 }
 
+/* ---- DMA queues of a pipelined phase ----
+ * A pair's messages stream one after another through its one DMA queue (the simulator's rule), so
+ * over a phase no pair finishes before its queue has streamed all it carries, whatever else
+ * overlaps. Flows are noted per step (qstep) and added to the phase's table times the step's
+ * repeat; the phase is bound by its busiest queue. */
+typedef struct nsccl_model_queue queue_t;
+
+static void queue_note(model_t *m, int src, int dst, double seconds) {
+  if (m->qstep_n == m->qstep_cap) {
+    int cap = m->qstep_cap ? 2 * m->qstep_cap : 256;
+    queue_t *q = realloc(m->qstep, (size_t)cap * sizeof(*q));
+    if (!q) {
+      m->rc = nscclSystemError;
+      return;
+    }
+    m->qstep = q, m->qstep_cap = cap;
+  }
+  m->qstep[m->qstep_n++] = (queue_t){(long long)src * m->p + dst, seconds};
+}
+
+static int queue_grow(model_t *m) {
+  int cap = m->qcap ? 2 * m->qcap : 1024;
+  queue_t *q = malloc((size_t)cap * sizeof(*q));
+  if (!q) return 0;
+  for (int i = 0; i < cap; i++) q[i].key = -1;
+  for (int i = 0; i < m->qcap; i++) /* rehash */
+    if (m->qtab[i].key >= 0) {
+      unsigned long long h = (unsigned long long)m->qtab[i].key * 0x9e3779b97f4a7c15ull;
+      int j = (int)(h >> 20) & (cap - 1);
+      while (q[j].key >= 0) j = (j + 1) & (cap - 1);
+      q[j] = m->qtab[i];
+    }
+  free(m->qtab);
+  m->qtab = q, m->qcap = cap;
+  return 1;
+}
+
+static void queue_step_end(model_t *m, double repeat) {
+  for (int i = 0; i < m->qstep_n && m->rc == nscclSuccess; i++) {
+    if (2 * (m->qn + 1) > m->qcap && !queue_grow(m)) {
+      m->rc = nscclSystemError;
+      break;
+    }
+    unsigned long long h = (unsigned long long)m->qstep[i].key * 0x9e3779b97f4a7c15ull;
+    int j = (int)(h >> 20) & (m->qcap - 1);
+    while (m->qtab[j].key >= 0 && m->qtab[j].key != m->qstep[i].key) j = (j + 1) & (m->qcap - 1);
+    if (m->qtab[j].key < 0) m->qtab[j] = (queue_t){m->qstep[i].key, 0}, m->qn++;
+    m->qtab[j].seconds += repeat * m->qstep[i].seconds;
+  }
+  m->qstep_n = 0;
+}
+
+static double queue_phase_end(model_t *m) {
+  double busiest = 0;
+  for (int i = 0; i < m->qcap; i++)
+    if (m->qtab[i].key >= 0) {
+      busiest = fmax(busiest, m->qtab[i].seconds);
+      m->qtab[i].key = -1;
+    }
+  m->qn = 0;
+  return busiest;
+}
+
+/* Seconds the engines of one DMA queue stream `bytes` sent as messages of per_msg bytes. */
+static double queue_seconds(const model_t *m, double bytes, double per_msg) {
+  const nsccl_topo_t *t = m->t;
+  int E = t->dma_engines > 0 ? t->dma_engines : 1, epm = t->engines_per_message > 0 ? t->engines_per_message : 1;
+  return bytes / (nsccl_dma_engines_for(per_msg, epm < E ? epm : E) * t->dma_engine_bandwidth);
+}
+
 /* A flow of `bytes` from src to dst sent as nmsgs messages (0: one per chunk). */
 void nsccl_model_flow(model_t *m, int src, int dst, double bytes, double nmsgs) {
   if (bytes <= 0 || m->rc != nscclSuccess) return;
@@ -70,9 +140,17 @@ void nsccl_model_flow(model_t *m, int src, int dst, double bytes, double nmsgs) 
   for (int i = 0; i < n; i++) add_load(m, route[i], bytes / m->t->links[route[i]].bandwidth);
   double per_msg = nmsgs > 0 ? bytes / nmsgs : fmin(bytes, m->chunk);
   add_route_cost(m, route_cost(m, route, n, per_msg), 1);
+  if (m->in_phase && m->t->dma_engine_bandwidth > 0) queue_note(m, src, dst, queue_seconds(m, bytes, per_msg));
   m->msgs[src] += nmsgs > 0 ? nmsgs : fmax(1.0, ceil(bytes / m->chunk));
   m->sent[src] += bytes;
   m->flows[src] += 1;
+  /* A storing chip on the way re-sends the whole message from its own engines (the simulator's
+   * store-and-forward): the re-sends share its engines with its own sends (step_end). */
+  if (m->t->forward == NSCCL_FORWARD_STORE)
+    for (int i = 1; i < n; i++) {
+      int v = m->t->links[route[i]].src;
+      if (v < m->t->nranks) m->fwd[v] += nmsgs > 0 ? nmsgs : fmax(1.0, ceil(bytes / m->chunk));
+    }
 }
 
 /* The all-to-all step by symmetry (topo.h, link_orbit): the flows out of rank 0 stand for every
@@ -93,10 +171,12 @@ static int all_to_all_by_symmetry(model_t *m, double bytes, double nmsgs) {
   int ok = 1;
   for (int i = 0; i < t->nlinks && ok; i++) {
     orbit[i] = t->module->link_orbit(t, i);
-    if (orbit[i] < 0 || orbit[i] >= K) ok = 0;
-    else size[orbit[i]] += 1;
+    if (orbit[i] < 0 || orbit[i] >= K)
+      ok = 0;
+    else
+      size[orbit[i]] += 1;
   }
-  double per_msg = nmsgs > 0 ? bytes / nmsgs : fmin(bytes, m->chunk);
+  double per_msg = nmsgs > 0 ? bytes / nmsgs : fmin(bytes, m->chunk), forwards = 0;
   int route[NSCCL_TOPO_MAX_ROUTE];
   for (int dst = 1; dst < p && ok; dst++) {
     int n = nsccl_topo_route(t, 0, dst, route, NSCCL_TOPO_MAX_ROUTE);
@@ -105,7 +185,11 @@ static int all_to_all_by_symmetry(model_t *m, double bytes, double nmsgs) {
       break;
     }
     for (int i = 0; i < n; i++) cnt[orbit[route[i]]] += 1;
+    if (t->forward == NSCCL_FORWARD_STORE) /* by symmetry every chip re-sends what rank 0's routes pass */
+      for (int i = 1; i < n; i++) forwards += t->links[route[i]].src < t->nranks;
     add_route_cost(m, route_cost(m, route, n, per_msg), p);
+    /* every pair's queue carries the same: rank 0's stand for all */
+    if (m->in_phase && t->dma_engine_bandwidth > 0) queue_note(m, 0, dst, queue_seconds(m, bytes, per_msg));
   }
   /* Over the p translations a link's class-mates each stand in its place p / |class| times. */
   for (int i = 0; i < t->nlinks && ok && m->rc == nscclSuccess; i++)
@@ -114,6 +198,7 @@ static int all_to_all_by_symmetry(model_t *m, double bytes, double nmsgs) {
     for (int r = 0; r < p; r++) {
       m->msgs[r] += (p - 1) * (nmsgs > 0 ? nmsgs : fmax(1.0, ceil(bytes / m->chunk)));
       m->sent[r] += (p - 1) * bytes;
+      m->fwd[r] += forwards * (nmsgs > 0 ? nmsgs : fmax(1.0, ceil(bytes / m->chunk)));
       m->flows[r] += p - 1;
     }
   free(cnt);
@@ -142,9 +227,11 @@ void nsccl_model_step_reset_latency(model_t *m) {
  * and the repeats pipeline around it, so a block's journey of repeat = p-1 hops pays each edge's
  * latency once (all edges but the cheapest), not the slowest edge's at every step. */
 void nsccl_model_step_end(model_t *m, double repeat, int ring) {
-  double k = 0, W = 0, R = 0, S = 0, F = 1;
+  double k = 0, W = 0, R = 0, S = 0, F = 1, Kt = 0;
   for (int r = 0; r < m->p; r++) {
     if (m->msgs[r] > k) k = m->msgs[r], S = m->sent[r], F = m->flows[r];
+    if (m->msgs[r] + m->fwd[r] > Kt) Kt = m->msgs[r] + m->fwd[r];
+    m->fwd[r] = 0;
     if (m->red[r] > R) R = m->red[r];
     if (m->in_phase)
       m->phase_red[r] += repeat * m->red[r], m->phase_msgs[r] += repeat * m->msgs[r],
@@ -183,6 +270,10 @@ void nsccl_model_step_end(model_t *m, double repeat, int ring) {
     double w = W / k, g = m->gamma * R / k, item = fmax(fmax(w, e1), g);
     double rest = fmax((ceil(k / c) - 1) * (m->alpha + e1), (ceil(k / flows) - 1) * e1);
     T = m->alpha + fmax(w, e1) + g + fmax(rest, (k - 1) * fmax(w, g));
+    /* Storing chips re-send what passes them on the same engines: the step lasts at least the
+     * engine rounds of a chip's own and re-sent messages together. The re-sends' alpha is in the
+     * route latency, so with engines to spare (rounds < the path) this changes nothing. */
+    if (Kt > k) T = fmax(T, ceil(Kt / c) * (m->alpha + e1) + w - lat / repeat);
     if (ring && repeat > 1) {
       /* Ring repeats (docs/model.md, "Ring"): a chunk moves on to the next hop as soon as it
        * arrived, so repeats overlap. Either one chunk's journey (alpha, its wire, reduction and
@@ -202,6 +293,7 @@ void nsccl_model_step_end(model_t *m, double repeat, int ring) {
       piped = fmax(journey, hop + (repeat * k - 1) * busiest);
     }
   }
+  if (m->in_phase) queue_step_end(m, repeat);
   m->lat_override = -1;
   nsccl_model_step_reset_latency(m);
   if (piped >= 0 && !m->in_phase) {
@@ -266,7 +358,7 @@ void nsccl_model_phase_end(model_t *m) {
     I = fmax(I, phase_engines(m, m->phase_msgs[r], m->phase_sent[r]));
     m->phase_red[r] = m->phase_msgs[r] = m->phase_sent[r] = 0;
   }
-  double piped = m->phase_fill + fmax(W, fmax(R, I));
+  double piped = m->phase_fill + fmax(fmax(W, queue_phase_end(m)), fmax(R, I));
   /* One core doing everything (cpu_copies) cannot overlap its steps. */
   m->total += m->serial ? m->phase_serial : fmin(m->phase_serial, piped);
 }
@@ -328,8 +420,9 @@ nscclResult_t nsccl_model_predict(const nsccl_topo_t *topo, const nsccl_model_op
   m.red = calloc(nranks, sizeof(double));
   m.sent = calloc(nranks, sizeof(double));
   m.flows = calloc(nranks, sizeof(double));
+  m.fwd = calloc(nranks, sizeof(double));
   nscclResult_t rc = nscclSuccess;
-  if (!m.load || !m.touched || !m.msgs || !m.red || !m.sent || !m.flows) {
+  if (!m.load || !m.touched || !m.msgs || !m.red || !m.sent || !m.flows || !m.fwd) {
     rc = nscclSystemError;
     goto out;
   }
@@ -349,10 +442,13 @@ out:
   free(m.red);
   free(m.sent);
   free(m.flows);
+  free(m.fwd);
   free(m.phase_load);
   free(m.phase_red);
   free(m.phase_msgs);
   free(m.phase_sent);
+  free(m.qtab);
+  free(m.qstep);
   if (rc != nscclSuccess)
     nsccl_set_error(__FILE__, __LINE__, rc, "model: cannot price %s (variant %d) for %s on %s",
                     nsccl_model_variant_name(algo, variant), variant, nsccl_coll_name(coll),

@@ -11,8 +11,8 @@
 #include "engine/sim_observe.h"
 #include "model/simulate.h"
 
-/* Events a trace file holds at most unless told otherwise (about 100 bytes each): step slices, link
- * busy intervals and counter points together; metadata (names of tracks) is never dropped. */
+/* Slices a trace file holds at most unless told otherwise (about 150 bytes each): step slices and
+ * link busy intervals together; metadata is never dropped and the counter has a budget of its own. */
 #define NSCCL_TRACE_DEFAULT_LIMIT NSCCL_MODEL_TRACE_DEFAULT_LIMIT
 
 /* Tracks (lanes) per rank: a rank's concurrent steps go on separate tracks so that slices on one

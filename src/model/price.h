@@ -9,6 +9,11 @@
 
 #include "model/cost.h"
 
+struct nsccl_model_queue {
+  long long key; /* src * p + dst, -1: empty */
+  double seconds;
+};
+
 typedef struct nsccl_model {
   const nsccl_topo_t *t;
   int p;
@@ -21,6 +26,7 @@ typedef struct nsccl_model {
   double *sent;                     /* [p] bytes each rank sends in this step */
   double *flows;                    /* [p] flows (distinct peers: one DMA queue each) each rank sends in this step */
   double *red;                      /* [p] bytes each rank reduces in this step */
+  double *fwd;                      /* [p] messages each storing chip re-sends in this step */
   double lat;                       /* largest route latency of a flow in this step */
   double lat_sum, lat_min;          /* ring phases: sum and minimum of the route latencies of the flows */
   double hop_sum, hop_min, hop_max; /* ring phases: a message's own time on each flow (slowest link, engines) */
@@ -35,6 +41,11 @@ typedef struct nsccl_model {
   double *phase_red;   /* [p] bytes each rank reduces over the phase */
   double *phase_msgs;  /* [p] messages each rank issues over the phase */
   double *phase_sent;  /* [p] bytes each rank sends over the phase (its engines stream them) */
+  /* DMA queues over a phase: seconds each (src, dst) pair's queue streams (its messages one after
+   * another), an open-addressing table; the step's flows wait in qstep until the step's repeat is
+   * known. */
+  struct nsccl_model_queue *qtab, *qstep;
+  int qcap, qn, qstep_n, qstep_cap;
   double lat_override; /* >= 0: the latency the next step_end charges (several rings at once) */
 } nsccl_model_t;
 

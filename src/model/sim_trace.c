@@ -16,9 +16,11 @@
  * Limits (docs/simulator.md, "Timelines and link use"): back-to-back busy intervals of a link (the
  * next packet starts exactly when the last one ends) are merged into one slice, which loses nothing
  * of the busy time; after `limit` events further step slices and link intervals are dropped, the
- * run records the simulated time of the first dropped one (truncated_at_us) and the counter stops
- * there too. Metadata is always written. */
+ * run records the earliest end of a dropped one (truncated_at_us: every slice that ends earlier is
+ * in the file) and the counter stops there too. Metadata is always written; the counter has a
+ * budget of its own (write_counter). */
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,7 +74,9 @@ struct nsccl_trace_run {
   uint8_t *used;      /* [nlinks] */
   flight_t *flight;   /* message entries / landings */
   size_t nflight, cap_flight;
-  double truncated_at; /* < 0: nothing dropped */
+  double truncated_at; /* < 0: nothing dropped; else the earliest end of a dropped slice */
+  uint64_t counter_points;
+  int counter_sampled;
   uint64_t steps, link_slices, messages;
   double send_bytes, recv_bytes, msg_bytes;
 };
@@ -93,7 +97,8 @@ static void put_string(FILE *f, const char *s) {
   fputc('"', f);
 }
 
-/* Start an event (the comma before it); 0 when the limit drops it. */
+/* Start an event that ends at t (the comma before it); 0 when the limit drops it. Metadata and
+ * counter points are not counted. */
 static int begin_event(nsccl_trace_run_t *run, double t, int metadata) {
   nsccl_trace_t *tr = run->tr;
   if (!metadata && tr->written >= tr->limit) {
@@ -327,7 +332,7 @@ void nsccl_trace_step_end(nsccl_trace_run_t *run, int rank, uint32_t step, doubl
    * peer. Their slices show the transfer: from one endpoint overhead before its first byte enters a
    * link (ready_us keeps the other time), so that concurrent slices are concurrent transfers. */
   if (comm && run->sent[g] > t0) t0 = run->sent[g];
-  if (!begin_event(run, t0, 0)) return;
+  if (!begin_event(run, t, 0)) return;
   int lane = lane_for(run, rank, t0, t);
   /* chunk: the region's offset in units of its size, the chunk index when a schedule cuts a buffer
    * into equal pieces (the IR has no chunk field of its own). */
@@ -346,7 +351,7 @@ static void flush_link(nsccl_trace_run_t *run, int link) {
   if (!p->open) return;
   p->open = 0;
   run->link_slices++;
-  if (!begin_event(run, p->start, 0)) return;
+  if (!begin_event(run, p->end, 0)) return;
   fprintf(run->tr->f,
           "{\"ph\":\"X\",\"name\":\"busy\",\"cat\":\"link\",\"pid\":%d,\"tid\":%d,\"ts\":%.4f,\"dur\":%.4f,"
           "\"args\":{\"bytes\":%.0f}}",
@@ -397,21 +402,45 @@ static int by_time(const void *a, const void *b) {
   return (x->delta > y->delta) - (x->delta < y->delta); /* landings first at a tie: no false peak */
 }
 
-/* The bytes-in-flight counter: one point per distinct time, up to where the trace was truncated. */
+static void counter_point(nsccl_trace_run_t *run, double t, double level) {
+  if (level < 0.5 && level > -0.5) level = 0; /* sums of doubles: print an exact zero */
+  begin_event(run, t, 1);
+  fprintf(run->tr->f,
+          "{\"ph\":\"C\",\"name\":\"bytes in flight\",\"pid\":%d,\"tid\":0,\"ts\":%.4f,\"args\":{\"bytes\":%.0f}}",
+          run->pid, t * 1e6, level);
+  run->counter_points++;
+}
+
+/* The bytes-in-flight counter: one point per distinct time, up to where the trace was truncated.
+ * It is not counted in the event limit but has a budget of its own (a tenth of it, at least 1000
+ * points): beyond, the span is cut into budget intervals and each shows the peak it reached, at its
+ * first change, then the last level. */
 static void write_counter(nsccl_trace_run_t *run) {
   qsort(run->flight, run->nflight, sizeof(flight_t), by_time);
+  size_t n = 0; /* compact in place into (time, level after it) */
   double level = 0;
   for (size_t i = 0; i < run->nflight; i++) {
     level += run->flight[i].delta;
     if (i + 1 < run->nflight && run->flight[i + 1].t == run->flight[i].t) continue;
-    double t = run->flight[i].t;
-    if (run->truncated_at >= 0 && t > run->truncated_at) break;
-    if (level < 0.5 && level > -0.5) level = 0; /* sums of doubles: print an exact zero */
-    if (!begin_event(run, t, 0)) break;
-    fprintf(run->tr->f,
-            "{\"ph\":\"C\",\"name\":\"bytes in flight\",\"pid\":%d,\"tid\":0,\"ts\":%.4f,\"args\":{\"bytes\":%.0f}}",
-            run->pid, t * 1e6, level);
+    if (run->truncated_at >= 0 && run->flight[i].t > run->truncated_at) break;
+    run->flight[n++] = (flight_t){run->flight[i].t, level};
   }
+  uint64_t budget = run->tr->limit / 10 > 1000 ? run->tr->limit / 10 : 1000;
+  if (n <= budget) {
+    for (size_t i = 0; i < n; i++) counter_point(run, run->flight[i].t, run->flight[i].delta);
+    return;
+  }
+  run->counter_sampled = 1;
+  double t_end = run->flight[n - 1].t, width = t_end / (double)(budget - 1);
+  if (!(width > 0)) width = 1; /* everything at t = 0: one interval */
+  for (size_t i = 0; i + 1 < n;) {
+    size_t first = i;
+    double peak = run->flight[i].delta, stop = (floor(run->flight[i].t / width) + 1) * width;
+    for (i++; i + 1 < n && run->flight[i].t < stop; i++)
+      if (run->flight[i].delta > peak) peak = run->flight[i].delta;
+    counter_point(run, run->flight[first].t, peak);
+  }
+  counter_point(run, t_end, run->flight[n - 1].delta);
 }
 
 nscclResult_t nsccl_trace_run_end(nsccl_trace_run_t *run, double span_s, int ok) {
@@ -469,11 +498,13 @@ nscclResult_t nsccl_trace_run_end(nsccl_trace_run_t *run, double span_s, int ok)
                             "%s\n{\"label\":\"%s\",\"ok\":%s,\"ranks_pid\":%d,\"links_pid\":%d,\"ranks\":%d,"
                             "\"span_us\":%.6f,\"steps\":%llu,\"messages\":%llu,\"message_bytes\":%.0f,"
                             "\"send_bytes\":%.0f,\"recv_bytes\":%.0f,\"links_used\":%d,\"link_slices\":%llu,"
-                            "\"truncated_at_us\":%s,\"crowded_slices\":%llu}",
+                            "\"truncated_at_us\":%s,\"crowded_slices\":%llu,\"counter_points\":%llu,"
+                            "\"counter_sampled\":%s}",
                             tr->nruns > 1 && tr->nruns_txt ? "," : "", lab ? lab : "", ok ? "true" : "false", run->pid,
                             run->pid + 1, run->n, span_s * 1e6, (unsigned long long)run->steps,
                             (unsigned long long)run->messages, run->msg_bytes, run->send_bytes, run->recv_bytes,
-                            nlinks_used, (unsigned long long)run->link_slices, trunc, (unsigned long long)run->crowded);
+                            nlinks_used, (unsigned long long)run->link_slices, trunc, (unsigned long long)run->crowded,
+                            (unsigned long long)run->counter_points, run->counter_sampled ? "true" : "false");
   free(lab);
   run_free(run);
   if (!okt) NSCCL_FAIL(nscclSystemError, "trace: out of memory for the run table");

@@ -51,11 +51,17 @@ static int32_t in_val(int r, size_t i) { return (int32_t)(r * 1000 + (int)i * 7 
 static void run_and_check(const nsccl_program_t *progs, int n, nsccl_coll_t coll, size_t count, bool in_place) {
   size_t in_n = coll == NSCCL_COLL_REDUCESCATTER ? count * n : count;
   size_t out_n = coll == NSCCL_COLL_ALLGATHER ? count * n : count;
-  int32_t *send[N], *recv[N];
+  /* In place as NCCL lays it out: all-gather's send is block r of recv, reduce-scatter's recv
+   * block r of send, all-reduce's one buffer. */
+  int32_t *base[N], *send[N], *recv[N];
   for (int r = 0; r < n; r++) {
-    recv[r] = calloc(in_n + out_n, sizeof(int32_t));
-    send[r] =
-        in_place ? recv[r] + (coll == NSCCL_COLL_ALLGATHER ? (size_t)r * count : 0) : calloc(in_n, sizeof(int32_t));
+    base[r] = calloc(in_n + out_n, sizeof(int32_t));
+    send[r] = base[r], recv[r] = base[r] + in_n;
+    if (in_place) {
+      if (coll == NSCCL_COLL_ALLGATHER) recv[r] = base[r], send[r] = base[r] + (size_t)r * count;
+      if (coll == NSCCL_COLL_ALLREDUCE) recv[r] = base[r];
+      if (coll == NSCCL_COLL_REDUCESCATTER) recv[r] = base[r] + (size_t)r * count;
+    }
     for (size_t i = 0; i < in_n; i++) send[r][i] = in_val(r, i);
   }
   char err[1024] = "";
@@ -71,10 +77,7 @@ static void run_and_check(const nsccl_program_t *progs, int n, nsccl_coll_t coll
         for (int q = 0; q < n; q++) want += in_val(q, coll == NSCCL_COLL_REDUCESCATTER ? (size_t)r * count + i : i);
       cr_assert_eq(recv[r][i], want, "rank %d element %zu: %d, want %d", r, i, recv[r][i], want);
     }
-  for (int r = 0; r < n; r++) {
-    if (!in_place) free(send[r]);
-    free(recv[r]);
-  }
+  for (int r = 0; r < n; r++) free(base[r]);
 }
 
 static const nsccl_variant_t *load_ok(const char *name) {
@@ -103,6 +106,7 @@ Test(msccl, ring_allgather) { check_file("ring_allgather_4.xml", NSCCL_COLL_ALLG
 Test(msccl, ring_allgather_inplace) { check_file("ring_allgather_4_inplace.xml", NSCCL_COLL_ALLGATHER, 1); }
 Test(msccl, ring_allreduce_rrs_rrc_rcs) { check_file("ring_allreduce_4.xml", NSCCL_COLL_ALLREDUCE, 4); }
 Test(msccl, allpairs_allreduce_nop_re) { check_file("allpairs_allreduce_4.xml", NSCCL_COLL_ALLREDUCE, 4); }
+Test(msccl, ring_reducescatter) { check_file("ring_reducescatter_4.xml", NSCCL_COLL_REDUCESCATTER, 1); }
 
 /* Export a built-in variant, import it: the same results, and a simulated time close to the
  * original's (the import adds MSCCL's thread-block order, which these schedules already keep). */
@@ -150,7 +154,7 @@ Test(msccl, round_trip_tree_and_direct) {
 }
 
 /* In-place programs exported (inplace="1") and run both ways: in place as written, out of place
- * through the emulated alias (reduce-scatter: out of place only, the helper lays out AG/AR). */
+ * through the emulated alias. */
 Test(msccl, round_trip_in_place) {
   const char *algos[] = {"ring", "tree", "direct"};
   for (int a = 0; a < 3; a++)
@@ -170,7 +174,7 @@ Test(msccl, round_trip_in_place) {
       cr_assert_eq(nsccl_msccl_load(tmpl, &v), nscclSuccess, "%s", nsccl_last_error());
       cr_assert(nsccl_msccl_plan_of(v->id)->inplace);
       nsccl_program_t progs[N];
-      for (int ip = 0; ip < (coll == NSCCL_COLL_REDUCESCATTER ? 1 : 2); ip++) {
+      for (int ip = 0; ip < 2; ip++) {
         /* sliced too: 256-byte messages */
         cr_assert_eq(build_all(v, coll, count * 4, ip, 256, progs, N), nscclSuccess, "%s", nsccl_last_error());
         run_and_check(progs, N, coll, count * 4, ip);
@@ -245,6 +249,10 @@ Test(msccl, malformed_files) {
   expect_refused(HEAD GPU(0, 1, STEP(0, "r", "i", -1, "o", 1) STEP(1, "s", "i", 0, "o", -1))
                      GPU(1, 0, STEP(0, "r", "i", -1, "o", 0) STEP(1, "s", "i", 0, "o", -1)) "</algo>\n",
                  "cannot be ordered", "deadlocks");
+  /* a file that is not there */
+  cr_assert_neq(nsccl_msccl_load("msccl:/nonexistent/nsccl-msccl-test.xml", &v), nscclSuccess);
+  cr_assert(strstr(nsccl_last_error(), "cannot open /nonexistent/nsccl-msccl-test.xml: No such file"), "%s",
+            nsccl_last_error());
   /* a collective nsccl does not import */
   expect_refused("<algo name=\"x\" nchunksperloop=\"2\" ngpus=\"2\" coll=\"alltoall\">\n</algo>\n", ":1:", "alltoall");
 }

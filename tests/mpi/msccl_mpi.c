@@ -2,7 +2,7 @@
  * run for real by the fabric engine, compared element by element with what MPI computes on the
  * same inputs (small integers in float32: every order of additions gives the same bits).
  *
- *   mpirun -n 4 msccl_mpi FILE allgather|allreduce [--bad]
+ *   mpirun -n 4 msccl_mpi FILE allgather|allreduce|reducescatter [--bad]
  *     --bad: FILE must be refused at communicator creation (nothing runs); exit 0 if it is. */
 #include <mpi.h>
 #include <stdio.h>
@@ -13,24 +13,33 @@
 
 static int rank, nranks;
 
-static int run(nscclComm_t comm, int allreduce, size_t count, int in_place) {
-  size_t out_n = allreduce ? count : count * (size_t)nranks;
-  float *send = malloc(sizeof(float) * count), *recv = calloc(out_n, sizeof(float)),
-        *ref = malloc(sizeof(float) * out_n);
-  for (size_t i = 0; i < count; i++) send[i] = (float)((rank * 31 + (int)(i % 97)) % 23);
-  if (allreduce)
+enum { AG, AR, RS };
+
+static int run(nscclComm_t comm, int coll, size_t count, int in_place) {
+  size_t in_n = coll == RS ? count * (size_t)nranks : count, out_n = coll == AG ? count * (size_t)nranks : count;
+  size_t big = in_n > out_n ? in_n : out_n;
+  float *send = malloc(sizeof(float) * in_n), *buf = calloc(big, sizeof(float)), *ref = malloc(sizeof(float) * out_n);
+  for (size_t i = 0; i < in_n; i++) send[i] = (float)((rank * 31 + (int)(i % 97)) % 23);
+  if (coll == AR)
     MPI_Allreduce(send, ref, (int)count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
-  else
+  else if (coll == AG)
     MPI_Allgather(send, (int)count, MPI_FLOAT, ref, (int)count, MPI_FLOAT, MPI_COMM_WORLD);
+  else
+    MPI_Reduce_scatter_block(send, ref, (int)count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
   nscclResult_t rc;
+  float *recv = buf;
   if (in_place) {
-    float *mine = allreduce ? recv : recv + (size_t)rank * count;
-    memcpy(mine, send, sizeof(float) * count);
-    rc = allreduce ? nscclAllReduce(recv, recv, count, nscclFloat32, nscclSum, comm, NULL)
-                   : nscclAllGather(mine, recv, count, nscclFloat32, comm, NULL);
+    /* NCCL's in-place layouts: AG's input is block r of the output, RS's output block r of the input. */
+    float *in = coll == AG ? buf + (size_t)rank * count : buf;
+    memcpy(in, send, sizeof(float) * in_n);
+    if (coll == RS) recv = buf + (size_t)rank * count;
+    rc = coll == AR   ? nscclAllReduce(buf, buf, count, nscclFloat32, nscclSum, comm, NULL)
+         : coll == AG ? nscclAllGather(in, buf, count, nscclFloat32, comm, NULL)
+                      : nscclReduceScatter(buf, recv, count, nscclFloat32, nscclSum, comm, NULL);
   } else {
-    rc = allreduce ? nscclAllReduce(send, recv, count, nscclFloat32, nscclSum, comm, NULL)
-                   : nscclAllGather(send, recv, count, nscclFloat32, comm, NULL);
+    rc = coll == AR   ? nscclAllReduce(send, buf, count, nscclFloat32, nscclSum, comm, NULL)
+         : coll == AG ? nscclAllGather(send, buf, count, nscclFloat32, comm, NULL)
+                      : nscclReduceScatter(send, buf, count, nscclFloat32, nscclSum, comm, NULL);
   }
   int bad = rc != nscclSuccess;
   if (bad) fprintf(stderr, "rank %d: count %zu: %s\n", rank, count, nscclGetLastError(comm));
@@ -41,7 +50,7 @@ static int run(nscclComm_t comm, int allreduce, size_t count, int in_place) {
       bad = 1;
     }
   free(send);
-  free(recv);
+  free(buf);
   free(ref);
   return bad;
 }
@@ -51,11 +60,12 @@ int main(int argc, char **argv) {
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &nranks);
   if (argc < 3) {
-    if (rank == 0) fprintf(stderr, "usage: msccl_mpi FILE allgather|allreduce [--bad]\n");
+    if (rank == 0) fprintf(stderr, "usage: msccl_mpi FILE allgather|allreduce|reducescatter [--bad]\n");
     MPI_Finalize();
     return 2;
   }
-  int allreduce = !strcmp(argv[2], "allreduce"), expect_bad = argc > 3 && !strcmp(argv[3], "--bad");
+  int coll = !strcmp(argv[2], "allreduce") ? AR : !strcmp(argv[2], "reducescatter") ? RS : AG;
+  int expect_bad = argc > 3 && !strcmp(argv[3], "--bad");
   char spec[512];
   snprintf(spec, sizeof(spec), "msccl:%s", argv[1]);
   nscclUniqueId id;
@@ -79,7 +89,7 @@ int main(int argc, char **argv) {
      * are sliced (longer than the 1 MiB pipelining chunk). */
     const size_t counts[] = {4, 64, 1000, 65536, 1 << 20};
     for (int k = 0; k < 5; k++)
-      for (int ip = 0; ip < 2; ip++) failures += run(comm, allreduce, allreduce ? counts[k] * 4 : counts[k], ip);
+      for (int ip = 0; ip < 2; ip++) failures += run(comm, coll, coll == AR ? counts[k] * 4 : counts[k], ip);
     nscclCommDestroy(comm);
   }
   int total = 0;

@@ -60,7 +60,7 @@ def check_trace(d, name, truncated_ok=False):
     runs = meta.get("runs", [])
     check(len(runs) >= 1, name + ": at least one run in the nsccl table")
     events = d["traceEvents"]
-    limited = [e for e in events if e["ph"] != "M" and e.get("name") != "collective"]
+    limited = [e for e in events if e["ph"] not in ("M", "C") and e.get("name") != "collective"]
     check(len(limited) == meta.get("events"), name + ": events counted as written (%d vs %s)" %
           (len(limited), meta.get("events")))
     check(len(limited) <= meta.get("event_limit", 0), name + ": no more events than the limit")
@@ -129,6 +129,8 @@ def check_trace(d, name, truncated_ok=False):
               label + ": a transfer starts when its step is ready or later")
         check(all(e["args"]["peer"] != (e["tid"] - 1) % n for e in sends), label + ": nobody sends to itself here")
         ctr = sorted((e["ts"], e["args"]["bytes"]) for e in ev_r if e["ph"] == "C")
+        check(len(ctr) == run_["counter_points"] and len(ctr) <= max(1000, meta["event_limit"] // 10) + 1,
+              label + ": counter points counted and within their budget")
         if check(len(ctr) > 0, label + ": a bytes-in-flight counter"):
             check(min(v for _, v in ctr) >= 0 and ctr[-1][1] == 0, label + ": in flight >= 0 and ends at 0")
             check(max(v for _, v in ctr) <= run_["message_bytes"], label + ": in flight at most all bytes")
@@ -244,6 +246,26 @@ if p.returncode == 0:
     check(d["nsccl"]["events"] == 200 and d["nsccl"]["dropped_events"] > 0, "limited: 200 events, the rest dropped")
     check(runs and runs[0]["truncated_at_us"] is not None, "limited: truncated_at_us recorded")
     check("dropped" in p.stderr, "limited: the tool says it dropped events")
+    # Every slice that ends before truncated_at_us is in the file: compare with the full trace.
+    full = load(os.path.join(TMP, "ring16.json"))
+    cut = runs[0]["truncated_at_us"] if runs else 0
+
+    def key(e):
+        return (e["pid"], e["name"], e["args"].get("step", -1), e["args"].get("bytes"), round(e["ts"], 3))
+
+    have = {key(e) for e in d["traceEvents"] if e["ph"] == "X" and e.get("cat") in ("step", "link")}
+    want = [e for e in full["traceEvents"] if e["ph"] == "X" and e.get("cat") in ("step", "link") and
+            e["ts"] + e["dur"] < cut - 1e-3]
+    check(len(want) > 0 and all(key(e) in have for e in want),
+          "limited: all %d slices ending before %.3f us are kept" % (len(want), cut))
+
+# ---- the counter's own budget: downsampled to peaks, still >= 0 and back to 0 ----
+# (direct all-gather on trn3-u64 at 16 MiB: about 9,500 events, 1,500 distinct counter times)
+d, runs = trace_of(["--topo", "trn3-u64", "--coll", "allgather", "--algo", "direct", "-b", "16M", "-e", "16M",
+                    "--trace-limit", "10000"], "sampled", 1)
+if runs:
+    check(runs[0]["counter_sampled"] and runs[0]["counter_points"] <= 1001,
+          "sampled: the counter is downsampled to its budget (%d points)" % runs[0]["counter_points"])
 
 # ---- nsccl-claims: the peak point of each collective, both sides ----
 path = os.path.join(TMP, "claims.json")
