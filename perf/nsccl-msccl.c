@@ -20,28 +20,29 @@
 #include "topologies/topo.h"
 
 static void usage(FILE *f) {
-  fprintf(f,
-          "usage: nsccl-msccl export --algo A --coll C (--nranks N | --topo T) [--count N] [--dtype T]\n"
-          "                          [--in-place] [--chunk BYTES] [--name NAME] [-o FILE]\n"
-          "       nsccl-msccl check FILE [--count N] [--in-place] [--chunk BYTES]\n"
-          "\n"
-          "MSCCL-IR XML interchange (docs/msccl.md).\n"
-          "\n"
-          "export   write the schedule of a registered variant as MSCCL-IR XML (stdout or -o FILE)\n"
-          "  --algo A      ring | tree | direct | FAMILY/VARIANT (nsccl-model --list) | msccl:FILE\n"
-          "  --coll C      allgather | reducescatter | allreduce (required)\n"
-          "  --nranks N    ranks of a flat host, or --topo T: a preset, INI file or spec\n"
-          "                (as nsccl-model --topo takes it; its rank count is used)\n"
-          "  --count N     elements (NCCL's count for the collective; default: nranks, one chunk per rank)\n"
-          "  --dtype T     datatype (default float32); the XML counts chunks, not elements\n"
-          "  --in-place    export the in-place program (inplace=\"1\")\n"
-          "  --chunk B     the builders' pipelining chunk in bytes (default 1M); K, M, G suffixes\n"
-          "  --name NAME   the algo's name attribute (default the variant's name)\n"
-          "check    read FILE as NSCCL_ALGO=msccl:FILE would, build every rank's program for --count\n"
-          "         (default: nchunksperloop elements of the larger buffer), run the schedule validator\n"
-          "         and the local engine on float32 data, compare with a serial reference (sum), and print one JSON\n"
-          "         line: file, collective, ngpus, nchunksperloop, count, steps, status. Exit 0 if ok.\n"
-          "  -h, --help    this text\n");
+  fprintf(f, "usage: nsccl-msccl export --algo A --coll C (--nranks N | --topo T) [--count N] [--dtype T]\n"
+             "                          [--in-place] [--chunk BYTES] [--name NAME] [-o FILE]\n"
+             "       nsccl-msccl check FILE [--count N] [--in-place] [--chunk BYTES]\n"
+             "\n"
+             "MSCCL-IR XML interchange (docs/msccl.md).\n"
+             "\n"
+             "export   write the schedule of a registered variant as MSCCL-IR XML (stdout or -o FILE)\n"
+             "  --algo A      ring | tree | direct | FAMILY/VARIANT (nsccl-model --list) | msccl:FILE\n"
+             "  --coll C      allgather | reducescatter | allreduce (required)\n"
+             "  --nranks N    ranks of a flat host, or --topo T: a preset, INI file or spec\n"
+             "                (as nsccl-model --topo takes it; its rank count is used)\n"
+             "  --count N     elements (NCCL's count for the collective; default: nranks, one chunk per rank)\n"
+             "  --dtype T     datatype (default float32); the XML counts chunks, not elements\n"
+             "  --in-place    export the in-place program (inplace=\"1\")\n"
+             "  --chunk B     the builders' pipelining chunk in bytes (default 1M); K, M, G suffixes\n"
+             "  --name NAME   the algo's name attribute (default the variant's name)\n"
+             "check    read FILE as NSCCL_ALGO=msccl:FILE would, build every rank's program for --count\n"
+             "         (default: nchunksperloop elements of the larger buffer), run the schedule validator\n"
+             "         and the local engine on float32 data, compare with a serial reference (sum), and\n"
+             "         print one JSON line: file, collective, ngpus, nchunksperloop, count, in_place,\n"
+             "         steps, status (ok, invalid, build-failed, validator-rejected, engine-failed,\n"
+             "         wrong-result), error. Exit 0 if ok.\n"
+             "  -h, --help    this text\n");
 }
 
 typedef struct {
@@ -153,8 +154,10 @@ static int do_export(const opts_t *o) {
   int family = v ? (int)v->family : nsccl_algo_from_name(o->algo), variant = v ? v->id : 0;
   int rc = 1;
   if (family < 0) {
-    const char *why = !strncmp(o->algo, NSCCL_MSCCL_PREFIX, strlen(NSCCL_MSCCL_PREFIX)) ? nsccl_last_error() : "";
-    fprintf(stderr, "nsccl-msccl: --algo %s: unknown algorithm (see nsccl-model --list) %s\n", o->algo, why);
+    if (!strncmp(o->algo, NSCCL_MSCCL_PREFIX, strlen(NSCCL_MSCCL_PREFIX)))
+      fprintf(stderr, "nsccl-msccl: --algo %s: %s\n", o->algo, nsccl_last_error());
+    else
+      fprintf(stderr, "nsccl-msccl: --algo %s: unknown algorithm (see nsccl-model --list)\n", o->algo);
     goto out;
   }
   nsccl_coll_args_t args = {.coll = (nsccl_coll_t)o->coll,

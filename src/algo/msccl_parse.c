@@ -2,11 +2,13 @@
  * <tb> its <step>s. Every attribute is checked here, with the file and line of the element at
  * fault in the message; msccl_order.c then checks what spans elements (connections, cycles). */
 #include <errno.h>
+#include <fcntl.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "algo/msccl_internal.h"
 #include "base/check.h"
@@ -302,13 +304,22 @@ nscclResult_t nsccl_msccl_parse(const char *path, nsccl_msccl_plan_t **out) {
     NSCCL_FAIL(nscclSystemError, "MSCCL-IR: out of memory for %s", path);
   }
   ctx_t c = {plan->path, nscclSuccess};
+  /* Opened here, so that a missing file is said plainly (libxml2 would print an I/O warning). */
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    int e = errno;
+    nsccl_msccl_plan_free(plan);
+    NSCCL_FAIL(nscclInvalidArgument, "MSCCL-IR: cannot open %s: %s", path, strerror(e));
+  }
   xmlParserCtxtPtr px = xmlNewParserCtxt();
   if (!px) {
+    close(fd);
     nsccl_msccl_plan_free(plan);
     NSCCL_FAIL(nscclSystemError, "MSCCL-IR: cannot create an XML parser");
   }
-  /* No network, no entity expansion beyond the document, errors kept in the context, not printed. */
-  xmlDocPtr doc = xmlCtxtReadFile(px, path, NULL, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+  /* No network, errors kept in the context, not printed. */
+  xmlDocPtr doc = xmlCtxtReadFd(px, fd, path, NULL, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+  close(fd);
   nscclResult_t rc = nscclSuccess;
   msccl_raw_gpu_t *gpus = NULL;
   if (!doc) {

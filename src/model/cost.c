@@ -144,6 +144,13 @@ void nsccl_model_flow(model_t *m, int src, int dst, double bytes, double nmsgs) 
   m->msgs[src] += nmsgs > 0 ? nmsgs : fmax(1.0, ceil(bytes / m->chunk));
   m->sent[src] += bytes;
   m->flows[src] += 1;
+  /* A storing chip on the way re-sends the whole message from its own engines (the simulator's
+   * store-and-forward): the re-sends share its engines with its own sends (step_end). */
+  if (m->t->forward == NSCCL_FORWARD_STORE)
+    for (int i = 1; i < n; i++) {
+      int v = m->t->links[route[i]].src;
+      if (v < m->t->nranks) m->fwd[v] += nmsgs > 0 ? nmsgs : fmax(1.0, ceil(bytes / m->chunk));
+    }
 }
 
 /* The all-to-all step by symmetry (topo.h, link_orbit): the flows out of rank 0 stand for every
@@ -169,7 +176,7 @@ static int all_to_all_by_symmetry(model_t *m, double bytes, double nmsgs) {
     else
       size[orbit[i]] += 1;
   }
-  double per_msg = nmsgs > 0 ? bytes / nmsgs : fmin(bytes, m->chunk);
+  double per_msg = nmsgs > 0 ? bytes / nmsgs : fmin(bytes, m->chunk), forwards = 0;
   int route[NSCCL_TOPO_MAX_ROUTE];
   for (int dst = 1; dst < p && ok; dst++) {
     int n = nsccl_topo_route(t, 0, dst, route, NSCCL_TOPO_MAX_ROUTE);
@@ -178,6 +185,8 @@ static int all_to_all_by_symmetry(model_t *m, double bytes, double nmsgs) {
       break;
     }
     for (int i = 0; i < n; i++) cnt[orbit[route[i]]] += 1;
+    if (t->forward == NSCCL_FORWARD_STORE) /* by symmetry every chip re-sends what rank 0's routes pass */
+      for (int i = 1; i < n; i++) forwards += t->links[route[i]].src < t->nranks;
     add_route_cost(m, route_cost(m, route, n, per_msg), p);
     /* every pair's queue carries the same: rank 0's stand for all */
     if (m->in_phase && t->dma_engine_bandwidth > 0) queue_note(m, 0, dst, queue_seconds(m, bytes, per_msg));
@@ -189,6 +198,7 @@ static int all_to_all_by_symmetry(model_t *m, double bytes, double nmsgs) {
     for (int r = 0; r < p; r++) {
       m->msgs[r] += (p - 1) * (nmsgs > 0 ? nmsgs : fmax(1.0, ceil(bytes / m->chunk)));
       m->sent[r] += (p - 1) * bytes;
+      m->fwd[r] += forwards * (nmsgs > 0 ? nmsgs : fmax(1.0, ceil(bytes / m->chunk)));
       m->flows[r] += p - 1;
     }
   free(cnt);
@@ -217,9 +227,11 @@ void nsccl_model_step_reset_latency(model_t *m) {
  * and the repeats pipeline around it, so a block's journey of repeat = p-1 hops pays each edge's
  * latency once (all edges but the cheapest), not the slowest edge's at every step. */
 void nsccl_model_step_end(model_t *m, double repeat, int ring) {
-  double k = 0, W = 0, R = 0, S = 0, F = 1;
+  double k = 0, W = 0, R = 0, S = 0, F = 1, Kt = 0;
   for (int r = 0; r < m->p; r++) {
     if (m->msgs[r] > k) k = m->msgs[r], S = m->sent[r], F = m->flows[r];
+    if (m->msgs[r] + m->fwd[r] > Kt) Kt = m->msgs[r] + m->fwd[r];
+    m->fwd[r] = 0;
     if (m->red[r] > R) R = m->red[r];
     if (m->in_phase)
       m->phase_red[r] += repeat * m->red[r], m->phase_msgs[r] += repeat * m->msgs[r],
@@ -258,6 +270,10 @@ void nsccl_model_step_end(model_t *m, double repeat, int ring) {
     double w = W / k, g = m->gamma * R / k, item = fmax(fmax(w, e1), g);
     double rest = fmax((ceil(k / c) - 1) * (m->alpha + e1), (ceil(k / flows) - 1) * e1);
     T = m->alpha + fmax(w, e1) + g + fmax(rest, (k - 1) * fmax(w, g));
+    /* Storing chips re-send what passes them on the same engines: the step lasts at least the
+     * engine rounds of a chip's own and re-sent messages together. The re-sends' alpha is in the
+     * route latency, so with engines to spare (rounds < the path) this changes nothing. */
+    if (Kt > k) T = fmax(T, ceil(Kt / c) * (m->alpha + e1) + w - lat / repeat);
     if (ring && repeat > 1) {
       /* Ring repeats (docs/model.md, "Ring"): a chunk moves on to the next hop as soon as it
        * arrived, so repeats overlap. Either one chunk's journey (alpha, its wire, reduction and
@@ -404,8 +420,9 @@ nscclResult_t nsccl_model_predict(const nsccl_topo_t *topo, const nsccl_model_op
   m.red = calloc(nranks, sizeof(double));
   m.sent = calloc(nranks, sizeof(double));
   m.flows = calloc(nranks, sizeof(double));
+  m.fwd = calloc(nranks, sizeof(double));
   nscclResult_t rc = nscclSuccess;
-  if (!m.load || !m.touched || !m.msgs || !m.red || !m.sent || !m.flows) {
+  if (!m.load || !m.touched || !m.msgs || !m.red || !m.sent || !m.flows || !m.fwd) {
     rc = nscclSystemError;
     goto out;
   }
@@ -425,6 +442,7 @@ out:
   free(m.red);
   free(m.sent);
   free(m.flows);
+  free(m.fwd);
   free(m.phase_load);
   free(m.phase_red);
   free(m.phase_msgs);

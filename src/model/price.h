@@ -26,6 +26,7 @@ typedef struct nsccl_model {
   double *sent;                     /* [p] bytes each rank sends in this step */
   double *flows;                    /* [p] flows (distinct peers: one DMA queue each) each rank sends in this step */
   double *red;                      /* [p] bytes each rank reduces in this step */
+  double *fwd;                      /* [p] messages each storing chip re-sends in this step */
   double lat;                       /* largest route latency of a flow in this step */
   double lat_sum, lat_min;          /* ring phases: sum and minimum of the route latencies of the flows */
   double hop_sum, hop_min, hop_max; /* ring phases: a message's own time on each flow (slowest link, engines) */

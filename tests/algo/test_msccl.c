@@ -249,6 +249,10 @@ Test(msccl, malformed_files) {
   expect_refused(HEAD GPU(0, 1, STEP(0, "r", "i", -1, "o", 1) STEP(1, "s", "i", 0, "o", -1))
                      GPU(1, 0, STEP(0, "r", "i", -1, "o", 0) STEP(1, "s", "i", 0, "o", -1)) "</algo>\n",
                  "cannot be ordered", "deadlocks");
+  /* a file that is not there */
+  cr_assert_neq(nsccl_msccl_load("msccl:/nonexistent/nsccl-msccl-test.xml", &v), nscclSuccess);
+  cr_assert(strstr(nsccl_last_error(), "cannot open /nonexistent/nsccl-msccl-test.xml: No such file"), "%s",
+            nsccl_last_error());
   /* a collective nsccl does not import */
   expect_refused("<algo name=\"x\" nchunksperloop=\"2\" ngpus=\"2\" coll=\"alltoall\">\n</algo>\n", ":1:", "alltoall");
 }

@@ -117,6 +117,29 @@ Test(engines, tree_phase_waits_for_its_busiest_queue) {
   nsccl_topo_free(t);
 }
 
+/* Store-and-forward chips re-send on their own engines. A ring of 8 chips, direct all-gather of 64 B:
+ * each chip sends 7 messages and, by symmetry, re-sends 0+1+2+3+2+1+0 = 9 that pass it. With 2
+ * engines that is 16 issues of 1 us on 2 engines, 8 us; with 64 engines the farthest message's path
+ * sets the time: alpha, 3 re-sends of alpha, 4 hops of 0.1 us = 4.4 us. */
+Test(engines, storing_chips_resend_on_their_engines) {
+  const char *spec = "torus:dims=8,link_bandwidth=1e12,link_latency=0.1e-6,endpoint_overhead=1e-6,"
+                     "reduce_bandwidth=1e12,forward=store,dma_engines=%d";
+  char buf[256];
+  double m, s;
+  snprintf(buf, sizeof(buf), spec, 2);
+  nsccl_topo_t *t = load(buf);
+  model_and_sim(t, NSCCL_COLL_ALLGATHER, NSCCL_ALGO_DIRECT, 0, 64, &m, &s);
+  near(m, 8e-6, 0.02, "model, 2 engines");
+  near(s, 8e-6, 0.05, "simulator, 2 engines");
+  nsccl_topo_free(t);
+  snprintf(buf, sizeof(buf), spec, 64);
+  t = load(buf);
+  model_and_sim(t, NSCCL_COLL_ALLGATHER, NSCCL_ALGO_DIRECT, 0, 64, &m, &s);
+  near(m, 4.4e-6, 0.02, "model, 64 engines");
+  near(s, 4.4e-6, 0.02, "simulator, 64 engines");
+  nsccl_topo_free(t);
+}
+
 /* Bad keys are refused with the key's name. */
 Test(engines, bad_keys) {
   nsccl_topo_t *t = NULL;
