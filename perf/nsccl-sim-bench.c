@@ -33,12 +33,13 @@ static double now_s(void) { return clock_s(CLOCK_MONOTONIC); }
 static double cpu_s(void) { return clock_s(CLOCK_PROCESS_CPUTIME_ID); }
 
 static int usage(FILE *f, const char *argv0, int code) {
-  fprintf(f,
-          "usage: %s [--topo NAME] [--coll allgather|reducescatter|allreduce] [--algo ring|tree|direct|FAMILY/VARIANT]\n"
-          "          [--sizes N] [--min BYTES] [--max BYTES] [--packet BYTES|whole]\n"
-          "          [--max-packets N|unlimited] [--budget N|unlimited] [--chunk BYTES] [--quiet] [--model]\n"
-          "  --model: time the cost model (every offered variant, then the selector) instead of the simulator\n",
-          argv0);
+  fprintf(
+      f,
+      "usage: %s [--topo NAME] [--coll allgather|reducescatter|allreduce] [--algo ring|tree|direct|FAMILY/VARIANT]\n"
+      "          [--sizes N] [--min BYTES] [--max BYTES] [--packet BYTES|whole]\n"
+      "          [--max-packets N|unlimited] [--budget N|unlimited] [--chunk BYTES] [--quiet] [--model]\n"
+      "  --model: time the cost model (every offered variant, then the selector) instead of the simulator\n",
+      argv0);
   return code;
 }
 
@@ -106,7 +107,8 @@ int main(int argc, char **argv) {
     size_t sizes[4096];
     if (nsizes > 4096) nsizes = 4096;
     for (int i = 0; i < nsizes; i++)
-      sizes[i] = (size_t)llround(nsizes == 1 ? min_bytes : min_bytes * pow(max_bytes / min_bytes, (double)i / (nsizes - 1)));
+      sizes[i] =
+          (size_t)llround(nsizes == 1 ? min_bytes : min_bytes * pow(max_bytes / min_bytes, (double)i / (nsizes - 1)));
     int mrc = nsccl_sim_bench_model(topo, (nsccl_coll_t)coll, sizes, nsizes);
     nsccl_topo_free(topo);
     return mrc;
@@ -114,8 +116,7 @@ int main(int argc, char **argv) {
   nsccl_program_t *progs = calloc((size_t)n, sizeof(nsccl_program_t));
   if (!progs) return 1;
   printf("# %s %s on %s (%d ranks), %d sizes, packets %s, at most %s per message\n",
-         variant_name ? variant_name : nsccl_algo_name(algo),
-         nsccl_coll_name(coll), topo->name, n, nsizes,
+         variant_name ? variant_name : nsccl_algo_name(algo), nsccl_coll_name(coll), topo->name, n, nsizes,
          opts.packet_bytes == NSCCL_SIM_WHOLE_MESSAGE ? "whole messages"
          : opts.packet_bytes                          ? "custom"
                                                       : "64 KiB",

@@ -43,8 +43,7 @@ int nsccl_sim_bench_model(const nsccl_topo_t *topo, nsccl_coll_t coll, const siz
     }
     double row = (cpu_s() - c0) * 1e3;
     if (row > worst_row) worst_row = row;
-    printf("%12zu %-26s %14.3f %12.3f\n", sizes[i], "selector",
-           ch.predicted_s[ch.algo] * 1e6, row);
+    printf("%12zu %-26s %14.3f %12.3f\n", sizes[i], "selector", ch.predicted_s[ch.algo] * 1e6, row);
   }
   printf("# slowest selector row: %.3f ms CPU\n", worst_row);
   return 0;

@@ -195,5 +195,5 @@ static int torus_link_orbit(const nsccl_topo_t *t, int link) {
 }
 static int torus_orbits(const nsccl_topo_t *t) { return ((const torus_priv_t *)t->priv)->orbit ? 2 * t->ndims : 0; }
 
-const nsccl_topo_module_t nsccl_topo_torus_module = {"torus",      torus_build,      torus_route, torus_ring,
+const nsccl_topo_module_t nsccl_topo_torus_module = {"torus",       torus_build,      torus_route, torus_ring,
                                                      torus_destroy, torus_link_orbit, torus_orbits};

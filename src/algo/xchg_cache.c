@@ -14,7 +14,7 @@
 #define CACHE_BYTES   ((size_t)1 << 30) /* the held sets are p^2 (L + 1) bits */
 
 typedef struct {
-  nsccl_xchg_plan_t plan; /* owns the arrays */
+  nsccl_xchg_plan_t plan;                /* owns the arrays */
   unsigned char key[NSCCL_XCHG_KEY_MAX]; /* the builder's recipe (nsccl_xchg_plan_find), keylen 0: none */
   size_t keylen;
   size_t bytes;

@@ -38,7 +38,7 @@ typedef struct {
    * one interval, read in O(1) instead of a scan of p positions. */
   struct nsccl_xchg_span {
     int lo, n;
-  } *span;
+  } * span;
   void *shared; /* the cache entry whose arrays these are (xchg_cache.c), or NULL: owned */
 } nsccl_xchg_plan_t;
 

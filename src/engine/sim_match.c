@@ -85,8 +85,9 @@ static nscclResult_t match_rank(sim_t *s, int r, const pend_t *sends, const uint
   for (uint32_t i = 0; i < bad; i++)
     if (is_recv(&p->steps[i]) && p->steps[i].peer == st->peer) k++;
   if (k >= have)
-    NSCCL_FAIL(nscclInvalidUsage, "simulator: rank %d step %u (%s) receives message %zu from rank %d, which sends only %zu",
-               r, bad, nsccl_step_kind_name(st->kind), k + 1, st->peer, have);
+    NSCCL_FAIL(nscclInvalidUsage,
+               "simulator: rank %d step %u (%s) receives message %zu from rank %d, which sends only %zu", r, bad,
+               nsccl_step_kind_name(st->kind), k + 1, st->peer, have);
   NSCCL_FAIL(nscclInvalidUsage,
              "simulator: rank %d step %u receives %zu bytes from rank %d, which sends %.0f in that message", r, bad,
              st->dst.bytes, st->peer, s->msgs[soff[st->peer] + first + k].last_bytes);

@@ -88,6 +88,7 @@ Test(xchg_cache, runs_match_a_scan) {
       }
     int got = nsccl_xchg_runs(&pl, set, runs);
     cr_assert_eq(got, n, "trial %d", trial);
-    for (int i = 0; i < n; i++) cr_assert(runs[i][0] == want[i][0] && runs[i][1] == want[i][1], "trial %d run %d", trial, i);
+    for (int i = 0; i < n; i++)
+      cr_assert(runs[i][0] == want[i][0] && runs[i][1] == want[i][1], "trial %d run %d", trial, i);
   }
 }

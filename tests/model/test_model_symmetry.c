@@ -9,7 +9,8 @@
 #include "model/price.h"
 #include "topologies/topo.h"
 
-/* A fresh step accumulator on t (what nsccl_model_predict sets up). */
+/* A fresh step accumulator on t (what nsccl_model_predict sets up; keep the two in step when
+ * nsccl_model_t gains per-rank arrays). */
 static nsccl_model_t *model_on(const nsccl_topo_t *t, double chunk) {
   nsccl_model_t *m = calloc(1, sizeof(*m));
   m->t = t;
@@ -24,13 +25,14 @@ static nsccl_model_t *model_on(const nsccl_topo_t *t, double chunk) {
   m->sent = calloc((size_t)m->p, sizeof(double));
   m->flows = calloc((size_t)m->p, sizeof(double));
   m->red = calloc((size_t)m->p, sizeof(double));
+  m->fwd = calloc((size_t)m->p, sizeof(double));
   nsccl_model_step_reset_latency(m);
   return m;
 }
 
 static void model_free(nsccl_model_t *m) {
-  free(m->load), free(m->touched), free(m->msgs), free(m->sent), free(m->flows), free(m->red);
-  free(m->phase_load), free(m->phase_red), free(m->phase_msgs);
+  free(m->load), free(m->touched), free(m->msgs), free(m->sent), free(m->flows), free(m->red), free(m->fwd);
+  free(m->phase_load), free(m->phase_red), free(m->phase_msgs), free(m->phase_sent), free(m->qtab), free(m->qstep);
   free(m);
 }
 
