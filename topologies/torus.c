@@ -11,7 +11,7 @@
 
 typedef struct {
   int *link_of; /* [chip][dim][dir]: link index from chip one step in dim, dir 0 = +1, 1 = -1; -1 none */
-  int *orbit;   /* [nlinks]: dim * 2 + dir of each grid link (one rank per chip); NULL otherwise */
+  int *orbit;   /* [nlinks]: dim * 2 + dir of each grid link; 2 nd, 2 nd + 1: rank-chip up, down links */
   nsccl_chip_links_t chips;
 } torus_priv_t;
 
@@ -93,17 +93,20 @@ static nscclResult_t torus_build(nsccl_topo_t *t, nsccl_params_t *p) {
     }
   }
   NSCCL_CHECK(nsccl_topo_add_chip_links(t, &pv->chips));
-  /* With one rank per chip, the grid's translations are the symmetry of topo.h's link_orbit: a
-   * link's class is its dimension and direction (a ring of two has one link, class dir 0). */
-  if (per_chip == 1) {
-    pv->orbit = malloc(sizeof(int) * ((size_t)t->nlinks + 1));
-    if (!pv->orbit) NSCCL_FAIL(nscclSystemError, "out of memory building torus %s", t->name);
-    for (int i = 0; i < t->nlinks; i++) pv->orbit[i] = -1;
-    for (int c = 0; c < n; c++)
-      for (int d = 0; d < nd; d++)
-        for (int dir = 1; dir >= 0; dir--)
-          if (*link_slot(t, c, d, dir) >= 0) pv->orbit[*link_slot(t, c, d, dir)] = d * 2 + dir;
-  }
+  /* The grid's translations are the symmetry of topo.h's link_orbit: a grid link's class is its
+   * dimension and direction (a ring of two has one link, class dir 0). With several ranks per chip
+   * the translations move chip c to c + c0 and a chip's rank j to (j + j0) mod ranks_per_chip:
+   * routes (up, chip route, down) map to routes, and the rank-to-chip and chip-to-rank links are two
+   * more classes. */
+  pv->orbit = malloc(sizeof(int) * ((size_t)t->nlinks + 1));
+  if (!pv->orbit) NSCCL_FAIL(nscclSystemError, "out of memory building torus %s", t->name);
+  for (int i = 0; i < t->nlinks; i++) pv->orbit[i] = -1;
+  for (int c = 0; c < n; c++)
+    for (int d = 0; d < nd; d++)
+      for (int dir = 1; dir >= 0; dir--)
+        if (*link_slot(t, c, d, dir) >= 0) pv->orbit[*link_slot(t, c, d, dir)] = d * 2 + dir;
+  if (per_chip > 1)
+    for (int r = 0; r < t->nranks; r++) pv->orbit[pv->chips.up[r]] = 2 * nd, pv->orbit[pv->chips.down[r]] = 2 * nd + 1;
   return nscclSuccess;
 }
 
@@ -193,7 +196,9 @@ static int torus_link_orbit(const nsccl_topo_t *t, int link) {
   const torus_priv_t *pv = t->priv;
   return pv->orbit && link >= 0 && link < t->nlinks ? pv->orbit[link] : -1;
 }
-static int torus_orbits(const nsccl_topo_t *t) { return ((const torus_priv_t *)t->priv)->orbit ? 2 * t->ndims : 0; }
+static int torus_orbits(const nsccl_topo_t *t) {
+  return ((const torus_priv_t *)t->priv)->orbit ? 2 * t->ndims + (t->ranks_per_chip > 1 ? 2 : 0) : 0;
+}
 
 const nsccl_topo_module_t nsccl_topo_torus_module = {"torus",       torus_build,      torus_route, torus_ring,
                                                      torus_destroy, torus_link_orbit, torus_orbits};
