@@ -51,9 +51,15 @@ static void add_route_cost(model_t *m, route_cost_t c, double count) {
   if (c.hop > m->hop_max) m->hop_max = c.hop;
 }
 
-static void add_load(model_t *m, int link, double seconds) {
+/* seconds of traffic and msgs messages on a link in this step */
+static void add_load(model_t *m, int link, double seconds, double msgs) {
+  if (!m->load_msgs && !(m->load_msgs = calloc((size_t)m->t->nlinks + 1, sizeof(double)))) {
+    m->rc = nscclSystemError;
+    return;
+  }
   if (m->load[link] == 0) m->touched[m->ntouched++] = link;
   m->load[link] += seconds;
+  m->load_msgs[link] += msgs;
 }
 
 /* ---- DMA queues of a pipelined phase ----
@@ -137,8 +143,10 @@ void nsccl_model_flow(model_t *m, int src, int dst, double bytes, double nmsgs) 
     m->rc = nscclInternalError;
     return;
   }
-  for (int i = 0; i < n; i++) add_load(m, route[i], bytes / m->t->links[route[i]].bandwidth);
   double per_msg = nmsgs > 0 ? bytes / nmsgs : fmin(bytes, m->chunk);
+  for (int i = 0; i < n; i++)
+    add_load(m, route[i], bytes / m->t->links[route[i]].bandwidth,
+             nmsgs > 0 ? nmsgs : fmax(1.0, ceil(bytes / m->chunk)));
   route_cost_t c = route_cost(m, route, n, per_msg);
   add_route_cost(m, c, 1);
   if (m->in_phase && m->t->dma_engine_bandwidth > 0) queue_note(m, src, dst, queue_seconds(m, bytes, per_msg));
@@ -201,7 +209,9 @@ static int all_to_all_by_symmetry(model_t *m, double bytes, double nmsgs) {
   }
   /* Over the p translations a link's class-mates each stand in its place p / |class| times. */
   for (int i = 0; i < t->nlinks && ok && m->rc == nscclSuccess; i++)
-    if (cnt[orbit[i]] > 0) add_load(m, i, cnt[orbit[i]] * (p / size[orbit[i]]) * (bytes / t->links[i].bandwidth));
+    if (cnt[orbit[i]] > 0)
+      add_load(m, i, cnt[orbit[i]] * (p / size[orbit[i]]) * (bytes / t->links[i].bandwidth),
+               cnt[orbit[i]] * (p / size[orbit[i]]) * (nmsgs > 0 ? nmsgs : fmax(1.0, ceil(bytes / m->chunk))));
   if (ok)
     for (int r = 0; r < p; r++) {
       m->msgs[r] += (p - 1) * (nmsgs > 0 ? nmsgs : fmax(1.0, ceil(bytes / m->chunk)));
@@ -254,8 +264,14 @@ void nsccl_model_step_end(model_t *m, double repeat, int ring) {
           m->phase_sent[r] += repeat * m->sent[r];
     m->msgs[r] = m->red[r] = m->sent[r] = m->flows[r] = 0;
   }
+  double kW = 1; /* messages crossing the busiest link */
   for (int i = 0; i < m->ntouched; i++) {
-    if (m->load[m->touched[i]] > W) W = m->load[m->touched[i]];
+    double l = m->load[m->touched[i]], km = fmax(1.0, m->load_msgs[m->touched[i]]);
+    if (l > W * (1 + 1e-12)) /* equal loads: the one cut into the most messages (the busiest rank's) */
+      W = l, kW = km;
+    else if (l >= W * (1 - 1e-12) && km > kW)
+      W = fmax(W, l), kW = km;
+    m->load_msgs[m->touched[i]] = 0;
     if (m->in_phase) m->phase_load[m->touched[i]] += repeat * m->load[m->touched[i]];
     m->load[m->touched[i]] = 0;
   }
@@ -287,8 +303,11 @@ void nsccl_model_step_end(model_t *m, double repeat, int ring) {
     double rest = fmax((ceil(k / c) - 1) * (m->alpha + e1), (ceil(k / flows) - 1) * e1);
     /* The busiest pair queue streams all its messages, each at its own pace (its slowest link or
      * its engines), one after another: after the first, the rest of them. */
-    rest = fmax(rest, m->queue - fmax(w, e1));
-    T = m->alpha + fmax(w, e1) + g + fmax(rest, (k - 1) * fmax(w, g));
+    /* The busiest link carries kW of the k messages: one of them on it is W / kW, and after the
+     * first the link has W - W / kW left (all k on it: (k - 1) w). */
+    double wl = W / fmin(k, kW);
+    rest = fmax(rest, m->queue - fmax(wl, e1));
+    T = m->alpha + fmax(wl, e1) + g + fmax(rest, fmax(W - wl, (k - 1) * g));
     /* Storing chips re-send what passes them on the same engines: the step lasts at least the
      * engine rounds of a chip's own and re-sent messages together. The re-sends' alpha is in the
      * route latency, so with engines to spare (rounds < the path) this changes nothing. */
@@ -486,6 +505,7 @@ out:
   free(m.phase_red);
   free(m.phase_msgs);
   free(m.phase_sent);
+  free(m.load_msgs);
   free(m.qtab);
   free(m.qstep);
   if (rc != nscclSuccess)

@@ -18,9 +18,10 @@ typedef struct nsccl_model {
   const nsccl_topo_t *t;
   int p;
   double alpha, gamma, chunk;
-  int serial;   /* topology's cpu_copies: a step's chunks pay alpha, wire and reduction one after another */
-  double *load; /* [nlinks] seconds of traffic on each link in this step */
-  int *touched; /* links with load > 0 */
+  int serial;        /* topology's cpu_copies: a step's chunks pay alpha, wire and reduction one after another */
+  double *load;      /* [nlinks] seconds of traffic on each link in this step */
+  double *load_msgs; /* [nlinks] messages crossing each link in this step (allocated on first use) */
+  int *touched;      /* links with load > 0 */
   int ntouched;
   double *msgs;                     /* [p] messages each rank sends in this step */
   double *sent;                     /* [p] bytes each rank sends in this step */

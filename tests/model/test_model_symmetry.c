@@ -31,7 +31,8 @@ static nsccl_model_t *model_on(const nsccl_topo_t *t, double chunk) {
 }
 
 static void model_free(nsccl_model_t *m) {
-  free(m->load), free(m->touched), free(m->msgs), free(m->sent), free(m->flows), free(m->red), free(m->fwd);
+  free(m->load), free(m->load_msgs), free(m->touched), free(m->msgs), free(m->sent), free(m->flows), free(m->red),
+      free(m->fwd);
   free(m->phase_load), free(m->phase_red), free(m->phase_msgs), free(m->phase_sent), free(m->qtab), free(m->qstep);
   free(m);
 }

@@ -34,8 +34,8 @@ static const struct {
      * chain of streamed messages are priced (docs/model.md, "Lanes"), but its reduce-scatter half
      * runs at 72-84% of the busiest link from 16 MiB on (the receive window and the plan's order
      * under arrival-order queues), which the link-bound price does not see: 26% low at 128 MiB
-     * reduce-scatter, 33% at 128 MiB all-reduce. trn2-16 (lockstep lanes): one 16 MiB row 39% high */
-    {"trn2-16", "ring/kangaring"},
+     * reduce-scatter, 33% at 128 MiB all-reduce. (trn2-16's lockstep lanes agree since a step's
+     * messages on different links are priced apart.) */
     {"trn2-u64", "ring/kangaring"},
     /* the two heap trees: the simulator serialises more of the two trees' chunks than the model's
      * level-by-level fill assumes (model 20-37% off; trn3-u144 agrees since the simulator's pair
