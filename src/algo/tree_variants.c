@@ -194,6 +194,7 @@ static void model_tree_steps(model_t *m, nsccl_coll_t coll, int variant, double 
 static void model_tree_mapped_blocks(model_t *m, nsccl_coll_t coll, double n) {
   int p = m->p, nst = -1;
   nsccl_model_phase_begin(m); /* chunk-pipelined like every tree builder (model_tree) */
+  if (coll == NSCCL_COLL_ALLGATHER) nsccl_model_phase_gather(m);
   double B = n / p;
   nsccl_mapped_step_t *plan = malloc(sizeof(*plan) * (size_t)p * NSCCL_MAPPED_MAX_STEPS);
   int(*runs)[2] = malloc(sizeof(*runs) * (size_t)p);

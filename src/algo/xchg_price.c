@@ -74,6 +74,7 @@ static void phases(model_t *m, const nsccl_xchg_plan_t *plans, const double *w, 
   }
   if (ag) {
     nsccl_model_phase_begin(m);
+    nsccl_model_phase_gather(m); /* a rank sends the blocks it holds to all later partners at once */
     for (int s = 0; s < L; s++) {
       exchange_flows(m, plans, piece, J, merge, s, 0, runs);
       nsccl_model_step(m, 1);

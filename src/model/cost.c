@@ -319,6 +319,17 @@ void nsccl_model_step_end(model_t *m, double repeat, int ring) {
     m->total += piped;
   } else if (m->in_phase) {
     m->phase_serial += repeat * T + lat;
+    if (m->phase_gather) {
+      /* Several messages per flow: the step starts on held blocks, and the share f of its bytes
+       * that the step before delivered (as much as that step sent: an all-gather receives what it
+       * sends) follows that step's end. One message per flow carries them: it waits for all. */
+      double f = S > 0 ? fmin(1.0, m->gather_sent / S) : 1;
+      if (k > F)
+        m->gather_end = fmax(repeat * T + lat, m->gather_end + m->alpha + f * (W + m->gamma * R) + lat);
+      else
+        m->gather_end += repeat * T + lat;
+      m->gather_sent = S;
+    }
     /* What the next step waits for: its first message (alpha, a message's share of the busiest
      * link and of the reduction, the latency) when its flows send several messages each (chunks,
      * or runs of blocks), which move on one by one; else the whole step. */
@@ -346,7 +357,8 @@ void nsccl_model_phase_begin(model_t *m) {
     }
   }
   m->in_phase = 1;
-  m->phase_serial = m->phase_fill = 0;
+  m->phase_serial = m->phase_fill = m->gather_end = m->gather_sent = 0;
+  m->phase_gather = 0;
 }
 
 /* A rank's engines over a phase: its `msgs` messages of `sent` bytes in all each take kk engines
@@ -363,6 +375,10 @@ static double phase_engines(const model_t *m, double msgs, double sent) {
   return ceil(msgs / c) * (m->alpha + e1);
 }
 
+void nsccl_model_phase_gather(model_t *m) {
+  if (m->in_phase) m->phase_gather = 1;
+}
+
 void nsccl_model_phase_end(model_t *m) {
   if (!m->in_phase) return;
   m->in_phase = 0;
@@ -377,7 +393,11 @@ void nsccl_model_phase_end(model_t *m) {
     I = fmax(I, phase_engines(m, m->phase_msgs[r], m->phase_sent[r]));
     m->phase_red[r] = m->phase_msgs[r] = m->phase_sent[r] = 0;
   }
-  double piped = m->phase_fill + fmax(fmax(W, queue_phase_end(m)), fmax(R, I));
+  double busiest = fmax(fmax(W, queue_phase_end(m)), fmax(R, I));
+  double piped = m->phase_fill + busiest;
+  /* An all-gather's steps run side by side from the start: the chain of last messages, but no
+   * less than the busiest resource after one message's alpha. */
+  if (m->phase_gather) piped = fmin(piped, fmax(m->gather_end, m->alpha + busiest));
   /* One core doing everything (cpu_copies) cannot overlap its steps. */
   m->total += m->serial ? m->phase_serial : fmin(m->phase_serial, piped);
 }

@@ -38,10 +38,15 @@ typedef struct nsccl_model {
   int in_phase;
   double phase_serial; /* the steps priced one after another */
   double phase_fill;   /* each step's first message: alpha, one chunk on its busiest link, latency */
-  double *phase_load;  /* [nlinks] seconds of traffic on each link over the phase */
-  double *phase_red;   /* [p] bytes each rank reduces over the phase */
-  double *phase_msgs;  /* [p] messages each rank issues over the phase */
-  double *phase_sent;  /* [p] bytes each rank sends over the phase (its engines stream them) */
+  /* An all-gather phase (nsccl_model_phase_gather): every step can start at once on the blocks its
+   * rank held from the beginning, and only its last message waits for the step before. gather_end
+   * is when the last step so far ends under that rule. */
+  int phase_gather;
+  double gather_end, gather_sent; /* ... and the bytes the busiest rank sent in the step before */
+  double *phase_load;             /* [nlinks] seconds of traffic on each link over the phase */
+  double *phase_red;              /* [p] bytes each rank reduces over the phase */
+  double *phase_msgs;             /* [p] messages each rank issues over the phase */
+  double *phase_sent;             /* [p] bytes each rank sends over the phase (its engines stream them) */
   /* DMA queues over a phase: seconds each (src, dst) pair's queue streams (its messages one after
    * another), an open-addressing table; the step's flows wait in qstep until the step's repeat is
    * known. */
@@ -69,6 +74,11 @@ void nsccl_model_step_end(nsccl_model_t *m, double repeat, int ring);
  * rank's reductions or issues). docs/model.md, "Pipelined phases". Phases do not nest. */
 void nsccl_model_phase_begin(nsccl_model_t *m);
 void nsccl_model_phase_end(nsccl_model_t *m);
+/* Call after nsccl_model_phase_begin: the phase is an all-gather whose steps' first messages carry
+ * blocks held before the phase (the builder sends those first), so a step of several messages runs
+ * from the start, and only its share of blocks the step before delivered waits for that step's end
+ * (docs/model.md, "Tree phases"). */
+void nsccl_model_phase_gather(nsccl_model_t *m);
 
 /* Every rank sends `bytes` to every other, as nmsgs messages each (0: one per chunk): the same as
  * nsccl_model_flow for every ordered pair, priced by symmetry where the topology declares one

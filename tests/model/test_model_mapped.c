@@ -79,7 +79,7 @@ Test(model_mapped, closed_form_trn2_u64) {
   const double k[6] = {1, 2, 4, 4, 4, 4}, blocks[6] = {1, 2, 4, 8, 16, 32};
   const double *beta[6] = {&bz, &bz, &bx, &bx, &by, &by};
   for (size_t i = 0; i < sizeof(ns) / sizeof(ns[0]); i++) {
-    double n = ns[i], B = n / 64, ag = 0, rs = 0, fill_ag = 0, fill_rs = 0, maxW = 0, red = 0, msgs = 0;
+    double n = ns[i], B = n / 64, ag = 0, rs = 0, fill_ag = 0, fill_rs = 0, maxW = 0, red = 0, msgs = 0, end = 0;
     for (int s = 0; s < 6; s++) {
       double W = blocks[s] * B * *beta[s], gR = g * blocks[s] * B;
       ag += step(a, k[s], W, 0, lat);
@@ -91,8 +91,12 @@ Test(model_mapped, closed_form_trn2_u64) {
       fill_ag += k[s] > 1 ? a + W / k[s] + lat : step(a, k[s], W, 0, lat);
       fill_rs += k[s] > 1 ? a + W / k[s] + gR / k[s] + lat : step(a, k[s], W, gR, lat);
       maxW = fmax(maxW, W), red += gR, msgs += k[s];
+      /* all-gather: a step of several runs starts on the blocks held before the phase; the share
+       * the step before delivered (its bytes over this step's) follows that step's end */
+      double f = s > 0 ? fmin(1.0, blocks[s - 1] / blocks[s]) : 1;
+      end = k[s] > 1 ? fmax(step(a, k[s], W, 0, lat), end + a + f * W + lat) : end + step(a, k[s], W, 0, lat);
     }
-    ag = fmin(ag, fill_ag + fmax(maxW, msgs * a));
+    ag = fmin(ag, fmin(fill_ag + fmax(maxW, msgs * a), fmax(end, a + fmax(maxW, msgs * a))));
     rs = fmin(rs, fill_rs + fmax(maxW, fmax(red, msgs * a)));
     near(predict(t, NSCCL_COLL_ALLGATHER, NSCCL_TREE_MAPPED, n, SIZE_MAX), ag, "trn2-u64 mapped AG", n);
     near(predict(t, NSCCL_COLL_REDUCESCATTER, NSCCL_TREE_MAPPED, n, SIZE_MAX), rs, "trn2-u64 mapped RS", n);
@@ -106,7 +110,14 @@ Test(model_mapped, closed_form_bruck_ring_of_5) {
   nsccl_topo_t *t = load("torus:dims=5,link_bandwidth=1e9,endpoint_overhead=2e-6,link_latency=1e-7,"
                          "reduce_bandwidth=4e9");
   double a = 2e-6, lat = 1e-7, b = 1e-9, n = 5e6, B = n / 5;
-  double ag = (a + B * b + lat) + (a + 2 * (2 * B) * b + 2 * lat) + (a + B * b + lat);
+  double s1 = a + B * b + lat, s2 = a + 2 * (2 * B) * b + 2 * lat, s3 = a + B * b + lat, serial = s1 + s2 + s3;
+  /* The steps form one all-gather phase (docs/model.md, "Tree phases"): step 2 sends its 2 blocks as
+   * 2 messages (a run that wraps), so it may start on the block held from the start and only its
+   * half delivered by step 1 waits for step 1: it ends at max(s2, s1 + a + W2 / 2 + 2 lat) = s2;
+   * step 3 is one message and follows step 2. No less than the busiest link over the phase (the -1
+   * links carry step 1's B and step 2's 2 x 2B) after one alpha. */
+  double chain = fmax(s2, s1 + a + 0.5 * (2 * (2 * B) * b) + 2 * lat) + s3;
+  double ag = fmin(serial, fmax(chain, a + 5 * B * b));
   near(predict(t, NSCCL_COLL_ALLGATHER, NSCCL_TREE_MAPPED, n, SIZE_MAX), ag, "ring of 5 mapped AG", n);
   nsccl_topo_free(t);
 }

@@ -46,15 +46,12 @@ static const struct {
     {"trn2-16x4-efa", "tree/double-binary"},
     {"trn2-u64", "tree/binary"},
     {"trn2-16x4-efa", "tree/binary"},
-    /* one size each where the tree phase's fill misjudges what overlaps (mid sizes, 2-16 MiB); on
-     * trn2-16 tree/mapped's 16 MiB all-gather (model 104 us, simulated 69 us) and trn3-u144's
-     * 16 MiB Rabenseifner all-reduce (247 against 178 us) came out of the tolerance when the
-     * simulator's pair queues stopped blocking (docs/simulator.md): the last all-gather step starts
-     * on blocks held from the start, the fill charges every earlier step before it */
+    /* one size each where the tree phase's fill misjudges what overlaps (mid sizes, 2-16 MiB);
+     * trn3-u144's 16 MiB Rabenseifner all-reduce (model 247 us, simulated 178 us) came out of the
+     * tolerance when the simulator's pair queues stopped blocking (docs/simulator.md); tree/mapped
+     * agrees since all-gather phases start on held blocks (docs/model.md, "All-gather phases") */
     {"trn2-16", "tree/bruck"},
-    {"trn2-16", "tree/mapped"},
     {"trn2-16", "tree/rabenseifner-mapped"},
-    {"trn2-u64", "tree/mapped"},
     {"trn2-u64", "tree/rabenseifner-mapped"},
     {"trn3-u64", "tree"},
     {"trn3-u64", "tree/rabenseifner"},
@@ -70,14 +67,11 @@ static const struct {
     /* latency-bound Bruck across EFA: the per-step barrier charges the network latency to every
      * step; the real critical path crosses the network in fewer (a per-rank ready-time model) */
     {"trn2-16x4-efa", "tree/bruck"},
-    /* torus exchange plans (tree/rdh, tree/rdh-rd, tree/swing-bw; docs/model.md, "Exchange plans"):
-     * medians 0-2%, 37-56% high at 256 KiB-16 MiB where a step's messages overlap more than the
-     * phase's fill assumes (trn2-16 swing-bw agrees since its pair queues are priced) */
-    {"trn2-16", "tree/rdh"},
+    /* tree/rdh-rd (recursive doubling of whole vectors on the RDH pairs, all-reduce): 41-45%
+     * high at 2 MiB all-reduce; tree/rdh and tree/swing-bw agree since the pair queues and the
+     * all-gather phases are priced (docs/model.md, "Exchange plans") */
     {"trn2-16", "tree/rdh-rd"},
-    {"trn2-u64", "tree/rdh"},
     {"trn2-u64", "tree/rdh-rd"},
-    {"trn2-u64", "tree/swing-bw"},
 };
 
 static int is_known(const char *preset, const char *variant) {
