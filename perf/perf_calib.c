@@ -228,8 +228,10 @@ int perf_calibrate(const perf_opts_t *o, nscclComm_t comm, int rank, int nranks)
       const perf_row_t *r = &rows.v[i];
       double pred = NAN, prt = NAN;
       if (r->algo_id >= 0) {
-        nsccl_model_predict(topo, NULL, r->shape.coll, (nsccl_algo_t)r->algo_id, r->variant_id, r->shape.bytes, nranks, &pred);
-        nsccl_model_predict(comm->topo, NULL, r->shape.coll, (nsccl_algo_t)r->algo_id, r->variant_id, r->shape.bytes, nranks, &prt);
+        nsccl_model_predict(topo, NULL, r->shape.coll, (nsccl_algo_t)r->algo_id, r->variant_id, r->shape.bytes, nranks,
+                            &pred);
+        nsccl_model_predict(comm->topo, NULL, r->shape.coll, (nsccl_algo_t)r->algo_id, r->variant_id, r->shape.bytes,
+                            nranks, &prt);
       }
       double meas = 0.5 * (r->time_us[0] + r->time_us[1]);
       printf("  %14s %10zu %7s %12.2f %12.2f %12.2f %7.1f%%\n", perf_coll_name(r->shape.coll), r->shape.bytes, r->algo,

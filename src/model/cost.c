@@ -16,6 +16,14 @@ typedef nsccl_model_t model_t;
 
 static int phys(const model_t *m, int v) { return m->map ? m->map[v] : v; }
 
+/* A rank's DMA engines, and how many of them one message of per_msg bytes takes (one per
+ * NSCCL_DMA_SPREAD_BYTES, at most engines_per_message, at most all of them). */
+static int rank_engines(const nsccl_topo_t *t) { return t->dma_engines > 0 ? t->dma_engines : 1; }
+static double message_engines(const nsccl_topo_t *t, double per_msg) {
+  int E = rank_engines(t), epm = t->engines_per_message > 0 ? t->engines_per_message : 1;
+  return nsccl_dma_engines_for(per_msg, epm < E ? epm : E);
+}
+
 /* What a flow's route contributes besides its links' load: its latency (with the re-sends of
  * storing chips) and one message's own time on it (slowest link, or its engines' streaming). */
 typedef struct {
@@ -34,10 +42,8 @@ static route_cost_t route_cost(const model_t *m, const int *route, int n, double
   }
   /* A storing chip receives a whole message, pays its overhead and sends it again. */
   if (t->forward == NSCCL_FORWARD_STORE) lat += forwards * (m->alpha + per_msg / minbw);
-  int E = t->dma_engines > 0 ? t->dma_engines : 1, epm = t->engines_per_message > 0 ? t->engines_per_message : 1;
   double hop = per_msg / minbw;
-  if (t->dma_engine_bandwidth > 0)
-    hop = fmax(hop, per_msg / (nsccl_dma_engines_for(per_msg, epm < E ? epm : E) * t->dma_engine_bandwidth));
+  if (t->dma_engine_bandwidth > 0) hop = fmax(hop, per_msg / (message_engines(t, per_msg) * t->dma_engine_bandwidth));
   return (route_cost_t){lat, hop};
 }
 
@@ -127,9 +133,7 @@ static double queue_phase_end(model_t *m) {
 
 /* Seconds the engines of one DMA queue stream `bytes` sent as messages of per_msg bytes. */
 static double queue_seconds(const model_t *m, double bytes, double per_msg) {
-  const nsccl_topo_t *t = m->t;
-  int E = t->dma_engines > 0 ? t->dma_engines : 1, epm = t->engines_per_message > 0 ? t->engines_per_message : 1;
-  return bytes / (nsccl_dma_engines_for(per_msg, epm < E ? epm : E) * t->dma_engine_bandwidth);
+  return bytes / (message_engines(m->t, per_msg) * m->t->dma_engine_bandwidth);
 }
 
 /* A flow of `bytes` from src to dst sent as nmsgs messages (0: one per chunk). */
@@ -295,8 +299,8 @@ void nsccl_model_step_end(model_t *m, double repeat, int ring) {
      * the first message the slowest of these sets the pace. With one engine and no engine
      * bandwidth this is alpha + w + g + (k - 1) max(alpha, w, g). */
     const nsccl_topo_t *t = m->t;
-    int E = t->dma_engines > 0 ? t->dma_engines : 1, epm = t->engines_per_message > 0 ? t->engines_per_message : 1;
-    double per = S / k, kk = nsccl_dma_engines_for(per, epm < E ? epm : E);
+    int E = rank_engines(t);
+    double per = S / k, kk = message_engines(t, per);
     double c = fmax(1.0, fmin(k, floor(E / kk))), flows = fmax(1.0, fmin(k, F));
     double e1 = t->dma_engine_bandwidth > 0 ? per / (kk * t->dma_engine_bandwidth) : 0;
     double w = W / k, g = m->gamma * R / k, item = fmax(fmax(w, e1), g);
@@ -387,9 +391,9 @@ void nsccl_model_phase_begin(model_t *m) {
 static double phase_engines(const model_t *m, double msgs, double sent) {
   const nsccl_topo_t *t = m->t;
   if (msgs <= 0) return 0;
-  int E = t->dma_engines > 0 ? t->dma_engines : 1, epm = t->engines_per_message > 0 ? t->engines_per_message : 1;
+  int E = rank_engines(t);
   if (!(t->dma_engine_bandwidth > 0)) return ceil(msgs / E) * m->alpha;
-  double per = sent / msgs, kk = nsccl_dma_engines_for(per, epm < E ? epm : E);
+  double per = sent / msgs, kk = message_engines(t, per);
   double c = fmax(1.0, floor(E / kk)), e1 = per / (kk * t->dma_engine_bandwidth);
   return ceil(msgs / c) * (m->alpha + e1);
 }

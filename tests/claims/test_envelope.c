@@ -325,28 +325,21 @@ Test(envelope, store_forward_with_ranks_per_chip, .timeout = 240) {
   cr_assert_neq(run(cmd, &out), 0, "%s", out);
   cr_assert(strstr(out, "ranks_per_chip") && !strstr(out, "ENVELOPE"), "%s", out);
   free(out);
-  char csv[] = "/tmp/nsccl-envelope-rpcXXXXXX";
-  int fd = mkstemp(csv);
-  cr_assert_geq(fd, 0);
-  close(fd);
-  snprintf(cmd, sizeof(cmd),
-           "'%s' --samples 40 --seed 11 --fix torus_forward=store --confirm-nearest 0 --confirm-random 0 -b 8 -e 8 "
-           "--quiet --csv %s",
-           bin("NSCCL_ENVELOPE_BIN"), csv);
-  cr_assert_eq(run(cmd, &out), 0, "%s\n%s", cmd, out);
-  free(out);
-  snprintf(cmd, sizeof(cmd),
-           "'%s' --samples 40 --seed 11 --fix ranks_per_chip=4 --confirm-nearest 0 --confirm-random 0 -b 8 -e 8 "
-           "--quiet --csv %s.b",
-           bin("NSCCL_ENVELOPE_BIN"), csv);
-  cr_assert_eq(run(cmd, &out), 0, "%s\n%s", cmd, out);
-  free(out);
-  const char *files[2] = {csv, NULL};
-  char second[64];
-  snprintf(second, sizeof(second), "%s.b", csv);
-  files[1] = second;
+  /* store pinned: ranks per chip gives way; ranks per chip pinned: forwarding gives way */
+  const struct {
+    const char *pin, *forward, *rpc;
+  } cases[] = {{"torus_forward=store", "store", "1"}, {"ranks_per_chip=4", "routed", "4"}};
   for (int k = 0; k < 2; k++) {
-    FILE *f = fopen(files[k], "r");
+    char csv[] = "/tmp/nsccl-envelope-rpcXXXXXX";
+    int fd = mkstemp(csv);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    snprintf(cmd, sizeof(cmd),
+             "'%s' --samples 40 --seed 11 --fix %s --confirm-nearest 0 --confirm-random 0 -b 8 -e 8 --quiet --csv %s",
+             bin("NSCCL_ENVELOPE_BIN"), cases[k].pin, csv);
+    cr_assert_eq(run(cmd, &out), 0, "%s\n%s", cmd, out);
+    free(out);
+    FILE *f = fopen(csv, "r");
     cr_assert(f);
     char line[4096], *fl[64];
     cr_assert(fgets(line, sizeof(line), f));
@@ -357,12 +350,11 @@ Test(envelope, store_forward_with_ranks_per_chip, .timeout = 240) {
     while (fgets(line, sizeof(line), f)) {
       split(line, fl, 64);
       rows++;
-      /* store pinned: ranks per chip gives way; ranks per chip pinned: forwarding gives way */
-      if (k == 0) cr_assert(!strcmp(fl[cf], "store") && !strcmp(fl[cr], "1"), "%s %s", fl[cf], fl[cr]);
-      if (k == 1) cr_assert(!strcmp(fl[cf], "routed") && !strcmp(fl[cr], "4"), "%s %s", fl[cf], fl[cr]);
+      cr_assert(!strcmp(fl[cf], cases[k].forward) && !strcmp(fl[cr], cases[k].rpc), "--fix %s: %s %s", cases[k].pin,
+                fl[cf], fl[cr]);
     }
     fclose(f);
-    unlink(files[k]);
+    unlink(csv);
     cr_assert_eq(rows, 41);
   }
 }
