@@ -86,8 +86,11 @@ nsccl_fp_t *nsccl_fp_open(int rank, int nranks) {
   fp->cma = !(cma && !strcmp(cma, "0"));
   const char *dmin = getenv("NSCCL_SHM_DIRECT_MIN");
   fp->direct_min = dmin && *dmin ? strtoull(dmin, NULL, 10) : NSCCL_FP_DIRECT_MIN;
+  /* Receives that reduce PULL rendezvous messages of up to pull_max bytes: measured between the
+   * ranks at init (fastpath_pair.c), 0 until then; NSCCL_SHM_PULL=1 / 0 forces all / none. */
   const char *pull = getenv("NSCCL_SHM_PULL");
-  fp->pull = !(pull && !strcmp(pull, "0"));
+  fp->pull_forced = pull && (!strcmp(pull, "0") || !strcmp(pull, "1"));
+  fp->pull_max = pull && !strcmp(pull, "1") ? NSCCL_FP_EAGER_BYTES : 0;
   nsccl_fp_calib_t cal;
   fp->eager_max = fp->cma ? nsccl_fp_measure_eager_max(&cal) : NSCCL_FP_EAGER_BYTES;
   const char *rmin = getenv("NSCCL_SHM_RNDV_MIN");

@@ -167,8 +167,9 @@ struct nsccl_fp {
   fp_reg_t *regs; /* registered buffers (few: a linear scan finds them) */
   int nregs, cap_regs;
   uint64_t next_reg;
-  size_t direct_min; /* registered sends of at least this many bytes go by RTSM (NSCCL_SHM_DIRECT_MIN) */
-  int pull; /* a receive that reduces answers an RTS of at most NSCCL_FP_EAGER_BYTES with PULL (NSCCL_SHM_PULL) */
+  size_t direct_min;     /* registered sends of at least this many bytes go by RTSM (NSCCL_SHM_DIRECT_MIN) */
+  size_t pull_max;       /* a receive that reduces answers an RTS of at most this many bytes with PULL */
+  int pull_forced;       /* NSCCL_SHM_PULL set: pull_max is not measured */
   unsigned char *bounce; /* FP_BOUNCE bytes: a reducing CMA receive reads through it */
   nsccl_fp_stats_t stats;
 };

@@ -161,10 +161,11 @@ static int fin_and_finish(fp_peer_t *p, uint64_t id, nsccl_xfer_t *x, nscclResul
 }
 
 /* The receiver picks the protocol of an RTS per receive: a receive that reduces takes an unmapped
- * message that fits the eager protocol as pushed ring fragments (PULL), reducing straight from the
- * slots; a plain receive, or a message in a registered buffer mapped here, is read where it lies. */
+ * message of at most pull_max bytes (measured at init, fastpath_pair.c) as pushed ring fragments
+ * (PULL), reducing straight from the slots; a plain receive, a message in a registered buffer
+ * mapped here, or a larger one is read where it lies (a reducing one through the bounce buffer). */
 static int wants_push(const nsccl_fp_t *fp, const fp_msg_t *m, const fp_req_t *r) {
-  return fp->pull && r->red.fn && !m->where.gen && m->len <= NSCCL_FP_EAGER_BYTES && m->len <= r->len;
+  return r->red.fn && !m->where.gen && m->len <= fp->pull_max && m->len <= NSCCL_FP_EAGER_BYTES && m->len <= r->len;
 }
 
 /* Ask the sender of RTS id to push its message; r (a heap record) waits among the posted receives
