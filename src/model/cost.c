@@ -9,6 +9,7 @@
 
 #include "algo/variant.h"
 #include "base/check.h"
+#include "model/cost_internal.h"
 #include "model/price.h"
 #include "topologies/host.h"
 
@@ -24,12 +25,7 @@ static double message_engines(const nsccl_topo_t *t, double per_msg) {
   return nsccl_dma_engines_for(per_msg, epm < E ? epm : E);
 }
 
-/* What a flow's route contributes besides its links' load: its latency (with the re-sends of
- * storing chips) and one message's own time on it (slowest link, or its engines' streaming). */
-typedef struct {
-  double lat, hop;
-} route_cost_t;
-
+/* What a flow's route contributes besides its links' load (route_cost_t, cost_internal.h). */
 static route_cost_t route_cost(const model_t *m, const int *route, int n, double per_msg) {
   const nsccl_topo_t *t = m->t;
   double lat = 0, minbw = INFINITY;
@@ -67,6 +63,13 @@ static void add_load(model_t *m, int link, double seconds, double msgs) {
   m->load[link] += seconds;
   m->load_msgs[link] += msgs;
 }
+
+/* The helpers above, for the model's other files (cost_internal.h). */
+route_cost_t nsccl_model_route_cost(const model_t *m, const int *route, int n, double per_msg) {
+  return route_cost(m, route, n, per_msg);
+}
+void nsccl_model_add_route_cost(model_t *m, route_cost_t c, double count) { add_route_cost(m, c, count); }
+void nsccl_model_add_load(model_t *m, int link, double seconds, double msgs) { add_load(m, link, seconds, msgs); }
 
 /* ---- DMA queues of a pipelined phase ----
  * A pair's messages stream one after another through its one DMA queue (the simulator's rule), so
