@@ -91,6 +91,7 @@ int nsccl_model_all_to_all_split(nsccl_model_t *m, double lo, double hi, int nhi
   }
   double nmsg_hi = fmax(1.0, ceil(hi / m->chunk)), nmsg_lo = fmax(1.0, ceil(lo / m->chunk));
   double hi_on = hi > 0 ? nhi : 0, lo_on = lo > 0 ? p - nhi : 0; /* flows of each size per route */
+  if (ok) m->barrier = 1; /* as nsccl_model_all_to_all: rank 0's routes stand for all, no per-rank arrivals */
   int route[NSCCL_TOPO_MAX_ROUTE];
   for (int u = 1; u < p && ok; u++) {
     int n = by_dst ? nsccl_topo_route(t, u, 0, route, NSCCL_TOPO_MAX_ROUTE)
