@@ -253,9 +253,12 @@ double nsccl_model_msg_seconds(const model_t *m, int src, int dst, double bytes)
 
 /* A message of the phase's walk (price.h): issued once its data is there (`ready`), it pays alpha
  * on its engines while its pair's queue may still stream an earlier message, then streams through
- * the queue at its own pace (slowest link or engines) and arrives one route latency later
- * (docs/model.md, "All-gather phases"). Returns the arrival. */
-double nsccl_model_walk_send(model_t *m, int src, int dst, double bytes, double ready) {
+ * the queue at its own pace and arrives one route latency later (docs/model.md, "All-gather
+ * phases"). Its pace is its engines' or its route's: on each link its share of the bandwidth is
+ * its flow's part of the step's load there (flow_bytes: what the flow carries in the step, already
+ * told with nsccl_model_flow), as when all of the step's flows on the link stream together.
+ * Returns the arrival. */
+double nsccl_model_walk_send(model_t *m, int src, int dst, double bytes, double flow_bytes, double ready) {
   src = phys(m, src), dst = phys(m, dst);
   if (bytes <= 0 || src == dst || m->rc != nscclSuccess) return ready;
   int route[NSCCL_TOPO_MAX_ROUTE];
@@ -266,6 +269,11 @@ double nsccl_model_walk_send(model_t *m, int src, int dst, double bytes, double 
     return ready;
   }
   route_cost_t c = route_cost(m, route, n, bytes);
+  for (int i = 0; i < n && flow_bytes > 0; i++) {
+    const nsccl_link_t *l = &m->t->links[route[i]];
+    double share = fmax(1.0, m->load[route[i]] * l->bandwidth / flow_bytes);
+    c.hop = fmax(c.hop, share * bytes / l->bandwidth);
+  }
   double start = fmax(ready + m->alpha, q->seconds);
   q->seconds = start + c.hop;
   double arrive = q->seconds + c.lat;

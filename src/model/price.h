@@ -89,12 +89,13 @@ void nsccl_model_phase_gather(nsccl_model_t *m);
 /* The message walk of an all-gather phase, for prices that know which received data each message
  * carries: a message from src to dst of `bytes`, issued once its data is there (`ready`, seconds
  * from the phase's start), pays alpha, streams through the (src, dst) queue after the messages
- * walked into it before (each at its own pace: slowest link or engines) and arrives one route
- * latency later; returns the arrival. Walk each step's messages in the order they become ready.
+ * walked into it before (each at its own pace: its engines, or each link of its route at its
+ * flow's share of the step's load there; flow_bytes: the flow's bytes in the step, told with
+ * nsccl_model_flow before) and arrives one route latency later; returns the arrival. Walk each step's messages in the order they become ready.
  * Links shared by concurrent messages are not in the walk: the phase's link loads bound it
  * (nsccl_model_phase_end takes the walk's last arrival in place of the step chain of
  * nsccl_model_phase_gather). docs/model.md, "All-gather phases". */
-double nsccl_model_walk_send(nsccl_model_t *m, int src, int dst, double bytes, double ready);
+double nsccl_model_walk_send(nsccl_model_t *m, int src, int dst, double bytes, double flow_bytes, double ready);
 
 /* Every rank sends `bytes` to every other, as nmsgs messages each (0: one per chunk): the same as
  * nsccl_model_flow for every ordered pair, priced by symmetry where the topology declares one
