@@ -4,7 +4,6 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "algo/gather_walk.h"
 #include "algo/topo_algo.h"
 #include "algo/topo_tree_blocks.h"
 #include "algo/tree.h"
@@ -136,58 +135,26 @@ static void model_tree(model_t *m, nsccl_coll_t coll, int variant, double n) {
   nsccl_model_phase_end(m);
 }
 
-/* The all-gather walk's sources (gather_walk.h). Recursive doubling: rank r got block q in the step
- * of the highest bit where q and r differ, from r with that bit flipped. Bruck: block r + j came in
- * step floor(lg j), from rank r + 2^step. ctx: the rank count for Bruck. */
-static int rd_source(const void *ctx, int r, int s, int q, int *step) {
-  (void)ctx, (void)s;
-  if (q == r) return -1;
-  int i = 0;
-  while ((q ^ r) >> (i + 1)) i++;
-  return *step = i, r ^ (1 << i);
-}
-static int bruck_source(const void *ctx, int r, int s, int q, int *step) {
-  (void)s;
-  int p = *(const int *)ctx, j = ((q - r) % p + p) % p, i = 0;
-  if (j == 0) return -1;
-  while (j >> (i + 1)) i++;
-  return *step = i, (r + (1 << i)) % p;
-}
-
 static void model_tree_steps(model_t *m, nsccl_coll_t coll, int variant, double n) {
   int p = m->p;
   fold_t f = fold_of(p);
   double B = n / p;
   if (coll == NSCCL_COLL_ALLGATHER) {
-    /* An all-gather phase: each step sends what its rank holds, and the walk times each chunk
-     * from the arrival of the bytes it carries (gather_walk.h). */
-    int rd = variant != NSCCL_TREE_BRUCK && (p & (p - 1)) == 0, L = 0, runs[2][2];
-    while ((1 << L) < p) L++;
-    nsccl_model_phase_gather(m);
-    nsccl_gwalk_t *gw = nsccl_gwalk_new(m, L, B, rd ? rd_source : bruck_source, &p);
-    for (int k = 0; k < L && gw; k++) {
-      int d = 1 << k, run = d < p - d ? d : p - d;
-      for (int r = 0; r < p; r++) {
-        if (rd) { /* the aligned run of 2^k blocks gathered so far */
-          nsccl_model_flow1(m, r, r ^ d, B * d);
-          continue;
+    if (variant != NSCCL_TREE_BRUCK && (p & (p - 1)) == 0) {
+      for (int k = 0; (1 << k) < p; k++) {
+        for (int r = 0; r < p; r++) nsccl_model_flow1(m, r, r ^ (1 << k), B * (1 << k));
+        nsccl_model_step(m, 1);
+      }
+    } else {
+      for (int k = 0; (1 << k) < p; k++) {
+        int d = 1 << k, run = d < p - d ? d : p - d;
+        for (int r = 0; r < p; r++) {
+          double pieces = r + run > p ? 2 : 1; /* a run wrapping past block p-1 goes as two messages */
+          nsccl_model_flow(m, r, (r - d + p) % p, B * run, pieces * fmax(1.0, ceil(B * run / pieces / m->chunk)));
         }
-        double pieces = r + run > p ? 2 : 1; /* a run wrapping past block p-1 goes as two messages */
-        nsccl_model_flow(m, r, (r - d + p) % p, B * run, pieces * fmax(1.0, ceil(B * run / pieces / m->chunk)));
+        nsccl_model_step(m, 1);
       }
-      for (int r = 0; r < p; r++) {
-        int nr = 1;
-        if (rd)
-          runs[0][0] = r & ~(d - 1), runs[0][1] = (r & ~(d - 1)) + d;
-        else if (r + run > p) /* ascending: the wrapped part first */
-          runs[0][0] = 0, runs[0][1] = r + run - p, runs[1][0] = r, runs[1][1] = p, nr = 2;
-        else
-          runs[0][0] = r, runs[0][1] = r + run;
-        nsccl_gwalk_send(gw, k, r, rd ? r ^ d : (r - d + p) % p, (const int(*)[2])runs, nr);
-      }
-      nsccl_model_step(m, 1);
     }
-    nsccl_gwalk_free(gw);
   } else if (coll == NSCCL_COLL_REDUCESCATTER) {
     fold_in(m, &f, n, B);
     halving(m, &f, n, B);

@@ -75,6 +75,14 @@ static const struct {
      * all-gather phases are priced (docs/model.md, "Exchange plans") */
     {"trn2-16", "tree/rdh-rd"},
     {"trn2-u64", "tree/rdh-rd"},
+    /* found by the factor-2 sizes between 64 KiB and 16 MiB: trn2-u64's per-dimension ring
+     * all-gather at 4 MiB (model 72.2 us, simulated 54.0 us, 34% high; every factor-8 size within
+     * 28%), and Bruck's all-gather at 8 MiB (model 207.8 us, simulated 155.2 us, 34% high): its
+     * steps start on held blocks, which the tree phase's fill does not credit (the mapped and
+     * exchange-plan all-gathers walk their messages; Bruck's steps share links across steps on a
+     * switch, which the walk does not price yet) */
+    {"trn2-u64", "ring/dims"},
+    {"trn2-u64", "tree/bruck"},
 };
 
 static int is_known(const char *preset, const char *variant) {
@@ -213,6 +221,22 @@ static const struct {
      * simulates at 560 and 3,889 us */
     {"trn2-u64", NSCCL_COLL_ALLREDUCE, (size_t)128 << 20},
     {"trn2-u64", NSCCL_COLL_ALLREDUCE, (size_t)1 << 30},
+    /* found by the factor-2 sizes: trn2-u64 reduce-scatter at 4 MiB picks ring/kangaring (priced
+     * 37.0 us, simulated 41.5 us) over tree/mapped (37.1 / 38.1 us), at 8 MiB tree/swing-bw (57.8 /
+     * 62.5 us) over tree/mapped (62.9 / 56.8 us): 9-10% above the best, each price within 14% */
+    {"trn2-u64", NSCCL_COLL_REDUCESCATTER, (size_t)4 << 20},
+    {"trn2-u64", NSCCL_COLL_REDUCESCATTER, (size_t)8 << 20},
+    /* trn2-16x4-efa, checked since the selector shares the agreement's simulations: at 1-4 MiB
+     * direct (or direct/rsag) is picked where direct/hier simulates 6-19% faster (all-gather 1 MiB
+     * 57.6 against 52.0 us, 2 MiB 98.9 / 83.1, 4 MiB 181.5 / 152.9; reduce-scatter 2 MiB 99.8 /
+     * 94.1, 4 MiB 183.3 / 170.3; all-reduce 2 MiB 179.0 / 158.9): the hierarchical phases are
+     * priced back to back (docs/model.md, "Hierarchical") */
+    {"trn2-16x4-efa", NSCCL_COLL_ALLGATHER, (size_t)1 << 20},
+    {"trn2-16x4-efa", NSCCL_COLL_ALLGATHER, (size_t)2 << 20},
+    {"trn2-16x4-efa", NSCCL_COLL_ALLGATHER, (size_t)4 << 20},
+    {"trn2-16x4-efa", NSCCL_COLL_REDUCESCATTER, (size_t)2 << 20},
+    {"trn2-16x4-efa", NSCCL_COLL_REDUCESCATTER, (size_t)4 << 20},
+    {"trn2-16x4-efa", NSCCL_COLL_ALLREDUCE, (size_t)2 << 20},
 };
 
 static int is_known_choice(const char *preset, nsccl_coll_t c, size_t bytes) {
