@@ -58,7 +58,7 @@ typedef struct {
   msccl_part_t *parts; /* in the global topological order */
   int nparts;
   int ntbs;
-  /* per thread block: what its next slice waits for (its last step's done set, msccl_order.c's
+  /* per thread block: what its next slice waits for (its last step's done set, msccl_parts.c's
    * resolve): parts tb_end[tb_end_first[t] .. + tb_end_n[t]) */
   int *tb_end_first, *tb_end_n, *tb_end;
   int nscratch; /* s_chunks */

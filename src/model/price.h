@@ -59,6 +59,14 @@ typedef struct nsccl_model {
   int wcap, wn;
   double walk_end;
   double lat_override; /* >= 0: the latency the next step_end charges (several rings at once) */
+  /* Per-rank ready times (docs/model.md, "Per-rank ready times"): a plain step's flows arrive one
+   * route latency after their sender was ready, and a rank starts its next step when its own inputs
+   * have arrived, not when the latest rank's have. lag[r] is how long before the clock (m->total,
+   * or the phase's serial sum; lag_fill: the phase's fill) rank r is ready; arrive[r] the latest
+   * arrival at r in this step relative to that clock (-INFINITY: none yet). Steps that are not
+   * plain (ring repeats, an overridden latency, an all-to-all by symmetry) are a barrier. */
+  double *lag, *lag_fill, *arrive, *arrive_fill;
+  int barrier; /* the current step cannot be followed rank by rank */
 } nsccl_model_t;
 
 /* A flow of `bytes` from src to dst in the current step, sent as nmsgs messages (0: one per chunk). */

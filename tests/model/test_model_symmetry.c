@@ -26,13 +26,16 @@ static nsccl_model_t *model_on(const nsccl_topo_t *t, double chunk) {
   m->flows = calloc((size_t)m->p, sizeof(double));
   m->red = calloc((size_t)m->p, sizeof(double));
   m->fwd = calloc((size_t)m->p, sizeof(double));
+  m->lag = calloc(4 * (size_t)m->p, sizeof(double));
+  m->lag_fill = m->lag + m->p, m->arrive = m->lag + 2 * m->p, m->arrive_fill = m->lag + 3 * m->p;
+  for (int r = 0; r < m->p; r++) m->arrive[r] = m->arrive_fill[r] = -INFINITY;
   nsccl_model_step_reset_latency(m);
   return m;
 }
 
 static void model_free(nsccl_model_t *m) {
   free(m->load), free(m->load_msgs), free(m->touched), free(m->msgs), free(m->sent), free(m->flows), free(m->red),
-      free(m->fwd);
+      free(m->fwd), free(m->lag);
   free(m->phase_load), free(m->phase_red), free(m->phase_msgs), free(m->phase_sent), free(m->qtab), free(m->qstep);
   free(m);
 }

@@ -42,13 +42,12 @@ static const struct {
     {"trn2-u64", "ring/kangaring"},
     /* the two heap trees: the simulator serialises more of the two trees' chunks than the model's
      * level-by-level fill assumes (model 20-37% off; trn3-u144 agrees since the simulator's pair
-     * queues stopped blocking on messages not yet issued) */
+     * queues stopped blocking on messages not yet issued, trn2-16x4-efa since steps are followed
+     * rank by rank: docs/model.md, "Per-rank ready times") */
     {"trn2-16", "tree/double-binary"},
     {"trn2-u64", "tree/double-binary"},
     {"trn3-u64", "tree/double-binary"},
-    {"trn2-16x4-efa", "tree/double-binary"},
     {"trn2-u64", "tree/binary"},
-    {"trn2-16x4-efa", "tree/binary"},
     /* one size each where the tree phase's fill misjudges what overlaps (mid sizes, 2-16 MiB);
      * trn3-u144's 16 MiB Rabenseifner all-reduce (model 247 us, simulated 178 us) came out of the
      * tolerance when the simulator's pair queues stopped blocking (docs/simulator.md); tree/mapped
@@ -62,14 +61,6 @@ static const struct {
     {"trn3-u144", "tree/rd"},
     {"trn3-u144", "tree/rabenseifner"},
     {"trn3-u144", "tree/bruck"},
-    /* hierarchical all-gather at 16 MiB and reduce-scatter at 2 MiB: the intra ring's chunks and
-     * the inter phase overlap (direct/hier and tree/hier on EFA and direct/hier on trn3-u144 agree
-     * since the pair queues stopped blocking) */
-    {"trn3-u144", "ring/hier"},
-    {"trn2-16x4-efa", "ring/hier"},
-    /* latency-bound Bruck across EFA: the per-step barrier charges the network latency to every
-     * step; the real critical path crosses the network in fewer (a per-rank ready-time model) */
-    {"trn2-16x4-efa", "tree/bruck"},
     /* tree/rdh-rd (recursive doubling of whole vectors on the RDH pairs, all-reduce): 41-45%
      * high at 2 MiB all-reduce; tree/rdh and tree/swing-bw agree since the pair queues and the
      * all-gather phases are priced (docs/model.md, "Exchange plans") */
