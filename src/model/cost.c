@@ -9,6 +9,7 @@
 
 #include "algo/variant.h"
 #include "base/check.h"
+#include "model/cost_internal.h"
 #include "model/price.h"
 #include "topologies/host.h"
 
@@ -24,12 +25,7 @@ static double message_engines(const nsccl_topo_t *t, double per_msg) {
   return nsccl_dma_engines_for(per_msg, epm < E ? epm : E);
 }
 
-/* What a flow's route contributes besides its links' load: its latency (with the re-sends of
- * storing chips) and one message's own time on it (slowest link, or its engines' streaming). */
-typedef struct {
-  double lat, hop;
-} route_cost_t;
-
+/* What a flow's route contributes besides its links' load (route_cost_t, cost_internal.h). */
 static route_cost_t route_cost(const model_t *m, const int *route, int n, double per_msg) {
   const nsccl_topo_t *t = m->t;
   double lat = 0, minbw = INFINITY;
@@ -67,6 +63,32 @@ static void add_load(model_t *m, int link, double seconds, double msgs) {
   m->load[link] += seconds;
   m->load_msgs[link] += msgs;
 }
+
+/* add_load on every link of a route (bytes at each link's bandwidth, msgs messages), the hot loop
+ * of pricing at scale: bytes / bandwidth is divided once per run of links of equal bandwidth (the
+ * same quotient as per link). */
+static void add_route_loads(model_t *m, const int *route, int n, double bytes, double msgs) {
+  if (!m->load_msgs && !(m->load_msgs = calloc((size_t)m->t->nlinks + 1, sizeof(double)))) {
+    m->rc = nscclSystemError;
+    return;
+  }
+  const nsccl_link_t *links = m->t->links;
+  double bw = -1, q = 0;
+  for (int i = 0; i < n; i++) {
+    int l = route[i];
+    if (links[l].bandwidth != bw) bw = links[l].bandwidth, q = bytes / bw;
+    if (m->load[l] == 0) m->touched[m->ntouched++] = l;
+    m->load[l] += q;
+    m->load_msgs[l] += msgs;
+  }
+}
+
+/* The helpers above, for the model's other files (cost_internal.h). */
+route_cost_t nsccl_model_route_cost(const model_t *m, const int *route, int n, double per_msg) {
+  return route_cost(m, route, n, per_msg);
+}
+void nsccl_model_add_route_cost(model_t *m, route_cost_t c, double count) { add_route_cost(m, c, count); }
+void nsccl_model_add_load(model_t *m, int link, double seconds, double msgs) { add_load(m, link, seconds, msgs); }
 
 /* ---- DMA queues of a pipelined phase ----
  * A pair's messages stream one after another through its one DMA queue (the simulator's rule), so
@@ -155,9 +177,7 @@ void nsccl_model_flow(model_t *m, int src, int dst, double bytes, double nmsgs) 
     return;
   }
   double per_msg = nmsgs > 0 ? bytes / nmsgs : fmin(bytes, m->chunk);
-  for (int i = 0; i < n; i++)
-    add_load(m, route[i], bytes / m->t->links[route[i]].bandwidth,
-             nmsgs > 0 ? nmsgs : fmax(1.0, ceil(bytes / m->chunk)));
+  add_route_loads(m, route, n, bytes, nmsgs > 0 ? nmsgs : fmax(1.0, ceil(bytes / m->chunk)));
   route_cost_t c = route_cost(m, route, n, per_msg);
   add_route_cost(m, c, 1);
   /* When the flow's bytes reach dst, relative to the clock: its sender's lag earlier, plus the route */

@@ -109,6 +109,12 @@ double nsccl_model_walk_send(nsccl_model_t *m, int src, int dst, double bytes, d
  * nsccl_model_flow for every ordered pair, priced by symmetry where the topology declares one
  * (topo.h, link_orbit: a torus with one rank per chip), which takes p routes instead of p^2. */
 void nsccl_model_all_to_all(nsccl_model_t *m, double bytes, double nmsgs);
+/* The same with two block sizes: ranks j < nhi own a block of hi bytes, the others of lo (0: none);
+ * every flow carries its source's block (by_dst = 0, an all-gather) or its destination's (by_dst =
+ * 1, a reduce-scatter), one message per chunk. Priced by the translations (cost_symmetry.c), a
+ * barrier as nsccl_model_all_to_all, and 1 returned where the topology's are coordinate additions;
+ * else 0 and nothing added (the caller prices flow by flow). */
+int nsccl_model_all_to_all_split(nsccl_model_t *m, double lo, double hi, int nhi, int by_dst);
 
 /* Shorthands: a flow sent one message per chunk; a step closed `repeat` times, not a ring. */
 static inline void nsccl_model_flow1(nsccl_model_t *m, int src, int dst, double bytes) {
