@@ -33,13 +33,6 @@
 static const struct {
   const char *preset, *variant;
 } known[] = {
-    /* KangaRing on trn2-u64: agrees within 3% from 8 B to 16 MiB since the pair queues and the
-     * chain of streamed messages are priced (docs/model.md, "Lanes"), but its reduce-scatter half
-     * runs at 72-84% of the busiest link from 16 MiB on (the receive window and the plan's order
-     * under arrival-order queues), which the link-bound price does not see: 26% low at 128 MiB
-     * reduce-scatter, 33% at 128 MiB all-reduce. (trn2-16's lockstep lanes agree since a step's
-     * messages on different links are priced apart.) */
-    {"trn2-u64", "ring/kangaring"},
     /* the two heap trees: the simulator serialises more of the two trees' chunks than the model's
      * level-by-level fill assumes (model 20-37% off; trn3-u144 agrees since the simulator's pair
      * queues stopped blocking on messages not yet issued, trn2-16x4-efa since steps are followed
@@ -210,10 +203,9 @@ static const struct {
   nsccl_coll_t coll;
   size_t bytes;
 } known_choice[] = {
-    /* large all-reduce on trn2-u64: ring/kangaring priced at its links (426 us at 128 MiB, 3,315 us
-     * at 1 GiB) but simulated at 637 and 4,155 us (its known entry above), while tree/swing-bw
-     * simulates at 560 and 3,889 us */
-    {"trn2-u64", NSCCL_COLL_ALLREDUCE, (size_t)128 << 20},
+    /* 1 GiB all-reduce on trn2-u64: ring/kangaring priced 3,313 us (under tree/swing-bw's 3,365 us)
+     * but simulated at 4,155 us against swing-bw's 3,889 us: its reduce-scatter lanes wait in the
+     * receive window, which the model does not price (docs/model.md, "Lanes") */
     {"trn2-u64", NSCCL_COLL_ALLREDUCE, (size_t)1 << 30},
     /* found by the factor-2 sizes: trn2-u64 reduce-scatter at 4 MiB picks ring/kangaring (priced
      * 37.0 us, simulated 41.5 us) over tree/mapped (37.1 / 38.1 us), at 8 MiB tree/swing-bw (57.8 /
