@@ -35,7 +35,11 @@ static void print_preamble(const perf_opts_t *o, int rank, int nranks) {
            o->algo                ? o->algo
            : getenv("NSCCL_ALGO") ? getenv("NSCCL_ALGO")
                                   : "auto",
-           o->vs_mpi ? "side by side with MPI (alternating iterations; ratio = nsccl / MPI time)" : "nsccl only");
+           o->vs_mpi ? "side by side with MPI (alternating iterations; ratio = nsccl / MPI time)"
+           : o->vs_algo
+               ? "side by side with nsccl itself (--vs-algo; alternating iterations; ratio = nsccl / peer time)"
+               : "nsccl only");
+    if (o->vs_algo) printf("# peer: nsccl with algorithm %s\n", o->vs_algo);
     printf("#\n# Using devices\n");
     for (int r = 0; r < nranks; r++) printf("#  Rank %2d Pid %7d on %10s (host memory)\n", r, pids[r], all + r * 256);
     fflush(stdout);
@@ -86,6 +90,18 @@ int main(int argc, char **argv) {
     MPI_Abort(MPI_COMM_WORLD, 1);
   }
 
+  /* --vs-algo: the peer is a second communicator of the same ranks with its own algorithm. */
+  if (o.vs_algo) {
+    if (rank == 0 && nscclGetUniqueId(&id) != nscclSuccess) MPI_Abort(MPI_COMM_WORLD, 1);
+    MPI_Bcast(&id, sizeof(id), MPI_BYTE, 0, MPI_COMM_WORLD);
+    nscclConfig_t pcfg = NSCCL_CONFIG_INITIALIZER;
+    pcfg.algo = o.vs_algo;
+    if (nscclCommInitRankConfig(&o.vs_comm, nranks, id, rank, &pcfg) != nscclSuccess) {
+      fprintf(stderr, "nsccl-perf: rank %d: --vs-algo %s: %s\n", rank, o.vs_algo, nscclGetLastError(NULL));
+      MPI_Abort(MPI_COMM_WORLD, 2);
+    }
+  }
+
   int exit_code = 0;
   if (o.calibrate) {
     exit_code = perf_calibrate(&o, comm, rank, nranks);
@@ -116,6 +132,7 @@ int main(int argc, char **argv) {
     exit_code = wrong ? 1 : 0;
     free(rows.v);
   }
+  if (o.vs_comm) nscclCommDestroy(o.vs_comm);
   nscclCommDestroy(comm);
   MPI_Finalize();
   return exit_code;

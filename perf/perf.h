@@ -25,6 +25,8 @@ typedef struct {
   nscclRedOp_t op;
   const char *algo; /* "ring" | "tree" | "direct" | "auto" | NULL (environment) */
   int vs_mpi;
+  const char *vs_algo; /* --vs-algo SPEC: the peer is nsccl itself with this algorithm (NSCCL_ALGO syntax) */
+  nscclComm_t vs_comm; /* that peer's communicator (made by main; NULL: the peer is MPI) */
   const char *csv;
   int calibrate;
   const char *topo_out; /* --calibrate: where the host topology file goes */

@@ -14,7 +14,11 @@
  *          (which dominates transfers of tens of milliseconds) does not enter the estimate;
  *   gamma: nsccl_reduce (the reduce kernels) summing two float arrays of 32 MiB, on every rank at
  *          once (ranks share the machine's cores and memory as in a collective), the median rank.
- * Every rank measures; times are the slowest rank's per iteration, the median over iterations. */
+ * Every rank measures; times are the slowest rank's per iteration, the median over iterations.
+ * Across several hosts (the bootstrap's host names) the probes run twice: on the ranks of each host
+ * (all hosts at once) for the same-host keys, then on one rank per host for the network's latency
+ * and NIC bandwidth (`network_latency`, `nic_bandwidth`), which the runtime's host topology takes
+ * from NSCCL_HOST_TOPO (docs/performance.md, "Between hosts"). */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -33,6 +37,7 @@
 #define SMALL_BW    ((size_t)64 << 10)
 #define LARGE_BW    ((size_t)2 << 20)
 #define LOCAL_BYTES ((size_t)32 << 20)
+#define ROUNDS      5 /* interleaved rounds of the probes */
 
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
@@ -46,8 +51,9 @@ static double median(double *v, int n) {
 
 static double now_s(void) { return (double)nsccl_now_ns() * 1e-9; }
 
-/* Median over iterations of the slowest rank's time of an all-gather of `bytes` in total on c. */
-static double time_allgather(nscclComm_t c, size_t bytes, int iters, int nranks) {
+/* Median over iterations of the slowest rank's time of an all-gather of `bytes` in total on c, whose
+ * ranks are those of the MPI communicator mc. */
+static double time_allgather(nscclComm_t c, MPI_Comm mc, size_t bytes, int iters, int nranks) {
   size_t per = bytes / sizeof(float) / (size_t)nranks;
   if (per == 0) per = 1;
   float *buf = calloc(per * (size_t)nranks, sizeof(float));
@@ -55,7 +61,7 @@ static double time_allgather(nscclComm_t c, size_t bytes, int iters, int nranks)
   double *t = malloc(sizeof(double) * (size_t)iters * 2);
   if (!buf || !src || !t) MPI_Abort(MPI_COMM_WORLD, 1);
   for (int it = -2; it < iters; it++) {
-    MPI_Barrier(MPI_COMM_WORLD);
+    MPI_Barrier(mc);
     double t0 = now_s();
     if (nscclAllGather(src, buf, per, nscclFloat32, c, NULL) != nscclSuccess) {
       fprintf(stderr, "nsccl-perf: calibration all-gather failed: %s\n", nscclGetLastError(c));
@@ -63,7 +69,7 @@ static double time_allgather(nscclComm_t c, size_t bytes, int iters, int nranks)
     }
     if (it >= 0) t[it] = now_s() - t0;
   }
-  MPI_Allreduce(t, t + iters, iters, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+  MPI_Allreduce(t, t + iters, iters, MPI_DOUBLE, MPI_MAX, mc);
   double m = median(t + iters, iters);
   free(buf);
   free(src);
@@ -129,10 +135,10 @@ static double model_error(const perf_rows_t *rows, nsccl_coll_t coll, const nscc
   return m;
 }
 
-static nscclComm_t probe_comm(const char *algo, int rank, int nranks) {
+static nscclComm_t probe_comm(const char *algo, MPI_Comm mc, int rank, int nranks) {
   nscclUniqueId id;
   if (rank == 0 && nscclGetUniqueId(&id) != nscclSuccess) MPI_Abort(MPI_COMM_WORLD, 1);
-  MPI_Bcast(&id, sizeof(id), MPI_BYTE, 0, MPI_COMM_WORLD);
+  MPI_Bcast(&id, sizeof(id), MPI_BYTE, 0, mc);
   nscclConfig_t cfg = NSCCL_CONFIG_INITIALIZER;
   cfg.algo = algo;
   nscclComm_t c;
@@ -143,50 +149,146 @@ static nscclComm_t probe_comm(const char *algo, int rank, int nranks) {
   return c;
 }
 
-int perf_calibrate(const perf_opts_t *o, nscclComm_t comm, int rank, int nranks) {
-  /* Communicators for the alpha (tree) and beta (ring) probes, whatever --algo says for the sweep. */
-  nscclComm_t ring = probe_comm("ring", rank, nranks), tree = probe_comm("tree", rank, nranks);
-  nscclComm_t direct = probe_comm("direct", rank, nranks);
-  double alpha = NSCCL_HOST_DEFAULT_ALPHA, link_bw = NSCCL_HOST_DEFAULT_LINK_BW, link_lat = 0;
-  double t_small = 0, t_direct = 0, t_large = 0, t_bw0 = 0;
-  if (nranks > 1) {
-    int lg = 0;
-    while ((1 << lg) < nranks) lg++;
-    t_small = time_allgather(tree, sizeof(float) * (size_t)nranks, 200, nranks);
-    t_direct = time_allgather(direct, sizeof(float) * (size_t)nranks, 200, nranks);
-    t_bw0 = time_allgather(ring, SMALL_BW, 50, nranks);
-    t_large = time_allgather(ring, LARGE_BW, 50, nranks);
-    double step = t_small / lg; /* alpha + L */
-    alpha = step;
-    if (nranks > 2) {
-      /* Noise can make either share come out negative: keep both within [0, step]. */
-      alpha = (t_direct - step) / (nranks - 2);
-      alpha = alpha < 0 ? 0 : alpha > step ? step : alpha;
-      link_lat = step - alpha;
-    }
-    double frac = (double)(nranks - 1) / nranks;
-    double beta = (t_large - t_bw0) / (frac * (double)(LARGE_BW - SMALL_BW));
-    if (beta > 0) link_bw = 1.0 / beta;
+/* The probes of one crossbar (all ranks of one host) or of the network (one rank per host). */
+typedef struct {
+  int n;                                   /* ranks probed */
+  double t_tree, t_direct, t_bw0, t_large; /* probe times, s */
+  double alpha, lat, bw;                   /* fitted: s per message, s per dependent step, B/s */
+} probe_t;
+
+/* Fit alpha, the step latency and the bandwidth from the probe times (see the top of the file). */
+static void probe_fit(probe_t *f) {
+  f->alpha = NSCCL_HOST_DEFAULT_ALPHA, f->lat = 0, f->bw = 0;
+  if (f->n < 2) return;
+  int lg = 0;
+  while ((1 << lg) < f->n) lg++;
+  double step = f->t_tree / lg; /* alpha + L */
+  f->alpha = step;
+  if (f->n > 2) {
+    /* Noise can make either share come out negative: keep both within [0, step]. */
+    double a = (f->t_direct - step) / (f->n - 2);
+    f->alpha = a < 0 ? 0 : a > step ? step : a;
+    f->lat = step - f->alpha;
   }
-  nscclCommDestroy(ring);
-  nscclCommDestroy(tree);
-  nscclCommDestroy(direct);
+  double frac = (double)(f->n - 1) / f->n;
+  double beta = (f->t_large - f->t_bw0) / (frac * (double)(LARGE_BW - SMALL_BW));
+  if (beta > 0) f->bw = 1.0 / beta;
+}
+
+/* Time the probes on the n ranks of mc (this one is `rank` of them), whatever --algo says. */
+static void probe_run(MPI_Comm mc, int rank, int n, probe_t *f) {
+  memset(f, 0, sizeof(*f));
+  f->n = n;
+  if (n > 1) {
+    nscclComm_t ring = probe_comm("ring", mc, rank, n), tree = probe_comm("tree", mc, rank, n);
+    nscclComm_t direct = probe_comm("direct", mc, rank, n);
+    /* Interleaved rounds, the median of each probe's round medians: on a loaded machine a probe's
+     * median moves 2-4x from one second to the next (one or two context switches per step), and
+     * probes timed minutes apart would be fitted against each other on different machines. */
+    double r[4][ROUNDS];
+    for (int k = 0; k < ROUNDS; k++) {
+      r[0][k] = time_allgather(tree, mc, sizeof(float) * (size_t)n, 200 / ROUNDS, n);
+      r[1][k] = time_allgather(direct, mc, sizeof(float) * (size_t)n, 200 / ROUNDS, n);
+      r[2][k] = time_allgather(ring, mc, SMALL_BW, 50 / ROUNDS, n);
+      r[3][k] = time_allgather(ring, mc, LARGE_BW, 50 / ROUNDS, n);
+    }
+    f->t_tree = median(r[0], ROUNDS), f->t_direct = median(r[1], ROUNDS);
+    f->t_bw0 = median(r[2], ROUNDS), f->t_large = median(r[3], ROUNDS);
+    /* With 2 ranks both probes are the same exchange of one message: one estimate from both. */
+    if (n == 2) f->t_tree = f->t_direct = 0.5 * (f->t_tree + f->t_direct);
+    nscclCommDestroy(ring);
+    nscclCommDestroy(tree);
+    nscclCommDestroy(direct);
+  }
+  probe_fit(f);
+}
+
+static void probe_print(const char *what, const probe_t *f) {
+  printf("#   %s, %d ranks: tree all-gather of %d floats %.2f us, direct %.2f us -> alpha %.3f us per message, "
+         "latency %.3f us per step\n"
+         "#   %s: ring all-gather of %zu KiB %.1f us, of %zu KiB %.1f us -> bandwidth %.3f GB/s\n",
+         what, f->n, f->n, f->t_tree * 1e6, f->t_direct * 1e6, f->alpha * 1e6, f->lat * 1e6, what, SMALL_BW >> 10,
+         f->t_bw0 * 1e6, LARGE_BW >> 10, f->t_large * 1e6, f->bw / 1e9);
+}
+
+/* Ranks in equal contiguous blocks per host (how mpirun and the namespace harness place them)? */
+static int regular_hosts(nscclComm_t comm, int nranks, int *rph) {
+  *rph = nranks / comm->nhosts;
+  if (nranks % comm->nhosts) return 0;
+  for (int r = 0; r < nranks; r++)
+    if (comm->host_of_rank[r] != comm->host_of_rank[r / *rph * *rph]) return 0;
+  return 1;
+}
+
+int perf_calibrate(const perf_opts_t *o, nscclComm_t comm, int rank, int nranks) {
+  int nhosts = comm->nhosts > 1 ? comm->nhosts : 1, rph = nranks;
+  if (nhosts > 1 && !regular_hosts(comm, nranks, &rph)) {
+    if (rank == 0)
+      fprintf(stderr,
+              "nsccl-perf: --calibrate across %d hosts needs the same number of ranks on every host, in "
+              "contiguous blocks (a host file describes that shape only)\n",
+              nhosts);
+    return 1;
+  }
+  /* Same host: the ranks of each host at once (as in a collective, hosts share what they share),
+   * the slowest host's times. Network: one rank per host (the first of each), alone. */
+  probe_t local, net;
+  memset(&net, 0, sizeof(net));
+  if (nhosts == 1) {
+    probe_run(MPI_COMM_WORLD, rank, nranks, &local);
+  } else {
+    MPI_Comm lc, nc;
+    MPI_Comm_split(MPI_COMM_WORLD, comm->host_of_rank[rank], rank, &lc);
+    int lr;
+    MPI_Comm_rank(lc, &lr);
+    probe_run(lc, lr, rph, &local);
+    MPI_Allreduce(MPI_IN_PLACE, &local.t_tree, 4, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+    probe_fit(&local);
+    MPI_Comm_free(&lc);
+    MPI_Comm_split(MPI_COMM_WORLD, lr == 0 ? 0 : MPI_UNDEFINED, rank, &nc);
+    if (lr == 0) {
+      probe_run(nc, rank / rph, nhosts, &net);
+      MPI_Comm_free(&nc);
+    }
+    MPI_Bcast(&net, sizeof(net), MPI_BYTE, 0, MPI_COMM_WORLD);
+  }
+  double alpha = local.alpha, link_lat = local.lat;
+  double link_bw = local.bw > 0 ? local.bw : NSCCL_HOST_DEFAULT_LINK_BW;
+  double net_lat = NSCCL_HOST_DEFAULT_NET_LAT, net_bw = NSCCL_HOST_DEFAULT_NET_BW;
+  if (nhosts > 1) {
+    /* One alpha per file: with several ranks per host it is the same-host one, and the network's
+     * extra per-step time (its messages cost their sender more, too) goes into network_latency;
+     * with one rank per host every message crosses the network, so alpha and the step latency are
+     * the network's own, except at 2 hosts, where one probe cannot split them: alpha keeps the
+     * default and the rest of the step is the network's latency. A route between hosts adds
+     * link_latency + network_latency (topologies/host.c). At least 1 ns: 0 means "default" to the
+     * runtime (nsccl_topo_host_build). */
+    int lg = 0;
+    while ((1 << lg) < nhosts) lg++;
+    double step = net.t_tree / lg;
+    if (rph == 1 && nhosts > 2)
+      alpha = net.alpha, link_lat = 0, net_lat = net.lat;
+    else if (rph == 1)
+      alpha = NSCCL_HOST_DEFAULT_ALPHA, link_lat = 0, net_lat = step - alpha;
+    else
+      net_lat = step - alpha - link_lat;
+    if (net_lat < 1e-9) net_lat = 1e-9;
+    if (net.bw > 0) net_bw = net.bw;
+  }
   double reduce_bw = local_bandwidth(0, nranks);
   double memcpy_bw = local_bandwidth(1, nranks);
 
   int ok = 1;
   if (rank == 0) {
-    printf("# nsccl-perf --calibrate on %d ranks (one host)\n", nranks);
-    if (nranks > 1)
-      printf("#   tree all-gather of %d floats: %.2f us, direct: %.2f us -> alpha = %.3f us per message, link "
-             "latency = %.3f us per step\n"
-             "#   ring all-gather of %zu KiB: %.1f us, of %zu KiB: %.1f us -> link bandwidth = %.3f GB/s "
-             "(beta = %.4f ns/B)\n",
-             nranks, t_small * 1e6, t_direct * 1e6, alpha * 1e6, link_lat * 1e6, SMALL_BW >> 10, t_bw0 * 1e6,
-             LARGE_BW >> 10, t_large * 1e6, link_bw / 1e9, 1e9 / link_bw);
-    else
-      printf("#   1 rank: no messages to time; alpha and link bandwidth keep the defaults\n");
-    printf("#   reduce kernel (float sum, %zu MiB): %.3f GB/s -> gamma = %.4f ns/B\n", LOCAL_BYTES >> 20,
+    printf("# nsccl-perf --calibrate on %d ranks (%d host%s, %d rank%s each)\n", nranks, nhosts, nhosts > 1 ? "s" : "",
+           rph, rph > 1 ? "s" : "");
+    if (rph > 1) probe_print("same host", &local);
+    if (nhosts > 1) probe_print("network (one rank per host)", &net);
+    if (nranks == 1) printf("#   1 rank: no messages to time; alpha and link bandwidth keep the defaults\n");
+    printf("#   -> alpha %.3f us, link latency %.3f us, link bandwidth %.3f GB/s", alpha * 1e6, link_lat * 1e6,
+           link_bw / 1e9);
+    if (nhosts > 1) printf(", network latency %.3f us, NIC bandwidth %.3f GB/s", net_lat * 1e6, net_bw / 1e9);
+    printf("\n#   reduce kernel (float sum, %zu MiB): %.3f GB/s -> gamma = %.4f ns/B\n", LOCAL_BYTES >> 20,
            reduce_bw / 1e9, 1e9 / reduce_bw);
     printf("#   memcpy (%zu MiB, for reference): %.3f GB/s\n", LOCAL_BYTES >> 20, memcpy_bw / 1e9);
     mkdir_parents(o->topo_out);
@@ -196,13 +298,15 @@ int perf_calibrate(const perf_opts_t *o, nscclComm_t comm, int rank, int nranks)
       ok = 0;
     } else {
       fprintf(f,
-              "# This host, calibrated by nsccl-perf --calibrate on %d ranks (docs/performance.md).\n"
+              "# This machine, calibrated by nsccl-perf --calibrate on %d ranks, %d per host (docs/performance.md).\n"
               "# alpha and link latency from tree and direct all-gathers of one float per rank, link\n"
-              "# bandwidth from ring all-gathers of\n"
-              "# %zu KiB and %zu KiB, reduce bandwidth from the float-sum kernel. Measured memcpy: %.3e B/s.\n"
+              "# bandwidth from ring all-gathers of %zu KiB and %zu KiB (the ranks of one host; with several\n"
+              "# hosts, the same probes on one rank per host give network latency and NIC bandwidth),\n"
+              "# reduce bandwidth from the float-sum kernel. Measured memcpy: %.3e B/s.\n"
               "[topology]\nmodule = host\nranks = %d\nranks_per_host = %d\n"
               "endpoint_overhead = %.4e\nlink_latency = %.4e\nlink_bandwidth = %.4e\nreduce_bandwidth = %.4e\n",
-              nranks, SMALL_BW >> 10, LARGE_BW >> 10, memcpy_bw, nranks, nranks, alpha, link_lat, link_bw, reduce_bw);
+              nranks, rph, SMALL_BW >> 10, LARGE_BW >> 10, memcpy_bw, nranks, rph, alpha, link_lat, link_bw, reduce_bw);
+      if (nhosts > 1) fprintf(f, "network_latency = %.4e\nnic_bandwidth = %.4e\n", net_lat, net_bw);
       fclose(f);
       printf("# wrote %s\n", o->topo_out);
     }

@@ -45,8 +45,13 @@ void perf_usage(FILE *f) {
              "      --vs-mpi         also time MPI_Allreduce / MPI_Allgather / MPI_Reduce_scatter_block,\n"
              "                       alternating with nsccl iteration by iteration; adds 'mpi(us)' and\n"
              "                       'ratio' (nsccl time / MPI time) columns. MPI has no avg: MPI sums.\n"
+             "      --vs-algo SPEC   like --vs-mpi, but the peer is nsccl on a second communicator whose\n"
+             "                       algorithm is SPEC (NSCCL_ALGO syntax, e.g. allreduce:ring/topo): an A/B\n"
+             "                       of two variants in one run; columns 'peer(us)' and 'ratio', the CSV's\n"
+             "                       mpi_time_us holds the peer's time\n"
              "      --csv FILE       also write CSV rows (header collective,bytes,count,type,redop,algo,\n"
-             "                       time_us,algbw_GBps,busbw_GBps,wrong,mpi_time_us,ratio); in-place rows\n"
+             "                       time_us,algbw_GBps,busbw_GBps,wrong,mpi_time_us,ratio,floor_us,\n"
+             "                       pct_floor); in-place rows\n"
              "                       name the collective with an '_inplace' suffix\n"
              "      --calibrate      measure alpha, beta, gamma, write a host topology file, and report\n"
              "                       the cost model's median error over the sweep (docs/performance.md)\n"
@@ -65,7 +70,9 @@ void perf_usage(FILE *f) {
              "\n"
              "Sizes are nccl-tests' 'size': the all-reduce vector, the all-gather output, the reduce-scatter\n"
              "input, rounded down to whole elements per rank (at least one). Time is, per iteration, the\n"
-             "slowest rank's time after a barrier, averaged over the timed iterations.\n");
+             "slowest rank's time after a barrier, averaged over the timed iterations.\n"
+             "\n"
+             "Example: mpirun -n 4 nsccl-perf -c all -b 8 -e 1M -f 4 --vs-mpi --csv perf.csv\n");
 }
 
 static int parse_int(const char *s, int lo, int hi, int *out) {
@@ -125,7 +132,17 @@ int perf_parse_opts(int argc, char **argv, perf_opts_t *o, int print) {
   o->topo_out = "out/perf/host.conf";
   o->time_budget = 1.0;
   o->batch = 1;
-  enum { OPT_ALGO = 256, OPT_VS_MPI, OPT_CSV, OPT_CALIBRATE, OPT_TOPO_OUT, OPT_MEDIAN, OPT_REGISTERED, OPT_BATCH };
+  enum {
+    OPT_ALGO = 256,
+    OPT_VS_MPI,
+    OPT_CSV,
+    OPT_CALIBRATE,
+    OPT_TOPO_OUT,
+    OPT_MEDIAN,
+    OPT_REGISTERED,
+    OPT_BATCH,
+    OPT_VS_ALGO
+  };
   static const struct option longopts[] = {{"coll", required_argument, NULL, 'c'},
                                            {"minbytes", required_argument, NULL, 'b'},
                                            {"maxbytes", required_argument, NULL, 'e'},
@@ -137,6 +154,7 @@ int perf_parse_opts(int argc, char **argv, perf_opts_t *o, int print) {
                                            {"op", required_argument, NULL, 'o'},
                                            {"algo", required_argument, NULL, OPT_ALGO},
                                            {"vs-mpi", no_argument, NULL, OPT_VS_MPI},
+                                           {"vs-algo", required_argument, NULL, OPT_VS_ALGO},
                                            {"csv", required_argument, NULL, OPT_CSV},
                                            {"calibrate", no_argument, NULL, OPT_CALIBRATE},
                                            {"topo-out", required_argument, NULL, OPT_TOPO_OUT},
@@ -208,6 +226,10 @@ int perf_parse_opts(int argc, char **argv, perf_opts_t *o, int print) {
       o->algo = optarg;
       break;
     case OPT_VS_MPI: o->vs_mpi = 1; break;
+    case OPT_VS_ALGO:
+      if (!*optarg) BAD("--vs-algo: empty algorithm (e.g. ring, allreduce:ring/hier)");
+      o->vs_algo = optarg;
+      break;
     case OPT_CSV: o->csv = optarg; break;
     case OPT_CALIBRATE: o->calibrate = 1; break;
     case OPT_TOPO_OUT: o->topo_out = optarg; break;
@@ -239,6 +261,8 @@ int perf_parse_opts(int argc, char **argv, perf_opts_t *o, int print) {
   if (optind < argc) BAD("unexpected argument '%s'", argv[optind]);
   if (o->max_bytes < o->min_bytes) BAD("-e %zu is smaller than -b %zu", o->max_bytes, o->min_bytes);
   if (o->factor <= 1.0 && o->max_bytes > o->min_bytes) BAD("-f must be > 1 when -e > -b");
+  if (o->vs_mpi && o->vs_algo) BAD("--vs-mpi and --vs-algo: one peer at a time");
+  if (o->vs_algo && o->calibrate) BAD("--vs-algo does not combine with --calibrate");
   if (o->vs_mpi && perf_mpi_type(o->dtype) == MPI_DATATYPE_NULL)
     BAD("--vs-mpi: MPI has no datatype for %s; use an integer type, float or double", nsccl_type_name(o->dtype));
   return 0;

@@ -66,6 +66,16 @@ static int run_mpi(const perf_shape_t *s, int ip, unsigned char *sbuf, unsigned 
   }
 }
 
+/* The peer of a side-by-side run: MPI (--vs-mpi) or nsccl on the --vs-algo communicator. */
+static int has_peer(const perf_opts_t *o) { return o->vs_mpi || o->vs_comm; }
+
+static int run_peer(const perf_opts_t *o, const perf_shape_t *s, int ip, unsigned char *sbuf, unsigned char *rbuf,
+                    int rank) {
+  if (!o->vs_comm) return run_mpi(s, ip, sbuf, rbuf, o->dtype, o->op) == MPI_SUCCESS;
+  ptrs_t p = place(s, ip, sbuf, rbuf, rank, nsccl_type_size(o->dtype));
+  return run_nsccl(s, p, o->dtype, o->op, o->vs_comm) == nscclSuccess;
+}
+
 /* Number of wrong elements over all ranks after one checked call. */
 static size_t check_once(const perf_opts_t *o, const perf_shape_t *s, int ip, unsigned char *sbuf, unsigned char *rbuf,
                          nscclComm_t comm, int rank, int nranks) {
@@ -136,12 +146,13 @@ static void time_placement(const perf_opts_t *o, const perf_shape_t *s, int ip, 
     if (rc != nscclSuccess)
       DIE(rank, "%s of %zu bytes failed: %s", perf_coll_name(s->coll), s->bytes, nscclGetLastError(comm));
     if (it >= warmup) tn[it - warmup] = (t1 - t0) / o->batch;
-    if (!o->vs_mpi) continue;
+    if (!has_peer(o)) continue;
     MPI_Barrier(MPI_COMM_WORLD);
     t0 = now_us();
     for (int b = 0; b < o->batch; b++)
-      if (run_mpi(s, ip, sbuf, rbuf, o->dtype, o->op) != MPI_SUCCESS)
-        DIE(rank, "MPI %s of %zu bytes failed", perf_coll_name(s->coll), s->bytes);
+      if (!run_peer(o, s, ip, sbuf, rbuf, rank))
+        DIE(rank, "the peer's (%s) %s of %zu bytes failed", o->vs_comm ? o->vs_algo : "MPI", perf_coll_name(s->coll),
+            s->bytes);
     t1 = now_us();
     if (it >= warmup) tm[it - warmup] = (t1 - t0) / o->batch;
   }
@@ -150,7 +161,7 @@ static void time_placement(const perf_opts_t *o, const perf_shape_t *s, int ip, 
   MPI_Allreduce(tn, mn, 2 * iters, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
   double *mmx = mn + iters;
   *tn_out = stat(mn, iters, o->median);
-  *tm_out = o->vs_mpi ? stat(mmx, iters, o->median) : 0;
+  *tm_out = has_peer(o) ? stat(mmx, iters, o->median) : 0;
   free(tn);
 }
 
@@ -181,9 +192,9 @@ static int plan_sizes(const perf_opts_t *o, nsccl_coll_t coll, int nranks, perf_
 static void print_header(const perf_opts_t *o, nsccl_coll_t coll, int nranks) {
   printf("#\n# Collective: %s, %d ranks, busbw = algbw x %.4f\n#\n", perf_coll_name(coll), nranks,
          perf_bus_factor(coll, nranks));
-  const char *mpi_h = o->vs_mpi ? "  mpi(us)  ratio" : "";
-  const char *mpi_u = o->vs_mpi ? "     (us)       " : "";
-  int w = o->vs_mpi ? 60 : 44;
+  const char *mpi_h = o->vs_comm ? " peer(us)  ratio" : o->vs_mpi ? "  mpi(us)  ratio" : "";
+  const char *mpi_u = has_peer(o) ? "     (us)       " : "";
+  int w = has_peer(o) ? 60 : 44;
   printf("# %54s %-*s %-*s\n", "", w, "out-of-place", w, "in-place");
   printf("# %10s %12s %8s %6s %6s %9s %7s %7s %6s%s %6s %9s %7s %7s %6s%s %6s %9s  %s\n", "size", "count", "type",
          "redop", "root", "time", "algbw", "busbw", "#wrong", mpi_h, "%floor", "time", "algbw", "busbw", "#wrong",
@@ -216,8 +227,8 @@ static void prime(const perf_opts_t *o, perf_shape_t *const *plans, const int *n
     for (int ip = 0; ip < 2; ip++) {
       if (run_nsccl(s, place(s, ip, sbuf, rbuf, rank, esz), o->dtype, o->op, comm) != nscclSuccess)
         DIE(rank, "%s of %zu bytes failed: %s", perf_coll_name(s->coll), s->bytes, nscclGetLastError(comm));
-      if (o->vs_mpi && run_mpi(s, ip, sbuf, rbuf, o->dtype, o->op) != MPI_SUCCESS)
-        DIE(rank, "MPI %s of %zu bytes failed", perf_coll_name(s->coll), s->bytes);
+      if (has_peer(o) && !run_peer(o, s, ip, sbuf, rbuf, rank))
+        DIE(rank, "the peer's %s of %zu bytes failed", perf_coll_name(s->coll), s->bytes);
     }
   }
   MPI_Barrier(MPI_COMM_WORLD);
@@ -274,6 +285,7 @@ int perf_sweep(const perf_opts_t *o, nscclComm_t comm, int rank, int nranks, FIL
       row.floor_us = perf_floor_us(&floor, coll, s->bytes, nranks);
       for (int ip = 0; ip < 2; ip++) {
         if (o->check) row.wrong[ip] = check_once(o, s, ip, sbuf, rbuf, comm, rank, nranks);
+        if (o->check && o->vs_comm) row.wrong[ip] += check_once(o, s, ip, sbuf, rbuf, o->vs_comm, rank, nranks);
         time_placement(o, s, ip, sbuf, rbuf, comm, rank, &row.time_us[ip], &row.mpi_us[ip]);
       }
       done++;
@@ -289,7 +301,7 @@ int perf_sweep(const perf_opts_t *o, nscclComm_t comm, int rank, int nranks, FIL
         double t = row.time_us[ip];
         double algbw = t > 0 ? (double)s->bytes / (t * 1e-6) / 1e9 : 0;
         printf(" %9.2f %7.3f %7.3f %6zu", t, algbw, algbw * bf, row.wrong[ip]);
-        if (o->vs_mpi) printf(" %8.2f %6.3f", row.mpi_us[ip], row.mpi_us[ip] > 0 ? t / row.mpi_us[ip] : 0);
+        if (has_peer(o)) printf(" %8.2f %6.3f", row.mpi_us[ip], row.mpi_us[ip] > 0 ? t / row.mpi_us[ip] : 0);
         double pct = t > 0 ? 100.0 * row.floor_us / t : 0;
         printf(" %6.1f", pct);
         rows->busbw_sum += algbw * bf;
@@ -300,7 +312,7 @@ int perf_sweep(const perf_opts_t *o, nscclComm_t comm, int rank, int nranks, FIL
                   s->bytes, s->count, nsccl_type_name(o->dtype),
                   coll == NSCCL_COLL_ALLGATHER ? "none" : nsccl_op_name(o->op), row.algo, t, algbw, algbw * bf,
                   row.wrong[ip]);
-          if (o->vs_mpi)
+          if (has_peer(o))
             fprintf(csv, "%.3f,%.4f,", row.mpi_us[ip], row.mpi_us[ip] > 0 ? t / row.mpi_us[ip] : 0);
           else
             fprintf(csv, ",,");

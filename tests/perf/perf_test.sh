@@ -10,6 +10,9 @@
 #   calibrate 3 ranks, --calibrate on a short sweep: a host file with positive alpha, bandwidths
 #           and a link latency >= 0, loadable by the topology loader (nsccl-model), the model's
 #           median error per collective printed
+#   vsalgo  3 ranks, --vs-algo: nsccl (ring) against nsccl (direct) on a second communicator, both
+#           checked (a corrupted element counts once per communicator and placement), the peer column
+#           and ratio = time / peer time
 #   corrupt one output element flipped (NSCCL_PERF_CORRUPT): the checker must count it and fail
 #   help    --help prints the usage and exits 0
 #   badopt  unknown option, -c 1 and a bad size: exit status != 0 and a message naming the problem
@@ -122,6 +125,19 @@ calibrate)
     grep -Eq "^#   $c +[0-9.]+% \\| +[0-9.]+%" "$tmp/out" || fail "no median error line for $c"
   done
   ;;
+vsalgo)
+  $mpirun -n 3 "$perf" -c all -b 8 -e 64K -f 64 -n 3 -w 1 --algo ring --vs-algo direct --csv "$tmp/csv" \
+    >"$tmp/out" 2>"$tmp/err" || fail "--vs-algo exited with $?"
+  grep -q '^# Out of bounds values : 0 OK$' "$tmp/out" || fail "results wrong"
+  grep -q '^# peer: nsccl with algorithm direct$' "$tmp/out" || fail "the peer is not named"
+  grep -q 'peer(us)' "$tmp/out" || fail "no peer(us) column"
+  check_rows 1 || fail "bad rows"
+  awk -F, 'NR > 1 { n++; if (!($11 > 0) || ($12 - $7 / $11) ^ 2 > 1e-4 + 1e-4 * $12 ^ 2) bad = 1 } END { exit bad || n != 18 }' \
+    "$tmp/csv" || fail "CSV: want 18 rows with a peer time and ratio = time / peer time: $(cat "$tmp/csv")"
+  NSCCL_PERF_CORRUPT=1 $mpirun -x NSCCL_PERF_CORRUPT -n 2 "$perf" -c allreduce -b 64 -e 64 -n 1 -w 0 --vs-algo tree \
+    >"$tmp/out" 2>"$tmp/err" && fail "a corrupted result did not fail the run"
+  grep -q '^# Out of bounds values : 4 FAILED$' "$tmp/out" || fail "want 4 wrong values (2 communicators x 2 placements)"
+  ;;
 corrupt)
   NSCCL_PERF_CORRUPT=1 $mpirun -x NSCCL_PERF_CORRUPT -n 2 "$perf" -c allreduce -b 64 -e 64 -n 1 -w 0 -C 1 \
     >"$tmp/out" 2>"$tmp/err" && fail "a corrupted result did not make nsccl-perf fail"
@@ -129,7 +145,7 @@ corrupt)
   ;;
 help)
   "$perf" --help >"$tmp/out" 2>"$tmp/err" || fail "--help exited with $?"
-  for w in usage: -c -b -e -f -n -w -C -d -o --algo --vs-mpi --csv --calibrate; do
+  for w in usage: -c -b -e -f -n -w -C -d -o --algo --vs-mpi --vs-algo --csv --calibrate; do
     grep -qF -- "$w" "$tmp/out" || fail "--help does not mention $w"
   done
   ;;
@@ -142,6 +158,8 @@ badopt)
   grep -q -- "-b: '12Q' is not a size" "$tmp/err" || fail "no clear message for a bad size"
   "$perf" -d half --vs-mpi >"$tmp/out" 2>"$tmp/err" && fail "--vs-mpi with half was accepted"
   grep -q "MPI has no datatype" "$tmp/err" || fail "no clear message for --vs-mpi with half"
+  "$perf" --vs-mpi --vs-algo ring >"$tmp/out" 2>"$tmp/err" && fail "--vs-mpi with --vs-algo was accepted"
+  grep -q "one peer at a time" "$tmp/err" || fail "no clear message for --vs-mpi with --vs-algo"
   ;;
 *) echo "unknown mode $mode"; exit 2 ;;
 esac
