@@ -13,7 +13,10 @@
  * PULL. One untimed exchange each way first (the partner may still be leaving the init barrier,
  * and first reads map pages), then PAIR_TRIES rounds, each of every size and way in turn, each a
  * burst of PAIR_BURST exchanges, so that a moment in which this shared machine takes a core away
- * falls on all of them alike; the best of each counts. From that, with a 10% margin:
+ * falls on all of them alike; the best of each counts. Before the rounds, both ranks time a probe
+ * (PAIR_PROBE small exchanges) and swap the times: if the larger one is too slow, the partner is
+ * not running alongside and neither rank measures (the defaults stay; both decide on the same
+ * number, so they stop together). From that, with a 10% margin:
  *   pull_max   receives that reduce PULL rendezvous messages up to it: the largest size up to
  *              which PULL beat the bounce buffer at every measured size (0: never);
  *   rndv_min   unawaited sends (nsccl_transport_isend_unawaited) above it go by rendezvous: below
@@ -39,7 +42,13 @@
 
 #define PAIR_MIN   2048
 #define PAIR_SIZES 6 /* 2 KiB .. 64 KiB */
-#define PAIR_TRIES 12
+#define PAIR_TRIES 8
+/* After the warm-up, 16 exchanges of 2 KiB through the rings must take at most this long on both
+ * ranks, else the pair is not measured (defaults kept): a partner that is not running alongside
+ * (ranks that share a core with other work, threads of one process on one core) would make every
+ * exchange a scheduler round trip and the measurement both slow and meaningless. */
+#define PAIR_PROBE       16
+#define PAIR_PROBE_MAXNS 400000
 /* Tags no collective or point-to-point message uses (their top two bits are never both set);
  * every calibration message completes before the call returns. */
 #define PAIR_TAG(k) (((uint64_t)3 << 62) | (uint64_t)(k))
@@ -103,6 +112,12 @@ static nscclResult_t exchange(nsccl_fp_t *fp, int peer, const void *sbuf, void *
   return nscclSuccess;
 }
 
+/* Exchange one word with peer through the rings (*theirs = the peer's *mine). */
+static nscclResult_t exchange_word(nsccl_fp_t *fp, int peer, const int64_t *mine, int64_t *theirs, uint64_t tag,
+                                   int64_t deadline) {
+  return exchange(fp, peer, mine, theirs, sizeof(*mine), BY_RING, tag, deadline);
+}
+
 /* The smallest measured size from which ways a + b (b may be a again) took at least 10% less than
  * ways ra + rb at every larger size, or 0 (the margin keeps a near tie from moving the threshold
  * from one start to the next). */
@@ -143,7 +158,19 @@ nscclResult_t nsccl_fp_pair_calibrate(nsccl_fp_t *fp, int timeout_ms) {
   size_t saved_direct = fp->direct_min, saved_pull = fp->pull_max;
   fp->direct_min = 0; /* every send from the registered buffer maps during the measurement */
   uint64_t k_tag = 0;
-  for (int i = -1; i < PAIR_TRIES && rc == nscclSuccess; i++)
+  int64_t probe = 0;
+  for (int i = -1; i < PAIR_TRIES && rc == nscclSuccess; i++) {
+    if (i == 0) { /* both ranks decide alike: on the larger of their two probe times */
+      int64_t t0 = nsccl_now_ns();
+      for (int b = 0; b < PAIR_PROBE && rc == nscclSuccess; b++)
+        rc = exchange(fp, peer, sbuf, rbuf, PAIR_MIN, BY_RING, PAIR_TAG(k_tag++), deadline);
+      probe = nsccl_now_ns() - t0;
+      int64_t theirs = 0;
+      if (rc == nscclSuccess)
+        rc = exchange_word(fp, peer, &probe, &theirs, PAIR_TAG(k_tag++), deadline);
+      if (theirs > probe) probe = theirs;
+      if (probe > PAIR_PROBE_MAXNS) break;
+    }
     for (int k = i < 0 ? PAIR_SIZES - 1 : 0; k < PAIR_SIZES && rc == nscclSuccess; k++)
       for (int w = 0; w < NWAYS && rc == nscclSuccess; w++) {
         const void *src = w == BY_MAP && reg ? mbuf : sbuf;
@@ -153,6 +180,7 @@ nscclResult_t nsccl_fp_pair_calibrate(nsccl_fp_t *fp, int timeout_ms) {
         int64_t ns = (nsccl_now_ns() - t0) / PAIR_BURST;
         if (rc == nscclSuccess && i >= 0 && (best[k][w] < 0 || ns < best[k][w])) best[k][w] = ns;
       }
+  }
   fp->direct_min = saved_direct;
   fp->pull_max = saved_pull;
   if (reg) nsccl_fp_deregister(fp, reg);
@@ -160,6 +188,13 @@ nscclResult_t nsccl_fp_pair_calibrate(nsccl_fp_t *fp, int timeout_ms) {
   free(sbuf);
   free(rbuf);
   if (rc != nscclSuccess) return rc;
+  if (probe > PAIR_PROBE_MAXNS) {
+    NSCCL_INFO(NSCCL_SUBSYS_NET,
+               "transport: protocols not measured with rank %d (%d exchanges of 2 KiB took %.0f us: the pair is not "
+               "running side by side); defaults kept",
+               peer, PAIR_PROBE, probe / 1e3);
+    return nscclSuccess;
+  }
   if (!reg)
     for (int k = 0; k < PAIR_SIZES; k++) best[k][BY_MAP] = -1;
   /* The receiver's choice for receives that reduce: PULL up to the largest size below which it beat
