@@ -21,6 +21,7 @@
 #include "base/check.h"
 #include "engine/sim.h"
 #include "perf/sim_bench.h"
+#include "perf/size_arg.h"
 #include "perf/tool_args.h"
 #include "topologies/topo.h"
 
@@ -46,7 +47,8 @@ static int usage(FILE *f, int code) {
              "  --topo NAME       preset, INI file or spec (default trn3-u144)\n"
              "  --coll C          collective (default allgather)\n"
              "  --algo A          family or FAMILY/VARIANT (default direct)\n"
-             "  --sizes N         sizes from --min to --max, geometrically spaced (default 30, 8 .. 1073741824)\n"
+             "  --sizes N         sizes from --min to --max, geometrically spaced (default 30, 8 .. 1G)\n"
+             "  --min B, --max B  sizes in bytes; K, M, G suffixes = 2^10, 2^20, 2^30\n"
              "  --packet B|whole  simulator packet size (default 64 KiB)\n"
              "  --max-packets N   at most N packets per message (default 16), or unlimited\n"
              "  --budget N        packets per run before packets grow, or unlimited\n"
@@ -97,16 +99,21 @@ int main(int argc, char **argv) {
       algo = nsccl_algo_from_name(v);
     else if (strcmp(a, "--sizes") == 0)
       nsizes = atoi(v);
-    else if (strcmp(a, "--min") == 0)
-      min_bytes = atof(v);
-    else if (strcmp(a, "--max") == 0)
-      max_bytes = atof(v);
+    else if (strcmp(a, "--min") == 0 || strcmp(a, "--max") == 0 || strcmp(a, "--chunk") == 0 ||
+             (strcmp(a, "--packet") == 0 && strcmp(v, "whole") != 0)) {
+      /* sizes with K, M, G suffixes, as every tool takes them */
+      size_t b;
+      if (!nsccl_parse_size(v, &b)) {
+        fprintf(stderr, "nsccl-sim-bench: %s %s: not a size (bytes, optionally with K, M or G)\n", a, v);
+        return 2;
+      }
+      if (a[2] == 'm') *(a[3] == 'i' ? &min_bytes : &max_bytes) = (double)b;
+      if (a[2] == 'c') aopts.chunk_bytes = b;
+      if (a[2] == 'p') opts.packet_bytes = b;
+    } else if (strcmp(a, "--packet") == 0)
+      opts.packet_bytes = NSCCL_SIM_WHOLE_MESSAGE;
     else if (strcmp(a, "--budget") == 0)
       opts.packet_budget = strcmp(v, "unlimited") == 0 ? NSCCL_SIM_UNLIMITED_BUDGET : (uint64_t)atof(v);
-    else if (strcmp(a, "--chunk") == 0)
-      aopts.chunk_bytes = (size_t)atof(v);
-    else if (strcmp(a, "--packet") == 0)
-      opts.packet_bytes = strcmp(v, "whole") == 0 ? NSCCL_SIM_WHOLE_MESSAGE : (size_t)atof(v);
     else if (strcmp(a, "--max-packets") == 0)
       opts.max_packets = strcmp(v, "unlimited") == 0 ? NSCCL_SIM_UNLIMITED_PACKETS : (uint32_t)atol(v);
   }
