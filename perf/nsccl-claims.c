@@ -25,6 +25,7 @@
 #include "model/observe.h" /* --trace, --links */
 #include "model/select.h"
 #include "size_arg.h"
+#include "tool_args.h"
 #include "topologies/topo.h"
 
 #define MAX_SETS  32
@@ -106,7 +107,9 @@ static void usage(FILE *f) {
              "  CLAIM <collective> peak=<ratio> at=<bytes> torus=<label> switch=<label>\n"
              "  DETAIL <collective> peak=.. at=.. torus_algo=.. switch_algo=.. torus_us=.. switch_us=..\n"
              "         ratio_first=.. ratio_last=.. best_peak=.. best_at=..\n"
-             "where peak is the largest torus/switch ratio of the selected algorithms over the sizes.\n");
+             "where peak is the largest torus/switch ratio of the selected algorithms over the sizes.\n"
+             "\n"
+             "Example: nsccl-claims --torus trn2-u64 --switch trn3-u64 --coll allgather -e 16M --selected-only\n");
 }
 
 /* "N" or "unlimited" into a uint64_t; 0 on a bad value. */
@@ -166,10 +169,9 @@ static int parse_args(int argc, char **argv, opts_t *o) {
       }
       continue;
     }
-    if (!v) {
-      fprintf(stderr, "nsccl-claims: %s needs a value (see --help)\n", a);
-      return 0;
-    }
+    const char *valued = "--torus --switch --set-torus --set-switch --label-torus --label-switch --coll -b -e -f "
+                         "--chunk --csv --trace --trace-limit --packet --max-packets --budget";
+    if (!nsccl_tool_value("nsccl-claims", a, v, valued)) return 0;
     i++;
     int ok = 1;
     if (!strcmp(a, "--torus") || !strcmp(a, "--switch")) {

@@ -30,7 +30,9 @@ static void usage(FILE *f) {
           "  --help         this text\n"
           "\n"
           "Columns: steps/rank = most steps in one rank's program; messages = sends over all\n"
-          "ranks; bytes/rank = most bytes one rank sends. Exit status 1 if any check fails.\n",
+          "ranks; bytes/rank = most bytes one rank sends. Exit status 1 if any check fails.\n"
+          "\n"
+          "Example: nsccl-demo --ranks 3,8 --count 4096 --chunk 1K\n",
           MAX_RANKS);
 }
 

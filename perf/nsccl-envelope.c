@@ -20,6 +20,7 @@
 #include "envelope_price.h"
 #include "envelope_report.h"
 #include "size_arg.h"
+#include "tool_args.h"
 
 static void usage(FILE *f) {
   fprintf(f, "usage: nsccl-envelope [options]\n"
@@ -49,7 +50,9 @@ static void usage(FILE *f) {
              "Output lines:\n"
              "  ENVELOPE samples=N ag6=<share with all-gather peak >= 4.5> ar2=<share with all-reduce peak in\n"
              "           1.5..2.5> both=<share with both> nearest=<ag>/<ar>\n"
-             "  NEAREST ..., FACT ... (range inside 'both' vs outside), CONFIRM ..., SIMULATED ..., LIKELIEST ...\n");
+             "  NEAREST ..., FACT ... (range inside 'both' vs outside), CONFIRM ..., SIMULATED ..., LIKELIEST ...\n"
+             "\n"
+             "Example: nsccl-envelope --samples 50 --confirm-nearest 2 --confirm-random 0 -e 64M --csv env.csv\n");
 }
 
 static int parse_int(const char *s, long lo, long hi, long *out) {
@@ -83,10 +86,9 @@ static int parse_args(int argc, char **argv, env_opts_t *o) {
       env_print_facts(stdout);
       exit(0);
     }
-    if (!v) {
-      fprintf(stderr, "nsccl-envelope: %s needs a value (see --help)\n", a);
-      return 0;
-    }
+    const char *valued =
+        "--samples --seed --fix --torus --switch -b -e --confirm-nearest --confirm-random --sim-sizes --jobs --csv";
+    if (!nsccl_tool_value("nsccl-envelope", a, v, valued)) return 0;
     i++;
     long n = 0;
     int ok = 1;

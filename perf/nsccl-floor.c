@@ -29,10 +29,18 @@ static double now_ns(void) {
 
 static void usage(FILE *f) {
   fprintf(f, "usage: nsccl-floor [-n RANKS] [-i ITERS] [-r RUNS] [-u]\n"
+             "\n"
+             "The floor of a same-host 8-byte all-reduce: RANKS forked processes sharing one mapping run\n"
+             "ITERS one-shot all-reduces with nothing of nsccl in them, checked against the closed-form\n"
+             "sum; the number nsccl's small all-reduce is held against (docs/performance.md, \"Floor\").\n"
+             "\n"
              "  -n RANKS  processes (default 2)\n"
              "  -i ITERS  all-reduces per run (default 200000)\n"
              "  -r RUNS   runs (default 5); prints ns per all-reduce of each and the median\n"
-             "  -u        do not pin rank r to CPU r mod the CPUs available\n");
+             "  -u        do not pin rank r to CPU r mod the CPUs available\n"
+             "  -h, --help  this text\n"
+             "\n"
+             "Example: nsccl-floor -n 4 -i 100000 -r 3\n");
 }
 
 static int cmp(const void *a, const void *b) {
@@ -43,9 +51,8 @@ static int cmp(const void *a, const void *b) {
 int main(int argc, char **argv) {
   int nranks = 2, runs = 5, pin = 1;
   long iters = 200000;
-  for (int i = 1; i < argc; i++) /* --help as every tool spells it (getopt only knows -h) */
-    if (!strcmp(argv[i], "--help")) return usage(stdout), 0;
-  for (int c; (c = getopt(argc, argv, "n:i:r:uh")) != -1;) {
+  static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+  for (int c; (c = getopt_long(argc, argv, "n:i:r:uh", longopts, NULL)) != -1;) {
     switch (c) {
     case 'n': nranks = atoi(optarg); break;
     case 'i': iters = atol(optarg); break;

@@ -21,6 +21,7 @@
 #include "model/select.h"
 #include "model/simulate.h" /* --sim (block owned by sim) */
 #include "size_arg.h"
+#include "tool_args.h"
 #include "topologies/topo.h"
 
 typedef struct {
@@ -86,7 +87,9 @@ static void usage(FILE *f) {
              "\n"
              "Sizes are the whole array as in nccl-tests: all-gather output, reduce-scatter input,\n"
              "all-reduce vector. The table shows each algorithm's predicted time (us, with the variant\n"
-             "priced) and the selected algorithm.\n");
+             "priced) and the selected algorithm.\n"
+             "\n"
+             "Example: nsccl-model --topo trn2-16 --coll allreduce -b 1K -e 1M -f 4 --sim\n");
 }
 
 static void list_variants(void);
@@ -117,10 +120,8 @@ static int parse_args(int argc, char **argv, opts_t *o) {
       list_variants();
       exit(0);
     }
-    if (!v) {
-      fprintf(stderr, "nsccl-model: %s needs a value (see --help)\n", a);
-      return 0;
-    }
+    const char *valued = "--topo --coll --algo -b -e -f --trace --links-csv --trace-limit";
+    if (!nsccl_tool_value("nsccl-model", a, v, valued)) return 0;
     i++;
     if (!strcmp(a, "--topo")) {
       o->topo = v;

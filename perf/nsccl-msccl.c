@@ -17,6 +17,7 @@
 #include "engine/local.h"
 #include "reduce/reduce.h"
 #include "size_arg.h"
+#include "tool_args.h"
 #include "topologies/topo.h"
 
 static void usage(FILE *f) {
@@ -42,7 +43,10 @@ static void usage(FILE *f) {
              "         print one JSON line: file, collective, ngpus, nchunksperloop, count, in_place,\n"
              "         steps, status (ok, invalid, build-failed, validator-rejected, engine-failed,\n"
              "         wrong-result), error. Exit 0 if ok.\n"
-             "  -h, --help    this text\n");
+             "  -h, --help    this text\n"
+             "\n"
+             "Examples: nsccl-msccl export --algo ring --coll allreduce --nranks 4 -o ring4.xml\n"
+             "          nsccl-msccl check ring4.xml\n");
 }
 
 typedef struct {
@@ -88,10 +92,8 @@ static int parse_args(int argc, char **argv, opts_t *o) {
       }
       continue;
     }
-    if (!v) {
-      fprintf(stderr, "nsccl-msccl: %s needs a value (see --help)\n", a);
-      return 0;
-    }
+    const char *valued = "--algo --topo --name -o --coll --dtype --nranks --count --chunk";
+    if (!nsccl_tool_value("nsccl-msccl", a, v, valued)) return 0;
     i++;
     if (!strcmp(a, "--algo")) {
       o->algo = v;

@@ -21,6 +21,8 @@
 #include "base/check.h"
 #include "engine/sim.h"
 #include "perf/sim_bench.h"
+#include "perf/size_arg.h"
+#include "perf/tool_args.h"
 #include "topologies/topo.h"
 
 static double clock_s(clockid_t id) {
@@ -32,14 +34,30 @@ static double now_s(void) { return clock_s(CLOCK_MONOTONIC); }
 /* CPU seconds of this process: on a shared machine, wall time also counts other people's work. */
 static double cpu_s(void) { return clock_s(CLOCK_PROCESS_CPUTIME_ID); }
 
-static int usage(FILE *f, const char *argv0, int code) {
-  fprintf(
-      f,
-      "usage: %s [--topo NAME] [--coll allgather|reducescatter|allreduce] [--algo ring|tree|direct|FAMILY/VARIANT]\n"
-      "          [--sizes N] [--min BYTES] [--max BYTES] [--packet BYTES|whole]\n"
-      "          [--max-packets N|unlimited] [--budget N|unlimited] [--chunk BYTES] [--quiet] [--model]\n"
-      "  --model: time the cost model (every offered variant, then the selector) instead of the simulator\n",
-      argv0);
+static int usage(FILE *f, int code) {
+  fprintf(f, "usage: nsccl-sim-bench [--topo NAME] [--coll allgather|reducescatter|allreduce]\n"
+             "                       [--algo ring|tree|direct|FAMILY/VARIANT] [--sizes N] [--min BYTES] [--max BYTES]\n"
+             "                       [--packet BYTES|whole] [--max-packets N|unlimited] [--budget N|unlimited]\n"
+             "                       [--chunk BYTES] [--quiet] [--model]\n"
+             "\n"
+             "How fast the simulator is (docs/simulator.md): builds one collective's schedules on a topology\n"
+             "and simulates a sweep of sizes, printing per size the simulated time and the simulator's work,\n"
+             "then events per second over the sweep. A benchmark, not a test.\n"
+             "\n"
+             "  --topo NAME       preset, INI file or spec (default trn3-u144)\n"
+             "  --coll C          collective (default allgather)\n"
+             "  --algo A          family or FAMILY/VARIANT (default direct)\n"
+             "  --sizes N         sizes from --min to --max, geometrically spaced (default 30, 8 .. 1G)\n"
+             "  --min B, --max B  sizes in bytes; K, M, G suffixes = 2^10, 2^20, 2^30\n"
+             "  --packet B|whole  simulator packet size (default 64 KiB)\n"
+             "  --max-packets N   at most N packets per message (default 16), or unlimited\n"
+             "  --budget N        packets per run before packets grow, or unlimited\n"
+             "  --chunk BYTES     the builders' pipelining chunk (default the library's)\n"
+             "  --quiet           only the summary lines\n"
+             "  --model           time the cost model (every offered variant, then the selector) instead\n"
+             "  -h, --help        this text\n"
+             "\n"
+             "Example: nsccl-sim-bench --topo trn2-u64 --coll allreduce --algo ring --sizes 10\n");
   return code;
 }
 
@@ -64,8 +82,9 @@ int main(int argc, char **argv) {
       *(a[2] == 'q' ? &quiet : &model) = 1;
       continue;
     }
-    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) return usage(stdout, argv[0], 0);
-    if (!v) return usage(stderr, argv[0], 2);
+    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) return usage(stdout, 0);
+    const char *valued = "--topo --coll --algo --sizes --min --max --budget --chunk --packet --max-packets";
+    if (!nsccl_tool_value("nsccl-sim-bench", a, v, valued)) return 2;
     i++;
     if (strcmp(a, "--topo") == 0)
       topo_name = v;
@@ -80,22 +99,32 @@ int main(int argc, char **argv) {
       algo = nsccl_algo_from_name(v);
     else if (strcmp(a, "--sizes") == 0)
       nsizes = atoi(v);
-    else if (strcmp(a, "--min") == 0)
-      min_bytes = atof(v);
-    else if (strcmp(a, "--max") == 0)
-      max_bytes = atof(v);
+    else if (strcmp(a, "--min") == 0 || strcmp(a, "--max") == 0 || strcmp(a, "--chunk") == 0 ||
+             (strcmp(a, "--packet") == 0 && strcmp(v, "whole") != 0)) {
+      /* sizes with K, M, G suffixes, as every tool takes them */
+      size_t b;
+      if (!nsccl_parse_size(v, &b)) {
+        fprintf(stderr, "nsccl-sim-bench: %s %s: not a size (bytes, optionally with K, M or G)\n", a, v);
+        return 2;
+      }
+      if (a[2] == 'm') *(a[3] == 'i' ? &min_bytes : &max_bytes) = (double)b;
+      if (a[2] == 'c') aopts.chunk_bytes = b;
+      if (a[2] == 'p') opts.packet_bytes = b;
+    } else if (strcmp(a, "--packet") == 0)
+      opts.packet_bytes = NSCCL_SIM_WHOLE_MESSAGE;
     else if (strcmp(a, "--budget") == 0)
       opts.packet_budget = strcmp(v, "unlimited") == 0 ? NSCCL_SIM_UNLIMITED_BUDGET : (uint64_t)atof(v);
-    else if (strcmp(a, "--chunk") == 0)
-      aopts.chunk_bytes = (size_t)atof(v);
-    else if (strcmp(a, "--packet") == 0)
-      opts.packet_bytes = strcmp(v, "whole") == 0 ? NSCCL_SIM_WHOLE_MESSAGE : (size_t)atof(v);
     else if (strcmp(a, "--max-packets") == 0)
       opts.max_packets = strcmp(v, "unlimited") == 0 ? NSCCL_SIM_UNLIMITED_PACKETS : (uint32_t)atol(v);
-    else
-      return usage(stderr, argv[0], 2);
   }
-  if (coll < 0 || algo < 0 || nsizes < 1 || min_bytes < 1 || max_bytes < min_bytes) return usage(stderr, argv[0], 2);
+  if (coll < 0 || algo < 0 || nsizes < 1 || min_bytes < 1 || max_bytes < min_bytes) {
+    fprintf(stderr, "nsccl-sim-bench: %s (see nsccl-sim-bench --help)\n",
+            coll < 0     ? "--coll: use allgather, reducescatter or allreduce"
+            : algo < 0   ? "--algo: use ring, tree, direct or FAMILY/VARIANT (nsccl-model --list)"
+            : nsizes < 1 ? "--sizes: at least 1"
+                         : "sizes: need 1 <= --min <= --max");
+    return 2;
+  }
 
   nsccl_topo_t *topo = NULL;
   if (nsccl_topo_load(topo_name, &topo) != nscclSuccess) {

@@ -50,7 +50,8 @@ void perf_usage(FILE *f) {
              "                       of two variants in one run; columns 'peer(us)' and 'ratio', the CSV's\n"
              "                       mpi_time_us holds the peer's time\n"
              "      --csv FILE       also write CSV rows (header collective,bytes,count,type,redop,algo,\n"
-             "                       time_us,algbw_GBps,busbw_GBps,wrong,mpi_time_us,ratio); in-place rows\n"
+             "                       time_us,algbw_GBps,busbw_GBps,wrong,mpi_time_us,ratio,floor_us,\n"
+             "                       pct_floor); in-place rows\n"
              "                       name the collective with an '_inplace' suffix\n"
              "      --calibrate      measure alpha, beta, gamma, write a host topology file, and report\n"
              "                       the cost model's median error over the sweep (docs/performance.md)\n"
@@ -69,7 +70,9 @@ void perf_usage(FILE *f) {
              "\n"
              "Sizes are nccl-tests' 'size': the all-reduce vector, the all-gather output, the reduce-scatter\n"
              "input, rounded down to whole elements per rank (at least one). Time is, per iteration, the\n"
-             "slowest rank's time after a barrier, averaged over the timed iterations.\n");
+             "slowest rank's time after a barrier, averaged over the timed iterations.\n"
+             "\n"
+             "Example: mpirun -n 4 nsccl-perf -c all -b 8 -e 1M -f 4 --vs-mpi --csv perf.csv\n");
 }
 
 static int parse_int(const char *s, int lo, int hi, int *out) {

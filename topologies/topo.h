@@ -123,7 +123,9 @@ typedef struct nsccl_topo_module {
    * routes to routes (route(T_v a, T_v b) = T_v route(a, b)). Returns the class of `link` under
    * them (links of one class are images of each other; 0 <= class < nsccl_topo_orbits). The cost
    * model prices a step in which every rank sends the same to every other from the p - 1 routes
-   * out of rank 0 (model/cost.c, nsccl_model_all_to_all): exact, not an approximation. */
+   * out of rank 0 (model/cost.c, nsccl_model_all_to_all): exact, not an approximation. With one rank
+   * per vertex, T_v must also be the addition of v's coordinates (nsccl_topo_coord, modulo dims):
+   * the model's two-block-size all-to-all (model/cost_symmetry.c) relies on it. */
   int (*link_orbit)(const nsccl_topo_t *t, int link);
   int (*orbits)(const nsccl_topo_t *t); /* classes link_orbit returns (with link_orbit) */
 } nsccl_topo_module_t;

@@ -138,13 +138,26 @@ static inline ncclResult_t nsccl_compat_group_end_(ncclResult_t rc) {
   ncclResult_t end = rc == ncclSuccess ? ncclGroupEnd() : nsccl_group_discard();
   return rc != ncclSuccess ? rc : end;
 }
+/* The checks the three share: *n ranks, this one *me, root a rank (when rooted), a datatype nsccl
+ * knows (*bytes: count elements in bytes). */
+static inline ncclResult_t nsccl_compat_spread_args_(const char *call, size_t count, ncclDataType_t datatype,
+                                                     int rooted, int root, ncclComm_t comm, int *n, int *me,
+                                                     size_t *bytes) {
+  *bytes = count * nsccl_compat_type_size_(datatype);
+  ncclResult_t rc = nscclCommCount(comm, n);
+  if (rc == ncclSuccess) rc = nscclCommUserRank(comm, me);
+  if (rc != ncclSuccess) return rc;
+  if (rooted && (root < 0 || root >= *n))
+    return nsccl_compat_unsupported(call, "root is not a rank of the communicator");
+  if (*bytes == 0 && count) return nsccl_compat_unsupported(call, "datatype is not an ncclDataType_t");
+  return ncclSuccess;
+}
 static inline ncclResult_t ncclAlltoAll(const void *sendbuff, void *recvbuff, size_t count, ncclDataType_t datatype,
                                         ncclComm_t comm, cudaStream_t stream) {
-  int n = 0;
-  size_t bytes = count * nsccl_compat_type_size_(datatype);
-  ncclResult_t rc = nscclCommCount(comm, &n);
+  int n = 0, me = 0;
+  size_t bytes = 0;
+  ncclResult_t rc = nsccl_compat_spread_args_("ncclAlltoAll", count, datatype, 0, 0, comm, &n, &me, &bytes);
   if (rc != ncclSuccess) return rc;
-  if (bytes == 0 && count) return nsccl_compat_unsupported("ncclAlltoAll", "datatype is not an ncclDataType_t");
   ncclGroupStart();
   for (int p = 0; p < n && rc == ncclSuccess; p++) {
     rc = ncclSend((const char *)sendbuff + (size_t)p * bytes, count, datatype, p, comm, stream);
@@ -155,12 +168,9 @@ static inline ncclResult_t ncclAlltoAll(const void *sendbuff, void *recvbuff, si
 static inline ncclResult_t ncclGather(const void *sendbuff, void *recvbuff, size_t count, ncclDataType_t datatype,
                                       int root, ncclComm_t comm, cudaStream_t stream) {
   int n = 0, me = 0;
-  size_t bytes = count * nsccl_compat_type_size_(datatype);
-  ncclResult_t rc = nscclCommCount(comm, &n);
-  if (rc == ncclSuccess) rc = nscclCommUserRank(comm, &me);
+  size_t bytes = 0;
+  ncclResult_t rc = nsccl_compat_spread_args_("ncclGather", count, datatype, 1, root, comm, &n, &me, &bytes);
   if (rc != ncclSuccess) return rc;
-  if (root < 0 || root >= n) return nsccl_compat_unsupported("ncclGather", "root is not a rank of the communicator");
-  if (bytes == 0 && count) return nsccl_compat_unsupported("ncclGather", "datatype is not an ncclDataType_t");
   ncclGroupStart();
   rc = ncclSend(sendbuff, count, datatype, root, comm, stream);
   for (int p = 0; me == root && p < n && rc == ncclSuccess; p++)
@@ -170,12 +180,9 @@ static inline ncclResult_t ncclGather(const void *sendbuff, void *recvbuff, size
 static inline ncclResult_t ncclScatter(const void *sendbuff, void *recvbuff, size_t count, ncclDataType_t datatype,
                                        int root, ncclComm_t comm, cudaStream_t stream) {
   int n = 0, me = 0;
-  size_t bytes = count * nsccl_compat_type_size_(datatype);
-  ncclResult_t rc = nscclCommCount(comm, &n);
-  if (rc == ncclSuccess) rc = nscclCommUserRank(comm, &me);
+  size_t bytes = 0;
+  ncclResult_t rc = nsccl_compat_spread_args_("ncclScatter", count, datatype, 1, root, comm, &n, &me, &bytes);
   if (rc != ncclSuccess) return rc;
-  if (root < 0 || root >= n) return nsccl_compat_unsupported("ncclScatter", "root is not a rank of the communicator");
-  if (bytes == 0 && count) return nsccl_compat_unsupported("ncclScatter", "datatype is not an ncclDataType_t");
   ncclGroupStart();
   for (int p = 0; me == root && p < n && rc == ncclSuccess; p++)
     rc = ncclSend((const char *)sendbuff + (size_t)p * bytes, count, datatype, p, comm, stream);

@@ -171,6 +171,16 @@ static void mesh_step(nsccl_model_t *m, nsccl_coll_t coll, double bytes, int L, 
     nsccl_model_step(m, 1);
     return;
   }
+  if (inter && L == 1 && coll == NSCCL_COLL_ALLREDUCE) { /* blocks of q + 1 and q elements */
+    double q = floor(bytes / n);
+    int nhi = (int)(bytes - q * n);
+    if (nsccl_model_all_to_all_split(m, q, q + 1, nhi, reduce)) {
+      if (reduce)
+        for (int r = 0; r < n; r++) nsccl_model_reduce(m, r, (n - 1) * block_bytes(m, coll, bytes, r));
+      nsccl_model_step(m, 1);
+      return;
+    }
+  }
   for (int r = 0; r < n; r++) {
     int chip = r / L, loc = r % L;
     for (int i = 1; i < (inter ? C : L); i++) {

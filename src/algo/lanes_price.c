@@ -90,20 +90,28 @@ static void planned_half(nsccl_model_t *m, const nsccl_lane_t *lanes, const int 
       tm[l][st.ph] += st.sblks * per[l];
     }
   }
+  double queue = 0; /* the busiest pair queue, each lane's messages at their own pace */
   for (int r = 0; r < m->p; r++) {
     int nd = 0, dst[SLOTS];
-    double b[SLOTS], k[SLOTS];
+    double b[SLOTS], k[SLOTS], q[SLOTS];
     for (int l = 0; l < nlanes; l++)
       for (int ph = 0; ph < lanes[l].nphases; ph++) {
         if (tb[l][ph] <= 0) continue;
         int to = lanes[l].next[ph][r], d = 0;
         while (d < nd && dst[d] != to) d++;
-        if (d == nd) dst[nd] = to, b[nd] = k[nd] = 0, nd++;
+        if (d == nd) dst[nd] = to, b[nd] = k[nd] = q[nd] = 0, nd++;
         b[d] += tb[l][ph], k[d] += tm[l][ph];
+        /* A lane's messages stream at their own size's pace (a small share takes fewer engines) */
+        q[d] += tm[l][ph] * nsccl_model_msg_seconds(m, r, to, tb[l][ph] / tm[l][ph]);
         if (rs) nsccl_model_reduce(m, to, tb[l][ph]);
       }
-    for (int d = 0; d < nd; d++) nsccl_model_flow(m, r, dst[d], b[d], k[d]);
+    for (int d = 0; d < nd; d++) {
+      nsccl_model_flow(m, r, dst[d], b[d], k[d]);
+      queue = fmax(queue, q[d]);
+    }
   }
+  /* The merged flow's queue term took the mean message; the lanes' own sizes set it. */
+  m->queue = fmax(m->queue, queue);
   double before = m->total, lat = m->lat;
   m->lat_override = lat * hops;
   nsccl_model_step(m, 1);

@@ -88,6 +88,16 @@ static void allgather(nsccl_tree_ctx_t *c, const nsccl_topo_t *t, const nsccl_ma
   }
 }
 
+/* The region holding the partials of the run of blocks [j0, j1) at step i of rank r: one buffer
+ * for the whole run (acc), else the plan is broken. */
+static nscclResult_t partials(const unsigned char *acc, int j0, int j1, size_t B, int r, int i, nsccl_region_t *out) {
+  for (int j = j0; j < j1; j++)
+    if (acc[j] != acc[j0])
+      NSCCL_FAIL(nscclInternalError, "tree/mapped: rank %d step %d: partials of one run in two buffers", r, i);
+  *out = nsccl_region(acc[j0] ? NSCCL_BUF_SCRATCH : NSCCL_BUF_SEND, (size_t)j0 * B, (size_t)(j1 - j0) * B);
+  return nscclSuccess;
+}
+
 /* Reduce-scatter: the partials of block q live in send (the input, before anything was reduced
  * into them) or in scratch at q * B; acc[q] says which. The final reduction of the own block lands
  * in recv. A held set is reduced as a whole in every step but a Bruck step with m < 2^s, which
@@ -99,21 +109,16 @@ static nscclResult_t reducescatter(nsccl_tree_ctx_t *c, const nsccl_topo_t *t, c
   for (int i = 0; i < nst; i++) {
     int nr = nsccl_blockset_runs(t, &st[i].send, runs);
     for (int k = 0; k < nr; k++) {
-      int j0 = runs[k][0], j1 = runs[k][1];
-      for (int j = j0; j < j1; j++)
-        if (acc[j] != acc[j0])
-          NSCCL_FAIL(nscclInternalError, "tree/mapped: rank %d step %d: partials of one run in two buffers", r, i);
-      size_t lo = (size_t)j0 * B, len = (size_t)(j1 - j0) * B;
-      nsccl_tree_send(c, st[i].to, nsccl_region(acc[j0] ? NSCCL_BUF_SCRATCH : NSCCL_BUF_SEND, lo, len));
+      nsccl_region_t src;
+      NSCCL_CHECK(partials(acc, runs[k][0], runs[k][1], B, r, i, &src));
+      nsccl_tree_send(c, st[i].to, src);
     }
     nr = nsccl_blockset_runs(t, &st[i].recv, runs);
     for (int k = 0; k < nr; k++) {
       int j0 = runs[k][0], j1 = runs[k][1];
-      for (int j = j0; j < j1; j++)
-        if (acc[j] != acc[j0])
-          NSCCL_FAIL(nscclInternalError, "tree/mapped: rank %d step %d: partials of one run in two buffers", r, i);
+      nsccl_region_t src;
+      NSCCL_CHECK(partials(acc, j0, j1, B, r, i, &src));
       size_t lo = (size_t)j0 * B, len = (size_t)(j1 - j0) * B;
-      nsccl_region_t src = nsccl_region(acc[j0] ? NSCCL_BUF_SCRATCH : NSCCL_BUF_SEND, lo, len);
       nsccl_region_t dst = nsccl_region(NSCCL_BUF_SCRATCH, lo, len);
       if (i == nst - 1) { /* the last step receives exactly the own block (the plan ends on it) */
         if (j0 != r || j1 != r + 1)

@@ -26,21 +26,25 @@ typedef struct {
   int to_rank; /* the link ends at a rank vertex */
 } link_state_t;
 
+/* One message: 64 bytes, one cache line (the event loop's first touch of a message is its hottest
+ * load; at 4,096 ranks the messages are also most of the simulator's own memory). Its ranks are
+ * those of its steps (msg_src, msg_dst). */
 typedef struct {
-  int src, dst;
   uint32_t send_g, recv_g; /* global step ids */
-  uint32_t route, nhops;   /* links: route_pool[route .. route + nhops) */
+  uint32_t route;          /* links: route_pool[route .. route + nhops) */
   uint32_t npkts;
-  double pkt_bytes, last_bytes;
   uint32_t next_queued; /* the rank's issue queue: next message waiting for a free DMA engine */
-  uint32_t queued_hop;  /* hop it will start at once issued */
   uint32_t pair;        /* its (src, dst) pair's DMA queue: s->pairs[pair] */
-  double t0;            /* when the segment being injected got its engines and paid alpha */
-  double rate_inv;      /* seconds per byte its engines need (0: engines unlimited in bandwidth) */
-  uint8_t arrived, posted;
-  uint8_t turn;                   /* its turn in the pair's DMA queue has come (it streams now) */
-  uint8_t quiet_send, quiet_recv; /* nothing waits for the send / the plain RECV: no completion event */
+  uint16_t nhops;
+  uint16_t queued_hop; /* hop it will start at once issued */
+  uint8_t arrived : 1, posted : 1;
+  uint8_t turn : 1;                       /* its turn in the pair's DMA queue has come (it streams now) */
+  uint8_t quiet_send : 1, quiet_recv : 1; /* nothing waits for the send / the plain RECV: no completion event */
+  double pkt_bytes, last_bytes;
+  double t0;       /* when the segment being injected got its engines and paid alpha */
+  double rate_inv; /* seconds per byte its engines need (0: engines unlimited in bandwidth) */
 } msg_t;
+_Static_assert(sizeof(msg_t) == 64, "a message fills one cache line");
 
 #define NONE UINT32_MAX
 
@@ -96,11 +100,17 @@ typedef struct {
   const nsccl_sim_observer_t *obs; /* NULL: nobody watches (sim_observe.h) */
 } sim_t;
 
+/* A message's sender and receiver: the ranks of its SEND and its receive. */
+static inline int msg_src(const sim_t *s, const msg_t *m) { return s->step_rank[m->send_g]; }
+static inline int msg_dst(const sim_t *s, const msg_t *m) { return s->step_rank[m->recv_g]; }
+
 /* Tell the observer, if any, that message m reached `phase` (sim_observe.h) at t. */
 static inline void sim_observe_msg(const sim_t *s, const msg_t *m, double t, int phase) {
-  if (s->obs)
-    s->obs->message(s->obs->ctx, m->src, m->send_g - s->base[m->src], m->dst, m->recv_g - s->base[m->dst],
+  if (s->obs) {
+    int src = msg_src(s, m), dst = msg_dst(s, m);
+    s->obs->message(s->obs->ctx, src, m->send_g - s->base[src], dst, m->recv_g - s->base[dst],
                     (double)(m->npkts - 1) * m->pkt_bytes + m->last_bytes, t, phase);
+  }
 }
 
 /* Tell the observer, if any, fn(args...). */

@@ -111,7 +111,9 @@ nscclResult_t nsccl_sim_match_messages(sim_t *s) {
   s->nmsgs = (uint32_t)total;
   pend_t *sends = malloc((total ? total : 1) * sizeof(pend_t));
   pend_t *rv = malloc((most_recv ? most_recv : 1) * sizeof(pend_t));
-  s->msgs = calloc(total ? total : 1, sizeof(msg_t));
+  /* one message per cache line (sim_internal.h) */
+  s->msgs = aligned_alloc(64, (total ? total : 1) * sizeof(msg_t));
+  if (s->msgs) memset(s->msgs, 0, (total ? total : 1) * sizeof(msg_t));
   nscclResult_t rc = nscclSuccess;
   if (!sends || !rv || !s->msgs) {
     rc = nscclSystemError;
@@ -129,8 +131,6 @@ nscclResult_t nsccl_sim_match_messages(sim_t *s) {
       uint32_t mi = soff[r] + (uint32_t)j;
       msg_t *m = &s->msgs[mi];
       const nsccl_step_t *st = &p->steps[e[j].step];
-      m->src = (int)r;
-      m->dst = st->peer;
       m->send_g = s->base[r] + e[j].step;
       m->recv_g = UINT32_MAX;
       m->last_bytes = (double)st->src.bytes; /* the message size until packets are cut */
@@ -141,9 +141,10 @@ nscclResult_t nsccl_sim_match_messages(sim_t *s) {
   for (uint32_t mi = 0; mi < s->nmsgs && rc == nscclSuccess; mi++)
     if (s->msgs[mi].recv_g == UINT32_MAX) {
       const msg_t *m = &s->msgs[mi];
+      int src = msg_src(s, m);
       rc = nscclInvalidUsage;
       nsccl_set_error(__FILE__, __LINE__, rc, "simulator: rank %d step %u sends to rank %d, which never receives it",
-                      m->src, m->send_g - s->base[m->src], m->dst);
+                      src, m->send_g - s->base[src], step_of(s, m->send_g)->peer);
     }
 out:
   free(soff);

@@ -78,21 +78,22 @@ static nscclResult_t plan_messages(sim_t *s, const nsccl_sim_opts_t *opts) {
   for (uint32_t mi = 0; mi < s->nmsgs; mi++) total += (uint64_t)s->msgs[mi].last_bytes;
   for (uint32_t mi = 0; mi < s->nmsgs; mi++) {
     msg_t *m = &s->msgs[mi];
-    if (mi > 0 && m->src == m[-1].src && m->dst == m[-1].dst) {
+    int src = msg_src(s, m), dst = msg_dst(s, m);
+    if (mi > 0 && src == msg_src(s, m - 1) && dst == msg_dst(s, m - 1)) {
       m->route = m[-1].route;
       m->nhops = m[-1].nhops;
       m->pair = m[-1].pair;
     } else {
       m->pair = s->npairs++;
       int h = 0;
-      if (m->src != m->dst) h = s->t->module->route(s->t, m->src, m->dst, buf, NSCCL_TOPO_MAX_ROUTE);
-      if (h < 0 || h > MAX_HOPS || (h == 0 && m->src != m->dst))
+      if (src != dst) h = s->t->module->route(s->t, src, dst, buf, NSCCL_TOPO_MAX_ROUTE);
+      if (h < 0 || h > MAX_HOPS || (h == 0 && src != dst))
         NSCCL_FAIL(nscclInvalidArgument, "simulator: topology %s gives no route from rank %d to rank %d", s->t->name,
-                   m->src, m->dst);
+                   src, dst);
       for (int i = 0; i < h; i++)
         if (buf[i] < 0 || buf[i] >= s->t->nlinks)
-          NSCCL_FAIL(nscclInvalidArgument, "simulator: route %d->%d of %s names link %d of %d", m->src, m->dst,
-                     s->t->name, buf[i], s->t->nlinks);
+          NSCCL_FAIL(nscclInvalidArgument, "simulator: route %d->%d of %s names link %d of %d", src, dst, s->t->name,
+                     buf[i], s->t->nlinks);
       if (s->nroute + (size_t)h > s->cap_route) {
         size_t ncap = s->cap_route * 2 + (size_t)h + 64;
         int *np = realloc(s->route_pool, ncap * sizeof(int));
@@ -104,7 +105,7 @@ static nscclResult_t plan_messages(sim_t *s, const nsccl_sim_opts_t *opts) {
         NSCCL_FAIL(nscclInvalidArgument, "simulator: more than 2^32 route entries");
       memcpy(s->route_pool + s->nroute, buf, (size_t)h * sizeof(int));
       m->route = (uint32_t)s->nroute;
-      m->nhops = (uint32_t)h;
+      m->nhops = (uint16_t)h;
       s->nroute += (size_t)h;
     }
     size_t bytes = (size_t)m->last_bytes;

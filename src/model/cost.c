@@ -9,6 +9,7 @@
 
 #include "algo/variant.h"
 #include "base/check.h"
+#include "model/cost_internal.h"
 #include "model/price.h"
 #include "topologies/host.h"
 
@@ -24,12 +25,7 @@ static double message_engines(const nsccl_topo_t *t, double per_msg) {
   return nsccl_dma_engines_for(per_msg, epm < E ? epm : E);
 }
 
-/* What a flow's route contributes besides its links' load: its latency (with the re-sends of
- * storing chips) and one message's own time on it (slowest link, or its engines' streaming). */
-typedef struct {
-  double lat, hop;
-} route_cost_t;
-
+/* What a flow's route contributes besides its links' load (route_cost_t, cost_internal.h). */
 static route_cost_t route_cost(const model_t *m, const int *route, int n, double per_msg) {
   const nsccl_topo_t *t = m->t;
   double lat = 0, minbw = INFINITY;
@@ -67,6 +63,32 @@ static void add_load(model_t *m, int link, double seconds, double msgs) {
   m->load[link] += seconds;
   m->load_msgs[link] += msgs;
 }
+
+/* add_load on every link of a route (bytes at each link's bandwidth, msgs messages), the hot loop
+ * of pricing at scale: bytes / bandwidth is divided once per run of links of equal bandwidth (the
+ * same quotient as per link). */
+static void add_route_loads(model_t *m, const int *route, int n, double bytes, double msgs) {
+  if (!m->load_msgs && !(m->load_msgs = calloc((size_t)m->t->nlinks + 1, sizeof(double)))) {
+    m->rc = nscclSystemError;
+    return;
+  }
+  const nsccl_link_t *links = m->t->links;
+  double bw = -1, q = 0;
+  for (int i = 0; i < n; i++) {
+    int l = route[i];
+    if (links[l].bandwidth != bw) bw = links[l].bandwidth, q = bytes / bw;
+    if (m->load[l] == 0) m->touched[m->ntouched++] = l;
+    m->load[l] += q;
+    m->load_msgs[l] += msgs;
+  }
+}
+
+/* The helpers above, for the model's other files (cost_internal.h). */
+route_cost_t nsccl_model_route_cost(const model_t *m, const int *route, int n, double per_msg) {
+  return route_cost(m, route, n, per_msg);
+}
+void nsccl_model_add_route_cost(model_t *m, route_cost_t c, double count) { add_route_cost(m, c, count); }
+void nsccl_model_add_load(model_t *m, int link, double seconds, double msgs) { add_load(m, link, seconds, msgs); }
 
 /* ---- DMA queues of a pipelined phase ----
  * A pair's messages stream one after another through its one DMA queue (the simulator's rule), so
@@ -148,11 +170,12 @@ void nsccl_model_flow(model_t *m, int src, int dst, double bytes, double nmsgs) 
     return;
   }
   double per_msg = nmsgs > 0 ? bytes / nmsgs : fmin(bytes, m->chunk);
-  for (int i = 0; i < n; i++)
-    add_load(m, route[i], bytes / m->t->links[route[i]].bandwidth,
-             nmsgs > 0 ? nmsgs : fmax(1.0, ceil(bytes / m->chunk)));
+  add_route_loads(m, route, n, bytes, nmsgs > 0 ? nmsgs : fmax(1.0, ceil(bytes / m->chunk)));
   route_cost_t c = route_cost(m, route, n, per_msg);
   add_route_cost(m, c, 1);
+  /* When the flow's bytes reach dst, relative to the clock: its sender's lag earlier, plus the route */
+  m->arrive[dst] = fmax(m->arrive[dst], c.lat - m->lag[src]);
+  m->arrive_fill[dst] = fmax(m->arrive_fill[dst], c.lat - m->lag_fill[src]);
   if (m->in_phase && m->t->dma_engine_bandwidth > 0) queue_note(m, src, dst, queue_seconds(m, bytes, per_msg));
   double count = nmsgs > 0 ? nmsgs : fmax(1.0, ceil(bytes / m->chunk));
   /* The step's busiest pair queue: the flow's messages one after another, each for its own time
@@ -179,6 +202,7 @@ static int all_to_all_by_symmetry(model_t *m, double bytes, double nmsgs) {
   if (!t->module || !t->module->link_orbit || !t->module->orbits) return 0;
   int K = t->module->orbits(t), p = m->p;
   if (K <= 0 || p != t->nranks) return 0;
+  m->barrier = 1; /* rank 0's flows stand for all: no per-rank arrivals */
   double *cnt = calloc(2 * (size_t)K, sizeof(double)), *size = cnt + K;
   int *orbit = malloc(sizeof(int) * ((size_t)t->nlinks + 1));
   if (!cnt || !orbit) {
@@ -251,6 +275,24 @@ void nsccl_model_reduce(model_t *m, int rank, double bytes) {
 void nsccl_model_step_reset_latency(model_t *m) {
   m->lat = m->lat_sum = m->hop_sum = m->hop_max = m->queue = 0;
   m->lat_min = m->hop_min = INFINITY;
+}
+
+/* How much a step moves a clock on (docs/model.md, "Per-rank ready times"): every rank's step takes
+ * U once its inputs are there, which is when it was ready itself or when the latest of its incoming
+ * flows arrived (its sender's ready time plus the route latency, in arrive[]), whichever is later.
+ * The clock moves to the latest rank and each rank's lag behind it is kept. Not plain: a barrier,
+ * U + lat for everyone. arrive[] is reset for the next step. */
+static double ready_step(model_t *m, double *lag, double *arrive, double U, double lat, int plain) {
+  double top = 0;
+  if (plain)
+    for (int r = 0; r < m->p; r++) top = fmax(top, fmax(-lag[r], arrive[r]));
+  else
+    top = lat;
+  for (int r = 0; r < m->p; r++) {
+    lag[r] = plain ? top - fmax(-lag[r], arrive[r]) : 0;
+    arrive[r] = -INFINITY;
+  }
+  return U + top;
 }
 
 /* Close a step that happens `repeat` times with the same flows. ring = 1: the flows form one ring
@@ -336,12 +378,16 @@ void nsccl_model_step_end(model_t *m, double repeat, int ring) {
     }
   }
   if (m->in_phase) queue_step_end(m, repeat);
+  /* A plain step (one occurrence, its flows' own latencies, every flow told) is followed rank by
+   * rank; the others are a barrier (their latency terms are already a journey or an override). */
+  int plain = !m->barrier && !ring && repeat == 1 && m->lat_override < 0;
   m->lat_override = -1;
+  m->barrier = 0;
   nsccl_model_step_reset_latency(m);
   if (piped >= 0 && !m->in_phase) {
-    m->total += piped;
+    m->total += piped + ready_step(m, m->lag, m->arrive, 0, 0, 0);
+    ready_step(m, m->lag_fill, m->arrive_fill, 0, 0, 0);
   } else if (m->in_phase) {
-    m->phase_serial += repeat * T + lat;
     if (m->phase_gather) {
       /* Several messages per flow: the step starts on held blocks, and the share f of its bytes
        * that the step before delivered (as much as that step sent: an all-gather receives what it
@@ -353,17 +399,15 @@ void nsccl_model_step_end(model_t *m, double repeat, int ring) {
         m->gather_end += repeat * T + lat;
       m->gather_sent = S;
     }
+    m->phase_serial += ready_step(m, m->lag, m->arrive, repeat * T, lat, plain);
     /* What the next step waits for: its first message (alpha, a message's share of the busiest
      * link and of the reduction, the latency) when its flows send several messages each (chunks,
      * or runs of blocks), which move on one by one; else the whole step. */
-    if (k == 0)
-      m->phase_fill += m->gamma * R;
-    else if (k > F)
-      m->phase_fill += m->alpha + W / k + m->gamma * R / k + lat;
-    else
-      m->phase_fill += repeat * T + lat;
+    double first = k == 0 ? m->gamma * R : k > F ? m->alpha + W / k + m->gamma * R / k : repeat * T;
+    m->phase_fill += ready_step(m, m->lag_fill, m->arrive_fill, first, k == 0 ? 0 : lat, plain);
   } else {
-    m->total += repeat * T + lat;
+    m->total += ready_step(m, m->lag, m->arrive, repeat * T, lat, plain);
+    ready_step(m, m->lag_fill, m->arrive_fill, 0, 0, 0);
   }
 }
 
@@ -381,6 +425,7 @@ void nsccl_model_phase_begin(model_t *m) {
   }
   m->in_phase = 1;
   m->phase_serial = m->phase_fill = m->gather_end = m->gather_sent = 0;
+  for (int r = 0; r < m->p; r++) m->lag[r] = m->lag_fill[r] = 0; /* the phase's clocks start together */
   m->phase_gather = 0;
 }
 
@@ -423,6 +468,7 @@ void nsccl_model_phase_end(model_t *m) {
   if (m->phase_gather) piped = fmin(piped, fmax(m->gather_end, m->alpha + busiest));
   /* One core doing everything (cpu_copies) cannot overlap its steps. */
   m->total += m->serial ? m->phase_serial : fmin(m->phase_serial, piped);
+  for (int r = 0; r < m->p; r++) m->lag[r] = m->lag_fill[r] = 0; /* and end together */
 }
 
 /* ---- variants, names, entry points: all read from the registry (algo/variant.h) ---- */
@@ -483,11 +529,14 @@ nscclResult_t nsccl_model_predict(const nsccl_topo_t *topo, const nsccl_model_op
   m.sent = calloc(nranks, sizeof(double));
   m.flows = calloc(nranks, sizeof(double));
   m.fwd = calloc(nranks, sizeof(double));
+  m.lag = calloc(4 * (size_t)nranks, sizeof(double));
   nscclResult_t rc = nscclSuccess;
-  if (!m.load || !m.touched || !m.msgs || !m.red || !m.sent || !m.flows || !m.fwd) {
+  if (!m.load || !m.touched || !m.msgs || !m.red || !m.sent || !m.flows || !m.fwd || !m.lag) {
     rc = nscclSystemError;
     goto out;
   }
+  m.lag_fill = m.lag + nranks, m.arrive = m.lag + 2 * (size_t)nranks, m.arrive_fill = m.lag + 3 * (size_t)nranks;
+  for (int r = 0; r < nranks; r++) m.arrive[r] = m.arrive_fill[r] = -INFINITY;
   double n = (double)bytes;
   const nsccl_variant_t *v = nsccl_model_resolve(algo, variant, coll);
   if (!v || !v->price) {
@@ -505,6 +554,7 @@ out:
   free(m.sent);
   free(m.flows);
   free(m.fwd);
+  free(m.lag);
   free(m.phase_load);
   free(m.phase_red);
   free(m.phase_msgs);

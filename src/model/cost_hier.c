@@ -47,12 +47,14 @@ static void intra_set(hm_t *h, int g, int j, double *bytes, double *pieces) {
   *pieces = runs;
 }
 
-/* Ring reduce-scatter (reduce_too) or all-gather in every group at once. */
-static void intra_ring(hm_t *h, int reduce_too) {
+/* Ring reduce-scatter (reduce_too) or all-gather in every group at once. *piece_journey (if not
+ * NULL): one piece's trip around the largest group's ring on its own (G - 1 hops, each alpha and
+ * the piece's messages on the edge, plus the ring's latency journey). */
+static void intra_ring(hm_t *h, int reduce_too, double *piece_journey) {
   nsccl_model_t *m = h->m;
   const nsccl_hier_layout_t *L = h->L;
   int maxG = 0;
-  double journey = 0;
+  double journey = 0, hop = 0, per_piece = 1;
   for (int g = 0; g < L->ngroups; g++) {
     int G = L->size[g];
     if (G < 2) continue;
@@ -64,14 +66,17 @@ static void intra_ring(hm_t *h, int reduce_too) {
       if (bj > b) b = bj, pc = pj;
     }
     m->lat_sum = 0, m->lat_min = INFINITY;
+    double k = msgs(h, pc, b);
     for (int j = 0; j < G; j++) {
       int src = L->members[L->first[g] + j], dst = L->members[L->first[g] + (j + 1) % G];
-      nsccl_model_flow(m, src, dst, b, msgs(h, pc, b));
+      nsccl_model_flow(m, src, dst, b, k);
       if (reduce_too) nsccl_model_reduce(m, dst, b);
+      if (G == maxG && k > 0) hop = fmax(hop, nsccl_model_msg_seconds(m, src, dst, b / k)), per_piece = k / pc;
     }
     if (m->lat_sum > 0 && m->lat_sum - m->lat_min > journey) journey = m->lat_sum - m->lat_min;
   }
   if (maxG < 2) return;
+  if (piece_journey) *piece_journey = (maxG - 1) * (m->alpha + hop) + (per_piece - 1) * hop + journey;
   m->lat_override = journey;
   nsccl_model_step_end(m, maxG - 1, 1);
 }
@@ -137,17 +142,26 @@ nscclResult_t nsccl_model_hier(nsccl_model_t *m, nsccl_coll_t coll, nsccl_algo_t
   }
   switch (coll) {
   case NSCCL_COLL_ALLREDUCE:
-    intra_ring(&h, 1);
+    intra_ring(&h, 1, NULL);
     inter_phase(&h, inter, 1);
     inter_phase(&h, inter, 0);
-    intra_ring(&h, 0);
+    intra_ring(&h, 0, NULL);
     break;
-  case NSCCL_COLL_ALLGATHER:
+  case NSCCL_COLL_ALLGATHER: {
+    /* The intra ring sends every piece as soon as it is there (per-piece dependencies): its own
+     * group's pieces from the start, the others as the inter phase delivers them. So the phases
+     * overlap: the intra ring alone, or the inter phase and then its last piece's trip around the
+     * group ring, whichever is longer (docs/model.md, "Hierarchical (EFA)"). */
+    double t0 = m->total, journey = 0;
     inter_phase(&h, inter, 0);
-    intra_ring(&h, 0);
+    double inter_end = m->total;
+    m->total = t0;
+    intra_ring(&h, 0, &journey);
+    m->total = fmax(m->total, inter_end + journey);
     break;
+  }
   default:
-    intra_ring(&h, 1);
+    intra_ring(&h, 1, NULL);
     inter_phase(&h, inter, 1);
     break;
   }

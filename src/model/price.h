@@ -54,6 +54,14 @@ typedef struct nsccl_model {
   struct nsccl_model_queue *qtab, *qstep;
   int qcap, qn, qstep_n, qstep_cap;
   double lat_override; /* >= 0: the latency the next step_end charges (several rings at once) */
+  /* Per-rank ready times (docs/model.md, "Per-rank ready times"): a plain step's flows arrive one
+   * route latency after their sender was ready, and a rank starts its next step when its own inputs
+   * have arrived, not when the latest rank's have. lag[r] is how long before the clock (m->total,
+   * or the phase's serial sum; lag_fill: the phase's fill) rank r is ready; arrive[r] the latest
+   * arrival at r in this step relative to that clock (-INFINITY: none yet). Steps that are not
+   * plain (ring repeats, an overridden latency, an all-to-all by symmetry) are a barrier. */
+  double *lag, *lag_fill, *arrive, *arrive_fill;
+  int barrier; /* the current step cannot be followed rank by rank */
 } nsccl_model_t;
 
 /* A flow of `bytes` from src to dst in the current step, sent as nmsgs messages (0: one per chunk). */
@@ -85,6 +93,12 @@ void nsccl_model_phase_gather(nsccl_model_t *m);
  * nsccl_model_flow for every ordered pair, priced by symmetry where the topology declares one
  * (topo.h, link_orbit: a torus with one rank per chip), which takes p routes instead of p^2. */
 void nsccl_model_all_to_all(nsccl_model_t *m, double bytes, double nmsgs);
+/* The same with two block sizes: ranks j < nhi own a block of hi bytes, the others of lo (0: none);
+ * every flow carries its source's block (by_dst = 0, an all-gather) or its destination's (by_dst =
+ * 1, a reduce-scatter), one message per chunk. Priced by the translations (cost_symmetry.c), a
+ * barrier as nsccl_model_all_to_all, and 1 returned where the topology's are coordinate additions;
+ * else 0 and nothing added (the caller prices flow by flow). */
+int nsccl_model_all_to_all_split(nsccl_model_t *m, double lo, double hi, int nhi, int by_dst);
 
 /* Shorthands: a flow sent one message per chunk; a step closed `repeat` times, not a ring. */
 static inline void nsccl_model_flow1(nsccl_model_t *m, int src, int dst, double bytes) {

@@ -87,6 +87,17 @@ void rank_main(Round *round, int rank) {
   CHECK(ncclAlltoAll(send, a2a, kCount, ncclFloat, comm, stream) == ncclSuccess, "%s", ncclGetLastError(comm));
   CHECK(ncclGather(send, gath, kCount, ncclFloat, 0, comm, stream) == ncclSuccess, "%s", ncclGetLastError(comm));
   CHECK(ncclScatter(send, scat, kCount, ncclFloat, n - 1, comm, stream) == ncclSuccess, "%s", ncclGetLastError(comm));
+  // Refused before anything is queued, naming the call: a root outside the communicator, a datatype
+  // nccl.h does not name.
+  CHECK(ncclGather(send, gath, kCount, ncclFloat, n, comm, stream) == ncclInvalidUsage &&
+            std::strstr(ncclGetLastError(comm), "ncclGather: root") != nullptr,
+        "gather to root %d: %s", n, ncclGetLastError(comm));
+  CHECK(ncclScatter(send, scat, kCount, ncclFloat, -1, comm, stream) == ncclInvalidUsage &&
+            std::strstr(ncclGetLastError(comm), "ncclScatter: root") != nullptr,
+        "scatter from root -1: %s", ncclGetLastError(comm));
+  CHECK(ncclAlltoAll(send, a2a, kCount, static_cast<ncclDataType_t>(99), comm, stream) == ncclInvalidUsage &&
+            std::strstr(ncclGetLastError(comm), "ncclAlltoAll: datatype") != nullptr,
+        "all-to-all of datatype 99: %s", ncclGetLastError(comm));
   // Queued behind the collectives: the host copy of the all-reduce result.
   CHECK(cudaMemcpyAsync(host, recv, total * sizeof(float), cudaMemcpyDeviceToHost, stream) == cudaSuccess,
         "cudaMemcpyAsync");

@@ -13,6 +13,7 @@
 #include "base/check.h"
 #include "model/cost.h"
 #include "model/select.h"
+#include "model/simulate.h"
 #include "topologies/topo.h"
 
 #define ALPHA 3e-6
@@ -196,10 +197,13 @@ Test(model, hier_closed_forms) {
   double want = (G - 1) * (a + n / G * (bi + g)) + (S - 1) * (a + sh * (bn + g)) + (S - 1) * NLAT +
                 (S - 1) * (a + sh * bn) + (S - 1) * NLAT + (G - 1) * (a + n / G * bi);
   near(predict(t, NSCCL_COLL_ALLREDUCE, NSCCL_ALGO_RING, NSCCL_VARIANT_HIER, n, SIZE_MAX), want, "ring/hier AR", p, n);
-  /* direct/hier all-gather: one exchange of S-1 blocks over the NIC, then an intra ring whose
+  /* direct/hier all-gather: one exchange of S-1 blocks over the NIC, and an intra ring whose
    * steps send S separate blocks (ranks s*G + i are not adjacent); the ring's (G-1) S messages run
-   * back to back through the issuing engine, each moving on as soon as it arrived */
-  want = a + B * bn + (S - 2) * fmax(a, B * bn) + NLAT + a + B * bi + ((G - 1) * S - 1) * fmax(a, B * bi);
+   * back to back through the issuing engine, each moving on as soon as it arrived. The ring starts
+   * on the own group's blocks at once, so the two overlap: the ring alone, or the exchange and then
+   * its last block's G-1 hops around the ring (alpha and B bi each), whichever is longer. */
+  double exchange = a + B * bn + (S - 2) * fmax(a, B * bn) + NLAT;
+  want = fmax(a + B * bi + ((G - 1) * S - 1) * fmax(a, B * bi), exchange + (G - 1) * (a + B * bi));
   near(predict(t, NSCCL_COLL_ALLGATHER, NSCCL_ALGO_DIRECT, NSCCL_VARIANT_HIER, n, SIZE_MAX), want, "direct/hier AG", p,
        n);
   /* tree/hier reduce-scatter: intra ring RS of S-block sets (pipelined as above), then halving
@@ -208,6 +212,28 @@ Test(model, hier_closed_forms) {
          (a + B * (bn + g) + fmax(a, fmax(B * bn, B * g)) + NLAT) + (a + B * (bn + g) + NLAT);
   near(predict(t, NSCCL_COLL_REDUCESCATTER, NSCCL_ALGO_TREE, NSCCL_VARIANT_HIER, n, SIZE_MAX), want, "tree/hier RS", p,
        n);
+  nsccl_topo_free(t);
+}
+
+/* Per-rank ready times (docs/model.md): Bruck's all-gather on 8 ranks under two leaf switches whose
+ * only latency is the spine's S = 10 us (alpha 1 us, 64 engines, 8 B blocks: wire time ~0). Rank r
+ * receives from r + d. Step d = 1: only ranks 3 and 7 receive across the spine (ready at alpha + S),
+ * the others at alpha. Step d = 2: every rank's input comes from a rank ready at alpha + S or over
+ * the spine from one ready at alpha: all ready at 2 alpha + S. Step d = 4 crosses for everyone:
+ * 3 alpha + 2 S = 23 us. A barrier per step charged 3 (alpha + S) = 33 us. */
+Test(model, ready_times_follow_each_rank) {
+  nsccl_topo_t *t = NULL;
+  cr_assert_eq(nsccl_topo_load("switch:ranks=8,levels=2,ranks_per_switch=4,link_bandwidth=1e12,spine_bandwidth=1e12,"
+                               "link_latency=0,switch_latency=0,spine_latency=10e-6,endpoint_overhead=1e-6,"
+                               "reduce_bandwidth=1e12,dma_engines=64",
+                               &t),
+               nscclSuccess, "%s", nsccl_last_error());
+  double want = 3 * 1e-6 + 2 * 10e-6, m = predict(t, NSCCL_COLL_ALLGATHER, NSCCL_ALGO_TREE, NSCCL_TREE_BRUCK, 64, 0);
+  cr_assert(fabs(m - want) <= 1e-3 * want, "model %.4f us, chain %.4f us", m * 1e6, want * 1e6);
+  nsccl_sim_result_t res = {0};
+  cr_assert_eq(nsccl_sim_collective(t, NSCCL_COLL_ALLGATHER, NSCCL_ALGO_TREE, NSCCL_TREE_BRUCK, 64, NULL, &res),
+               nscclSuccess, "%s", nsccl_last_error());
+  cr_assert(fabs(res.time_s - want) <= 1e-2 * want, "simulator %.4f us, chain %.4f us", res.time_s * 1e6, want * 1e6);
   nsccl_topo_free(t);
 }
 

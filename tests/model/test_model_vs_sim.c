@@ -30,22 +30,14 @@
 static const struct {
   const char *preset, *variant;
 } known[] = {
-    /* KangaRing on trn2-u64: agrees within 3% from 8 B to 16 MiB since the pair queues and the
-     * chain of streamed messages are priced (docs/model.md, "Lanes"), but its reduce-scatter half
-     * runs at 72-84% of the busiest link from 16 MiB on (the receive window and the plan's order
-     * under arrival-order queues), which the link-bound price does not see: 26% low at 128 MiB
-     * reduce-scatter, 33% at 128 MiB all-reduce. (trn2-16's lockstep lanes agree since a step's
-     * messages on different links are priced apart.) */
-    {"trn2-u64", "ring/kangaring"},
     /* the two heap trees: the simulator serialises more of the two trees' chunks than the model's
      * level-by-level fill assumes (model 20-37% off; trn3-u144 agrees since the simulator's pair
-     * queues stopped blocking on messages not yet issued) */
+     * queues stopped blocking on messages not yet issued, trn2-16x4-efa since steps are followed
+     * rank by rank: docs/model.md, "Per-rank ready times") */
     {"trn2-16", "tree/double-binary"},
     {"trn2-u64", "tree/double-binary"},
     {"trn3-u64", "tree/double-binary"},
-    {"trn2-16x4-efa", "tree/double-binary"},
     {"trn2-u64", "tree/binary"},
-    {"trn2-16x4-efa", "tree/binary"},
     /* one size each where the tree phase's fill misjudges what overlaps (mid sizes, 2-16 MiB);
      * trn3-u144's 16 MiB Rabenseifner all-reduce (model 247 us, simulated 178 us) came out of the
      * tolerance when the simulator's pair queues stopped blocking (docs/simulator.md); tree/mapped
@@ -59,14 +51,6 @@ static const struct {
     {"trn3-u144", "tree/rd"},
     {"trn3-u144", "tree/rabenseifner"},
     {"trn3-u144", "tree/bruck"},
-    /* hierarchical all-gather at 16 MiB and reduce-scatter at 2 MiB: the intra ring's chunks and
-     * the inter phase overlap (direct/hier and tree/hier on EFA and direct/hier on trn3-u144 agree
-     * since the pair queues stopped blocking) */
-    {"trn3-u144", "ring/hier"},
-    {"trn2-16x4-efa", "ring/hier"},
-    /* latency-bound Bruck across EFA: the per-step barrier charges the network latency to every
-     * step; the real critical path crosses the network in fewer (a per-rank ready-time model) */
-    {"trn2-16x4-efa", "tree/bruck"},
     /* tree/rdh-rd (recursive doubling of whole vectors on the RDH pairs, all-reduce): 41-45%
      * high at 2 MiB all-reduce; tree/rdh and tree/swing-bw agree since the pair queues and the
      * all-gather phases are priced (docs/model.md, "Exchange plans") */
@@ -164,10 +148,9 @@ static const struct {
   nsccl_coll_t coll;
   size_t bytes;
 } known_choice[] = {
-    /* large all-reduce on trn2-u64: ring/kangaring priced at its links (426 us at 128 MiB, 3,315 us
-     * at 1 GiB) but simulated at 637 and 4,155 us (its known entry above), while tree/swing-bw
-     * simulates at 560 and 3,889 us */
-    {"trn2-u64", NSCCL_COLL_ALLREDUCE, (size_t)128 << 20},
+    /* 1 GiB all-reduce on trn2-u64: ring/kangaring priced 3,313 us (under tree/swing-bw's 3,365 us)
+     * but simulated at 4,155 us against swing-bw's 3,889 us: its reduce-scatter lanes wait in the
+     * receive window, which the model does not price (docs/model.md, "Lanes") */
     {"trn2-u64", NSCCL_COLL_ALLREDUCE, (size_t)1 << 30},
 };
 

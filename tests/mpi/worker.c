@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/rank_check.h"
 #include "api/comm.h" /* only to read the host count the communicator found */
 #include "nsccl.h"
 
@@ -31,15 +32,6 @@ static int env_int(const char *name) {
   }
   return atoi(v);
 }
-
-#define CHECK(call)                                                                                                    \
-  do {                                                                                                                 \
-    nscclResult_t rc_ = (call);                                                                                        \
-    if (rc_ != nscclSuccess) {                                                                                         \
-      fprintf(stderr, "rank %d: %s failed: %s\n", rank, #call, nscclGetLastError(NULL));                               \
-      return 1;                                                                                                        \
-    }                                                                                                                  \
-  } while (0)
 
 /* Input element i of rank r: small integers, so float sums are exact in any order. */
 static int32_t input(int r, size_t i) { return (int32_t)((r * 7 + (int)(i % 13)) % 10); }

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/rank_check.h"
 #include "nsccl.h"
 
 static int rank, nranks;
@@ -26,15 +27,6 @@ static double now_s(void) {
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
-
-#define CHECK(call)                                                                                                    \
-  do {                                                                                                                 \
-    nscclResult_t rc_ = (call);                                                                                        \
-    if (rc_ != nscclSuccess) {                                                                                         \
-      fprintf(stderr, "rank %d: %s failed: %s\n", rank, #call, nscclGetLastError(NULL));                               \
-      return 1;                                                                                                        \
-    }                                                                                                                  \
-  } while (0)
 
 /* A matched all-reduce of small integers; the sum is known in closed form. in_place on this rank
  * only when asked (NCCL lets each rank choose). */
