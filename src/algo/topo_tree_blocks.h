@@ -40,6 +40,11 @@ int nsccl_mapped_plan(const nsccl_topo_t *t, nsccl_coll_t coll, int rank, nsccl_
  * whose dimensions are all powers of two, one longer than 2 (the hypercube relabelling). */
 int nsccl_tree_mapped_supported(const nsccl_topo_t *t, int variant, nsccl_coll_t coll);
 
+/* The model's price of the mapped all-gather / reduce-scatter from this plan (tree_mapped_price.c;
+ * m is the model's step accumulator, model/price.h). */
+struct nsccl_model;
+void nsccl_tree_mapped_price(struct nsccl_model *m, nsccl_coll_t coll, double n);
+
 /* Is rank q in the set? */
 int nsccl_blockset_has(const nsccl_topo_t *t, const nsccl_blockset_t *s, int q);
 /* Blocks in the set. */

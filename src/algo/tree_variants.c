@@ -184,52 +184,6 @@ static void model_tree_steps(model_t *m, nsccl_coll_t coll, int variant, double 
   }
 }
 
-/* Mapped tree all-gather / reduce-scatter (topo_tree.c): priced from the builder's own plan
- * (topo_tree_blocks.c), step by step. In each step every rank sends its send set to one partner in
- * one torus dimension, one message per run of consecutive ranks (chunked), so the step formula sees
- * the real partner distance (1 hop in a dimension of 2 or 4, up to min(2^s, k - 2^s) for Bruck),
- * that dimension's link bandwidth and any sharing of links; reduce-scatter reduces what it
- * receives. Per dimension this is lg k_d steps whose message grows (all-gather) or shrinks
- * (reduce-scatter) by k_d over the phase. */
-static void model_tree_mapped_blocks(model_t *m, nsccl_coll_t coll, double n) {
-  int p = m->p, nst = -1;
-  nsccl_model_phase_begin(m); /* chunk-pipelined like every tree builder (model_tree) */
-  if (coll == NSCCL_COLL_ALLGATHER) nsccl_model_phase_gather(m);
-  double B = n / p;
-  nsccl_mapped_step_t *plan = malloc(sizeof(*plan) * (size_t)p * NSCCL_MAPPED_MAX_STEPS);
-  int(*runs)[2] = malloc(sizeof(*runs) * (size_t)p);
-  if (!plan || !runs) {
-    m->rc = nscclSystemError;
-    goto out;
-  }
-  for (int r = 0; r < p; r++) {
-    nst = nsccl_mapped_plan(m->t, coll, r, plan + (size_t)r * NSCCL_MAPPED_MAX_STEPS, NSCCL_MAPPED_MAX_STEPS);
-    if (nst < 0) {
-      m->rc = nscclInvalidArgument;
-      goto out;
-    }
-  }
-  for (int i = 0; i < nst; i++) {
-    for (int r = 0; r < p; r++) {
-      const nsccl_mapped_step_t *st = &plan[(size_t)r * NSCCL_MAPPED_MAX_STEPS + i];
-      int nr = nsccl_blockset_runs(m->t, &st->send, runs);
-      double bytes = 0, msgs = 0;
-      for (int k = 0; k < nr; k++) {
-        double b = (runs[k][1] - runs[k][0]) * B;
-        bytes += b;
-        msgs += fmax(1.0, ceil(b / m->chunk));
-      }
-      nsccl_model_flow(m, r, st->to, bytes, msgs);
-      if (coll == NSCCL_COLL_REDUCESCATTER) nsccl_model_reduce(m, r, nsccl_blockset_size(m->t, &st->recv) * B);
-    }
-    nsccl_model_step(m, 1);
-  }
-out:
-  nsccl_model_phase_end(m);
-  free(plan);
-  free(runs);
-}
-
 static nscclResult_t build_tree(const nsccl_topo_t *t, const nsccl_algo_opts_t *o, nsccl_program_t *p) {
   return t ? nsccl_topo_algo_build(NSCCL_ALGO_TREE, t, o, p) : nsccl_tree_build(t, o, p);
 }
@@ -254,7 +208,7 @@ static void price_mapped_ar(model_t *m, int variant, double n) {
   m->map = NULL;
   free(perm);
 }
-static void price_mapped(model_t *m, nsccl_coll_t c, double n) { model_tree_mapped_blocks(m, c, n); }
+static void price_mapped(model_t *m, nsccl_coll_t c, double n) { nsccl_tree_mapped_price(m, c, n); }
 static void price_rd_mapped(model_t *m, nsccl_coll_t c, double n) {
   (void)c;
   price_mapped_ar(m, NSCCL_TREE_MAPPED | NSCCL_TREE_RD, n);

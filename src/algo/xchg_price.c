@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "algo/gather_walk.h"
 #include "algo/xchg_plan.h"
 #include "model/price.h"
 
@@ -42,6 +43,35 @@ static void exchange_flows(model_t *m, const nsccl_xchg_plan_t *plans, const dou
   }
 }
 
+/* The all-gather walk's source (gather_walk.h): block q reached rank r in the earlier step whose
+ * partner held it. */
+static int xchg_source(const void *ctx, int r, int s, int q, int *step) {
+  const nsccl_xchg_plan_t *pl = ctx;
+  for (int i = 0; i < s; i++) {
+    int peer = nsccl_xchg_peer(pl, i, r);
+    if (nsccl_xchg_has(nsccl_xchg_held(pl, i, peer), q)) return *step = i, peer;
+  }
+  return -1;
+}
+
+/* Walk step s of every part's all-gather: rank r sends its held set, one message per run (one
+ * part) or per block (several: each block's piece is its own message). */
+static void walk_gather(const nsccl_xchg_plan_t *plans, nsccl_gwalk_t **gw, int J, int merge, int s, int (*runs)[2]) {
+  for (int j = 0; j < J; j++) {
+    const nsccl_xchg_plan_t *pl = &plans[j];
+    for (int r = 0; r < pl->p; r++) {
+      const uint64_t *set = nsccl_xchg_held(pl, s, r);
+      int nr = 0;
+      if (merge)
+        nr = nsccl_xchg_runs(pl, set, runs);
+      else
+        for (int q = 0; q < pl->p; q++)
+          if (nsccl_xchg_has(set, q)) runs[nr][0] = q, runs[nr][1] = q + 1, nr++;
+      nsccl_gwalk_send(gw[j], s, r, nsccl_xchg_peer(pl, s, r), (const int(*)[2])runs, nr);
+    }
+  }
+}
+
 static int (*runs_buf(model_t *m))[2] {
   int(*runs)[2] = malloc(sizeof(*runs) * (size_t)m->p);
   if (!runs) m->rc = nscclSystemError;
@@ -75,10 +105,17 @@ static void phases(model_t *m, const nsccl_xchg_plan_t *plans, const double *w, 
   if (ag) {
     nsccl_model_phase_begin(m);
     nsccl_model_phase_gather(m); /* a rank sends the blocks it holds to all later partners at once */
-    for (int s = 0; s < L; s++) {
+    /* The all-gather of the pieces layout walks its messages (gather_walk.h): each part's data
+     * moves along its own plan. (The all-reduce's nested layout keeps the step chain.) */
+    nsccl_gwalk_t *gw[NSCCL_TOPO_MAX_DIMS * 2 + 1] = {0};
+    int walk = merge != 2;
+    for (int j = 0; walk && j < J; j++) walk = (gw[j] = nsccl_gwalk_new(m, L, piece[j], xchg_source, &plans[j])) != NULL;
+    for (int s = 0; s < L && m->rc == nscclSuccess; s++) {
       exchange_flows(m, plans, piece, J, merge, s, 0, runs);
+      if (walk) walk_gather(plans, gw, J, merge, s, runs);
       nsccl_model_step(m, 1);
     }
+    for (int j = 0; j < J; j++) nsccl_gwalk_free(gw[j]);
     nsccl_model_phase_end(m);
   }
   free(runs);

@@ -291,6 +291,9 @@ static nscclResult_t comm_init(struct nscclComm **out, int nranks, const nscclUn
   if (rc == nscclSuccess) rc = nsccl_fabric_create(c->tp, c->cfg.timeout_ms, &c->engine);
   if (rc == nscclSuccess) nsccl_fabric_set_oversubscribed(c->engine, c->oversubscribed);
   if (rc == nscclSuccess && nranks > 1) rc = nsccl_bootstrap_barrier(c->bs, c->cfg.timeout_ms);
+  /* Same-host protocol thresholds measured between pairs of ranks (docs/transport.md, "Protocol
+   * thresholds"); not with more ranks than cores, where a rank's partner may not be running. */
+  if (rc == nscclSuccess && nranks > 1 && !c->oversubscribed) rc = nsccl_transport_calibrate_pairs(c->tp);
   if (rc == nscclSuccess) {
     c->magic = NSCCL_COMM_MAGIC;
     rc = registry_add(c);

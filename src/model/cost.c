@@ -110,34 +110,39 @@ static void queue_note(model_t *m, int src, int dst, double seconds) {
   m->qstep[m->qstep_n++] = (queue_t){(long long)src * m->p + dst, seconds};
 }
 
-static int queue_grow(model_t *m) {
-  int cap = m->qcap ? 2 * m->qcap : 1024;
-  queue_t *q = malloc((size_t)cap * sizeof(*q));
-  if (!q) return 0;
-  for (int i = 0; i < cap; i++) q[i].key = -1;
-  for (int i = 0; i < m->qcap; i++) /* rehash */
-    if (m->qtab[i].key >= 0) {
-      unsigned long long h = (unsigned long long)m->qtab[i].key * 0x9e3779b97f4a7c15ull;
-      int j = (int)(h >> 20) & (cap - 1);
-      while (q[j].key >= 0) j = (j + 1) & (cap - 1);
-      q[j] = m->qtab[i];
-    }
-  free(m->qtab);
-  m->qtab = q, m->qcap = cap;
-  return 1;
+/* The slot of `key` in an open-addressing table of pair queues (*tab, *cap entries, *n used),
+ * created with seconds = 0 if absent; NULL when the table cannot grow. */
+static queue_t *queue_slot(queue_t **tab, int *cap, int *n, long long key) {
+  if (2 * (*n + 1) > *cap) {
+    int ncap = *cap ? 2 * *cap : 1024;
+    queue_t *q = malloc((size_t)ncap * sizeof(*q));
+    if (!q) return NULL;
+    for (int i = 0; i < ncap; i++) q[i].key = -1;
+    for (int i = 0; i < *cap; i++) /* rehash */
+      if ((*tab)[i].key >= 0) {
+        unsigned long long h = (unsigned long long)(*tab)[i].key * 0x9e3779b97f4a7c15ull;
+        int j = (int)(h >> 20) & (ncap - 1);
+        while (q[j].key >= 0) j = (j + 1) & (ncap - 1);
+        q[j] = (*tab)[i];
+      }
+    free(*tab);
+    *tab = q, *cap = ncap;
+  }
+  unsigned long long h = (unsigned long long)key * 0x9e3779b97f4a7c15ull;
+  int j = (int)(h >> 20) & (*cap - 1);
+  while ((*tab)[j].key >= 0 && (*tab)[j].key != key) j = (j + 1) & (*cap - 1);
+  if ((*tab)[j].key < 0) (*tab)[j] = (queue_t){key, 0}, (*n)++;
+  return &(*tab)[j];
 }
 
 static void queue_step_end(model_t *m, double repeat) {
   for (int i = 0; i < m->qstep_n && m->rc == nscclSuccess; i++) {
-    if (2 * (m->qn + 1) > m->qcap && !queue_grow(m)) {
+    queue_t *q = queue_slot(&m->qtab, &m->qcap, &m->qn, m->qstep[i].key);
+    if (!q) {
       m->rc = nscclSystemError;
       break;
     }
-    unsigned long long h = (unsigned long long)m->qstep[i].key * 0x9e3779b97f4a7c15ull;
-    int j = (int)(h >> 20) & (m->qcap - 1);
-    while (m->qtab[j].key >= 0 && m->qtab[j].key != m->qstep[i].key) j = (j + 1) & (m->qcap - 1);
-    if (m->qtab[j].key < 0) m->qtab[j] = (queue_t){m->qstep[i].key, 0}, m->qn++;
-    m->qtab[j].seconds += repeat * m->qstep[i].seconds;
+    q->seconds += repeat * m->qstep[i].seconds;
   }
   m->qstep_n = 0;
 }
@@ -150,6 +155,8 @@ static double queue_phase_end(model_t *m) {
       m->qtab[i].key = -1;
     }
   m->qn = 0;
+  for (int i = 0; i < m->wcap; i++) m->wtab[i].key = -1; /* the walk's queues: free again */
+  m->wn = 0;
   return busiest;
 }
 
@@ -266,6 +273,36 @@ double nsccl_model_msg_seconds(const model_t *m, int src, int dst, double bytes)
   int route[NSCCL_TOPO_MAX_ROUTE];
   int n = nsccl_topo_route(m->t, src, dst, route, NSCCL_TOPO_MAX_ROUTE);
   return n > 0 ? route_cost(m, route, n, bytes).hop : 0;
+}
+
+/* A message of the phase's walk (price.h): issued once its data is there (`ready`), it pays alpha
+ * on its engines while its pair's queue may still stream an earlier message, then streams through
+ * the queue at its own pace and arrives one route latency later (docs/model.md, "All-gather
+ * phases"). Its pace is its engines' or its route's: on each link its share of the bandwidth is
+ * its flow's part of the step's load there (flow_bytes: what the flow carries in the step, already
+ * told with nsccl_model_flow), as when all of the step's flows on the link stream together.
+ * Returns the arrival. */
+double nsccl_model_walk_send(model_t *m, int src, int dst, double bytes, double flow_bytes, double ready) {
+  src = phys(m, src), dst = phys(m, dst);
+  if (bytes <= 0 || src == dst || m->rc != nscclSuccess) return ready;
+  int route[NSCCL_TOPO_MAX_ROUTE];
+  int n = nsccl_topo_route(m->t, src, dst, route, NSCCL_TOPO_MAX_ROUTE);
+  queue_t *q = n > 0 ? queue_slot(&m->wtab, &m->wcap, &m->wn, (long long)src * m->p + dst) : NULL;
+  if (!q) {
+    m->rc = n > 0 ? nscclSystemError : nscclInternalError;
+    return ready;
+  }
+  route_cost_t c = route_cost(m, route, n, bytes);
+  for (int i = 0; i < n && flow_bytes > 0; i++) {
+    const nsccl_link_t *l = &m->t->links[route[i]];
+    double share = fmax(1.0, m->load[route[i]] * l->bandwidth / flow_bytes);
+    c.hop = fmax(c.hop, share * bytes / l->bandwidth);
+  }
+  double start = fmax(ready + m->alpha, q->seconds);
+  q->seconds = start + c.hop;
+  double arrive = q->seconds + c.lat;
+  if (arrive > m->walk_end) m->walk_end = arrive;
+  return arrive;
 }
 
 void nsccl_model_reduce(model_t *m, int rank, double bytes) {
@@ -427,6 +464,7 @@ void nsccl_model_phase_begin(model_t *m) {
   m->phase_serial = m->phase_fill = m->gather_end = m->gather_sent = 0;
   for (int r = 0; r < m->p; r++) m->lag[r] = m->lag_fill[r] = 0; /* the phase's clocks start together */
   m->phase_gather = 0;
+  m->walk_end = -1;
 }
 
 /* A rank's engines over a phase: its `msgs` messages of `sent` bytes in all each take kk engines
@@ -465,7 +503,7 @@ void nsccl_model_phase_end(model_t *m) {
   double piped = m->phase_fill + busiest;
   /* An all-gather's steps run side by side from the start: the chain of last messages, but no
    * less than the busiest resource after one message's alpha. */
-  if (m->phase_gather) piped = fmin(piped, fmax(m->gather_end, m->alpha + busiest));
+  if (m->phase_gather) piped = fmin(piped, fmax(m->walk_end >= 0 ? m->walk_end : m->gather_end, m->alpha + busiest));
   /* One core doing everything (cpu_copies) cannot overlap its steps. */
   m->total += m->serial ? m->phase_serial : fmin(m->phase_serial, piped);
   for (int r = 0; r < m->p; r++) m->lag[r] = m->lag_fill[r] = 0; /* and end together */
@@ -562,6 +600,7 @@ out:
   free(m.load_msgs);
   free(m.qtab);
   free(m.qstep);
+  free(m.wtab);
   if (rc != nscclSuccess)
     nsccl_set_error(__FILE__, __LINE__, rc, "model: cannot price %s (variant %d) for %s on %s",
                     nsccl_model_variant_name(algo, variant), variant, nsccl_coll_name(coll),

@@ -53,6 +53,11 @@ typedef struct nsccl_model {
    * known. */
   struct nsccl_model_queue *qtab, *qstep;
   int qcap, qn, qstep_n, qstep_cap;
+  /* The message walk of an all-gather phase (nsccl_model_walk_send): when each pair's queue is
+   * free again (seconds: a time), and the last arrival so far (-1: no walk in this phase). */
+  struct nsccl_model_queue *wtab;
+  int wcap, wn;
+  double walk_end;
   double lat_override; /* >= 0: the latency the next step_end charges (several rings at once) */
   /* Per-rank ready times (docs/model.md, "Per-rank ready times"): a plain step's flows arrive one
    * route latency after their sender was ready, and a rank starts its next step when its own inputs
@@ -88,6 +93,17 @@ void nsccl_model_phase_end(nsccl_model_t *m);
  * from the start, and only its share of blocks the step before delivered waits for that step's end
  * (docs/model.md, "Tree phases"). */
 void nsccl_model_phase_gather(nsccl_model_t *m);
+
+/* The message walk of an all-gather phase, for prices that know which received data each message
+ * carries: a message from src to dst of `bytes`, issued once its data is there (`ready`, seconds
+ * from the phase's start), pays alpha, streams through the (src, dst) queue after the messages
+ * walked into it before (each at its own pace: its engines, or each link of its route at its
+ * flow's share of the step's load there; flow_bytes: the flow's bytes in the step, told with
+ * nsccl_model_flow before) and arrives one route latency later; returns the arrival. Walk each step's messages in the order they become ready.
+ * Links shared by concurrent messages are not in the walk: the phase's link loads bound it
+ * (nsccl_model_phase_end takes the walk's last arrival in place of the step chain of
+ * nsccl_model_phase_gather). docs/model.md, "All-gather phases". */
+double nsccl_model_walk_send(nsccl_model_t *m, int src, int dst, double bytes, double flow_bytes, double ready);
 
 /* Every rank sends `bytes` to every other, as nmsgs messages each (0: one per chunk): the same as
  * nsccl_model_flow for every ordered pair, priced by symmetry where the topology declares one

@@ -64,11 +64,22 @@ Test(model_mapped, closed_form_trn2_16) {
   nsccl_topo_free(t);
 }
 
+/* A pair queue fed messages ready at ready[0..n) (ascending), each a + hop to stream once the
+ * previous has left: message i streams from max(ready_i + a, end_{i-1}); arrivals one latency
+ * after. */
+static void queue(double a, double hop, double lat, const double *ready, double *arrive, int n) {
+  double end = 0;
+  for (int i = 0; i < n; i++) {
+    end = fmax(ready[i] + a, end) + hop;
+    arrive[i] = end + lat;
+  }
+}
+
 /* trn2-u64 (4x4x4, Z = dimension 2 thinner): all-gather runs Z first. The Z slices of a rank are 16
  * ranks apart, so its Z steps send 1 and 2 single-block messages; X then sends 4 runs (one per Z
  * coordinate) of 1 and 2 blocks, Y 4 runs of 4 and 8. Reduce-scatter is the mirror image. The
  * steps form one pipelined phase: the smaller of the steps in series and the fill plus the busiest
- * resource. */
+ * resource; the all-gather also the walk of its messages (docs/model.md, "All-gather phases"). */
 Test(model_mapped, closed_form_trn2_u64) {
   nsccl_topo_t *t = load("trn2-u64" SERIAL);
   cr_assert_lt(t->dim_bandwidth[2], t->dim_bandwidth[0]);
@@ -79,7 +90,7 @@ Test(model_mapped, closed_form_trn2_u64) {
   const double k[6] = {1, 2, 4, 4, 4, 4}, blocks[6] = {1, 2, 4, 8, 16, 32};
   const double *beta[6] = {&bz, &bz, &bx, &bx, &by, &by};
   for (size_t i = 0; i < sizeof(ns) / sizeof(ns[0]); i++) {
-    double n = ns[i], B = n / 64, ag = 0, rs = 0, fill_ag = 0, fill_rs = 0, maxW = 0, red = 0, msgs = 0, end = 0;
+    double n = ns[i], B = n / 64, ag = 0, rs = 0, fill_ag = 0, fill_rs = 0, maxW = 0, red = 0, msgs = 0;
     for (int s = 0; s < 6; s++) {
       double W = blocks[s] * B * *beta[s], gR = g * blocks[s] * B;
       ag += step(a, k[s], W, 0, lat);
@@ -91,12 +102,28 @@ Test(model_mapped, closed_form_trn2_u64) {
       fill_ag += k[s] > 1 ? a + W / k[s] + lat : step(a, k[s], W, 0, lat);
       fill_rs += k[s] > 1 ? a + W / k[s] + gR / k[s] + lat : step(a, k[s], W, gR, lat);
       maxW = fmax(maxW, W), red += gR, msgs += k[s];
-      /* all-gather: a step of several runs starts on the blocks held before the phase; the share
-       * the step before delivered (its bytes over this step's) follows that step's end */
-      double f = s > 0 ? fmin(1.0, blocks[s - 1] / blocks[s]) : 1;
-      end = k[s] > 1 ? fmax(step(a, k[s], W, 0, lat), end + a + f * W + lat) : end + step(a, k[s], W, 0, lat);
     }
-    ag = fmin(ag, fmin(fill_ag + fmax(maxW, msgs * a), fmax(end, a + fmax(maxW, msgs * a))));
+    /* The walk, the same at every rank: Z1 sends the own block; Z2 the own block (ready at once)
+     * and the one Z1 brought. After Z a rank holds its Z line, one block per Z coordinate z, ready
+     * at zt[z]. Each X and Y step then sends, per z, the run of the blocks gathered so far at that
+     * z: ready when the latest of them came, which is what the step before brought for z. */
+    double z1 = a + B * bz + lat, zt[4] = {0, z1, 0, 0}, got[4];
+    queue(a, B * bz, lat, zt, got, 2); /* Z2: the own block, then the Z1 block */
+    zt[2] = got[0], zt[3] = got[1];
+    double run = 1, hops[4] = {B * bx, 2 * B * bx, 4 * B * by, 8 * B * by};
+    for (int s = 0; s < 4; s++, run *= 2) {
+      double rd[4] = {zt[0], zt[1], zt[2], zt[3]};
+      for (int x = 1; x < 4; x++) /* ascending */
+        for (int y = x; y > 0 && rd[y - 1] > rd[y]; y--) {
+          double v = rd[y];
+          rd[y] = rd[y - 1], rd[y - 1] = v;
+        }
+      queue(a, hops[s], lat, rd, got, 4);
+      for (int z = 0; z < 4; z++) zt[z] = got[z];
+    }
+    double walk = fmax(fmax(zt[0], zt[1]), fmax(zt[2], zt[3]));
+    (void)run;
+    ag = fmin(ag, fmin(fill_ag + fmax(maxW, msgs * a), fmax(walk, a + fmax(maxW, msgs * a))));
     rs = fmin(rs, fill_rs + fmax(maxW, fmax(red, msgs * a)));
     near(predict(t, NSCCL_COLL_ALLGATHER, NSCCL_TREE_MAPPED, n, SIZE_MAX), ag, "trn2-u64 mapped AG", n);
     near(predict(t, NSCCL_COLL_REDUCESCATTER, NSCCL_TREE_MAPPED, n, SIZE_MAX), rs, "trn2-u64 mapped RS", n);
