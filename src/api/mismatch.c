@@ -1,6 +1,5 @@
 /* Mismatched-call detection (see mismatch.h). */
 #include <pthread.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,9 +13,7 @@
 #include "engine/fabric.h"
 #include "reduce/reduce.h"
 
-#define SIG_MAGIC   0x6e736967u /* "nsig" */
-#define IDLE_YIELDS 256
-#define IDLE_NS     20000
+#define SIG_MAGIC 0x6e736967u /* "nsig" */
 
 /* One rank's call, sent as raw bytes: every rank of a job runs the same build on the same byte
  * order (the transport exchanges its own addresses the same way). */
@@ -183,12 +180,7 @@ static nscclResult_t exchange(struct nscclComm *c, const char *call, uint64_t se
       snprintf(why, sizeof(why), "made no progress for %d ms (NSCCL_TIMEOUT_MS)", c->cfg.timeout_ms);
       break;
     }
-    if (++idle <= IDLE_YIELDS) {
-      sched_yield();
-    } else {
-      struct timespec ts = {0, IDLE_NS};
-      nanosleep(&ts, NULL);
-    }
+    nsccl_idle_pause(&idle);
   }
   if (rc == nscclSuccess) return nscclSuccess;
   /* Who never answered: receives still pending, and sends still pending. */

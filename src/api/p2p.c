@@ -6,7 +6,6 @@
  * the tag NSCCL_FABRIC_P2P_TAG(k) which collectives never use; sequence numbers of collectives are
  * not touched, since only the two ranks of a pair take part. Messages to oneself are copied: the
  * k-th self-send of a batch goes to its k-th self-receive. */
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,9 +16,6 @@
 #include "base/clock.h"
 #include "base/error_detail.h"
 #include "reduce/reduce.h"
-
-#define IDLE_YIELDS 256
-#define IDLE_NS     20000
 
 static size_t op_bytes(const nsccl_op_t *o) { return o->count * nsccl_type_size(o->dtype); }
 
@@ -147,12 +143,7 @@ nscclResult_t nsccl_p2p_run(const nsccl_op_t *ops, int n) {
       snprintf(why, sizeof(why), "made no progress for %d ms (NSCCL_TIMEOUT_MS); pending: %s", timeout_ms, peers);
       break;
     }
-    if (++idle <= IDLE_YIELDS) {
-      sched_yield();
-    } else {
-      struct timespec ts = {0, IDLE_NS};
-      nanosleep(&ts, NULL);
-    }
+    nsccl_idle_pause(&idle);
   }
   if (rc != nscclSuccess) {
     fail_all(ops, n, rc == nscclSystemError ? nscclSystemError : rc);

@@ -1,6 +1,7 @@
-/* Shared by the torus-variant tests: build one collective for every rank of a topology, validate
- * it, run it with the local engine and compare every output with a serial reference computed here
- * (int32 sums of distinct small values: exact in any order; or float max). */
+/* Shared by the topology-aware schedule tests (tests/algo's torus variants, tests/topo's every
+ * preset): build one collective for every rank of a topology, validate it, run it with the local
+ * engine and compare every output with a serial reference computed here (int32 sums of distinct
+ * small values: exact in any order; or float max). */
 #ifndef NSCCL_TESTS_TORUS_RUN_H
 #define NSCCL_TESTS_TORUS_RUN_H
 
@@ -19,12 +20,14 @@
 #include "sched/sched.h"
 #include "topologies/topo.h"
 
-static int32_t torus_in_i32(int rank, size_t i) { return (int32_t)(rank * 7919 + (int)(i % 10007) + 1); }
+static inline int32_t torus_in_i32(int rank, size_t i) { return (int32_t)(rank * 7919 + (int)(i % 10007) + 1); }
 /* Distinct per (rank, i), so the max names one rank's value; exact as a float. */
-static float torus_in_f32(int rank, size_t i) { return (float)((int)((i * 37 + (size_t)rank * 101) % 4099) - 2000); }
+static inline float torus_in_f32(int rank, size_t i) {
+  return (float)((int)((i * 37 + (size_t)rank * 101) % 4099) - 2000);
+}
 
-static void torus_run_case(const nsccl_topo_t *t, nsccl_coll_t coll, nsccl_algo_t algo, int variant, size_t count,
-                           bool in_place, bool fmax_case, size_t chunk) {
+static inline void torus_run_case(const nsccl_topo_t *t, nsccl_coll_t coll, nsccl_algo_t algo, int variant,
+                                  size_t count, bool in_place, bool fmax_case, size_t chunk) {
   int p = t->nranks;
   nsccl_coll_args_t args = {
       .coll = coll, .count = count, .dtype = fmax_case ? nscclFloat32 : nscclInt32, .in_place = in_place};
@@ -32,8 +35,9 @@ static void torus_run_case(const nsccl_topo_t *t, nsccl_coll_t coll, nsccl_algo_
   void **send = calloc((size_t)p, sizeof(void *)), **recv = calloc((size_t)p, sizeof(void *));
   size_t sb = nsccl_coll_send_bytes(&args, p), rb = nsccl_coll_recv_bytes(&args, p);
   char what[200];
-  snprintf(what, sizeof(what), "%s %s variant %d count %zu %s %s", t->name, nsccl_coll_name(coll), variant, count,
-           in_place ? "in place" : "out of place", fmax_case ? "float max" : "int32 sum");
+  snprintf(what, sizeof(what), "%s %s %s count %zu %s %s", t->name, nsccl_coll_name(coll),
+           nsccl_model_variant_name(algo, variant), count, in_place ? "in place" : "out of place",
+           fmax_case ? "float max" : "int32 sum");
   nsccl_algo_opts_t opts = {chunk, variant};
   for (int r = 0; r < p; r++) {
     cr_assert_eq(nsccl_prog_init(&progs[r], r, p, &args), nscclSuccess);
@@ -65,24 +69,36 @@ static void torus_run_case(const nsccl_topo_t *t, nsccl_coll_t coll, nsccl_algo_
   cr_assert_eq(
       nsccl_local_run(progs, p, (const void *const *)send, recv, fmax_case ? nscclMax : nscclSum, err, sizeof(err)),
       nscclSuccess, "%s: local engine: %s", what, err);
+  /* The serial reference, once for all ranks: the all-gather output, or the element-wise sum (max)
+   * of every rank's input. */
+  int32_t *ref_i = malloc(sizeof(int32_t) * (total ? total : 1));
+  float *ref_f = malloc(sizeof(float) * (total ? total : 1));
+  cr_assert(ref_i && ref_f);
+  for (size_t g = 0; g < total; g++) {
+    if (coll == NSCCL_COLL_ALLGATHER) {
+      ref_i[g] = torus_in_i32((int)(g / count), g % count);
+      ref_f[g] = torus_in_f32((int)(g / count), g % count);
+      continue;
+    }
+    ref_i[g] = 0, ref_f[g] = -1e30f;
+    for (int q = 0; q < p; q++) {
+      ref_i[g] += torus_in_i32(q, g);
+      if (torus_in_f32(q, g) > ref_f[g]) ref_f[g] = torus_in_f32(q, g);
+    }
+  }
   for (int r = 0; r < p; r++) {
     size_t nout = coll == NSCCL_COLL_REDUCESCATTER ? count : total;
     for (size_t i = 0; i < nout; i++) {
       size_t g = coll == NSCCL_COLL_REDUCESCATTER ? (size_t)r * count + i : i; /* index in the whole array */
-      if (fmax_case) {
-        float want = coll == NSCCL_COLL_ALLGATHER ? torus_in_f32((int)(g / count), g % count) : -1e30f;
-        for (int q = 0; coll != NSCCL_COLL_ALLGATHER && q < p; q++)
-          if (torus_in_f32(q, g) > want) want = torus_in_f32(q, g);
-        float got = ((float *)recv[r])[i];
-        if (got != want) cr_assert_fail("%s: rank %d element %zu: got %g want %g", what, r, i, got, want);
-      } else {
-        int32_t want = coll == NSCCL_COLL_ALLGATHER ? torus_in_i32((int)(g / count), g % count) : 0;
-        for (int q = 0; coll != NSCCL_COLL_ALLGATHER && q < p; q++) want += torus_in_i32(q, g);
-        int32_t got = ((int32_t *)recv[r])[i];
-        if (got != want) cr_assert_fail("%s: rank %d element %zu: got %d want %d", what, r, i, got, want);
-      }
+      /* assert only on a mismatch: a Criterion assert per element is slow */
+      if (fmax_case && ((float *)recv[r])[i] != ref_f[g])
+        cr_assert_fail("%s: rank %d element %zu: got %g want %g", what, r, i, ((float *)recv[r])[i], ref_f[g]);
+      if (!fmax_case && ((int32_t *)recv[r])[i] != ref_i[g])
+        cr_assert_fail("%s: rank %d element %zu: got %d want %d", what, r, i, ((int32_t *)recv[r])[i], ref_i[g]);
     }
   }
+  free(ref_i);
+  free(ref_f);
   for (int r = 0; r < p; r++) {
     nsccl_prog_free(&progs[r]);
     if (!in_place) {
@@ -99,8 +115,8 @@ static void torus_run_case(const nsccl_topo_t *t, nsccl_coll_t coll, nsccl_algo_
 
 /* Model against simulator for one variant on a preset, one collective, 8 B - 1 GiB by 32x: each
  * point within 30% (issue 12's maximum); the errors are appended to err for the median. */
-static void torus_model_vs_sim(const char *preset, nsccl_algo_t algo, int variant, nsccl_coll_t coll, double *err,
-                               int *nerr) {
+static inline void torus_model_vs_sim(const char *preset, nsccl_algo_t algo, int variant, nsccl_coll_t coll,
+                                      double *err, int *nerr) {
   nsccl_topo_t *t;
   cr_assert_eq(nsccl_topo_load(preset, &t), nscclSuccess, "%s: %s", preset, nsccl_last_error());
   for (size_t bytes = 8; bytes <= ((size_t)1 << 30); bytes *= 32) {
@@ -119,13 +135,13 @@ static void torus_model_vs_sim(const char *preset, nsccl_algo_t algo, int varian
   nsccl_topo_free(t);
 }
 
-static int torus_cmp_double(const void *a, const void *b) {
+static inline int torus_cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return (x > y) - (x < y);
 }
 
 /* Issue 12's median target: at most 10%. */
-static void torus_median_ok(double *err, int n) {
+static inline void torus_median_ok(double *err, int n) {
   qsort(err, (size_t)n, sizeof(double), torus_cmp_double);
   cr_assert(n > 0 && err[n / 2] <= 0.10, "median |model - sim| / sim = %.3f over %d points", n ? err[n / 2] : 0, n);
 }

@@ -18,79 +18,13 @@
 #include "topologies/host.h"
 #include "topologies/topo.h"
 
-static int32_t input(int rank, size_t i) { return (int32_t)(rank * 7919 + (int)(i % 10007) + 1); }
+#include "../algo/torus_run.h"
 
-/* Build, validate, run one case; report through criterion. */
+/* Build, validate, run one case against the serial reference (int32 sums); small chunks, so that
+ * the chunking paths run too. */
 static void run_case(const nsccl_topo_t *t, nsccl_coll_t coll, nsccl_algo_t algo, int variant, size_t count,
                      bool in_place) {
-  int p = t->nranks;
-  nsccl_coll_args_t args = {.coll = coll, .count = count, .dtype = nscclInt32, .in_place = in_place};
-  nsccl_program_t *progs = calloc(p, sizeof(*progs));
-  void **send = calloc(p, sizeof(void *)), **recv = calloc(p, sizeof(void *));
-  size_t sb = nsccl_coll_send_bytes(&args, p), rb = nsccl_coll_recv_bytes(&args, p);
-  char what[200];
-  snprintf(what, sizeof(what), "%s %s %s count %zu %s", t->name, nsccl_coll_name(coll),
-           nsccl_model_variant_name(algo, variant), count, in_place ? "in place" : "out of place");
-  nsccl_algo_opts_t opts = {4096, variant}; /* small chunks: chunking paths run too */
-  for (int r = 0; r < p; r++) {
-    cr_assert_eq(nsccl_prog_init(&progs[r], r, p, &args), nscclSuccess);
-    nscclResult_t rc = nsccl_algo_build(algo, t, &opts, &progs[r]);
-    cr_assert_eq(rc, nscclSuccess, "%s: build rank %d: %s", what, r, nsccl_last_error());
-  }
-  char err[512] = "";
-  cr_assert_eq(nsccl_sched_validate(progs, p, err, sizeof(err)), nscclSuccess, "%s: validator: %s", what, err);
-  /* Buffers: in place, all-gather's send is recv + rank*count, reduce-scatter's recv is send + rank*count. */
-  size_t total = coll == NSCCL_COLL_ALLREDUCE ? count : count * p;
-  for (int r = 0; r < p; r++) {
-    size_t big = sb > rb ? sb : rb;
-    void *base = malloc(big + 8);
-    void *other = malloc(big + 8);
-    int32_t *in;
-    if (!in_place) {
-      send[r] = base, recv[r] = other;
-    } else if (coll == NSCCL_COLL_ALLGATHER) {
-      recv[r] = base, send[r] = (char *)base + (size_t)r * count * 4;
-    } else if (coll == NSCCL_COLL_REDUCESCATTER) {
-      send[r] = base, recv[r] = (char *)base + (size_t)r * count * 4;
-    } else {
-      send[r] = recv[r] = base;
-    }
-    if (in_place) free(other);
-    in = send[r];
-    size_t nin = coll == NSCCL_COLL_ALLGATHER ? count : total;
-    for (size_t i = 0; i < nin; i++) in[i] = input(r, i);
-  }
-  cr_assert_eq(nsccl_local_run(progs, p, (const void *const *)send, recv, nscclSum, err, sizeof(err)), nscclSuccess,
-               "%s: local engine: %s", what, err);
-  /* The serial reference, once: the all-gather output or the element-wise sum of every input. */
-  int32_t *ref = malloc(sizeof(int32_t) * (total ? total : 1));
-  cr_assert_not_null(ref);
-  for (size_t i = 0; i < total; i++) {
-    ref[i] = 0;
-    if (coll == NSCCL_COLL_ALLGATHER)
-      ref[i] = input((int)(i / count), i % count);
-    else
-      for (int q = 0; q < p; q++) ref[i] += input(q, i);
-  }
-  for (int r = 0; r < p; r++) {
-    const int32_t *out = recv[r];
-    size_t nout = coll == NSCCL_COLL_REDUCESCATTER ? count : total;
-    for (size_t i = 0; i < nout; i++) {
-      int32_t want = ref[coll == NSCCL_COLL_REDUCESCATTER ? (size_t)r * count + i : i];
-      if (out[i] != want) /* assert only on a mismatch: a Criterion assert per element is slow */
-        cr_assert_fail("%s: rank %d element %zu: got %d want %d", what, r, i, out[i], want);
-    }
-  }
-  free(ref);
-  for (int r = 0; r < p; r++) {
-    nsccl_prog_free(&progs[r]);
-    void *base = !in_place ? send[r] : coll == NSCCL_COLL_ALLGATHER ? recv[r] : send[r];
-    if (!in_place) free(recv[r]);
-    free(base);
-  }
-  free(progs);
-  free(send);
-  free(recv);
+  torus_run_case(t, coll, algo, variant, count, in_place, false, 4096);
 }
 
 /* topo_sched_hier below runs the hierarchical variants on trn2-16x4-efa with more counts. */
