@@ -61,6 +61,9 @@ struct nsccl_fabric_plan {
   uint32_t *msg_idx; /* message number within (direction, peer) */
   uint32_t *roots;   /* steps without dependencies, in index order */
   uint32_t nroots;
+  /* SEND steps that no step waits for and whose source no step writes (the caller's input as it
+   * was passed): the transport may send them by single-copy rendezvous from a lower size. */
+  unsigned char *unawaited;
 };
 
 /* One run of a plan. */

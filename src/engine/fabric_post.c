@@ -35,7 +35,12 @@ nscclResult_t fabric_start(run_t *r, uint32_t s) {
   nscclResult_t rc;
   if (st->kind == NSCCL_STEP_SEND) {
     if (st->src.bytes == 0) return fabric_complete(r, s), nscclSuccess;
-    rc = nsccl_transport_isend(f->tp, st->peer, fabric_ptr(r, st->src), st->src.bytes, tag, x);
+    /* No step waits for it and nothing wrote its bytes (fabric_plan.c): the transport may send it
+     * by rendezvous from a lower size. */
+    if (r->pl->unawaited[s])
+      rc = nsccl_transport_isend_unawaited(f->tp, st->peer, fabric_ptr(r, st->src), st->src.bytes, tag, x);
+    else
+      rc = nsccl_transport_isend(f->tp, st->peer, fabric_ptr(r, st->src), st->src.bytes, tag, x);
   } else if (st->kind == NSCCL_STEP_RECV) {
     if (st->dst.bytes == 0) return fabric_complete(r, s), nscclSuccess;
     rc = nsccl_transport_irecv(f->tp, st->peer, fabric_ptr(r, st->dst), st->dst.bytes, tag, x);

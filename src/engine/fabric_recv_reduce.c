@@ -55,7 +55,7 @@ nscclResult_t fabric_post_recv_reduce(run_t *r, uint32_t s, uint64_t tag, nsccl_
 nscclResult_t fabric_finish_recv_reduce(run_t *r, uint32_t s) {
   nsccl_fabric_t *f = r->f;
   const nsccl_step_t *st = &r->pl->steps[s];
-  if (f->fused[s]) return nscclSuccess; /* the transport reduced it */
+  if (f->fused[s]) return nscclSuccess;                          /* the transport reduced it */
   void *in = f->stage[s] ? f->stage[s] : fabric_ptr(r, st->dst); /* staged, or received in place */
   nscclResult_t rc = fabric_combine(r, fabric_ptr(r, st->dst), fabric_ptr(r, st->src), in, st->dst.bytes);
   if (f->stage[s]) fabric_stage_put(f, f->stage[s], st->dst.bytes);

@@ -86,8 +86,15 @@ nsccl_fp_t *nsccl_fp_open(int rank, int nranks) {
   fp->cma = !(cma && !strcmp(cma, "0"));
   const char *dmin = getenv("NSCCL_SHM_DIRECT_MIN");
   fp->direct_min = dmin && *dmin ? strtoull(dmin, NULL, 10) : NSCCL_FP_DIRECT_MIN;
+  /* Receives that reduce PULL rendezvous messages of up to pull_max bytes: measured between the
+   * ranks at init (fastpath_pair.c), 0 until then; NSCCL_SHM_PULL=1 / 0 forces all / none. */
+  const char *pull = getenv("NSCCL_SHM_PULL");
+  fp->pull_forced = pull && (!strcmp(pull, "0") || !strcmp(pull, "1"));
+  fp->pull_max = pull && !strcmp(pull, "1") ? NSCCL_FP_EAGER_BYTES : 0;
   nsccl_fp_calib_t cal;
   fp->eager_max = fp->cma ? nsccl_fp_measure_eager_max(&cal) : NSCCL_FP_EAGER_BYTES;
+  const char *rmin = getenv("NSCCL_SHM_RNDV_MIN");
+  fp->rndv_min = rmin && *rmin ? strtoull(rmin, NULL, 10) : fp->eager_max;
   if (fp->cma && !cal.overridden && nsccl_log_enabled(NSCCL_LOG_INFO, NSCCL_SUBSYS_NET)) {
     char row[512];
     size_t used = 0;
@@ -211,11 +218,18 @@ int nsccl_fp_write_ctrl(fp_peer_t *p, uint64_t kind, uint64_t tag, uint64_t tota
   return 1;
 }
 
-nscclResult_t nsccl_fp_isend(nsccl_fp_t *fp, int peer, const void *buf, size_t len, uint64_t tag, nsccl_xfer_t *x) {
+nscclResult_t nsccl_fp_isend(nsccl_fp_t *fp, int peer, const void *buf, size_t len, uint64_t tag, int unawaited,
+                             nsccl_xfer_t *x) {
   /* Large messages, and registered ones the receiver may load from its own mapping, by rendezvous. */
-  if (len > NSCCL_FP_EAGER_BYTES || (len > fp->eager_max && nsccl_fp_rndv_ok(fp, peer, 1)) ||
+  if (len > NSCCL_FP_EAGER_BYTES ||
+      (len > (unawaited ? fp->rndv_min : fp->eager_max) && nsccl_fp_rndv_ok(fp, peer, 1)) ||
       (fp->nregs && len >= fp->direct_min && nsccl_fp_find_reg(fp, buf, len) && nsccl_fp_rndv_ok(fp, peer, 1)))
     return nsccl_fp_rndv_isend(fp, peer, buf, len, tag, x);
+  return nsccl_fp_eager_isend(fp, peer, buf, len, tag, x);
+}
+
+nscclResult_t nsccl_fp_eager_isend(nsccl_fp_t *fp, int peer, const void *buf, size_t len, uint64_t tag,
+                                   nsccl_xfer_t *x) {
   fp_peer_t *p = &fp->peers[peer];
   fp_req_t local = {NULL, NULL, buf, len, 0, tag, x, 0, 0, {0}, {0}};
   if (!p->sq_head && try_write(p, &local)) {
@@ -430,6 +444,11 @@ void nsccl_fp_cancel_all(nsccl_fp_t *fp, nscclResult_t status) {
 
 void nsccl_fp_close(nsccl_fp_t *fp) {
   if (!fp) return;
+  NSCCL_INFO(NSCCL_SUBSYS_NET,
+             "transport: fast path closed; rendezvous messages read directly %llu, by CMA %llu, pulled through the "
+             "ring %llu; receives reduced in the transport %llu",
+             (unsigned long long)fp->stats.direct_reads, (unsigned long long)fp->stats.cma_reads,
+             (unsigned long long)fp->stats.pulled, (unsigned long long)fp->stats.reduced);
   nsccl_fp_cancel_all(fp, nscclInvalidUsage);
   for (int i = 0; i < fp->nregs; i++)
     if (fp->regs[i].mapped) nsccl_shmem_release(fp->regs[i].where.gen);

@@ -36,7 +36,9 @@ int nsccl_fp_takes(const nsccl_fp_t *fp, int peer, size_t len, int sending);
 void nsccl_fp_enable(nsccl_fp_t *fp);
 int nsccl_fp_enabled(const nsccl_fp_t *fp);
 
-nscclResult_t nsccl_fp_isend(nsccl_fp_t *fp, int peer, const void *buf, size_t len, uint64_t tag, nsccl_xfer_t *x);
+/* unawaited: nsccl_transport_isend_unawaited (rendezvous from fp's rndv_min instead of eager_max). */
+nscclResult_t nsccl_fp_isend(nsccl_fp_t *fp, int peer, const void *buf, size_t len, uint64_t tag, int unawaited,
+                             nsccl_xfer_t *x);
 /* red: NULL or red->fn NULL for a plain receive, else a receive that reduces (transport.h). */
 nscclResult_t nsccl_fp_irecv(nsccl_fp_t *fp, int peer, void *buf, size_t len, uint64_t tag,
                              const nsccl_recv_reduce_t *red, nsccl_xfer_t *x);
@@ -45,9 +47,13 @@ nscclResult_t nsccl_fp_register(nsccl_fp_t *fp, const void *buf, size_t len, uin
 void nsccl_fp_deregister(nsccl_fp_t *fp, uint64_t id);
 
 typedef struct {
-  uint64_t direct_reads, cma_reads, reduced, map_failures;
+  uint64_t direct_reads, cma_reads, reduced, map_failures, pulled;
 } nsccl_fp_stats_t;
 void nsccl_fp_stats(const nsccl_fp_t *fp, nsccl_fp_stats_t *out);
+/* fastpath_pair.c: measure rndv_min and direct_min with this rank's partner (every same-host rank
+ * calls it at the same point, right after init); nscclTimeout if the partner never answers. */
+nscclResult_t nsccl_fp_pair_calibrate(nsccl_fp_t *fp, int timeout_ms);
+void nsccl_fp_thresholds(const nsccl_fp_t *fp, size_t *eager_max, size_t *rndv_min, size_t *direct_min);
 /* Poll the rings and retry queued sends; returns completions (>= 0). */
 int nsccl_fp_progress(nsccl_fp_t *fp);
 /* Finish every pending fast-path operation with status. */

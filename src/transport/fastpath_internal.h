@@ -40,7 +40,11 @@ _Static_assert(sizeof(slot_hdr_t) <= SLOT_HDR, "the slot header fits its room");
 /* RTS of a message in a registered buffer the receiver can map (nscclMemAlloc memory): payload
  * {address, id, allocation gen, fd, offset}; the receiver loads it from its own mapping. */
 #define FP_CTRL_RTSM (FP_CTRL_RTS | ((uint64_t)1 << 61))
-#define FP_CTRL_MASK (FP_CTRL_RTSM | FP_CTRL_FIN)
+/* PULL {id}: the receiver of RTS id asks the sender to push the message through the ring instead
+ * (a receive that reduces: it reduces straight from the slots, where a read by process_vm_readv
+ * would have to go through a bounce buffer); the sender then writes it as eager fragments. */
+#define FP_CTRL_PULL ((uint64_t)1 << 60)
+#define FP_CTRL_MASK (FP_CTRL_RTSM | FP_CTRL_FIN | FP_CTRL_PULL)
 #define FP_CTRL_LEN  (~FP_CTRL_MASK)
 
 /* Segment header words, and the words of a ring's control page (written by the segment's owner). */
@@ -57,7 +61,7 @@ _Static_assert(sizeof(slot_hdr_t) <= SLOT_HDR, "the slot header fits its room");
  * polls no more, and the sender would wait for the FIN forever). */
 typedef struct {
   uint64_t id;
-  nsccl_xfer_t *x;
+  nsccl_xfer_t *x; /* NULL for an owed PULL (its receive completes when the data comes) */
   nscclResult_t status;
   size_t bytes;
 } fp_fin_t;
@@ -150,6 +154,7 @@ size_t nsccl_fp_measure_eager_max(nsccl_fp_calib_t *out);
 struct nsccl_fp {
   int rank, nranks, enabled;
   size_t eager_max; /* unregistered sends above this go by rendezvous when the receiver can read us */
+  size_t rndv_min;  /* the same for unawaited sends (nsccl_transport_isend_unawaited) */
   int cma;          /* messages above the eager limit may use the single-copy rendezvous (NSCCL_SHM_CMA) */
   char name[NSCCL_FP_BLOB_BYTES];
   unsigned char *seg;
@@ -163,6 +168,8 @@ struct nsccl_fp {
   int nregs, cap_regs;
   uint64_t next_reg;
   size_t direct_min;     /* registered sends of at least this many bytes go by RTSM (NSCCL_SHM_DIRECT_MIN) */
+  size_t pull_max;       /* a receive that reduces answers an RTS of at most this many bytes with PULL */
+  int pull_forced;       /* NSCCL_SHM_PULL set: pull_max is not measured */
   unsigned char *bounce; /* FP_BOUNCE bytes: a reducing CMA receive reads through it */
   nsccl_fp_stats_t stats;
 };
@@ -247,6 +254,9 @@ static inline void fp_req_put(nsccl_fp_t *fp, fp_req_t *r) {
 /* fastpath.c: write one control fragment (len = kind | 8 n, payload w[0 .. n)) to the peer if its
  * ring has a free slot; 1 if written. */
 int nsccl_fp_write_ctrl(fp_peer_t *p, uint64_t kind, uint64_t tag, uint64_t total, const uint64_t *w, int n);
+/* fastpath.c: a message through the rings whatever its size (at most NSCCL_FP_EAGER_BYTES). */
+nscclResult_t nsccl_fp_eager_isend(nsccl_fp_t *fp, int peer, const void *buf, size_t len, uint64_t tag,
+                                   nsccl_xfer_t *x);
 /* fastpath.c: the first posted receive from p with this tag, unlinked; NULL if none. */
 fp_req_t *nsccl_fp_take_posted(fp_peer_t *p, uint64_t tag);
 

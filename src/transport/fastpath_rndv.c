@@ -114,42 +114,76 @@ nscclResult_t nsccl_fp_rndv_isend(nsccl_fp_t *fp, int peer, const void *buf, siz
 }
 
 /* FIN {id, status}: the sender's send completes with the receiver's status (a receive that could
- * not read the message fails the send too, so neither side waits for a timeout). */
-static int write_fin(fp_peer_t *p, uint64_t id, nscclResult_t status) {
+ * not read the message fails the send too, so neither side waits for a timeout). An owed entry
+ * without a receive (x NULL) is a PULL {id} instead. */
+static int write_owed(fp_peer_t *p, const fp_fin_t *f) {
+  if (!f->x) return nsccl_fp_write_ctrl(p, FP_CTRL_PULL, 0, 0, &f->id, 1);
   /* A truncated receive leaves the send successful, as FI_ETRUNC does. */
-  uint64_t w[2] = {id, status == nscclInvalidUsage ? 0 : (uint64_t)status};
+  uint64_t w[2] = {f->id, f->status == nscclInvalidUsage ? 0 : (uint64_t)f->status};
   return nsccl_fp_write_ctrl(p, FP_CTRL_FIN, 0, 0, w, 2);
 }
 
 int nsccl_fp_rndv_flush_fins(fp_peer_t *p) {
-  int i = 0;
-  for (; i < p->fin_n && write_fin(p, p->fin_q[i].id, p->fin_q[i].status); i++)
-    fp_finish(p->fin_q[i].x, p->fin_q[i].status, p->fin_q[i].bytes);
+  int i = 0, done = 0;
+  for (; i < p->fin_n && write_owed(p, &p->fin_q[i]); i++)
+    if (p->fin_q[i].x) fp_finish(p->fin_q[i].x, p->fin_q[i].status, p->fin_q[i].bytes), done++;
   memmove(p->fin_q, p->fin_q + i, (size_t)(p->fin_n - i) * sizeof(fp_fin_t));
   p->fin_n -= i;
-  return i;
+  return done;
+}
+
+/* Write f now if nothing owed is ahead of it and the ring has room (1), else queue it (0; -1 when
+ * out of memory). */
+static int write_or_owe(fp_peer_t *p, fp_fin_t f) {
+  if (!p->fin_n && write_owed(p, &f)) return 1;
+  if (p->fin_n == p->fin_cap) {
+    int cap = p->fin_cap ? 2 * p->fin_cap : 16;
+    fp_fin_t *q = realloc(p->fin_q, (size_t)cap * sizeof(fp_fin_t));
+    if (!q) return -1;
+    p->fin_q = q;
+    p->fin_cap = cap;
+  }
+  p->fin_q[p->fin_n++] = f;
+  return 0;
 }
 
 /* Tell the sender its message has been read, then complete the receive x. A full ring queues the
  * FIN with x, which completes when the FIN is written. Returns 1 if x completed now. */
 static int fin_and_finish(fp_peer_t *p, uint64_t id, nsccl_xfer_t *x, nscclResult_t status, size_t bytes) {
-  if (!p->fin_n && write_fin(p, id, status)) {
-    fp_finish(x, status, bytes);
+  int w = write_or_owe(p, (fp_fin_t){id, x, status, bytes});
+  if (w < 0) { /* the sender will wait for its FIN until the timeout: say so, and fail the receive */
+    NSCCL_WARN(NSCCL_SUBSYS_NET, "transport: out of memory acknowledging a message");
+    fp_finish(x, nscclSystemError, 0);
     return 1;
   }
-  if (p->fin_n == p->fin_cap) {
-    int cap = p->fin_cap ? 2 * p->fin_cap : 16;
-    fp_fin_t *q = realloc(p->fin_q, (size_t)cap * sizeof(fp_fin_t));
-    if (!q) { /* the sender will wait for its FIN until the timeout: say so, and fail the receive */
-      NSCCL_WARN(NSCCL_SUBSYS_NET, "transport: out of memory acknowledging a message");
-      fp_finish(x, nscclSystemError, 0);
-      return 1;
-    }
-    p->fin_q = q;
-    p->fin_cap = cap;
+  if (w) fp_finish(x, status, bytes);
+  return w;
+}
+
+/* The receiver picks the protocol of an RTS per receive: a receive that reduces takes an unmapped
+ * message of at most pull_max bytes (measured at init, fastpath_pair.c) as pushed ring fragments
+ * (PULL), reducing straight from the slots; a plain receive, a message in a registered buffer
+ * mapped here, or a larger one is read where it lies (a reducing one through the bounce buffer). */
+static int wants_push(const nsccl_fp_t *fp, const fp_msg_t *m, const fp_req_t *r) {
+  return r->red.fn && !m->where.gen && m->len <= fp->pull_max && m->len <= NSCCL_FP_EAGER_BYTES && m->len <= r->len;
+}
+
+/* Ask the sender of RTS id to push its message; r (a heap record) waits among the posted receives
+ * for the fragments, which carry its tag. */
+static void ask_push(nsccl_fp_t *fp, fp_peer_t *p, uint64_t id, fp_req_t *r) {
+  if (write_or_owe(p, (fp_fin_t){id, NULL, nscclSuccess, 0}) < 0) {
+    NSCCL_WARN(NSCCL_SUBSYS_NET, "transport: out of memory asking for a message");
+    fp_finish(r->x, nscclSystemError, 0);
+    fp_req_put(fp, r);
+    return;
   }
-  p->fin_q[p->fin_n++] = (fp_fin_t){id, x, status, bytes};
-  return 0;
+  r->next = NULL;
+  if (p->rq_tail)
+    p->rq_tail->next = r;
+  else
+    p->rq_head = r;
+  p->rq_tail = r;
+  fp->stats.pulled++;
 }
 
 /* Read total bytes at the sender's addr into receive r with process_vm_readv: straight into r's
@@ -233,7 +267,19 @@ static int pull(nsccl_fp_t *fp, int peer, const fp_msg_t *m, const fp_req_t *r) 
   return fin_and_finish(p, m->id, r->x, st, st == nscclSuccess ? total : 0);
 }
 
-void nsccl_fp_rndv_pull_unexpected(nsccl_fp_t *fp, int peer, fp_msg_t *m, fp_req_t *r) { pull(fp, peer, m, r); }
+void nsccl_fp_rndv_pull_unexpected(nsccl_fp_t *fp, int peer, fp_msg_t *m, fp_req_t *r) {
+  if (!wants_push(fp, m, r)) {
+    pull(fp, peer, m, r);
+    return;
+  }
+  fp_req_t *h = fp_req_get(fp);
+  if (!h) {
+    fin_and_finish(&fp->peers[peer], m->id, r->x, nscclSystemError, 0);
+    return;
+  }
+  *h = *r;
+  ask_push(fp, &fp->peers[peer], m->id, h);
+}
 
 /* The RTS in slot s as a message record (payload: address, id[, gen, fd, offset]). */
 static void rts_of(const slot_hdr_t *s, fp_msg_t *m) {
@@ -254,6 +300,23 @@ static void rts_of(const slot_hdr_t *s, fp_msg_t *m) {
 int nsccl_fp_rndv_arrive(nsccl_fp_t *fp, int peer, const slot_hdr_t *s) {
   fp_peer_t *p = &fp->peers[peer];
   const uint64_t *payload = (const uint64_t *)((const unsigned char *)s + SLOT_HDR);
+  if (s->len & FP_CTRL_PULL) { /* push send id through the ring: it joins the send queue as eager */
+    for (fp_req_t **pr = &p->wq_head; *pr; pr = &(*pr)->next) {
+      fp_req_t *r = *pr;
+      if (r->id != payload[0]) continue;
+      *pr = r->next;
+      r->next = NULL;
+      r->rndv = 0;
+      r->done = 0;
+      if (p->sq_tail)
+        p->sq_tail->next = r;
+      else
+        p->sq_head = r;
+      p->sq_tail = r;
+      return 0; /* completes once written (nsccl_fp_progress drains the send queue) */
+    }
+    return 0; /* a send canceled meanwhile */
+  }
   if (s->len & FP_CTRL_FIN) {
     for (fp_req_t **pr = &p->wq_head; *pr; pr = &(*pr)->next) {
       fp_req_t *r = *pr;
@@ -270,6 +333,10 @@ int nsccl_fp_rndv_arrive(nsccl_fp_t *fp, int peer, const slot_hdr_t *s) {
   if (r) {
     fp_msg_t rts;
     rts_of(s, &rts);
+    if (wants_push(fp, &rts, r)) {
+      ask_push(fp, p, rts.id, r);
+      return 0;
+    }
     int done = pull(fp, peer, &rts, r);
     fp_req_put(fp, r);
     return done;
@@ -292,6 +359,7 @@ void nsccl_fp_rndv_cancel(nsccl_fp_t *fp, fp_peer_t *p, nscclResult_t status) {
     fp_finish(r->x, status, 0);
     fp_req_put(fp, r);
   }
-  for (int i = 0; i < p->fin_n; i++) fp_finish(p->fin_q[i].x, status, 0);
+  for (int i = 0; i < p->fin_n; i++) /* an owed PULL's receive is among the posted ones */
+    if (p->fin_q[i].x) fp_finish(p->fin_q[i].x, status, 0);
   p->fin_n = 0;
 }

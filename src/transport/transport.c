@@ -199,6 +199,15 @@ void nsccl_transport_deregister(nsccl_transport_t *t, uint64_t id) {
   if (t && t->fp && id) nsccl_fp_deregister(t->fp, id);
 }
 
+nscclResult_t nsccl_transport_calibrate_pairs(nsccl_transport_t *t) {
+  return t ? nsccl_fp_pair_calibrate(t->fp, t->timeout_ms) : nscclSuccess;
+}
+
+void nsccl_transport_fp_thresholds(const nsccl_transport_t *t, size_t *eager_max, size_t *rndv_min,
+                                   size_t *direct_min) {
+  nsccl_fp_thresholds(t ? t->fp : NULL, eager_max, rndv_min, direct_min);
+}
+
 int nsccl_transport_enable_fastpath(nsccl_transport_t *t) {
   if (!t || !t->fp) return 0;
   nsccl_fp_enable(t->fp);
@@ -304,6 +313,7 @@ void nsccl_transport_stats(const nsccl_transport_t *t, nsccl_transport_stats_t *
   out->fp_cma_reads = fs.cma_reads;
   out->fp_reduced = fs.reduced;
   out->fp_map_failures = fs.map_failures;
+  out->fp_pulled = fs.pulled;
   for (int i = 0; i < t->nprovs; i++) {
     out->mr_registrations += t->provs[i].mrc.registrations;
     out->mr_hits += t->provs[i].mrc.hits;

@@ -51,6 +51,13 @@ nscclResult_t nsccl_transport_isend(nsccl_transport_t *t, int peer, const void *
                                     nsccl_xfer_t *x);
 nscclResult_t nsccl_transport_irecv(nsccl_transport_t *t, int peer, void *buf, size_t len, uint64_t tag,
                                     nsccl_xfer_t *x);
+/* A send whose completion nothing waits for but the end of the caller's operation (the fabric
+ * engine knows it from the program: no step depends on it). On the same-host fast path such a
+ * message goes by single-copy rendezvous from a lower size, measured at init between the ranks
+ * (docs/transport.md, "Protocol thresholds"): a rendezvous send completes only once the receiver
+ * has read it, which would hold back the steps waiting for an awaited one. Otherwise as isend. */
+nscclResult_t nsccl_transport_isend_unawaited(nsccl_transport_t *t, int peer, const void *buf, size_t len, uint64_t tag,
+                                              nsccl_xfer_t *x);
 
 /* A receive that reduces: dst = src (+) message, with fn(ctx, dst, src, incoming, bytes) applied to
  * consecutive pieces of the message where they lie (a peer's shared-memory slot, its mapped
@@ -110,6 +117,13 @@ size_t nsccl_transport_max_msg(const nsccl_transport_t *t, int peer);
  * off. Returns 1 if it is on for at least one peer. */
 int nsccl_transport_enable_fastpath(nsccl_transport_t *t);
 #define NSCCL_TRANSPORT_FP_EAGER 65536
+/* Measure the fast path's protocol thresholds between pairs of same-host ranks (docs/transport.md,
+ * "Protocol thresholds"). Every rank calls it at the same point (the communicator, right after
+ * init, unless the host is oversubscribed); it returns once this rank's exchanges are done. */
+nscclResult_t nsccl_transport_calibrate_pairs(nsccl_transport_t *t);
+/* The thresholds in force (0 without the fast path): eager limit of awaited sends, the size
+ * above which unawaited ones go by rendezvous, and the size from which registered ones do. */
+void nsccl_transport_fp_thresholds(const nsccl_transport_t *t, size_t *eager_max, size_t *rndv_min, size_t *direct_min);
 
 /* Counters, for tests and logs. */
 typedef struct {
@@ -124,6 +138,7 @@ typedef struct {
   uint64_t fp_cma_reads;    /* rendezvous messages read with process_vm_readv */
   uint64_t fp_reduced;      /* receives reduced where the message lay (no copy into dst first) */
   uint64_t fp_map_failures; /* a peer's registered buffer could not be mapped (read by CMA instead) */
+  uint64_t fp_pulled;       /* rendezvous messages this rank asked to be pushed through the ring (PULL) */
 } nsccl_transport_stats_t;
 void nsccl_transport_stats(const nsccl_transport_t *t, nsccl_transport_stats_t *out);
 

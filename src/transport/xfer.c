@@ -263,7 +263,7 @@ static int submit(nsccl_transport_t *t, nsccl_frag_t *f) {
 }
 
 static nscclResult_t post_xfer(nsccl_transport_t *t, int kind, int peer, void *buf, size_t len, uint64_t tag,
-                               const nsccl_recv_reduce_t *red, nsccl_xfer_t *x) {
+                               const nsccl_recv_reduce_t *red, int unawaited, nsccl_xfer_t *x) {
   const char *op = kind == NSCCL_FRAG_SEND ? "nsccl_transport_isend" : "nsccl_transport_irecv";
   if (!t) NSCCL_FAIL(nscclInvalidArgument, "%s: transport is NULL", op);
   if (!x) NSCCL_FAIL(nscclInvalidArgument, "%s: xfer is NULL", op);
@@ -285,7 +285,7 @@ static nscclResult_t post_xfer(nsccl_transport_t *t, int kind, int peer, void *b
   x->next = NULL;
   /* Same-host messages bypass libfabric when the fast path is on (fastpath.c). */
   if (nsccl_fp_takes(t->fp, peer, len, kind == NSCCL_FRAG_SEND)) {
-    return kind == NSCCL_FRAG_SEND ? nsccl_fp_isend(t->fp, peer, buf, len, tag, x)
+    return kind == NSCCL_FRAG_SEND ? nsccl_fp_isend(t->fp, peer, buf, len, tag, unawaited, x)
                                    : nsccl_fp_irecv(t->fp, peer, buf, len, tag, red, x);
   }
   if (red && red->fn)
@@ -343,12 +343,17 @@ static nscclResult_t post_xfer(nsccl_transport_t *t, int kind, int peer, void *b
 
 nscclResult_t nsccl_transport_isend(nsccl_transport_t *t, int peer, const void *buf, size_t len, uint64_t tag,
                                     nsccl_xfer_t *x) {
-  return post_xfer(t, NSCCL_FRAG_SEND, peer, (void *)buf, len, tag, NULL, x);
+  return post_xfer(t, NSCCL_FRAG_SEND, peer, (void *)buf, len, tag, NULL, 0, x);
+}
+
+nscclResult_t nsccl_transport_isend_unawaited(nsccl_transport_t *t, int peer, const void *buf, size_t len, uint64_t tag,
+                                              nsccl_xfer_t *x) {
+  return post_xfer(t, NSCCL_FRAG_SEND, peer, (void *)buf, len, tag, NULL, 1, x);
 }
 
 nscclResult_t nsccl_transport_irecv(nsccl_transport_t *t, int peer, void *buf, size_t len, uint64_t tag,
                                     nsccl_xfer_t *x) {
-  return post_xfer(t, NSCCL_FRAG_RECV, peer, buf, len, tag, NULL, x);
+  return post_xfer(t, NSCCL_FRAG_RECV, peer, buf, len, tag, NULL, 0, x);
 }
 
 int nsccl_transport_reduces(const nsccl_transport_t *t, int peer, size_t len) {
@@ -357,7 +362,7 @@ int nsccl_transport_reduces(const nsccl_transport_t *t, int peer, size_t len) {
 
 nscclResult_t nsccl_transport_irecv_reduce(nsccl_transport_t *t, int peer, void *dst, size_t len, uint64_t tag,
                                            const nsccl_recv_reduce_t *red, nsccl_xfer_t *x) {
-  return post_xfer(t, NSCCL_FRAG_RECV, peer, dst, len, tag, red, x);
+  return post_xfer(t, NSCCL_FRAG_RECV, peer, dst, len, tag, red, 0, x);
 }
 
 static int progress_all(nsccl_transport_t *t, int quiet, nscclResult_t *err) {

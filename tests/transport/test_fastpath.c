@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "base/check.h"
 #include "pair.h"
 
 #define EAGER NSCCL_TRANSPORT_FP_EAGER
@@ -186,6 +188,130 @@ static int body_eager_max(pair_ctx_t *c) {
   return 0;
 }
 
+/* dst = a + b bytewise (mod 256): the reduction of the receives below. */
+static nscclResult_t add_u8(void *ctx, void *dst, const void *a, const void *b, size_t bytes) {
+  (void)ctx;
+  for (size_t i = 0; i < bytes; i++)
+    ((unsigned char *)dst)[i] = (unsigned char)(((const unsigned char *)a)[i] + ((const unsigned char *)b)[i]);
+  return nscclSuccess;
+}
+
+/* Receives that reduce, with the eager limit at 8 KiB (NSCCL_SHM_EAGER_MAX): messages above it
+ * come as RTS notes, and the receiver picks the protocol per receive (docs/transport.md,
+ * "Protocol thresholds"): with NSCCL_SHM_PULL on (arg 1) it asks for those of up to 64 KiB to be
+ * pushed through the ring (counted as pulled), larger ones it reads by CMA; off (arg 2), all by
+ * CMA. Both ranks exchange at once, each reducing the peer's pattern into its own; the result is
+ * checked byte by byte against the sum of the two patterns, computed here. A plain receive of a
+ * message of the same size right after is never pulled. */
+static int body_pull(pair_ctx_t *c) {
+  static const size_t sizes[] = {4096, 8192, 8193, 20000, EAGER, EAGER + 8, 3 * EAGER};
+  int peer = 1 - c->rank, pull = c->arg == (void *)1;
+  if (enable(c)) return 1;
+  for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+    size_t n = sizes[i];
+    uint64_t tag = 900 + i;
+    unsigned char *sb = malloc(n), *mine = malloc(n), *dst = malloc(n);
+    pattern_fill(sb, n, c->rank, tag);
+    pattern_fill(mine, n, c->rank, tag + 1000);
+    nsccl_transport_stats_t before, after;
+    nsccl_transport_stats(c->t, &before);
+    nsccl_recv_reduce_t red = {add_u8, NULL, mine};
+    nsccl_xfer_t x[2];
+    if (!nsccl_transport_reduces(c->t, peer, n)) return fail(c, "the fast path does not reduce", (long)n, 0);
+    if (nsccl_transport_irecv_reduce(c->t, peer, dst, n, tag, &red, &x[0]) ||
+        nsccl_transport_isend(c->t, peer, sb, n, tag, &x[1]))
+      return fail(c, "post", (long)n, 0);
+    int w = wait_xfers(c->t, x, 2, 10000);
+    if (w || x[0].status || x[1].status) return fail(c, "reducing exchange", (long)n, w ? (long)w : (long)x[0].status);
+    for (size_t b = 0; b < n; b++)
+      if (dst[b] != (unsigned char)(pattern_byte(c->rank, tag + 1000, b) + pattern_byte(peer, tag, b)))
+        return fail(c, "wrong reduced byte (size, index)", (long)n, (long)b);
+    nsccl_transport_stats(c->t, &after);
+    long pulled = (long)(after.fp_pulled - before.fp_pulled);
+    long want = pull && n > 8192 && n <= EAGER ? 1 : 0;
+    if (pulled != want) return fail(c, "pulled receives for a message of (size, pulled)", (long)n, pulled);
+    nsccl_transport_stats(c->t, &before);
+    if (pair_exchange(c, n, tag + 2000)) return 1;
+    nsccl_transport_stats(c->t, &after);
+    if (after.fp_pulled != before.fp_pulled) return fail(c, "a plain receive was pulled", (long)n, 1);
+    free(sb), free(mine), free(dst);
+  }
+  return 0;
+}
+
+/* Unawaited sends (nsccl_transport_isend_unawaited) go by CMA above NSCCL_SHM_RNDV_MIN (4 KiB
+ * here) and awaited ones of the same size through the rings; contents intact either way. */
+static int body_unawaited(pair_ctx_t *c) {
+  static const size_t sizes[] = {4096, 4097, 30000, EAGER};
+  int peer = 1 - c->rank;
+  if (enable(c)) return 1;
+  for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+    for (int unawaited = 0; unawaited < 2; unawaited++) {
+      size_t n = sizes[i];
+      uint64_t tag = 1200 + 2 * i + (uint64_t)unawaited;
+      unsigned char *sb = malloc(n), *rb = malloc(n);
+      pattern_fill(sb, n, c->rank, tag);
+      nsccl_transport_stats_t before, after;
+      nsccl_transport_stats(c->t, &before);
+      nsccl_xfer_t x[2];
+      if (nsccl_transport_irecv(c->t, peer, rb, n, tag, &x[0]) ||
+          (unawaited ? nsccl_transport_isend_unawaited(c->t, peer, sb, n, tag, &x[1])
+                     : nsccl_transport_isend(c->t, peer, sb, n, tag, &x[1])))
+        return fail(c, "post", (long)n, unawaited);
+      int w = wait_xfers(c->t, x, 2, 10000);
+      if (w || x[0].status || x[1].status) return fail(c, "exchange", (long)n, w ? (long)w : (long)x[0].status);
+      if (pattern_check(rb, n, peer, tag) != n) return fail(c, "content (size, unawaited)", (long)n, unawaited);
+      nsccl_transport_stats(c->t, &after);
+      long reads = (long)(after.fp_cma_reads - before.fp_cma_reads);
+      if (reads != (unawaited && n > 4096 ? 1 : 0))
+        return fail(c, "CMA reads for (size, unawaited)", (long)n, unawaited * 10 + reads);
+      free(sb), free(rb);
+    }
+  }
+  return 0;
+}
+
+/* The protocol measurement between the two ranks (as a communicator runs it after init): it
+ * completes on both, and the thresholds it sets decide the path of the very next messages: an
+ * unawaited send just above rndv_min is read by CMA, one at it goes through the rings. */
+static int body_pair_calibrate(pair_ctx_t *c) {
+  if (enable(c)) return 1;
+  if (nsccl_transport_calibrate_pairs(c->t) != nscclSuccess) {
+    fprintf(stderr, "rank %d: %s\n", c->rank, nsccl_last_error());
+    return fail(c, "calibration", 0, 0);
+  }
+  size_t eager = 0, rndv = 0, direct = 0;
+  nsccl_transport_fp_thresholds(c->t, &eager, &rndv, &direct);
+  if (eager == 0 || eager > EAGER || rndv == 0 || rndv > eager || direct == 0 || direct > EAGER + 1)
+    return fail(c, "thresholds out of range (rndv, direct)", (long)rndv, (long)direct);
+  /* Tell the peer this rank's rndv_min, so both post the same sizes. */
+  size_t theirs = 0;
+  if (write(c->to_peer, &rndv, sizeof(rndv)) != sizeof(rndv) ||
+      read(c->from_peer, &theirs, sizeof(theirs)) != sizeof(theirs))
+    return fail(c, "pipe", 0, 0);
+  int peer = 1 - c->rank;
+  for (int above = 0; above < 2; above++) {
+    size_t n_mine = rndv + (size_t)above, n_theirs = theirs + (size_t)above;
+    if (n_mine > EAGER || n_theirs > EAGER) continue; /* nothing is eager up there */
+    unsigned char *sb = malloc(n_mine), *rb = malloc(n_theirs);
+    pattern_fill(sb, n_mine, c->rank, 1300 + (uint64_t)above);
+    nsccl_transport_stats_t before, after;
+    nsccl_transport_stats(c->t, &before);
+    nsccl_xfer_t x[2];
+    if (nsccl_transport_irecv(c->t, peer, rb, n_theirs, 1300 + (uint64_t)above, &x[0]) ||
+        nsccl_transport_isend_unawaited(c->t, peer, sb, n_mine, 1300 + (uint64_t)above, &x[1]))
+      return fail(c, "post", (long)n_mine, 0);
+    int w = wait_xfers(c->t, x, 2, 10000);
+    if (w || x[0].status || x[1].status) return fail(c, "exchange", (long)n_mine, w);
+    if (pattern_check(rb, n_theirs, peer, 1300 + (uint64_t)above) != n_theirs) return fail(c, "content", 0, 0);
+    nsccl_transport_stats(c->t, &after);
+    long reads = (long)(after.fp_cma_reads - before.fp_cma_reads);
+    if (reads != above) return fail(c, "CMA reads of a message at / above the peer's rndv_min", above, reads);
+    free(sb), free(rb);
+  }
+  return 0;
+}
+
 static void run(pair_body_t body, int cma) {
   setenv("NSCCL_SHM_FASTPATH", "1", 1);
   setenv("NSCCL_SHM_CMA", cma ? "1" : "0", 1);
@@ -200,6 +326,24 @@ Test(fastpath, unexpected_without_cma, .timeout = 60) { run(body_unexpected, 0);
 Test(fastpath, fin_between_fragments, .timeout = 60) { run(body_interleaved, 1); }
 Test(fastpath, truncated_rendezvous, .timeout = 60) { run(body_trunc, 1); }
 Test(fastpath, receives_wait_for_owed_fins, .timeout = 60) { run(body_owed_fins, 1); }
+Test(fastpath, receiver_pulls_reducing_receives, .timeout = 60) {
+  setenv("NSCCL_SHM_EAGER_MAX", "8192", 1);
+  setenv("NSCCL_SHM_PULL", "1", 1);
+  setenv("NSCCL_SHM_FASTPATH", "1", 1);
+  setenv("NSCCL_SHM_CMA", "1", 1);
+  pair_opts_t o = {.provider = "shm", .host = {0, 0}, .timeout_s = 40};
+  cr_assert_eq(pair_run(&o, body_pull, (void *)1), 0, "ranks failed (see stderr)");
+  setenv("NSCCL_SHM_PULL", "0", 1);
+  cr_assert_eq(pair_run(&o, body_pull, (void *)2), 0, "ranks failed with NSCCL_SHM_PULL=0 (see stderr)");
+  unsetenv("NSCCL_SHM_PULL");
+  unsetenv("NSCCL_SHM_EAGER_MAX");
+}
+Test(fastpath, unawaited_sends_by_rendezvous, .timeout = 60) {
+  setenv("NSCCL_SHM_RNDV_MIN", "4096", 1);
+  run(body_unawaited, 1);
+  unsetenv("NSCCL_SHM_RNDV_MIN");
+}
+Test(fastpath, pair_calibration_sets_thresholds, .timeout = 60) { run(body_pair_calibrate, 1); }
 Test(fastpath, eager_limit_override, .timeout = 60) {
   setenv("NSCCL_SHM_EAGER_MAX", "8192", 1);
   run(body_eager_max, 1);
