@@ -37,7 +37,8 @@ struct nscclComm {
   int nhosts;
   int *host_of_rank;
   struct nsccl_topo *topo; /* the host topology the selector and the algorithms see */
-  int oversubscribed;      /* more ranks on this host than PUs: the engine sleeps sooner when idle */
+  int oversubscribed;      /* more ranks on this host than PUs: the engine sleeps sooner when idle (1); 2: only
+                            * because hosts share one machine, at most two ranks per PU: it yields, never sleeps */
   int any_oversubscribed;  /* some host of the communicator is: the host topology prices context switches */
   nsccl_bootstrap_t *bs;
   struct nsccl_liveness *lv; /* watches every peer (bootstrap/liveness.h); NULL for one rank */

@@ -40,7 +40,9 @@ typedef struct nsccl_fabric_plan nsccl_fabric_plan_t;
 /* tp may be NULL for a single-rank communicator (programs without messages). timeout_ms: a
  * collective that makes no progress for this long is cancelled. */
 nscclResult_t nsccl_fabric_create(nsccl_transport_t *tp, int timeout_ms, nsccl_fabric_t **out);
-/* More ranks on this host than cores it may use: wait by sleeping sooner (see fabric.c). */
+/* More ranks on this host than cores it may use: wait by sleeping sooner (oversubscribed 1), or,
+ * for ranks that share their machine's cores at most two to one with ranks of other hosts
+ * (network namespaces of one machine), by yielding without ever sleeping (2; see fabric_run.c). */
 void nsccl_fabric_set_oversubscribed(nsccl_fabric_t *f, int oversubscribed);
 /* Call after the transport is closed: posted operations may point into engine memory. */
 void nsccl_fabric_destroy(nsccl_fabric_t *f);

@@ -40,9 +40,21 @@
 #define CONTENDED_HOLD_NS    50000000
 #define SPIN_POLLS_CONTENDED 2
 
+/* Ranks of several hosts on one machine, at most two per PU (2 "hosts" x 2 ranks, 4 x 1 on 2
+ * cores: oversubscribed 2): the rank a wait depends on runs on the other core or is the only other
+ * rank on this one, so a yield hands the core straight to it, while a sleep costs the timer: a
+ * nanosleep of 50 us took 110-125 us (median, 2,000 sleeps at load 12), up to 3 ms at the 99th
+ * percentile, and every wait of a message over the network reached it. Yielding without sleeping
+ * (as Open MPI's mpi_yield_when_idle does), 2 hosts x 2 ranks, three alternating pairs of
+ * latency sweeps against Open MPI: geomean 0.70 / 0.70 / 0.68 against 0.82 / 0.75 / 0.70, rows
+ * above 1.0x 3 / 0 / 1 against 7 / 8 / 6, and no row where nsccl alone took milliseconds
+ * (docs/performance.md, "Between hosts"). More ranks per PU keep sleeping (8 on 2 cores: yielding
+ * long made small all-reduces 2-3x slower, above). */
+#define YIELDS_SHARED_HOSTS 0x40000000u
+
 void nsccl_fabric_set_oversubscribed(nsccl_fabric_t *f, int oversubscribed) {
   f->spins = oversubscribed ? SPIN_POLLS_OVERSUB : SPIN_POLLS;
-  f->yields = oversubscribed ? YIELDS_OVERSUB : YIELDS;
+  f->yields = oversubscribed == 2 ? YIELDS_SHARED_HOSTS : oversubscribed ? YIELDS_OVERSUB : YIELDS;
   f->sleep_ns = oversubscribed ? SLEEP_NS_OVERSUB : SLEEP_NS;
 }
 
