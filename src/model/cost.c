@@ -337,8 +337,10 @@ static double ready_step(model_t *m, double *lag, double *arrive, double U, doub
  * latency once (all edges but the cheapest), not the slowest edge's at every step. */
 void nsccl_model_step_end(model_t *m, double repeat, int ring) {
   double k = 0, W = 0, R = 0, S = 0, F = 1, Kt = 0;
+  int whole = 0; /* some rank's flows are one message each: the next step waits for all of it */
   for (int r = 0; r < m->p; r++) {
     if (m->msgs[r] > k) k = m->msgs[r], S = m->sent[r], F = m->flows[r];
+    if (m->msgs[r] > 0 && m->msgs[r] <= m->flows[r]) whole = 1;
     if (m->msgs[r] + m->fwd[r] > Kt) Kt = m->msgs[r] + m->fwd[r];
     m->fwd[r] = 0;
     if (m->red[r] > R) R = m->red[r];
@@ -355,7 +357,13 @@ void nsccl_model_step_end(model_t *m, double repeat, int ring) {
     else if (l >= W * (1 - 1e-12) && km > kW)
       W = fmax(W, l), kW = km;
     m->load_msgs[m->touched[i]] = 0;
-    if (m->in_phase) m->phase_load[m->touched[i]] += repeat * m->load[m->touched[i]];
+    if (m->in_phase) {
+      int l = m->touched[i];
+      m->phase_load[l] += repeat * m->load[l];
+      if (m->link_first[l] < 0) m->link_first[l] = m->nsteps;
+      m->link_last[l] = m->nsteps;
+      if (whole) m->link_whole[l] += repeat * m->load[l];
+    }
     m->load[m->touched[i]] = 0;
   }
   m->ntouched = 0;
@@ -436,12 +444,27 @@ void nsccl_model_step_end(model_t *m, double repeat, int ring) {
         m->gather_end += repeat * T + lat;
       m->gather_sent = S;
     }
-    m->phase_serial += ready_step(m, m->lag, m->arrive, repeat * T, lat, plain);
+    double ser = ready_step(m, m->lag, m->arrive, repeat * T, lat, plain);
+    m->phase_serial += ser;
     /* What the next step waits for: its first message (alpha, a message's share of the busiest
      * link and of the reduction, the latency) when its flows send several messages each (chunks,
      * or runs of blocks), which move on one by one; else the whole step. */
     double first = k == 0 ? m->gamma * R : k > F ? m->alpha + W / k + m->gamma * R / k : repeat * T;
-    m->phase_fill += ready_step(m, m->lag_fill, m->arrive_fill, first, k == 0 ? 0 : lat, plain);
+    double fill = ready_step(m, m->lag_fill, m->arrive_fill, first, k == 0 ? 0 : lat, plain);
+    m->phase_fill += fill;
+    if (m->nsteps == m->steps_cap) {
+      int cap = m->steps_cap ? 2 * m->steps_cap : 64;
+      double *a = realloc(m->step_fill, sizeof(double) * (size_t)cap), *b = a ? realloc(m->step_whole, sizeof(double) * (size_t)cap) : NULL;
+      if (a) m->step_fill = a;
+      if (b) m->step_whole = b;
+      if (!a || !b) {
+        m->rc = nscclSystemError;
+        return;
+      }
+      m->steps_cap = cap;
+    }
+    m->step_fill[m->nsteps] = fill;
+    m->step_whole[m->nsteps++] = whole ? ser : 0;
   } else {
     m->total += ready_step(m, m->lag, m->arrive, repeat * T, lat, plain);
     ready_step(m, m->lag_fill, m->arrive_fill, 0, 0, 0);
@@ -455,7 +478,13 @@ void nsccl_model_phase_begin(model_t *m) {
     m->phase_red = calloc((size_t)m->p, sizeof(double));
     m->phase_msgs = calloc((size_t)m->p, sizeof(double));
     m->phase_sent = calloc((size_t)m->p, sizeof(double));
-    if (!m->phase_load || !m->phase_red || !m->phase_msgs || !m->phase_sent) {
+    m->link_first = malloc(sizeof(int) * ((size_t)m->t->nlinks + 1));
+    m->link_last = malloc(sizeof(int) * ((size_t)m->t->nlinks + 1));
+    m->link_whole = calloc((size_t)m->t->nlinks + 1, sizeof(double));
+    if (m->link_first)
+      for (int i = 0; i <= m->t->nlinks; i++) m->link_first[i] = -1;
+    if (!m->phase_load || !m->phase_red || !m->phase_msgs || !m->phase_sent || !m->link_first || !m->link_last ||
+        !m->link_whole) {
       m->rc = nscclSystemError;
       return;
     }
@@ -465,6 +494,7 @@ void nsccl_model_phase_begin(model_t *m) {
   for (int r = 0; r < m->p; r++) m->lag[r] = m->lag_fill[r] = 0; /* the phase's clocks start together */
   m->phase_gather = 0;
   m->walk_end = -1;
+  m->nsteps = 0;
 }
 
 /* A rank's engines over a phase: its `msgs` messages of `sent` bytes in all each take kk engines
@@ -489,18 +519,37 @@ void nsccl_model_phase_end(model_t *m) {
   if (!m->in_phase) return;
   m->in_phase = 0;
   const nsccl_topo_t *t = m->t;
-  double W = 0, R = 0, I = 0;
+  double W = 0, R = 0, I = 0, Wwin = 0;
+  /* Prefix sums of the steps' fill and of the whole steps' time. */
+  double *pre = malloc(sizeof(double) * 2 * ((size_t)m->nsteps + 1)), *whole = pre ? pre + m->nsteps + 1 : NULL;
+  if (pre) {
+    pre[0] = whole[0] = 0;
+    for (int s = 0; s < m->nsteps; s++) pre[s + 1] = pre[s] + m->step_fill[s], whole[s + 1] = whole[s] + m->step_whole[s];
+  }
   for (int i = 0; i < t->nlinks; i++) {
     if (m->phase_load[i] > W) W = m->phase_load[i];
+    /* A link's window: the fill of the steps before its first use and after its last, its load,
+     * and inside the window the whole steps' time beyond their own load on it (the other steps'
+     * first messages overlap its work). */
+    if (pre && m->link_first[i] >= 0) {
+      int a = m->link_first[i], b = m->link_last[i];
+      double win = pre[a] + (pre[m->nsteps] - pre[b + 1]) + m->phase_load[i] + (whole[b + 1] - whole[a]) - m->link_whole[i];
+      Wwin = fmax(Wwin, win);
+    }
     m->phase_load[i] = 0;
+    m->link_first[i] = -1;
+    m->link_whole[i] = 0;
   }
+  free(pre);
   for (int r = 0; r < m->p; r++) {
     R = fmax(R, m->gamma * m->phase_red[r]);
     I = fmax(I, phase_engines(m, m->phase_msgs[r], m->phase_sent[r]));
     m->phase_red[r] = m->phase_msgs[r] = m->phase_sent[r] = 0;
   }
-  double busiest = fmax(fmax(W, queue_phase_end(m)), fmax(R, I));
-  double piped = m->phase_fill + busiest;
+  double Q = queue_phase_end(m);
+  double busiest = fmax(fmax(W, Q), fmax(R, I));
+  /* The busiest link's window, or the fill and then the busiest queue, reduction or engines. */
+  double piped = fmax(Wwin, m->phase_fill + fmax(fmax(Q, R), I));
   /* An all-gather's steps run side by side from the start: the chain of last messages, but no
    * less than the busiest resource after one message's alpha. */
   if (m->phase_gather) piped = fmin(piped, fmax(m->walk_end >= 0 ? m->walk_end : m->gather_end, m->alpha + busiest));
@@ -597,6 +646,11 @@ out:
   free(m.phase_red);
   free(m.phase_msgs);
   free(m.phase_sent);
+  free(m.link_first);
+  free(m.link_last);
+  free(m.link_whole);
+  free(m.step_fill);
+  free(m.step_whole);
   free(m.load_msgs);
   free(m.qtab);
   free(m.qstep);

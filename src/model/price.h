@@ -45,6 +45,13 @@ typedef struct nsccl_model {
   int phase_gather;
   double gather_end, gather_sent; /* ... and the bytes the busiest rank sent in the step before */
   double *phase_load;             /* [nlinks] seconds of traffic on each link over the phase */
+  /* The link window bound (docs/model.md, "Tree phases"): per link the first and last step of the
+   * phase that load it and its load in whole steps (one message per flow); per step what it added
+   * to the fill and, if whole, to the steps in series. */
+  int *link_first, *link_last;
+  double *link_whole;
+  double *step_fill, *step_whole;
+  int nsteps, steps_cap;
   double *phase_red;              /* [p] bytes each rank reduces over the phase */
   double *phase_msgs;             /* [p] messages each rank issues over the phase */
   double *phase_sent;             /* [p] bytes each rank sends over the phase (its engines stream them) */

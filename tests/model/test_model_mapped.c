@@ -78,8 +78,9 @@ static void queue(double a, double hop, double lat, const double *ready, double 
 /* trn2-u64 (4x4x4, Z = dimension 2 thinner): all-gather runs Z first. The Z slices of a rank are 16
  * ranks apart, so its Z steps send 1 and 2 single-block messages; X then sends 4 runs (one per Z
  * coordinate) of 1 and 2 blocks, Y 4 runs of 4 and 8. Reduce-scatter is the mirror image. The
- * steps form one pipelined phase: the smaller of the steps in series and the fill plus the busiest
- * resource; the all-gather also the walk of its messages (docs/model.md, "All-gather phases"). */
+ * steps form one pipelined phase: the smaller of the steps in series and the larger of the busiest
+ * link's window and the fill plus the busiest other resource; the all-gather also the walk of its
+ * messages (docs/model.md, "Tree phases", "All-gather phases"). */
 Test(model_mapped, closed_form_trn2_u64) {
   nsccl_topo_t *t = load("trn2-u64" SERIAL);
   cr_assert_lt(t->dim_bandwidth[2], t->dim_bandwidth[0]);
@@ -103,6 +104,18 @@ Test(model_mapped, closed_form_trn2_u64) {
       fill_rs += k[s] > 1 ? a + W / k[s] + gR / k[s] + lat : step(a, k[s], W, gR, lat);
       maxW = fmax(maxW, W), red += gR, msgs += k[s];
     }
+    /* The link window (docs/model.md, "The link window"): every directed link is loaded in one
+     * step only (Gray partners), so its window is the other steps' fill and its own load, or its
+     * whole step when that is one message (k = 1: the fill already counts it). Reduce-scatter runs
+     * the same steps in reverse order. */
+    double win_ag = 0, win_rs = 0;
+    for (int s = 0; s < 6; s++) {
+      double W = blocks[s] * B * *beta[s], gR = g * blocks[s] * B;
+      double own_ag = k[s] > 1 ? a + W / k[s] + lat : step(a, k[s], W, 0, lat);
+      double own_rs = k[s] > 1 ? a + W / k[s] + gR / k[s] + lat : step(a, k[s], W, gR, lat);
+      win_ag = fmax(win_ag, k[s] > 1 ? fill_ag - own_ag + W : fill_ag);
+      win_rs = fmax(win_rs, k[s] > 1 ? fill_rs - own_rs + W : fill_rs);
+    }
     /* The walk, the same at every rank: Z1 sends the own block; Z2 the own block (ready at once)
      * and the one Z1 brought. After Z a rank holds its Z line, one block per Z coordinate z, ready
      * at zt[z]. Each X and Y step then sends, per z, the run of the blocks gathered so far at that
@@ -123,8 +136,8 @@ Test(model_mapped, closed_form_trn2_u64) {
     }
     double walk = fmax(fmax(zt[0], zt[1]), fmax(zt[2], zt[3]));
     (void)run;
-    ag = fmin(ag, fmin(fill_ag + fmax(maxW, msgs * a), fmax(walk, a + fmax(maxW, msgs * a))));
-    rs = fmin(rs, fill_rs + fmax(maxW, fmax(red, msgs * a)));
+    ag = fmin(ag, fmin(fmax(win_ag, fill_ag + msgs * a), fmax(walk, a + fmax(maxW, msgs * a))));
+    rs = fmin(rs, fmax(win_rs, fill_rs + fmax(red, msgs * a)));
     near(predict(t, NSCCL_COLL_ALLGATHER, NSCCL_TREE_MAPPED, n, SIZE_MAX), ag, "trn2-u64 mapped AG", n);
     near(predict(t, NSCCL_COLL_REDUCESCATTER, NSCCL_TREE_MAPPED, n, SIZE_MAX), rs, "trn2-u64 mapped RS", n);
   }
