@@ -1,6 +1,9 @@
 /* Hierarchical variants of every family (algo/hier.h): ring phases inside each group, the family's
- * own pattern across groups. Offered to the selector where groups are joined by a network (efa
- * servers, hosts); they also build on a two-level switch's leaves when forced (NSCCL_ALGO=ring/hier).
+ * own pattern across groups. Offered to the selector where groups are joined by something slower
+ * than their inside: a network (efa servers, hosts), or the chip boundary when several ranks share
+ * a chip (ranks_per_chip > 1: the intra-chip stage Neuron runs at LNC=2, which sends each block
+ * off the chip once instead of once per rank there); they also build on a two-level switch's
+ * leaves when forced (NSCCL_ALGO=ring/hier).
  * Priced by model/cost_hier.c, which follows the builder's layout (docs/model.md, "Hierarchical"). */
 #include "algo/hier.h"
 #include "algo/topo_algo.h"
@@ -17,9 +20,9 @@ static int apply_tree(const nsccl_topo_t *t, nsccl_coll_t c, int n) {
 static int apply_direct(const nsccl_topo_t *t, nsccl_coll_t c, int n) {
   return nsccl_hier_supported(t, NSCCL_ALGO_DIRECT, c, n);
 }
-static int over_network(const nsccl_topo_t *t, nsccl_coll_t c) {
+static int groups_joined_slower(const nsccl_topo_t *t, nsccl_coll_t c) {
   (void)c;
-  return t && t->nic_bandwidth > 0;
+  return t && (t->nic_bandwidth > 0 || t->ranks_per_chip > 1);
 }
 static nscclResult_t build_ring(const nsccl_topo_t *t, const nsccl_algo_opts_t *o, nsccl_program_t *p) {
   return nsccl_hier_build(t, NSCCL_ALGO_RING, o, p);
@@ -42,17 +45,17 @@ const nsccl_variant_t nsccl_variant_ring_hier = {
     "ring/hier",        NSCCL_ALGO_RING,
     NSCCL_VARIANT_HIER, NSCCL_COLLS_ALL,
     NSCCL_COLLS_ALL,    apply_ring,
-    over_network,       build_ring,
+    groups_joined_slower,       build_ring,
     price_ring,         "groups (servers, hosts): ring inside each group, ring across groups"};
 const nsccl_variant_t nsccl_variant_tree_hier = {
     "tree/hier",        NSCCL_ALGO_TREE,
     NSCCL_VARIANT_HIER, NSCCL_COLLS_ALL,
     NSCCL_COLLS_ALL,    apply_tree,
-    over_network,       build_tree,
+    groups_joined_slower,       build_tree,
     price_tree,         "groups: ring inside each group, recursive halving/doubling across (2^k groups)"};
 const nsccl_variant_t nsccl_variant_direct_hier = {
     "direct/hier",      NSCCL_ALGO_DIRECT,
     NSCCL_VARIANT_HIER, NSCCL_COLLS_ALL,
     NSCCL_COLLS_ALL,    apply_direct,
-    over_network,       build_direct,
+    groups_joined_slower,       build_direct,
     price_direct,       "groups: ring inside each group, one direct exchange across groups"};
