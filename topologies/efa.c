@@ -33,8 +33,8 @@ static nscclResult_t build_inline_inner(nsccl_params_t *p, const char *name, nsc
   if (rc == nscclSuccess && !nsccl_params_find(sub, "module", NULL))
     rc = nsccl_params_error(p, "module", "the [inner] section needs a 'module' key");
   if (rc == nscclSuccess) {
-    char iname[64];
-    snprintf(iname, sizeof(iname), "%.50s[inner]", name);
+    char iname[sizeof(((nsccl_topo_t *)0)->name)];
+    snprintf(iname, sizeof(iname), "%.*s[inner]", (int)sizeof(iname) - 8, name);
     rc = nsccl_topo_from_params(sub, iname, out);
   }
   free(sub);

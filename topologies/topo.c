@@ -217,7 +217,7 @@ nscclResult_t nsccl_topo_load_overrides(const char *name_or_path, const char *co
   *out = NULL;
   nsccl_params_t *params = malloc(sizeof(*params));
   if (!params) NSCCL_FAIL(nscclSystemError, "out of memory loading topology %s", name_or_path);
-  char *file = NULL, name[256];
+  char *file = NULL, name[sizeof(((nsccl_topo_t *)0)->name)];
   nscclResult_t rc = load_params(name_or_path, params, &file);
   /* The name (and the "file" errors name) records the overrides: "trn2-u64?forward=store&...". */
   size_t len = (size_t)snprintf(name, sizeof(name), "%s", name_or_path);

@@ -28,7 +28,7 @@ struct nsccl_topo_module;
 
 typedef struct nsccl_topo {
   const struct nsccl_topo_module *module;
-  char name[64]; /* preset name or file path it came from */
+  char name[512]; /* preset name or file path it came from (a path of any usual length, with overrides) */
   int nranks;
   int nvertices; /* ranks + switches/NICs */
   nsccl_link_t *links;
