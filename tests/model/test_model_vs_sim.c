@@ -213,11 +213,13 @@ static const struct {
     {"trn2-16x4-efa", NSCCL_COLL_REDUCESCATTER, (size_t)4 << 20},
     {"trn2-16x4-efa", NSCCL_COLL_ALLREDUCE, (size_t)2 << 20},
     /* trn2-16-lnc2: Mesh priced high (its known entry) loses to direct at 128 KiB all-gather
-     * (4.97 against 4.72 us simulated) and to the ring at 128 MiB and 1 GiB (all-gather 1,034 /
-     * 809 us and 8,259 / 6,324 us; all-reduce 2,066 / 1,945 us and 16,517 / 15,410 us) */
+     * (4.97 against 4.72 us simulated) and to the ring at 128 MiB and 1 GiB all-reduce (2,066 /
+     * 1,945 us and 16,517 / 15,410 us); at 16 MiB all-gather to direct/hier, offered since several
+     * ranks per chip make the chip a group (priced 117.0 us, simulated 136.5; Mesh priced 140.3,
+     * simulated 106.8). At 128 MiB and 1 GiB all-gather direct/hier is now picked and simulates
+     * within 0.2% of Mesh. */
     {"trn2-16-lnc2", NSCCL_COLL_ALLGATHER, (size_t)128 << 10},
-    {"trn2-16-lnc2", NSCCL_COLL_ALLGATHER, (size_t)128 << 20},
-    {"trn2-16-lnc2", NSCCL_COLL_ALLGATHER, (size_t)1 << 30},
+    {"trn2-16-lnc2", NSCCL_COLL_ALLGATHER, (size_t)16 << 20},
     {"trn2-16-lnc2", NSCCL_COLL_ALLREDUCE, (size_t)128 << 20},
     {"trn2-16-lnc2", NSCCL_COLL_ALLREDUCE, (size_t)1 << 30},
 };
