@@ -28,7 +28,13 @@ static int pid_of(const char *name) {
   return 0;
 }
 
-/* No such process, or a zombie (killed, not yet reaped by its parent: its mappings are gone). */
+/* No such process, a zombie (killed, not yet reaped by its parent: its mappings are gone), or a
+ * process already inside exit (the kernel's PF_EXITING flag, field 9 of /proc/PID/stat): a rank
+ * killed by a signal closes its sockets during exit, before it becomes a zombie, so a survivor
+ * that noticed the closed connection can look while the victim is still in that state. Unlinking
+ * a name then is safe: an exiting process never opens a segment by name again, and the memory
+ * lives until its last mapping goes. */
+#define NSCCL_PF_EXITING 0x00000004u
 static int dead(int pid) {
   if (kill(pid, 0) != 0) return errno == ESRCH;
   char path[64], buf[256];
@@ -40,7 +46,11 @@ static int dead(int pid) {
   if (k <= 0) return 0;
   buf[k] = '\0';
   const char *paren = strrchr(buf, ')'); /* the command name may hold spaces and parentheses */
-  return paren && paren[1] == ' ' && paren[2] == 'Z';
+  if (!paren || paren[1] != ' ') return 0;
+  char state = 0;
+  unsigned flags = 0;
+  if (sscanf(paren + 2, "%c %*d %*d %*d %*d %*d %u", &state, &flags) < 1) return 0;
+  return state == 'Z' || state == 'X' || (flags & NSCCL_PF_EXITING);
 }
 
 int nsccl_shm_remove_dead(void) {
