@@ -108,11 +108,13 @@ static void inter_phase(hm_t *h, nsccl_algo_t inter, int reduce_too) {
     m->lat_override = journey;
     nsccl_model_step_end(m, S - 1, 1);
   } else if (inter == NSCCL_ALGO_TREE) {
-    /* Halving sends S/2, S/4, ... sets; doubling 1, 2, ... sets. A share of an all-reduce column is
-     * one contiguous message; blocks of different ranks one message each. */
+    /* Halving sends S/2, S/4, ... sets; doubling 1, 2, ... sets, one message each as the builder
+     * emits them (an all-reduce column's shares too, although they are adjacent: with few DMA
+     * engines they queue, w alphas, not one). A set of under a byte is empty and sends nothing:
+     * at most `bytes` messages. */
     for (int w0 = 1; w0 < S; w0 *= 2) {
       int w = reduce_too ? S / (2 * w0) : w0;
-      double bytes = w * b, pieces = h->coll == NSCCL_COLL_ALLREDUCE ? 1 : w;
+      double bytes = w * b, pieces = fmin(w, fmax(1.0, ceil(bytes)));
       for (int c = 0; c < K; c++)
         for (int q = 0; q < S; q++) {
           int dst = nsccl_hier_member(L, q ^ w, c);
