@@ -49,7 +49,8 @@ nsccl_gwalk_t *nsccl_gwalk_new(nsccl_model_t *m, int L, double B, nsccl_gwalk_so
 
 void nsccl_gwalk_free(nsccl_gwalk_t *w) {
   if (!w) return;
-  for (size_t i = 0; i < (size_t)w->L * (size_t)w->m->p; i++) free(w->sent[i].runs), free(w->sent[i].first), free(w->sent[i].arrive);
+  for (size_t i = 0; i < (size_t)w->L * (size_t)w->m->p; i++)
+    free(w->sent[i].runs), free(w->sent[i].first), free(w->sent[i].arrive);
   free(w->sent);
   free(w->rd);
   free(w);
@@ -91,7 +92,8 @@ void nsccl_gwalk_send(nsccl_gwalk_t *w, int s, int r, int to, const int (*runs)[
   double B = w->B, C = m->chunk;
   sent_t *me = &w->sent[(size_t)s * m->p + r];
   double nmsg = 0, flow = 0; /* messages, and bytes to `to` in the step */
-  for (int k = 0; k < nruns; k++) nmsg += chunks((runs[k][1] - runs[k][0]) * B, C), flow += (runs[k][1] - runs[k][0]) * B;
+  for (int k = 0; k < nruns; k++)
+    nmsg += chunks((runs[k][1] - runs[k][0]) * B, C), flow += (runs[k][1] - runs[k][0]) * B;
   me->runs = malloc(sizeof(*me->runs) * (size_t)(nruns > 0 ? nruns : 1));
   me->first = malloc(sizeof(double) * (size_t)(nruns > 0 ? nruns : 1));
   me->arrive = calloc((size_t)nmsg + 1, sizeof(double));

@@ -42,20 +42,20 @@ static void price_tree(nsccl_model_t *m, nsccl_coll_t c, double n) { price(m, c,
 static void price_direct(nsccl_model_t *m, nsccl_coll_t c, double n) { price(m, c, n, NSCCL_ALGO_DIRECT); }
 
 const nsccl_variant_t nsccl_variant_ring_hier = {
-    "ring/hier",        NSCCL_ALGO_RING,
-    NSCCL_VARIANT_HIER, NSCCL_COLLS_ALL,
-    NSCCL_COLLS_ALL,    apply_ring,
-    groups_joined_slower,       build_ring,
-    price_ring,         "groups (servers, hosts): ring inside each group, ring across groups"};
+    "ring/hier",          NSCCL_ALGO_RING,
+    NSCCL_VARIANT_HIER,   NSCCL_COLLS_ALL,
+    NSCCL_COLLS_ALL,      apply_ring,
+    groups_joined_slower, build_ring,
+    price_ring,           "groups (servers, hosts): ring inside each group, ring across groups"};
 const nsccl_variant_t nsccl_variant_tree_hier = {
-    "tree/hier",        NSCCL_ALGO_TREE,
-    NSCCL_VARIANT_HIER, NSCCL_COLLS_ALL,
-    NSCCL_COLLS_ALL,    apply_tree,
-    groups_joined_slower,       build_tree,
-    price_tree,         "groups: ring inside each group, recursive halving/doubling across (2^k groups)"};
+    "tree/hier",          NSCCL_ALGO_TREE,
+    NSCCL_VARIANT_HIER,   NSCCL_COLLS_ALL,
+    NSCCL_COLLS_ALL,      apply_tree,
+    groups_joined_slower, build_tree,
+    price_tree,           "groups: ring inside each group, recursive halving/doubling across (2^k groups)"};
 const nsccl_variant_t nsccl_variant_direct_hier = {
-    "direct/hier",      NSCCL_ALGO_DIRECT,
-    NSCCL_VARIANT_HIER, NSCCL_COLLS_ALL,
-    NSCCL_COLLS_ALL,    apply_direct,
-    groups_joined_slower,       build_direct,
-    price_direct,       "groups: ring inside each group, one direct exchange across groups"};
+    "direct/hier",        NSCCL_ALGO_DIRECT,
+    NSCCL_VARIANT_HIER,   NSCCL_COLLS_ALL,
+    NSCCL_COLLS_ALL,      apply_direct,
+    groups_joined_slower, build_direct,
+    price_direct,         "groups: ring inside each group, one direct exchange across groups"};

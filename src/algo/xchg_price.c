@@ -109,7 +109,8 @@ static void phases(model_t *m, const nsccl_xchg_plan_t *plans, const double *w, 
      * moves along its own plan. (The all-reduce's nested layout keeps the step chain.) */
     nsccl_gwalk_t *gw[NSCCL_TOPO_MAX_DIMS * 2 + 1] = {0};
     int walk = merge != 2;
-    for (int j = 0; walk && j < J; j++) walk = (gw[j] = nsccl_gwalk_new(m, L, piece[j], xchg_source, &plans[j])) != NULL;
+    for (int j = 0; walk && j < J; j++)
+      walk = (gw[j] = nsccl_gwalk_new(m, L, piece[j], xchg_source, &plans[j])) != NULL;
     for (int s = 0; s < L && m->rc == nscclSuccess; s++) {
       exchange_flows(m, plans, piece, J, merge, s, 0, runs);
       if (walk) walk_gather(plans, gw, J, merge, s, runs);

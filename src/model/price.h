@@ -52,9 +52,9 @@ typedef struct nsccl_model {
   double *link_whole;
   double *step_fill, *step_whole;
   int nsteps, steps_cap;
-  double *phase_red;              /* [p] bytes each rank reduces over the phase */
-  double *phase_msgs;             /* [p] messages each rank issues over the phase */
-  double *phase_sent;             /* [p] bytes each rank sends over the phase (its engines stream them) */
+  double *phase_red;  /* [p] bytes each rank reduces over the phase */
+  double *phase_msgs; /* [p] messages each rank issues over the phase */
+  double *phase_sent; /* [p] bytes each rank sends over the phase (its engines stream them) */
   /* DMA queues over a phase: seconds each (src, dst) pair's queue streams (its messages one after
    * another), an open-addressing table; the step's flows wait in qstep until the step's repeat is
    * known. */
@@ -106,8 +106,8 @@ void nsccl_model_phase_gather(nsccl_model_t *m);
  * from the phase's start), pays alpha, streams through the (src, dst) queue after the messages
  * walked into it before (each at its own pace: its engines, or each link of its route at its
  * flow's share of the step's load there; flow_bytes: the flow's bytes in the step, told with
- * nsccl_model_flow before) and arrives one route latency later; returns the arrival. Walk each step's messages in the order they become ready.
- * Links shared by concurrent messages are not in the walk: the phase's link loads bound it
+ * nsccl_model_flow before) and arrives one route latency later; returns the arrival. Walk each step's messages in the
+ * order they become ready. Links shared by concurrent messages are not in the walk: the phase's link loads bound it
  * (nsccl_model_phase_end takes the walk's last arrival in place of the step chain of
  * nsccl_model_phase_gather). docs/model.md, "All-gather phases". */
 double nsccl_model_walk_send(nsccl_model_t *m, int src, int dst, double bytes, double flow_bytes, double ready);

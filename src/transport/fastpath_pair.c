@@ -166,8 +166,7 @@ nscclResult_t nsccl_fp_pair_calibrate(nsccl_fp_t *fp, int timeout_ms) {
         rc = exchange(fp, peer, sbuf, rbuf, PAIR_MIN, BY_RING, PAIR_TAG(k_tag++), deadline);
       probe = nsccl_now_ns() - t0;
       int64_t theirs = 0;
-      if (rc == nscclSuccess)
-        rc = exchange_word(fp, peer, &probe, &theirs, PAIR_TAG(k_tag++), deadline);
+      if (rc == nscclSuccess) rc = exchange_word(fp, peer, &probe, &theirs, PAIR_TAG(k_tag++), deadline);
       if (theirs > probe) probe = theirs;
       if (probe > PAIR_PROBE_MAXNS) break;
     }

@@ -157,8 +157,10 @@ Test(topo, long_path_keeps_its_name) {
   char file[160], path[256];
   memset(file, 'n', 150);
   snprintf(file + 150, sizeof(file) - 150, ".conf");
-  write_file(file, "[topology]\nmodule = switch\nranks = 4\nlink_bandwidth = 1e10\nendpoint_overhead = 1e-6\n"
-             "reduce_bandwidth = 1e9\n", path, sizeof(path));
+  write_file(file,
+             "[topology]\nmodule = switch\nranks = 4\nlink_bandwidth = 1e10\nendpoint_overhead = 1e-6\n"
+             "reduce_bandwidth = 1e9\n",
+             path, sizeof(path));
   nsccl_topo_t *t;
   cr_assert_eq(nsccl_topo_load(path, &t), nscclSuccess, "%s", nsccl_last_error());
   cr_assert_str_eq(t->name, path);
