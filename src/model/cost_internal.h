@@ -17,4 +17,10 @@ void nsccl_model_add_route_cost(nsccl_model_t *m, route_cost_t c, double count);
 /* `seconds` of traffic and `msgs` messages on a link in this step. */
 void nsccl_model_add_load(nsccl_model_t *m, int link, double seconds, double msgs);
 
+/* The checks and setup both entry points share (model/predict.c): topology against nranks, seconds
+ * not NULL and zeroed; *nothing = 1 when there is nothing to price (one rank or no bytes); else a
+ * NULL *topo becomes the flat host topology, built into *flat for the caller to free. */
+nscclResult_t nsccl_model_begin(const nsccl_topo_t **topo, nsccl_topo_t **flat, size_t bytes, int nranks,
+                                double *seconds, int *nothing);
+
 #endif

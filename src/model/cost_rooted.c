@@ -32,8 +32,8 @@
 
 #include "algo/bcast_reduce.h"
 #include "base/check.h"
+#include "model/cost_internal.h"
 #include "model/cost_rooted.h"
-#include "topologies/host.h"
 
 /* Chunks walked one by one; beyond this the pipeline is in its steady state and the rest is
  * extrapolated from the mean increment of the last NSCCL_ALGO_WINDOW chunks (exact for a pipeline
@@ -307,17 +307,10 @@ nscclResult_t nsccl_model_predict_rooted(const nsccl_topo_t *topo, const nsccl_m
   if (nranks < 1) NSCCL_FAIL(nscclInvalidArgument, "model: nranks = %d, need >= 1", nranks);
   if (root < 0 || root >= nranks)
     NSCCL_FAIL(nscclInvalidArgument, "model: %s root %d outside [0, %d)", nsccl_coll_name(coll), root, nranks);
-  if (topo && topo->nranks != nranks)
-    NSCCL_FAIL(nscclInvalidArgument, "model: topology %s has %d ranks, asked about %d", topo->name, topo->nranks,
-               nranks);
-  if (!seconds) NSCCL_FAIL(nscclInvalidArgument, "model: seconds is NULL");
-  *seconds = 0;
-  if (nranks == 1 || bytes == 0) return nscclSuccess;
   nsccl_topo_t *flat = NULL;
-  if (!topo) {
-    NSCCL_CHECK(nsccl_topo_host_flat(nranks, &flat));
-    topo = flat;
-  }
+  int nothing = 0;
+  NSCCL_CHECK(nsccl_model_begin(&topo, &flat, bytes, nranks, seconds, &nothing));
+  if (nothing) return nscclSuccess;
   size_t cb = opts && opts->chunk_bytes ? opts->chunk_bytes : NSCCL_DEFAULT_CHUNK_BYTES;
   walk_t w = {.t = topo, .n = nranks, .root = root, .bcast = coll == NSCCL_COLL_BROADCAST};
   w.alpha = topo->endpoint_overhead;

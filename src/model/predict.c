@@ -7,10 +7,26 @@
 
 #include "algo/variant.h"
 #include "base/check.h"
+#include "model/cost_internal.h"
 #include "model/price.h"
 #include "topologies/host.h"
 
 typedef nsccl_model_t model_t;
+
+/* Shared by both entry points (this file's and cost_rooted.c's). */
+nscclResult_t nsccl_model_begin(const nsccl_topo_t **topo, nsccl_topo_t **flat, size_t bytes, int nranks,
+                                double *seconds, int *nothing) {
+  const nsccl_topo_t *t = *topo;
+  if (t && t->nranks != nranks)
+    NSCCL_FAIL(nscclInvalidArgument, "model: topology %s has %d ranks, asked about %d", t->name, t->nranks, nranks);
+  if (!seconds) NSCCL_FAIL(nscclInvalidArgument, "model: seconds is NULL");
+  *seconds = 0;
+  *nothing = nranks == 1 || bytes == 0;
+  if (*nothing || t) return nscclSuccess;
+  NSCCL_CHECK(nsccl_topo_host_flat(nranks, flat));
+  *topo = *flat;
+  return nscclSuccess;
+}
 
 /* Variants, names, entry points: all read from the registry (algo/variant.h). */
 
@@ -43,17 +59,10 @@ nscclResult_t nsccl_model_predict(const nsccl_topo_t *topo, const nsccl_model_op
   if ((unsigned)coll >= NSCCL_NUM_COLLS) NSCCL_FAIL(nscclInvalidArgument, "model: unknown collective %d", (int)coll);
   if ((unsigned)algo >= NSCCL_NUM_ALGOS) NSCCL_FAIL(nscclInvalidArgument, "model: unknown algorithm %d", (int)algo);
   if (nranks < 1) NSCCL_FAIL(nscclInvalidArgument, "model: nranks = %d, need >= 1", nranks);
-  if (topo && topo->nranks != nranks)
-    NSCCL_FAIL(nscclInvalidArgument, "model: topology %s has %d ranks, asked about %d", topo->name, topo->nranks,
-               nranks);
-  if (!seconds) NSCCL_FAIL(nscclInvalidArgument, "model: seconds is NULL");
-  *seconds = 0;
-  if (nranks == 1 || bytes == 0) return nscclSuccess;
   nsccl_topo_t *flat = NULL;
-  if (!topo) {
-    NSCCL_CHECK(nsccl_topo_host_flat(nranks, &flat));
-    topo = flat;
-  }
+  int nothing = 0;
+  NSCCL_CHECK(nsccl_model_begin(&topo, &flat, bytes, nranks, seconds, &nothing));
+  if (nothing) return nscclSuccess;
   model_t m = {.t = topo,
                .p = nranks,
                .alpha = topo->endpoint_overhead,
