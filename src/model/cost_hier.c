@@ -134,7 +134,16 @@ static void inter_phase(hm_t *h, nsccl_algo_t inter, int reduce_too) {
   }
 }
 
-nscclResult_t nsccl_model_hier(nsccl_model_t *m, nsccl_coll_t coll, nsccl_algo_t inter, double n) {
+/* The inter-group phase: the family's own pattern (inter), or a composed chip-level collective
+ * that takes chip_seconds (inter < 0, algo/compose.h). */
+static void inter_or_chips(hm_t *h, int inter, double chip_seconds, int reduce_too) {
+  if (inter >= 0)
+    inter_phase(h, (nsccl_algo_t)inter, reduce_too);
+  else if (reduce_too || h->coll != NSCCL_COLL_ALLREDUCE)
+    h->m->total += chip_seconds; /* all-reduce: one chip-level all-reduce, told once */
+}
+
+static nscclResult_t price_hier(nsccl_model_t *m, nsccl_coll_t coll, int inter, double chip_seconds, double n) {
   nsccl_hier_layout_t L;
   NSCCL_CHECK(nsccl_hier_layout(m->t, &L));
   hm_t h = {m, &L, coll, n, malloc((size_t)L.nranks)};
@@ -145,8 +154,8 @@ nscclResult_t nsccl_model_hier(nsccl_model_t *m, nsccl_coll_t coll, nsccl_algo_t
   switch (coll) {
   case NSCCL_COLL_ALLREDUCE:
     intra_ring(&h, 1, NULL);
-    inter_phase(&h, inter, 1);
-    inter_phase(&h, inter, 0);
+    inter_or_chips(&h, inter, chip_seconds, 1);
+    inter_or_chips(&h, inter, chip_seconds, 0);
     intra_ring(&h, 0, NULL);
     break;
   case NSCCL_COLL_ALLGATHER: {
@@ -155,7 +164,7 @@ nscclResult_t nsccl_model_hier(nsccl_model_t *m, nsccl_coll_t coll, nsccl_algo_t
      * overlap: the intra ring alone, or the inter phase and then its last piece's trip around the
      * group ring, whichever is longer (docs/model.md, "Hierarchical (EFA)"). */
     double t0 = m->total, journey = 0;
-    inter_phase(&h, inter, 0);
+    inter_or_chips(&h, inter, chip_seconds, 0);
     double inter_end = m->total;
     m->total = t0;
     intra_ring(&h, 0, &journey);
@@ -164,10 +173,18 @@ nscclResult_t nsccl_model_hier(nsccl_model_t *m, nsccl_coll_t coll, nsccl_algo_t
   }
   default:
     intra_ring(&h, 1, NULL);
-    inter_phase(&h, inter, 1);
+    inter_or_chips(&h, inter, chip_seconds, 1);
     break;
   }
   free(h.mark);
   nsccl_hier_layout_free(&L);
   return nscclSuccess;
+}
+
+nscclResult_t nsccl_model_hier(nsccl_model_t *m, nsccl_coll_t coll, nsccl_algo_t inter, double n) {
+  return price_hier(m, coll, (int)inter, 0, n);
+}
+
+nscclResult_t nsccl_model_hier_chips(nsccl_model_t *m, nsccl_coll_t coll, double chip_seconds, double n) {
+  return price_hier(m, coll, -1, chip_seconds, n);
 }
