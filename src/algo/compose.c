@@ -37,30 +37,31 @@ static struct view {
 static int nviews, cap_views;
 
 /* The torus module's keys for the chip view; false if the spec does not fit. */
-static int chip_spec(const nsccl_topo_t *t, char *s, size_t len) {
-  int L = t->ranks_per_chip;
+static int chip_spec(const nsccl_topo_t *t, int build, char *s, size_t len) {
+  int L = t->ranks_per_chip, E = build ? 1 : L; /* the endpoint: a chip's ranks merged, or one rank */
+  double share = build ? 1.0 / L : 1.0;         /* the links: whole, or one column's share */
   size_t n = (size_t)snprintf(s, len, "torus:dims=");
   for (int d = 0; d < t->ndims && n < len; d++) n += (size_t)snprintf(s + n, len - n, "%s%d", d ? "x" : "", t->dims[d]);
   if (n < len) n += (size_t)snprintf(s + n, len - n, ",dim_bandwidth=");
   for (int d = 0; d < t->ndims && n < len; d++)
-    n += (size_t)snprintf(s + n, len - n, "%s%.17g", d ? "x" : "", t->dim_bandwidth[d]);
+    n += (size_t)snprintf(s + n, len - n, "%s%.17g", d ? "x" : "", t->dim_bandwidth[d] * share);
   if (n < len)
     n += (size_t)snprintf(s + n, len - n,
                           ",link_latency=%.17g,endpoint_overhead=%.17g,reduce_bandwidth=%.17g,dma_engines=%d,"
                           "engines_per_message=%d,dma_engine_bandwidth=%.17g,forward=routed",
-                          t->link_latency, t->endpoint_overhead, t->reduce_bandwidth * L, t->dma_engines * L,
-                          t->engines_per_message * L, t->dma_engine_bandwidth);
+                          t->link_latency, t->endpoint_overhead, t->reduce_bandwidth * E, t->dma_engines * E,
+                          t->engines_per_message * E, t->dma_engine_bandwidth);
   return n < len;
 }
 
-const nsccl_topo_t *nsccl_compose_chip_view(const nsccl_topo_t *t) {
+const nsccl_topo_t *nsccl_compose_chip_view(const nsccl_topo_t *t, int build) {
   if (!t || !t->module || strcmp(t->module->name, "torus") || t->ranks_per_chip < 2 || t->ndims < 1) {
     nsccl_set_error(__FILE__, __LINE__, nscclInvalidArgument,
                     "compose: topology %s is not a torus with several ranks per chip", t ? t->name : "(flat)");
     return NULL;
   }
   char spec[1024];
-  if (!chip_spec(t, spec, sizeof(spec))) {
+  if (!chip_spec(t, build, spec, sizeof(spec))) {
     nsccl_set_error(__FILE__, __LINE__, nscclInvalidArgument, "compose: the chip view of %s does not fit a spec",
                     t->name);
     return NULL;
@@ -97,12 +98,12 @@ int nsccl_compose_applies(const nsccl_variant_t *v, const nsccl_topo_t *t, nsccl
   if (!t || t->nranks != nranks || t->ranks_per_chip < 2 || t->ngroups < 2 || !t->module ||
       strcmp(t->module->name, "torus"))
     return 0;
-  const nsccl_topo_t *view = nsccl_compose_chip_view(t);
+  const nsccl_topo_t *view = nsccl_compose_chip_view(t, 1);
   return view && nsccl_variant_applies(v, view, coll, view->nranks);
 }
 
 int nsccl_compose_offer(const nsccl_variant_t *v, const nsccl_topo_t *t, nsccl_coll_t coll) {
-  const nsccl_topo_t *view = nsccl_compose_chip_view(t);
+  const nsccl_topo_t *view = nsccl_compose_chip_view(t, 1);
   return view && nsccl_variant_offered(v, view, coll, view->nranks);
 }
 
@@ -254,6 +255,6 @@ nscclResult_t nsccl_compose_build(const nsccl_variant_t *v, const nsccl_topo_t *
                "compose: %s-chips needs a torus with several ranks per chip on which %s builds %s on the chips "
                "(topology %s)",
                v->name, v->name, nsccl_coll_name(prog->args.coll), t ? t->name : "(flat)");
-  compose_t x = {.v = v, .view = nsccl_compose_chip_view(t), .opts = opts, .prog = prog};
-  return nsccl_hier_build_with(t, emit_chip_phase, &x, opts, prog);
+  compose_t x = {.v = v, .view = nsccl_compose_chip_view(t, 1), .opts = opts, .prog = prog};
+  return nsccl_hier_build_with(t, NSCCL_COMPOSE_INTRA, emit_chip_phase, &x, opts, prog);
 }

@@ -24,11 +24,21 @@ struct nsccl_model;
  * msccl range, algo/variants.c). */
 #define NSCCL_VARIANT_CHIPS 0x1000
 
-/* The chip view of topo: a torus with ranks_per_chip > 1 seen with one rank per chip, the chip's
- * ranks merged into that one rank's endpoint (their DMA engines, engines per message and reduction
- * rate added up; alpha, links, routes unchanged). Shared and kept for the process (do not free);
- * NULL if topo is no such torus (the last error says why). */
-const struct nsccl_topo *nsccl_compose_chip_view(const struct nsccl_topo *topo);
+/* The intra-chip stages' pattern: one direct exchange (every rank sends each other rank of its
+ * chip its set at once). A ring's L - 1 steps each queue a column's C pieces behind one another on
+ * one DMA queue; the exchange spreads them over L - 1 queues (trn2-16-lnc2, 8 MiB all-gather of
+ * tree/swing-bw-chips: 119 us simulated with a ring, 44 us with the exchange). */
+#define NSCCL_COMPOSE_INTRA NSCCL_ALGO_DIRECT
+
+/* The chip views of topo, a torus with ranks_per_chip > 1 seen with one rank per chip (same dims,
+ * routes, alpha, latency). build = 1: what one local index's collective sees, which V is built on:
+ * a rank's endpoint, and each link at 1/L of its bandwidth (the L collectives share it), so that a
+ * builder that weighs alpha against bytes / bandwidth (Swing's and RDH's cuts) chooses for its 1/L
+ * share as it would for the whole on the full links. build = 0: the price view, the chip's ranks
+ * merged into one endpoint (their DMA engines, engines per message and reduction rates added up)
+ * on the full links. Shared and kept for the process (do not free); NULL if topo is no such torus
+ * (the last error says why). */
+const struct nsccl_topo *nsccl_compose_chip_view(const struct nsccl_topo *topo, int build);
 
 /* The composed variant of chip variant v: does it build coll on topo, is it a selector candidate,
  * build prog's program, price it (algo/compose_price.c). */

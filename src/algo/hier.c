@@ -122,6 +122,7 @@ typedef struct {
   const nsccl_hier_layout_t *L;
   nsccl_coll_t coll;
   nsccl_algo_t inter;
+  nsccl_algo_t intra; /* the pattern inside groups: ring, or direct for composed schedules */
   int me;
   size_t elem, B;  /* element size; block bytes (count * elem) of all-gather / reduce-scatter */
   nsccl_buf_t acc; /* where partial sums accumulate */
@@ -223,6 +224,9 @@ static nsccl_region_t in_reg(const hier_t *h, piece_t x) { return at(h, h->reduc
 
 enum { FINAL_NONE, FINAL_OUT, FINAL_LAND };
 
+/* What the reduction that completes a set is, in the last phase (last) or before it. */
+static int final_kind(int completes, int last) { return !completes ? FINAL_NONE : last ? FINAL_OUT : FINAL_LAND; }
+
 /* Destination of a reduction. FINAL_OUT: the last reduction of the last phase (reduce-scatter's own
  * block goes to the output). FINAL_LAND: the last reduction of a composed reduce-scatter's intra
  * stage, whose blocks (one rank's each: a group's members are never adjacent ranks of two groups'
@@ -274,7 +278,7 @@ static void team_rs(hier_t *h, int last) {
     int next = T->rank[wrap(pos + 1, m)], prev = T->rank[wrap(pos - 1, m)];
     for (int k = 0; k < m - 1; k++) {
       send_set(h, wrap(pos - k - 1, m), next, k == 0 ? SRC_IN : SRC_ACC);
-      recv_reduce_set(h, wrap(pos - k - 2, m), prev, SRC_IN, k < m - 2 ? FINAL_NONE : last ? FINAL_OUT : FINAL_LAND);
+      recv_reduce_set(h, wrap(pos - k - 2, m), prev, SRC_IN, final_kind(k == m - 2, last));
     }
   } else if (h->inter == NSCCL_ALGO_TREE) {
     /* Recursive halving (m a power of two): keep the half holding pos, send the other half. */
@@ -285,15 +289,14 @@ static void team_rs(hier_t *h, int last) {
       int slo = upper ? lo : mid, klo = upper ? mid : lo;
       for (int j = slo; j < slo + half; j++) send_set(h, j, peer, k == 0 ? SRC_IN : SRC_ACC);
       for (int j = klo; j < klo + half; j++)
-        recv_reduce_set(h, j, peer, k == 0 ? SRC_IN : SRC_ACC, last && half == 1 ? FINAL_OUT : FINAL_NONE);
+        recv_reduce_set(h, j, peer, k == 0 ? SRC_IN : SRC_ACC, final_kind(half == 1, last));
       lo = klo, hi = klo + half;
     }
   } else {
     /* Direct: every position sends each other position its set at once, then reduces what came. */
     for (int d = 1; d < m; d++) send_set(h, wrap(pos + d, m), T->rank[wrap(pos + d, m)], SRC_IN);
     for (int d = 1; d < m; d++)
-      recv_reduce_set(h, pos, T->rank[wrap(pos - d, m)], d == 1 ? SRC_IN : SRC_ACC,
-                      last && d == m - 1 ? FINAL_OUT : FINAL_NONE);
+      recv_reduce_set(h, pos, T->rank[wrap(pos - d, m)], d == 1 ? SRC_IN : SRC_ACC, final_kind(d == m - 1, last));
   }
 }
 
@@ -323,11 +326,11 @@ static void team_ag(hier_t *h) {
 
 /* ---- the three collectives ---- */
 
-/* Each phase runs with the inter-group algorithm only across groups; inside a group it is a ring. */
+/* Each phase runs with the inter-group algorithm only across groups; inside a group it is h->intra. */
 static void intra_rs(hier_t *h, int last) {
   nsccl_algo_t inter = h->inter;
   team_intra(h);
-  h->inter = NSCCL_ALGO_RING;
+  h->inter = h->intra;
   team_rs(h, last);
   h->inter = inter;
   if (h->T.m >= 2) h->reduced = 1;
@@ -336,7 +339,7 @@ static void intra_rs(hier_t *h, int last) {
 static void intra_ag(hier_t *h) {
   nsccl_algo_t inter = h->inter;
   team_intra(h);
-  h->inter = NSCCL_ALGO_RING;
+  h->inter = h->intra;
   team_ag(h);
   h->inter = inter;
 }
@@ -391,8 +394,8 @@ static void build_reducescatter(hier_t *h) {
       }
 }
 
-static nscclResult_t build(const struct nsccl_topo *topo, nsccl_algo_t inter, nsccl_hier_inter_fn fn, void *arg,
-                           const nsccl_algo_opts_t *opts, nsccl_program_t *prog) {
+static nscclResult_t build(const struct nsccl_topo *topo, nsccl_algo_t inter, nsccl_algo_t intra, nsccl_hier_inter_fn fn,
+                           void *arg, const nsccl_algo_opts_t *opts, nsccl_program_t *prog) {
   const nsccl_topo_t *t = topo;
   if (!t) NSCCL_FAIL(nscclInvalidArgument, "hier: hierarchical schedules need a topology with groups");
   if (t->nranks != prog->nranks)
@@ -411,6 +414,7 @@ static nscclResult_t build(const struct nsccl_topo *topo, nsccl_algo_t inter, ns
   h.L = &L;
   h.coll = prog->args.coll;
   h.inter = inter;
+  h.intra = intra;
   h.inter_fn = fn;
   h.inter_arg = arg;
   h.me = prog->rank;
@@ -451,10 +455,10 @@ static nscclResult_t build(const struct nsccl_topo *topo, nsccl_algo_t inter, ns
 
 nscclResult_t nsccl_hier_build(const struct nsccl_topo *topo, nsccl_algo_t inter, const nsccl_algo_opts_t *opts,
                                nsccl_program_t *prog) {
-  return build(topo, inter, NULL, NULL, opts, prog);
+  return build(topo, inter, NSCCL_ALGO_RING, NULL, NULL, opts, prog);
 }
 
-nscclResult_t nsccl_hier_build_with(const struct nsccl_topo *topo, nsccl_hier_inter_fn fn, void *arg,
+nscclResult_t nsccl_hier_build_with(const struct nsccl_topo *topo, nsccl_algo_t intra, nsccl_hier_inter_fn fn, void *arg,
                                     const nsccl_algo_opts_t *opts, nsccl_program_t *prog) {
-  return build(topo, NSCCL_ALGO_RING, fn, arg, opts, prog);
+  return build(topo, NSCCL_ALGO_RING, intra, fn, arg, opts, prog);
 }

@@ -51,7 +51,8 @@ int nsccl_hier_supported(const struct nsccl_topo *topo, nsccl_algo_t inter, nscc
 nscclResult_t nsccl_hier_build(const struct nsccl_topo *topo, nsccl_algo_t inter, const nsccl_algo_opts_t *opts,
                                nsccl_program_t *prog);
 
-/* Composed schedules (algo/compose.c): the intra-group ring stages of the hierarchical schedule
+/* Composed schedules (algo/compose.c): the intra-group stages (intra: ring, or direct: every member
+ * sends each other member its set at once) of the hierarchical schedule
  * around an inter-group phase that `fn` emits into c (the hazard-tracked context of prog: its steps
  * get their dependencies on the intra stages from the bytes they touch). On entry to fn, and what fn
  * must leave behind:
@@ -64,7 +65,7 @@ nscclResult_t nsccl_hier_build(const struct nsccl_topo *topo, nsccl_algo_t inter
  *                   in RECV
  * Needs groups of equal size (every rank serves exactly its own column). */
 typedef nscclResult_t (*nsccl_hier_inter_fn)(void *arg, nsccl_tree_ctx_t *c, const nsccl_hier_layout_t *L, int me);
-nscclResult_t nsccl_hier_build_with(const struct nsccl_topo *topo, nsccl_hier_inter_fn fn, void *arg,
+nscclResult_t nsccl_hier_build_with(const struct nsccl_topo *topo, nsccl_algo_t intra, nsccl_hier_inter_fn fn, void *arg,
                                     const nsccl_algo_opts_t *opts, nsccl_program_t *prog);
 /* Where a composed reduce-scatter's landing area starts in SCRATCH: after the nranks blocks of B
  * bytes the intra stage accumulates in. */
