@@ -25,14 +25,21 @@
   static void price_##sym(nsccl_model_t *m, nsccl_coll_t c, double n) {                                                \
     nsccl_compose_price(&nsccl_variant_##inner, m, c, n);                                                              \
   }                                                                                                                    \
-  const nsccl_variant_t nsccl_variant_##sym = {                                                                        \
-      name "-chips", fam,         (id) | NSCCL_VARIANT_CHIPS, colls,                                                   \
-      offered,       applies_##sym, offer_##sym,              build_##sym,                                             \
-      price_##sym,   "several ranks per chip: intra-chip stages around " name " on the chips, one per local index"};
+  const nsccl_variant_t nsccl_variant_##sym = {name "-chips",                                                          \
+                                               fam,                                                                    \
+                                               (id) | NSCCL_VARIANT_CHIPS,                                             \
+                                               colls,                                                                  \
+                                               offered,                                                                \
+                                               applies_##sym,                                                          \
+                                               offer_##sym,                                                            \
+                                               build_##sym,                                                            \
+                                               price_##sym,                                                            \
+                                               "several ranks per chip: intra-chip stages around " name                \
+                                               " on the chips, one per local index"};
 
 #define AG_RS (NSCCL_COLLS_AG | NSCCL_COLLS_RS)
-#define AR NSCCL_COLLS_AR
-#define ALL NSCCL_COLLS_ALL
+#define AR    NSCCL_COLLS_AR
+#define ALL   NSCCL_COLLS_ALL
 COMPOSED(ring_dims_chips, NSCCL_ALGO_RING, NSCCL_RING_DIMS, ALL, ALL, "ring/dims", ring_dims)
 /* KangaRing's all-gather and reduce-scatter are built by name only: its pipelined rings wait for
  * DMA engines behind the intra-chip stage's messages at every hop, which the price does not see

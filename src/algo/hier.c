@@ -394,8 +394,8 @@ static void build_reducescatter(hier_t *h) {
       }
 }
 
-static nscclResult_t build(const struct nsccl_topo *topo, nsccl_algo_t inter, nsccl_algo_t intra, nsccl_hier_inter_fn fn,
-                           void *arg, const nsccl_algo_opts_t *opts, nsccl_program_t *prog) {
+static nscclResult_t build(const struct nsccl_topo *topo, nsccl_algo_t inter, nsccl_algo_t intra,
+                           nsccl_hier_inter_fn fn, void *arg, const nsccl_algo_opts_t *opts, nsccl_program_t *prog) {
   const nsccl_topo_t *t = topo;
   if (!t) NSCCL_FAIL(nscclInvalidArgument, "hier: hierarchical schedules need a topology with groups");
   if (t->nranks != prog->nranks)
@@ -458,7 +458,7 @@ nscclResult_t nsccl_hier_build(const struct nsccl_topo *topo, nsccl_algo_t inter
   return build(topo, inter, NSCCL_ALGO_RING, NULL, NULL, opts, prog);
 }
 
-nscclResult_t nsccl_hier_build_with(const struct nsccl_topo *topo, nsccl_algo_t intra, nsccl_hier_inter_fn fn, void *arg,
-                                    const nsccl_algo_opts_t *opts, nsccl_program_t *prog) {
+nscclResult_t nsccl_hier_build_with(const struct nsccl_topo *topo, nsccl_algo_t intra, nsccl_hier_inter_fn fn,
+                                    void *arg, const nsccl_algo_opts_t *opts, nsccl_program_t *prog) {
   return build(topo, NSCCL_ALGO_RING, intra, fn, arg, opts, prog);
 }

@@ -65,8 +65,8 @@ nscclResult_t nsccl_hier_build(const struct nsccl_topo *topo, nsccl_algo_t inter
  *                   in RECV
  * Needs groups of equal size (every rank serves exactly its own column). */
 typedef nscclResult_t (*nsccl_hier_inter_fn)(void *arg, nsccl_tree_ctx_t *c, const nsccl_hier_layout_t *L, int me);
-nscclResult_t nsccl_hier_build_with(const struct nsccl_topo *topo, nsccl_algo_t intra, nsccl_hier_inter_fn fn, void *arg,
-                                    const nsccl_algo_opts_t *opts, nsccl_program_t *prog);
+nscclResult_t nsccl_hier_build_with(const struct nsccl_topo *topo, nsccl_algo_t intra, nsccl_hier_inter_fn fn,
+                                    void *arg, const nsccl_algo_opts_t *opts, nsccl_program_t *prog);
 /* Where a composed reduce-scatter's landing area starts in SCRATCH: after the nranks blocks of B
  * bytes the intra stage accumulates in. */
 static inline size_t nsccl_hier_landing(const nsccl_hier_layout_t *l, size_t B) { return (size_t)l->nranks * B; }

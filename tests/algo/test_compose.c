@@ -106,8 +106,7 @@ Test(compose, applies_where_the_chip_variant_does) {
                    nsccl_coll_name((nsccl_coll_t)c));
       /* offered where the chip variant is, for the collectives the descriptor offers */
       cr_assert_eq(nsccl_variant_offered(v, many, (nsccl_coll_t)c, many->nranks),
-                   nsccl_variant_offered(inner, one, (nsccl_coll_t)c, one->nranks) &&
-                       (v->offered & NSCCL_COLL_BIT(c)),
+                   nsccl_variant_offered(inner, one, (nsccl_coll_t)c, one->nranks) && (v->offered & NSCCL_COLL_BIT(c)),
                    "%s %s offered", v->name, nsccl_coll_name((nsccl_coll_t)c));
     }
   }
