@@ -1,4 +1,7 @@
 /* The topology registry and loader, plus helpers every module and the cost model share. */
+#include <limits.h>
+#include <link.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,11 +135,60 @@ nscclResult_t nsccl_topo_from_params(nsccl_params_t *params, const char *name, n
 #ifndef NSCCL_INSTALL_PRESET_DIR
 #define NSCCL_INSTALL_PRESET_DIR ""
 #endif
+#ifndef NSCCL_BUILD_ROOT
+#define NSCCL_BUILD_ROOT ""
+#endif
+
+int nsccl_topo_file_in_tree(const char *file, const char *root) {
+  if (!file || !root || !*root) return 0;
+  char froot[PATH_MAX], ffile[PATH_MAX];
+  if (!realpath(root, froot) || !realpath(file, ffile)) return 0;
+  size_t n = strlen(froot);
+  return !strncmp(ffile, froot, n) && (ffile[n] == '/' || ffile[n] == '\0');
+}
+
+/* The file holding the code at `addr`: a shared object's path, or for the program itself (whose
+ * name the dynamic linker leaves empty) /proc/self/exe, as argv[0] may be relative or rewritten. */
+typedef struct {
+  uintptr_t addr;
+  char path[PATH_MAX];
+  int found;
+} code_file_t;
+
+static int find_code_file(struct dl_phdr_info *info, size_t size, void *arg) {
+  (void)size;
+  code_file_t *c = arg;
+  for (int i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+    uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+    if (ph->p_type != PT_LOAD || c->addr < lo || c->addr >= lo + ph->p_memsz) continue;
+    const char *name = info->dlpi_name && *info->dlpi_name ? info->dlpi_name : "/proc/self/exe";
+    snprintf(c->path, sizeof(c->path), "%s", name);
+    c->found = 1;
+    return 1;
+  }
+  return 0;
+}
+
+/* Where this copy of the code lives: the shared library holding this function, or the program it is
+ * linked into statically. A copy inside the build tree it was compiled in is "uninstalled" and reads
+ * the source tree's presets; an installed copy must read the installed presets only, or it would
+ * follow a source tree that may have moved on (or been deleted) since `meson install`. */
+static int running_uninstalled(void) {
+  static int cached = -1;
+  if (cached < 0) {
+    code_file_t c = {.addr = (uintptr_t)&running_uninstalled};
+    dl_iterate_phdr(find_code_file, &c);
+    cached = c.found && nsccl_topo_file_in_tree(c.path, NSCCL_BUILD_ROOT);
+  }
+  return cached;
+}
 
 int nsccl_topo_preset_dirs(const char **dirs, int max) {
-  const char *cand[3] = {getenv("NSCCL_PRESET_DIR"), NSCCL_SOURCE_PRESET_DIR, NSCCL_INSTALL_PRESET_DIR};
+  const char *cand[2] = {getenv("NSCCL_PRESET_DIR"),
+                         running_uninstalled() ? NSCCL_SOURCE_PRESET_DIR : NSCCL_INSTALL_PRESET_DIR};
   int n = 0;
-  for (int i = 0; i < 3 && n < max; i++)
+  for (int i = 0; i < 2 && n < max; i++)
     if (cand[i] && *cand[i]) dirs[n++] = cand[i];
   return n;
 }
@@ -163,20 +215,19 @@ static nscclResult_t load_params(const char *name_or_path, nsccl_params_t *param
     return nsccl_params_parse_spec(name_or_path, params); /* "module:key=value,...": a spec string. */
   if (strchr(name_or_path, '/') || is_file(name_or_path) || !is_preset_name(name_or_path))
     return nsccl_params_parse_file(name_or_path, params);
-  const char *dirs[3];
-  int nd = nsccl_topo_preset_dirs(dirs, 3);
+  const char *dirs[2];
+  int nd = nsccl_topo_preset_dirs(dirs, 2);
   for (int i = 0; i < nd; i++) {
     snprintf(path, sizeof(path), "%s/%s.conf", dirs[i], name_or_path);
     if (!is_file(path)) continue;
     char *saved = strdup(path); /* params->file points at it for messages during the build */
     if (!saved) NSCCL_FAIL(nscclSystemError, "out of memory loading topology %s", name_or_path);
     *file_out = saved;
+    NSCCL_INFO(NSCCL_SUBSYS_TOPO, "topology %s: preset file %s", name_or_path, saved);
     return nsccl_params_parse_file(saved, params);
   }
-  NSCCL_FAIL(nscclInvalidArgument,
-             "topology '%s': no preset file %s.conf in NSCCL_PRESET_DIR (%s), %s or %s, and no such file", name_or_path,
-             name_or_path, getenv("NSCCL_PRESET_DIR") ? getenv("NSCCL_PRESET_DIR") : "unset", NSCCL_SOURCE_PRESET_DIR,
-             NSCCL_INSTALL_PRESET_DIR);
+  NSCCL_FAIL(nscclInvalidArgument, "topology '%s': no preset file %s.conf in %s%s%s, and no such file", name_or_path,
+             name_or_path, nd > 0 ? dirs[0] : "(no preset directory)", nd > 1 ? " or " : "", nd > 1 ? dirs[1] : "");
 }
 
 /* "NAME?k=v&k=v" (overrides, docs/topologies.md): split at the last '?' and at every '&'. */

@@ -130,8 +130,8 @@ typedef struct nsccl_topo_module {
   int (*orbits)(const nsccl_topo_t *t); /* classes link_orbit returns (with link_orbit) */
 } nsccl_topo_module_t;
 
-/* Load a topology by preset name (topologies/presets/NAME.conf, searched in NSCCL_PRESET_DIR, the
- * source tree and the install data dir), by file path, or by spec string "torus:dims=4x4,...". */
+/* Load a topology by preset name (topologies/presets/NAME.conf, searched in NSCCL_PRESET_DIR, then
+ * the source tree from a build tree or the install data dir when installed), by file path, or by spec string "torus:dims=4x4,...". */
 nscclResult_t nsccl_topo_load(const char *name_or_path, nsccl_topo_t **out);
 void nsccl_topo_free(nsccl_topo_t *t);
 /* Convenience wrappers over the module. */
@@ -170,8 +170,13 @@ int nsccl_topo_rank_at(const nsccl_topo_t *t, const int *coord);
  * how many. Per-dimension algorithms run their phases in this order and the model prices them so. */
 int nsccl_topo_dims_by_bandwidth(const nsccl_topo_t *t, int *dims);
 
-/* Directories searched for presets, in order; n filled, returns how many (at most max). */
+/* Directories searched for presets, in order; n filled, returns how many (at most max, 2 suffice):
+ * $NSCCL_PRESET_DIR if set, then the source tree's presets when this code runs from the build tree
+ * it was compiled in, else the installed <datadir>/nsccl/presets (never both). */
 int nsccl_topo_preset_dirs(const char **dirs, int max);
+/* 1 if the file `file` lies inside directory `root` (both resolved with realpath; 0 if either does
+ * not exist). Decides whether a copy of the library is the build tree's or an installed one. */
+int nsccl_topo_file_in_tree(const char *file, const char *root);
 
 /* ---- parameter overrides (owner: claims; docs/topologies.md "Overrides") ---- */
 /* Load a topology like nsccl_topo_load (preset name, file path or "module:..." spec), with n key

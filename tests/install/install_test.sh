@@ -9,7 +9,8 @@
 #     builds against the installed tree alone, and the program's own check passes on 2 ranks;
 #  4. a program of the modelling API (cc, pkg-config nsccl, no MPI) loads the installed trn2-16
 #     preset file and finds its 16 ranks (a 4x4 torus) and a positive prediction;
-#  5. the installed nsccl-model answers --help and prices on an installed preset.
+#  5. the installed nsccl-model answers --help and prices on an installed preset;
+#  6. by preset name it never reads the source tree's presets, and NSCCL_PRESET_DIR comes first.
 # (An NCCL program through nsccl-nccl.pc: compat_example_pkgconfig_n4 and compat_link_route.)
 # Usage: install_test.sh <build dir> <source dir> TOOL...
 set -u
@@ -77,4 +78,16 @@ cc "$src/tests/install/model_program.c" $flags -lm -o "$tmp/model_program" || fa
 "$bindir/nsccl-model" --topo "$presets/trn3-u64.conf" --coll allgather -b 1K -e 1K --csv >"$tmp/model.csv" ||
   fail "installed nsccl-model on an installed preset"
 grep -q ',allgather,direct,1024,model,[0-9]' "$tmp/model.csv" || { cat "$tmp/model.csv"; fail "no CSV row from the installed nsccl-model"; }
+# 6. An installed copy looks preset names up in NSCCL_PRESET_DIR and its own data dir, never in the
+#    source tree it was built from (which may have moved on since the install).
+unset NSCCL_PRESET_DIR
+NSCCL_DEBUG=INFO NSCCL_DEBUG_SUBSYS=TOPO "$bindir/nsccl-model" --topo trn2-16 --coll allgather -b 1K -e 1K --csv \
+  >/dev/null 2>"$tmp/byname.err" || true
+if grep -q "$src/topologies/presets" "$tmp/byname.err"; then
+  cat "$tmp/byname.err"; fail "the installed nsccl-model read or searched the source tree's presets"
+fi
+NSCCL_PRESET_DIR="$presets" NSCCL_DEBUG=INFO NSCCL_DEBUG_SUBSYS=TOPO "$bindir/nsccl-model" --topo trn2-16 \
+  --coll allgather -b 1K -e 1K --csv >/dev/null 2>"$tmp/byenv.err" || { cat "$tmp/byenv.err"; fail "NSCCL_PRESET_DIR"; }
+grep -q "preset file $presets/trn2-16.conf" "$tmp/byenv.err" ||
+  { cat "$tmp/byenv.err"; fail "the installed nsccl-model did not load trn2-16 from NSCCL_PRESET_DIR"; }
 echo "ok: built and ran against the installed tree"

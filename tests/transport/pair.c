@@ -181,6 +181,9 @@ int pair_exchange(pair_ctx_t *c, size_t n, uint64_t tag) {
     fprintf(stderr, "rank %d: %zu bytes: wrong byte at %zu\n", c->rank, n, wrong), bad = 1;
   else if (!bad && rb[n] != 0xee)
     fprintf(stderr, "rank %d: %zu bytes: wrote past the message\n", c->rank, n), bad = 1;
+  /* A failed post or wait can leave the other transfer posted: take it back before x and the
+   * buffers go out of scope, or the transport's close would finish it into freed memory. */
+  if (bad) nsccl_transport_cancel_all(c->t, nscclInternalError);
   free(sb), free(rb);
   return bad;
 }
