@@ -28,8 +28,9 @@
 
 static nscclResult_t push(sim_t *s, double time, double tail, int kind, uint32_t hop, uint32_t a, uint32_t b) {
   sim_event_t e = {time, tail, a, b, (uint16_t)hop, (uint8_t)kind};
-  if (!simq_push(&s->q, &e))
-    NSCCL_FAIL(nscclSystemError, "simulator: out of memory growing the event queue past %zu events", s->q.n);
+  int ok = simq_push(&s->q, &e);
+  if (ok < 0) NSCCL_FAIL(nscclInternalError, "simulator: an event at %.17g s scheduled into the past", time);
+  if (!ok) NSCCL_FAIL(nscclSystemError, "simulator: out of memory growing the event queue past %zu events", s->q.n);
   return nscclSuccess;
 }
 
@@ -312,7 +313,8 @@ static nscclResult_t simulate(sim_t *s) {
   NSCCL_CHECK(drain(s, 0.0));
   sim_event_t e;
   while (s->q.n > 0) {
-    simq_pop(&s->q, &e);
+    if (!simq_pop(&s->q, &e))
+      NSCCL_FAIL(nscclSystemError, "simulator: out of memory sorting the event queue (%zu events)", s->q.n);
     s->events++;
     NSCCL_CHECK(dispatch(s, &e));
   }
