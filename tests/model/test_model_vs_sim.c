@@ -75,6 +75,20 @@ static const struct {
     {"trn2-16-lnc2", "tree/rabenseifner-mapped-chips"},
     {"trn2-16-lnc2", "tree/swing-bw-chips"},
     {"trn2-16-lnc2", "tree/rdh-rd-chips"},
+    /* trn2-u64-lnc2, the composed chip variants to 16 MiB (medians 1.2-6.9%): all-reduce priced
+     * high at 1-16 MiB, where the four local indices' chip-level collectives drift apart in time
+     * and use different links at once, which the price's 1/4 share of every link does not see
+     * (tree/rd-mapped-chips 161.7 / 105.1 us at 2 MiB, where the chip stage alone on the shared
+     * links simulates 147.3; tree/swing-lat-chips 161.7 / 109.2; tree/rdh-rd-chips 122.4 / 90.4
+     * at 1 MiB; tree/rdh-chips 217.0 / 158.9 at 8 MiB; tree/rabenseifner-mapped-chips 520.7 /
+     * 384.1 at 16 MiB); ring/kangaring-chips' all-reduce low at 8-16 MiB (123.6 / 255.6 us: its
+     * rings wait for DMA engines behind the intra-chip stage, as on trn2-16-lnc2). */
+    {"trn2-u64-lnc2", "ring/kangaring-chips"},
+    {"trn2-u64-lnc2", "tree/rd-mapped-chips"},
+    {"trn2-u64-lnc2", "tree/rabenseifner-mapped-chips"},
+    {"trn2-u64-lnc2", "tree/swing-lat-chips"},
+    {"trn2-u64-lnc2", "tree/rdh-chips"},
+    {"trn2-u64-lnc2", "tree/rdh-rd-chips"},
     /* the double binary tree across EFA at 8 MiB all-reduce (a factor-2 size): model 1,110 us,
      * simulated 749 us, 48% high (the factor-8 sizes agree since per-rank ready times) */
     {"trn2-16x4-efa", "tree/double-binary"},
@@ -299,8 +313,9 @@ Test(model_vs_sim, trn3_u144, .timeout = 600) { check("trn3-u144", (size_t)16 <<
 Test(model_vs_sim, trn2_16x4_efa, .timeout = 600) { check("trn2-16x4-efa", MAX_BYTES); }
 /* LNC=2: four logical ranks per Trainium2 chip (64 ranks on the 4x4 torus) */
 Test(model_vs_sim, trn2_16_lnc2, .timeout = 600) { check("trn2-16-lnc2", MAX_BYTES); }
-/* trn2-u64-lnc2 (256 ranks): the composed chip variants (algo/compose.h), the agreement only, to
- * 64 MiB (the sizes above take minutes of simulation at 256 ranks). */
+/* trn2-u64-lnc2 (256 ranks): the composed chip variants (algo/compose.h), the agreement only, on
+ * the grid to 64 MiB (8 B - 16 MiB by 8, 64 KiB - 16 MiB by 2; 58 s here: larger sizes take
+ * minutes of simulation at 256 ranks). */
 Test(model_vs_sim, trn2_u64_lnc2_composed, .timeout = 600) {
   nsccl_topo_t *t = NULL;
   cr_assert_eq(nsccl_topo_load("trn2-u64-lnc2", &t), nscclSuccess, "%s", nsccl_last_error());
