@@ -62,6 +62,21 @@ static const struct {
     {"trn2-16-lnc2", "tree/double-binary"},
     {"trn2-16-lnc2", "direct/mesh"},
     {"trn2-16-lnc2", "tree/hier"},
+    /* trn2-16-lnc2, the composed chip variants (algo/compose.h; medians 1.4-6.5%): all-gather at
+     * 16 MiB priced low where the intra-chip exchange's messages take the DMA engines the chip
+     * variant's messages need (tree/swing-bw-chips 46.9 / 95.2 us, ring/kangaring-chips 62.4 /
+     * 110.5 us); all-reduce priced high at 16-128 MiB and 1 GiB, where the price adds the three
+     * stages one after another and the simulator pipelines them chunk by chunk
+     * (tree/rabenseifner-mapped-chips 333.5 / 229.3 us at 16 MiB, tree/rdh-chips 352.2 / 268.4,
+     * ring/dims-chips 2,618 / 1,961 us at 128 MiB), and tree/rdh-rd-chips low at 1 GiB (29,690 /
+     * 43,072 us: its whole-vector exchanges' scratch slots). docs/model.md, "Composed chip
+     * schedules". */
+    {"trn2-16-lnc2", "ring/dims-chips"},
+    {"trn2-16-lnc2", "ring/kangaring-chips"},
+    {"trn2-16-lnc2", "tree/rabenseifner-mapped-chips"},
+    {"trn2-16-lnc2", "tree/swing-bw-chips"},
+    {"trn2-16-lnc2", "tree/rdh-chips"},
+    {"trn2-16-lnc2", "tree/rdh-rd-chips"},
     /* the double binary tree across EFA at 8 MiB all-reduce (a factor-2 size): model 1,110 us,
      * simulated 749 us, 48% high (the factor-8 sizes agree since per-rank ready times) */
     {"trn2-16x4-efa", "tree/double-binary"},
@@ -213,15 +228,13 @@ static const struct {
     {"trn2-16x4-efa", NSCCL_COLL_REDUCESCATTER, (size_t)4 << 20},
     {"trn2-16x4-efa", NSCCL_COLL_ALLREDUCE, (size_t)2 << 20},
     /* trn2-16-lnc2: Mesh priced high (its known entry) loses to direct at 128 KiB all-gather
-     * (4.97 against 4.72 us simulated) and to the ring at 128 MiB and 1 GiB all-reduce (2,066 /
-     * 1,945 us and 16,517 / 15,410 us); at 16 MiB all-gather to direct/hier, offered since several
-     * ranks per chip make the chip a group (priced 117.0 us, simulated 136.5; Mesh priced 140.3,
-     * simulated 106.8). At 128 MiB and 1 GiB all-gather direct/hier is now picked and simulates
-     * within 0.2% of Mesh. */
+     * (4.97 against 4.72 us simulated), and to tree/swing-bw-chips at 512 KiB and 1 MiB all-gather
+     * (10.26 / 7.91 us and 14.04 / 13.31 us simulated). The composed chip variants took the 16 MiB
+     * all-gather and the 128 MiB and 1 GiB all-reduce off this list (tree/swing-bw-chips picked:
+     * 95.2 us against tree/mapped-chips' 93.9; 957 and 7,258 us, the best). */
     {"trn2-16-lnc2", NSCCL_COLL_ALLGATHER, (size_t)128 << 10},
-    {"trn2-16-lnc2", NSCCL_COLL_ALLGATHER, (size_t)16 << 20},
-    {"trn2-16-lnc2", NSCCL_COLL_ALLREDUCE, (size_t)128 << 20},
-    {"trn2-16-lnc2", NSCCL_COLL_ALLREDUCE, (size_t)1 << 30},
+    {"trn2-16-lnc2", NSCCL_COLL_ALLGATHER, (size_t)512 << 10},
+    {"trn2-16-lnc2", NSCCL_COLL_ALLGATHER, (size_t)1 << 20},
 };
 
 static int is_known_choice(const char *preset, nsccl_coll_t c, size_t bytes) {
