@@ -33,38 +33,18 @@
 static const struct {
   const char *preset, *variant;
 } known[] = {
-    /* the two heap trees: the simulator serialises more of the two trees' chunks than the model's
-     * level-by-level fill assumes (model 20-37% off; trn3-u144 agrees since the simulator's pair
-     * queues stopped blocking on messages not yet issued, trn2-16x4-efa since steps are followed
-     * rank by rank: docs/model.md, "Per-rank ready times") */
-    {"trn2-16", "tree/double-binary"},
-    {"trn2-u64", "tree/double-binary"},
-    {"trn3-u64", "tree/double-binary"},
-    {"trn2-u64", "tree/binary"},
-    /* trn3-u144 (144 ranks, to 16 MiB in CI): Bruck's all-gather (the tree family's all-gather
-     * there) 38% high at 1 MiB (model 31.7 us, simulated 22.9 us; median 9-15%). (The link
-     * window, docs/model.md "Tree phases", took trn3-u144's tree/rd and Rabenseifner, trn2-16's
-     * and trn2-u64's Bruck, Rabenseifner-mapped and rdh-rd and trn3-u64's tree and Rabenseifner
-     * off this list; tree/mapped and the exchange plans' all-gathers agree since they are walked,
-     * "All-gather phases".) */
-    {"trn3-u144", "tree"},
-    {"trn3-u144", "tree/bruck"},
-    /* found by the factor-2 sizes between 64 KiB and 16 MiB: trn2-u64's per-dimension ring
-     * all-gather at 4 MiB (model 72.2 us, simulated 54.0 us, 34% high; every factor-8 size within
-     * 28%) */
-    {"trn2-u64", "ring/dims"},
-    /* trn2-16-lnc2 (four ranks per chip, checked since this session): the heap trees as above
-     * (binary 30% high at 256 KiB all-reduce, double-binary 41% at 512 KiB: 142 / 101 us), Mesh
-     * 55% high at its 8 MiB all-gather (91.1 / 58.9 us: its intra-chip step after the routed
-     * inter-chip step, priced in series), tree/hier 36% high at its 1 GiB all-reduce (30,691 /
-     * 22,543 us: the hierarchical phases back to back) */
-    {"trn2-16-lnc2", "tree/binary"},
-    {"trn2-16-lnc2", "tree/double-binary"},
-    {"trn2-16-lnc2", "direct/mesh"},
+    /* trn2-16-lnc2 (four ranks per chip): tree/hier 36% high at its 1 GiB all-reduce (30,691 /
+     * 22,543 us: the hierarchical phases back to back). (Left this list: the link window,
+     * docs/model.md "Tree phases", took trn3-u144's tree/rd and Rabenseifner, trn2-16's and
+     * trn2-u64's Bruck, Rabenseifner-mapped and rdh-rd and trn3-u64's tree and Rabenseifner;
+     * tree/mapped and the exchange plans' all-gathers agree since they are walked, "All-gather
+     * phases"; the heap trees, tree/binary and tree/double-binary, on every preset since their
+     * messages are walked as the rooted trees' are, "Binary and double-binary trees"; Mesh on
+     * trn2-16-lnc2, 55% high at its 8 MiB all-gather with its two steps in series, and trn2-u64's
+     * ring/dims, 34% high at its 4 MiB all-gather, since their all-gathers' steps overlap as
+     * all-gather phases, "Lanes ... and Mesh", "On a torus"; Bruck on trn3-u144, 38% high at
+     * 1 MiB, since its last step runs beside the one whose blocks it sends, "Bruck's last step".) */
     {"trn2-16-lnc2", "tree/hier"},
-    /* the double binary tree across EFA at 8 MiB all-reduce (a factor-2 size): model 1,110 us,
-     * simulated 749 us, 48% high (the factor-8 sizes agree since per-rank ready times) */
-    {"trn2-16x4-efa", "tree/double-binary"},
 };
 
 static int is_known(const char *preset, const char *variant) {
@@ -212,16 +192,12 @@ static const struct {
     {"trn2-16x4-efa", NSCCL_COLL_REDUCESCATTER, (size_t)2 << 20},
     {"trn2-16x4-efa", NSCCL_COLL_REDUCESCATTER, (size_t)4 << 20},
     {"trn2-16x4-efa", NSCCL_COLL_ALLREDUCE, (size_t)2 << 20},
-    /* trn2-16-lnc2: Mesh priced high (its known entry) loses to direct at 128 KiB all-gather
-     * (4.97 against 4.72 us simulated) and to the ring at 128 MiB and 1 GiB all-reduce (2,066 /
-     * 1,945 us and 16,517 / 15,410 us); at 16 MiB all-gather to direct/hier, offered since several
-     * ranks per chip make the chip a group (priced 117.0 us, simulated 136.5; Mesh priced 140.3,
-     * simulated 106.8). At 128 MiB and 1 GiB all-gather direct/hier is now picked and simulates
-     * within 0.2% of Mesh. */
-    {"trn2-16-lnc2", NSCCL_COLL_ALLGATHER, (size_t)128 << 10},
-    {"trn2-16-lnc2", NSCCL_COLL_ALLGATHER, (size_t)16 << 20},
-    {"trn2-16-lnc2", NSCCL_COLL_ALLREDUCE, (size_t)128 << 20},
-    {"trn2-16-lnc2", NSCCL_COLL_ALLREDUCE, (size_t)1 << 30},
+    /* trn2-16-lnc2's all-reduce at 128 KiB: direct/mesh (priced 9.93 us, simulated 10.54) is
+     * picked over direct/rsag (priced 10.40, simulated 9.95, 5.9% faster), both within 6% of the
+     * simulator. (Mesh priced high lost the 128 KiB and 16 MiB all-gathers and the 128 MiB and
+     * 1 GiB all-reduces until its all-gather became an all-gather phase; it is picked there now
+     * and is the best; this size, right while Mesh was priced high, turned then.) */
+    {"trn2-16-lnc2", NSCCL_COLL_ALLREDUCE, (size_t)128 << 10},
 };
 
 static int is_known_choice(const char *preset, nsccl_coll_t c, size_t bytes) {
