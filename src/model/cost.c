@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "algo/variant.h"
 #include "base/check.h"
@@ -23,22 +24,32 @@ static double message_engines(const nsccl_topo_t *t, double per_msg) {
   return nsccl_dma_engines_for(per_msg, epm < E ? epm : E);
 }
 
-/* What a flow's route contributes besides its links' load (route_cost_t, cost_internal.h). */
-static route_cost_t route_cost(const model_t *m, const int *route, int n, double per_msg) {
-  const nsccl_topo_t *t = m->t;
-  double lat = 0, minbw = INFINITY;
-  int forwards = 0;
+/* What a route is made of, for route_cost: its links' latency, slowest bandwidth and the storing
+ * chips it passes (route_walk_t, cost_internal.h). */
+static route_walk_t route_walk(const nsccl_topo_t *t, const int *route, int n) {
+  route_walk_t w = {0, INFINITY, 0};
   for (int i = 0; i < n; i++) {
     const nsccl_link_t *l = &t->links[route[i]];
-    lat += l->latency;
-    if (l->bandwidth < minbw) minbw = l->bandwidth;
-    if (i > 0 && l->src < t->nranks) forwards++;
+    w.lat += l->latency;
+    if (l->bandwidth < w.minbw) w.minbw = l->bandwidth;
+    if (i > 0 && l->src < t->nranks) w.forwards++;
   }
+  return w;
+}
+
+/* What a flow's route contributes besides its links' load (route_cost_t, cost_internal.h). */
+static route_cost_t route_cost_of(const model_t *m, route_walk_t w, double per_msg) {
+  const nsccl_topo_t *t = m->t;
+  double lat = w.lat, minbw = w.minbw;
   /* A storing chip receives a whole message, pays its overhead and sends it again. */
-  if (t->forward == NSCCL_FORWARD_STORE) lat += forwards * (m->alpha + per_msg / minbw);
+  if (t->forward == NSCCL_FORWARD_STORE) lat += w.forwards * (m->alpha + per_msg / minbw);
   double hop = per_msg / minbw;
   if (t->dma_engine_bandwidth > 0) hop = fmax(hop, per_msg / (message_engines(t, per_msg) * t->dma_engine_bandwidth));
   return (route_cost_t){lat, hop};
+}
+
+static route_cost_t route_cost(const model_t *m, const int *route, int n, double per_msg) {
+  return route_cost_of(m, route_walk(m->t, route, n), per_msg);
 }
 
 /* Fold `count` flows of cost c into the step's latency and per-message trackers. */
@@ -53,6 +64,7 @@ static void add_route_cost(model_t *m, route_cost_t c, double count) {
 
 /* seconds of traffic and msgs messages on a link in this step */
 static void add_load(model_t *m, int link, double seconds, double msgs) {
+  nsccl_model_xlat_flush(m);
   if (!m->load_msgs && !(m->load_msgs = calloc((size_t)m->t->nlinks + 1, sizeof(double)))) {
     m->rc = nscclSystemError;
     return;
@@ -66,6 +78,7 @@ static void add_load(model_t *m, int link, double seconds, double msgs) {
  * of pricing at scale: bytes / bandwidth is divided once per run of links of equal bandwidth (the
  * same quotient as per link). */
 static void add_route_loads(model_t *m, const int *route, int n, double bytes, double msgs) {
+  nsccl_model_xlat_flush(m);
   if (!m->load_msgs && !(m->load_msgs = calloc((size_t)m->t->nlinks + 1, sizeof(double)))) {
     m->rc = nscclSystemError;
     return;
@@ -84,6 +97,10 @@ static void add_route_loads(model_t *m, const int *route, int n, double bytes, d
 /* The helpers above, for the model's other files (cost_internal.h). */
 route_cost_t nsccl_model_route_cost(const model_t *m, const int *route, int n, double per_msg) {
   return route_cost(m, route, n, per_msg);
+}
+route_walk_t nsccl_model_route_walk(const nsccl_topo_t *t, const int *route, int n) { return route_walk(t, route, n); }
+route_cost_t nsccl_model_route_cost_of(const model_t *m, route_walk_t w, double per_msg) {
+  return route_cost_of(m, w, per_msg);
 }
 void nsccl_model_add_route_cost(model_t *m, route_cost_t c, double count) { add_route_cost(m, c, count); }
 void nsccl_model_add_load(model_t *m, int link, double seconds, double msgs) { add_load(m, link, seconds, msgs); }
@@ -133,25 +150,47 @@ static queue_t *queue_slot(queue_t **tab, int *cap, int *n, long long key) {
   return &(*tab)[j];
 }
 
+/* The step's notes, now that its repeat is known: each stands for repeat times its seconds. They
+ * stay in qstep (the phase's log) until the phase ends; qn marks the end of the closed steps. */
 static void queue_step_end(model_t *m, double repeat) {
-  for (int i = 0; i < m->qstep_n && m->rc == nscclSuccess; i++) {
-    queue_t *q = queue_slot(&m->qtab, &m->qcap, &m->qn, m->qstep[i].key);
-    if (!q) {
-      m->rc = nscclSystemError;
-      break;
-    }
-    q->seconds += repeat * m->qstep[i].seconds;
-  }
-  m->qstep_n = 0;
+  for (int i = m->qn; i < m->qstep_n; i++) m->qstep[i].seconds = repeat * m->qstep[i].seconds;
+  m->qn = m->qstep_n;
 }
 
+/* The phase's busiest pair queue: the log sorted by pair, stably (a least-significant-digit radix
+ * sort, 11 bits a pass, into qtab), then each pair's seconds added in the order its steps came, the
+ * sums an open-addressing table of pairs would give, without a random access per note. */
 static double queue_phase_end(model_t *m) {
+  int n = m->qn;
   double busiest = 0;
-  for (int i = 0; i < m->qcap; i++)
-    if (m->qtab[i].key >= 0) {
-      busiest = fmax(busiest, m->qtab[i].seconds);
-      m->qtab[i].key = -1;
-    }
+  if (n > 0 && m->qcap < n) {
+    queue_t *q = realloc(m->qtab, (size_t)n * sizeof(*q));
+    if (!q) {
+      m->rc = nscclSystemError;
+      n = 0;
+    } else
+      m->qtab = q, m->qcap = n;
+  }
+  queue_t *from = m->qstep, *to = m->qtab;
+  unsigned long long top = (unsigned long long)m->p * (unsigned long long)m->p;
+  for (int shift = 0; n > 0 && shift < 64 && (top >> shift) > 0; shift += 11) {
+    int count[2049] = {0};
+    for (int i = 0; i < n; i++) count[((unsigned long long)from[i].key >> shift & 2047) + 1]++;
+    for (int d = 0; d < 2048; d++) count[d + 1] += count[d];
+    for (int i = 0; i < n; i++) to[count[(unsigned long long)from[i].key >> shift & 2047]++] = from[i];
+    queue_t *t = from;
+    from = to, to = t;
+  }
+  for (int i = 0; i < n;) {
+    double sum = 0;
+    int j = i;
+    for (; j < n && from[j].key == from[i].key; j++) sum += from[j].seconds;
+    busiest = fmax(busiest, sum);
+    i = j;
+  }
+  /* The sort wrote only [0, n) of either array: notes of a step not yet closed move to the front. */
+  memmove(m->qstep, m->qstep + n, (size_t)(m->qstep_n - n) * sizeof(*m->qstep));
+  m->qstep_n -= n;
   m->qn = 0;
   for (int i = 0; i < m->wcap; i++) m->wtab[i].key = -1; /* the walk's queues: free again */
   m->wn = 0;
@@ -168,21 +207,27 @@ void nsccl_model_flow(model_t *m, int src, int dst, double bytes, double nmsgs) 
   if (bytes <= 0 || m->rc != nscclSuccess) return;
   src = phys(m, src), dst = phys(m, dst);
   if (src == dst) return;
-  int route[NSCCL_TOPO_MAX_ROUTE];
-  int n = nsccl_topo_route(m->t, src, dst, route, NSCCL_TOPO_MAX_ROUTE);
-  if (n <= 0) {
-    m->rc = nscclInternalError;
-    return;
-  }
   double per_msg = nmsgs > 0 ? bytes / nmsgs : fmin(bytes, m->chunk);
-  add_route_loads(m, route, n, bytes, nmsgs > 0 ? nmsgs : fmax(1.0, ceil(bytes / m->chunk)));
-  route_cost_t c = route_cost(m, route, n, per_msg);
+  double msgs = nmsgs > 0 ? nmsgs : fmax(1.0, ceil(bytes / m->chunk));
+  int route[NSCCL_TOPO_MAX_ROUTE], n = 0;
+  route_cost_t c;
+  /* By translation where the topology allows (cost_translate.c): the route's cost is its
+   * displacement's, and its links' loads are added when the step needs them. */
+  if (!nsccl_model_xlat_flow(m, src, dst, bytes, msgs, per_msg, &c)) {
+    n = nsccl_topo_route(m->t, src, dst, route, NSCCL_TOPO_MAX_ROUTE);
+    if (n <= 0) {
+      m->rc = nscclInternalError;
+      return;
+    }
+    add_route_loads(m, route, n, bytes, msgs);
+    c = route_cost(m, route, n, per_msg);
+  }
   add_route_cost(m, c, 1);
   /* When the flow's bytes reach dst, relative to the clock: its sender's lag earlier, plus the route */
   m->arrive[dst] = fmax(m->arrive[dst], c.lat - m->lag[src]);
   m->arrive_fill[dst] = fmax(m->arrive_fill[dst], c.lat - m->lag_fill[src]);
   if (m->in_phase && m->t->dma_engine_bandwidth > 0) queue_note(m, src, dst, queue_seconds(m, bytes, per_msg));
-  double count = nmsgs > 0 ? nmsgs : fmax(1.0, ceil(bytes / m->chunk));
+  double count = msgs;
   /* The step's busiest pair queue: the flow's messages one after another, each for its own time
    * (its slowest link or its engines). */
   if (count * c.hop > m->queue) m->queue = count * c.hop;
@@ -194,7 +239,7 @@ void nsccl_model_flow(model_t *m, int src, int dst, double bytes, double nmsgs) 
   if (m->t->forward == NSCCL_FORWARD_STORE)
     for (int i = 1; i < n; i++) {
       int v = m->t->links[route[i]].src;
-      if (v < m->t->nranks) m->fwd[v] += nmsgs > 0 ? nmsgs : fmax(1.0, ceil(bytes / m->chunk));
+      if (v < m->t->nranks) m->fwd[v] += msgs;
     }
 }
 
@@ -283,6 +328,7 @@ double nsccl_model_msg_seconds(const model_t *m, int src, int dst, double bytes)
 double nsccl_model_walk_send(model_t *m, int src, int dst, double bytes, double flow_bytes, double ready) {
   src = phys(m, src), dst = phys(m, dst);
   if (bytes <= 0 || src == dst || m->rc != nscclSuccess) return ready;
+  nsccl_model_xlat_flush(m); /* the walk reads the step's loads */
   int route[NSCCL_TOPO_MAX_ROUTE];
   int n = nsccl_topo_route(m->t, src, dst, route, NSCCL_TOPO_MAX_ROUTE);
   queue_t *q = n > 0 ? queue_slot(&m->wtab, &m->wcap, &m->wn, (long long)src * m->p + dst) : NULL;
@@ -334,6 +380,7 @@ static double ready_step(model_t *m, double *lag, double *arrive, double U, doub
  * and the repeats pipeline around it, so a block's journey of repeat = p-1 hops pays each edge's
  * latency once (all edges but the cheapest), not the slowest edge's at every step. */
 void nsccl_model_step_end(model_t *m, double repeat, int ring) {
+  nsccl_model_xlat_flush(m);
   double k = 0, W = 0, R = 0, S = 0, F = 1, Kt = 0;
   int whole = 0; /* some rank's flows are one message each: the next step waits for all of it */
   for (int r = 0; r < m->p; r++) {

@@ -12,10 +12,31 @@ typedef struct {
 } route_cost_t;
 
 route_cost_t nsccl_model_route_cost(const nsccl_model_t *m, const int *route, int n, double per_msg);
+/* The same in two halves: what the route is made of (its links' latency, slowest bandwidth, storing
+ * chips passed), then its cost for messages of per_msg bytes. */
+typedef struct {
+  double lat, minbw;
+  int forwards;
+} route_walk_t;
+route_walk_t nsccl_model_route_walk(const nsccl_topo_t *t, const int *route, int n);
+route_cost_t nsccl_model_route_cost_of(const nsccl_model_t *m, route_walk_t w, double per_msg);
 /* Fold `count` flows of cost c into the step's latency and per-message trackers. */
 void nsccl_model_add_route_cost(nsccl_model_t *m, route_cost_t c, double count);
 /* `seconds` of traffic and `msgs` messages on a link in this step. */
 void nsccl_model_add_load(nsccl_model_t *m, int link, double seconds, double msgs);
+
+/* Flows by translation (cost_translate.c) on a topology whose translations are coordinate
+ * additions: nsccl_model_xlat_flow returns 1 with the flow's route cost in *c and its links' loads
+ * kept pending (msgs: its messages), or 0 (no such symmetry, or no route) for the caller to route
+ * the flow itself. nsccl_model_xlat_flush adds the pending loads to m->load / m->load_msgs (every
+ * reader and writer of those calls it first); nsccl_model_xlat_free releases the state. */
+int nsccl_model_xlat_flow(nsccl_model_t *m, int src, int dst, double bytes, double msgs, double per_msg,
+                          route_cost_t *c);
+void nsccl_model_xlat_flush(nsccl_model_t *m);
+void nsccl_model_xlat_free(nsccl_model_t *m);
+/* 1 (default): flows go by translation where the topology allows; 0: every flow by its own route
+ * (tests compare the two). */
+extern int nsccl_model_xlat_enabled;
 
 /* The checks and setup both entry points share (model/predict.c): topology against nranks, seconds
  * not NULL and zeroed; *nothing = 1 when there is nothing to price (one rank or no bytes); else a

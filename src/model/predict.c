@@ -118,6 +118,7 @@ out:
   free(m.qtab);
   free(m.qstep);
   free(m.wtab);
+  nsccl_model_xlat_free(&m);
   if (rc != nscclSuccess)
     nsccl_set_error(__FILE__, __LINE__, rc, "model: cannot price %s (variant %d) for %s on %s",
                     nsccl_model_variant_name(algo, variant), variant, nsccl_coll_name(coll),

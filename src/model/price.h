@@ -56,8 +56,9 @@ typedef struct nsccl_model {
   double *phase_msgs; /* [p] messages each rank issues over the phase */
   double *phase_sent; /* [p] bytes each rank sends over the phase (its engines stream them) */
   /* DMA queues over a phase: seconds each (src, dst) pair's queue streams (its messages one after
-   * another), an open-addressing table; the step's flows wait in qstep until the step's repeat is
-   * known. */
+   * another). qstep logs the phase's flows (qstep_n of them; the first qn belong to closed steps and
+   * carry their step's repeat); the phase's end sorts them by pair into qtab (qcap entries) and
+   * takes the busiest pair's sum (cost.c, queue_phase_end). */
   struct nsccl_model_queue *qtab, *qstep;
   int qcap, qn, qstep_n, qstep_cap;
   /* The message walk of an all-gather phase (nsccl_model_walk_send): when each pair's queue is
@@ -74,6 +75,10 @@ typedef struct nsccl_model {
    * plain (ring repeats, an overridden latency, an all-to-all by symmetry) are a barrier. */
   double *lag, *lag_fill, *arrive, *arrive_fill;
   int barrier; /* the current step cannot be followed rank by rank */
+  /* Flows by translation (cost_translate.c): built on the first flow; xlat_off once the topology
+   * is found not to allow it. Free with nsccl_model_xlat_free (cost_internal.h). */
+  struct nsccl_model_xlat *xlat;
+  int xlat_off;
 } nsccl_model_t;
 
 /* A flow of `bytes` from src to dst in the current step, sent as nmsgs messages (0: one per chunk). */
