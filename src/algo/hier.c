@@ -122,11 +122,17 @@ typedef struct {
   const nsccl_hier_layout_t *L;
   nsccl_coll_t coll;
   nsccl_algo_t inter;
+  nsccl_algo_t intra; /* the pattern inside groups: ring, or direct for composed schedules */
   int me;
   size_t elem, B;  /* element size; block bytes (count * elem) of all-gather / reduce-scatter */
   nsccl_buf_t acc; /* where partial sums accumulate */
   int reduced;     /* an earlier phase already reduced this rank's pieces into acc */
   team_t T;
+  /* Composed schedules (nsccl_hier_build_with): the inter-group phase is the caller's, and a
+   * reduce-scatter's intra-group stage lands its results where that phase reads them. */
+  nsccl_hier_inter_fn inter_fn;
+  void *inter_arg;
+  nscclResult_t inter_rc;
 } hier_t;
 
 static int cmp_piece(const void *a, const void *b) {
@@ -216,11 +222,22 @@ static nsccl_region_t at(const hier_t *h, nsccl_buf_t buf, piece_t x) {
 /* Input of a reduce-scatter phase. */
 static nsccl_region_t in_reg(const hier_t *h, piece_t x) { return at(h, h->reduced ? h->acc : NSCCL_BUF_SEND, x); }
 
-/* Destination of a reduction; `final`: the last reduction of the last phase (reduce-scatter's own
- * block goes to the output). */
+enum { FINAL_NONE, FINAL_OUT, FINAL_LAND };
+
+/* What the reduction that completes a set is, in the last phase (last) or before it. */
+static int final_kind(int completes, int last) { return !completes ? FINAL_NONE : last ? FINAL_OUT : FINAL_LAND; }
+
+/* Destination of a reduction. FINAL_OUT: the last reduction of the last phase (reduce-scatter's own
+ * block goes to the output). FINAL_LAND: the last reduction of a composed reduce-scatter's intra
+ * stage, whose blocks (one rank's each: a group's members are never adjacent ranks of two groups'
+ * sets when groups are chips) land in the landing area, group q's block at q * B (hier.h). */
 static nsccl_region_t acc_reg(const hier_t *h, piece_t x, int final) {
-  if (final && h->coll == NSCCL_COLL_REDUCESCATTER && x.off == (size_t)h->me * h->B && x.len == h->B)
+  if (final == FINAL_OUT && h->coll == NSCCL_COLL_REDUCESCATTER && x.off == (size_t)h->me * h->B && x.len == h->B)
     return nsccl_region(NSCCL_BUF_RECV, 0, x.len);
+  if (final == FINAL_LAND && h->inter_fn && h->coll == NSCCL_COLL_REDUCESCATTER) {
+    size_t r = x.off / h->B, q = (size_t)h->L->group[r];
+    return nsccl_region(NSCCL_BUF_SCRATCH, nsccl_hier_landing(h->L, h->B) + q * h->B + (x.off - r * h->B), x.len);
+  }
   return at(h, h->acc, x);
 }
 
@@ -261,7 +278,7 @@ static void team_rs(hier_t *h, int last) {
     int next = T->rank[wrap(pos + 1, m)], prev = T->rank[wrap(pos - 1, m)];
     for (int k = 0; k < m - 1; k++) {
       send_set(h, wrap(pos - k - 1, m), next, k == 0 ? SRC_IN : SRC_ACC);
-      recv_reduce_set(h, wrap(pos - k - 2, m), prev, SRC_IN, last && k == m - 2);
+      recv_reduce_set(h, wrap(pos - k - 2, m), prev, SRC_IN, final_kind(k == m - 2, last));
     }
   } else if (h->inter == NSCCL_ALGO_TREE) {
     /* Recursive halving (m a power of two): keep the half holding pos, send the other half. */
@@ -271,14 +288,15 @@ static void team_rs(hier_t *h, int last) {
       int peer = T->rank[upper ? pos - half : pos + half];
       int slo = upper ? lo : mid, klo = upper ? mid : lo;
       for (int j = slo; j < slo + half; j++) send_set(h, j, peer, k == 0 ? SRC_IN : SRC_ACC);
-      for (int j = klo; j < klo + half; j++) recv_reduce_set(h, j, peer, k == 0 ? SRC_IN : SRC_ACC, last && half == 1);
+      for (int j = klo; j < klo + half; j++)
+        recv_reduce_set(h, j, peer, k == 0 ? SRC_IN : SRC_ACC, final_kind(half == 1, last));
       lo = klo, hi = klo + half;
     }
   } else {
     /* Direct: every position sends each other position its set at once, then reduces what came. */
     for (int d = 1; d < m; d++) send_set(h, wrap(pos + d, m), T->rank[wrap(pos + d, m)], SRC_IN);
     for (int d = 1; d < m; d++)
-      recv_reduce_set(h, pos, T->rank[wrap(pos - d, m)], d == 1 ? SRC_IN : SRC_ACC, last && d == m - 1);
+      recv_reduce_set(h, pos, T->rank[wrap(pos - d, m)], d == 1 ? SRC_IN : SRC_ACC, final_kind(d == m - 1, last));
   }
 }
 
@@ -308,11 +326,11 @@ static void team_ag(hier_t *h) {
 
 /* ---- the three collectives ---- */
 
-/* Each phase runs with the inter-group algorithm only across groups; inside a group it is a ring. */
+/* Each phase runs with the inter-group algorithm only across groups; inside a group it is h->intra. */
 static void intra_rs(hier_t *h, int last) {
   nsccl_algo_t inter = h->inter;
   team_intra(h);
-  h->inter = NSCCL_ALGO_RING;
+  h->inter = h->intra;
   team_rs(h, last);
   h->inter = inter;
   if (h->T.m >= 2) h->reduced = 1;
@@ -321,7 +339,7 @@ static void intra_rs(hier_t *h, int last) {
 static void intra_ag(hier_t *h) {
   nsccl_algo_t inter = h->inter;
   team_intra(h);
-  h->inter = NSCCL_ALGO_RING;
+  h->inter = h->intra;
   team_ag(h);
   h->inter = inter;
 }
@@ -329,43 +347,55 @@ static void intra_ag(hier_t *h) {
 /* Columns this rank serves, in column order (the same order on every rank). */
 static int serves(const hier_t *h, int c) { return nsccl_hier_member(h->L, h->L->group[h->me], c) == h->me; }
 
+/* The composed inter-group phase, in place of the columns' team collectives. */
+static int composed(hier_t *h) {
+  if (!h->inter_fn) return 0;
+  h->inter_rc = h->inter_fn(h->inter_arg, &h->c, h->L, h->me);
+  return 1;
+}
+
 static void build_allreduce(hier_t *h) {
   h->acc = NSCCL_BUF_RECV;
   intra_rs(h, 0);
-  for (int c = 0; c < h->L->width; c++)
-    if (serves(h, c)) {
-      team_inter(h, c);
-      team_rs(h, 0);
-      team_ag(h);
-    }
+  if (!composed(h))
+    for (int c = 0; c < h->L->width; c++)
+      if (serves(h, c)) {
+        team_inter(h, c);
+        team_rs(h, 0);
+        team_ag(h);
+      }
   h->reduced = 1;
   intra_ag(h);
 }
 
 static void build_allgather(hier_t *h) {
-  /* The own block first goes to its place in the output (nothing to do in place). */
-  nsccl_tree_copy(&h->c, nsccl_region(NSCCL_BUF_SEND, 0, h->B),
-                  nsccl_region(NSCCL_BUF_RECV, (size_t)h->me * h->B, h->B));
-  for (int c = 0; c < h->L->width; c++)
-    if (serves(h, c)) {
-      team_inter(h, c);
-      team_ag(h);
-    }
+  /* The own block first goes to its place in the output (nothing to do in place); a composed
+   * inter phase is an all-gather of its own, which puts it there. */
+  if (!composed(h)) {
+    nsccl_tree_copy(&h->c, nsccl_region(NSCCL_BUF_SEND, 0, h->B),
+                    nsccl_region(NSCCL_BUF_RECV, (size_t)h->me * h->B, h->B));
+    for (int c = 0; c < h->L->width; c++)
+      if (serves(h, c)) {
+        team_inter(h, c);
+        team_ag(h);
+      }
+  }
   intra_ag(h);
 }
 
 static void build_reducescatter(hier_t *h) {
   h->acc = NSCCL_BUF_SCRATCH;
   intra_rs(h, 0);
-  for (int c = 0; c < h->L->width; c++)
-    if (serves(h, c)) {
-      team_inter(h, c);
-      team_rs(h, 1);
-    }
+  if (!composed(h))
+    for (int c = 0; c < h->L->width; c++)
+      if (serves(h, c)) {
+        team_inter(h, c);
+        team_rs(h, 1);
+      }
 }
 
-nscclResult_t nsccl_hier_build(const struct nsccl_topo *topo, nsccl_algo_t inter, const nsccl_algo_opts_t *opts,
-                               nsccl_program_t *prog) {
+static nscclResult_t build(const struct nsccl_topo *topo, nsccl_algo_t inter, nsccl_algo_t intra,
+                           nsccl_hier_inter_fn fn, void *arg, const nsccl_algo_opts_t *opts, nsccl_program_t *prog) {
   const nsccl_topo_t *t = topo;
   if (!t) NSCCL_FAIL(nscclInvalidArgument, "hier: hierarchical schedules need a topology with groups");
   if (t->nranks != prog->nranks)
@@ -384,6 +414,9 @@ nscclResult_t nsccl_hier_build(const struct nsccl_topo *topo, nsccl_algo_t inter
   h.L = &L;
   h.coll = prog->args.coll;
   h.inter = inter;
+  h.intra = intra;
+  h.inter_fn = fn;
+  h.inter_arg = arg;
   h.me = prog->rank;
   nscclResult_t rc = nsccl_tree_ctx_init(&h.c, prog, opts);
   if (rc != nscclSuccess) {
@@ -416,5 +449,16 @@ nscclResult_t nsccl_hier_build(const struct nsccl_topo *topo, nsccl_algo_t inter
   nsccl_hier_layout_free(&L);
   nscclResult_t frc = nsccl_tree_ctx_finish(&h.c);
   NSCCL_CHECK(rc);
+  NSCCL_CHECK(h.inter_rc);
   return frc;
+}
+
+nscclResult_t nsccl_hier_build(const struct nsccl_topo *topo, nsccl_algo_t inter, const nsccl_algo_opts_t *opts,
+                               nsccl_program_t *prog) {
+  return build(topo, inter, NSCCL_ALGO_RING, NULL, NULL, opts, prog);
+}
+
+nscclResult_t nsccl_hier_build_with(const struct nsccl_topo *topo, nsccl_algo_t intra, nsccl_hier_inter_fn fn,
+                                    void *arg, const nsccl_algo_opts_t *opts, nsccl_program_t *prog) {
+  return build(topo, NSCCL_ALGO_RING, intra, fn, arg, opts, prog);
 }

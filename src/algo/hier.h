@@ -15,6 +15,7 @@
 #define NSCCL_ALGO_HIER_H
 
 #include "algo/algo.h"
+#include "algo/tree_internal.h"
 
 struct nsccl_topo;
 
@@ -49,5 +50,25 @@ int nsccl_hier_supported(const struct nsccl_topo *topo, nsccl_algo_t inter, nscc
 /* Build prog->rank's hierarchical program; errors name why the topology does not qualify. */
 nscclResult_t nsccl_hier_build(const struct nsccl_topo *topo, nsccl_algo_t inter, const nsccl_algo_opts_t *opts,
                                nsccl_program_t *prog);
+
+/* Composed schedules (algo/compose.c): the intra-group stages (intra: ring, or direct: every member
+ * sends each other member its set at once) of the hierarchical schedule
+ * around an inter-group phase that `fn` emits into c (the hazard-tracked context of prog: its steps
+ * get their dependencies on the intra stages from the bytes they touch). On entry to fn, and what fn
+ * must leave behind:
+ *   all-reduce      column local[me]'s block (of the vector cut into width blocks) holds the group's
+ *                   sum in RECV; fn leaves the whole column's sum there
+ *   all-gather      nothing done yet; fn leaves the blocks of every rank of local index local[me] in
+ *                   RECV at their places (its own included)
+ *   reduce-scatter  the group's sums of the blocks of local index local[me], group q's block at
+ *                   SCRATCH nsccl_hier_landing + q * B (B = count bytes); fn leaves this rank's total
+ *                   in RECV
+ * Needs groups of equal size (every rank serves exactly its own column). */
+typedef nscclResult_t (*nsccl_hier_inter_fn)(void *arg, nsccl_tree_ctx_t *c, const nsccl_hier_layout_t *L, int me);
+nscclResult_t nsccl_hier_build_with(const struct nsccl_topo *topo, nsccl_algo_t intra, nsccl_hier_inter_fn fn,
+                                    void *arg, const nsccl_algo_opts_t *opts, nsccl_program_t *prog);
+/* Where a composed reduce-scatter's landing area starts in SCRATCH: after the nranks blocks of B
+ * bytes the intra stage accumulates in. */
+static inline size_t nsccl_hier_landing(const nsccl_hier_layout_t *l, size_t B) { return (size_t)l->nranks * B; }
 
 #endif

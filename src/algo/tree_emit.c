@@ -191,6 +191,7 @@ static void emit_one(nsccl_tree_ctx_t *c, nsccl_step_kind_t kind, int peer, nscc
   collect(c, src2, false);
   collect(c, dst, true);
   add_dep(c, c->extra_dep);
+  for (uint32_t i = 0; i < c->n_extra; i++) add_dep(c, c->extra_deps[i]);
   if (c->oom) return;
   if (c->ndeps) qsort(c->deps, c->ndeps, sizeof(*c->deps), cmp_step); /* deps may be NULL when empty */
   uint32_t n = 0;

@@ -37,6 +37,10 @@ typedef struct {
   /* A step every emitted step also waits for (NSCCL_NO_STEP: none): lets a builder hold steps back
    * for ordering (algo/lanes.c gates one lane's phase behind another's) beyond the hazards. */
   nsccl_step_id_t extra_dep;
+  /* More steps every emitted step waits for (n_extra of them; NULL: none): a composed schedule
+   * (algo/compose.c) keeps the dependencies of the inner program it re-emits. */
+  const nsccl_step_id_t *extra_deps;
+  uint32_t n_extra;
 } nsccl_tree_ctx_t;
 
 nscclResult_t nsccl_tree_ctx_init(nsccl_tree_ctx_t *c, nsccl_program_t *prog, const nsccl_algo_opts_t *opts);

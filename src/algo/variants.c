@@ -16,7 +16,9 @@
  *           0x101 rd-mapped, 0x102 rabenseifner-mapped, 0x200 hier, 0x400 rdh, 0x401 swing-lat,
  *           0x402 swing-bw, 0x403 rdh-rd
  *   direct  0 auto, 1 oneshot, 2 rsag, 3 mesh, 4 mesh-oneshot, 0x200 hier,
- *           0x800.. files loaded at run time ("msccl:PATH", algo/msccl_variant.c; not in this table) */
+ *           0x800.. files loaded at run time ("msccl:PATH", algo/msccl_variant.c; not in this table)
+ *   any     0x1000 | a chip variant's id: that variant composed under intra-chip stages (several ranks
+ *           per chip, algo/compose.h; ring/dims, ring/kangaring, the mapped trees, Swing, RDH) */
 #define VARIANTS(X)                                                                                                    \
   X(ring)                                                                                                              \
   X(ring_topo)                                                                                                         \
@@ -42,7 +44,16 @@
   X(direct_rsag)                                                                                                       \
   X(direct_mesh)                                                                                                       \
   X(direct_mesh_oneshot)                                                                                               \
-  X(direct_hier)
+  X(direct_hier)                                                                                                       \
+  X(ring_dims_chips)                                                                                                   \
+  X(ring_kangaring_chips)                                                                                              \
+  X(tree_mapped_chips)                                                                                                 \
+  X(tree_rd_mapped_chips)                                                                                              \
+  X(tree_rabenseifner_mapped_chips)                                                                                    \
+  X(tree_swing_bw_chips)                                                                                               \
+  X(tree_swing_lat_chips)                                                                                              \
+  X(tree_rdh_chips)                                                                                                    \
+  X(tree_rdh_rd_chips)
 
 #define DECLARE(v) extern const nsccl_variant_t nsccl_variant_##v;
 VARIANTS(DECLARE)

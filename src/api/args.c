@@ -27,7 +27,8 @@ nscclResult_t nsccl_args_check_coll(const char *call, nsccl_coll_t coll, const v
   const char *cname = coll == NSCCL_COLL_ALLREDUCE ? "count" : coll == NSCCL_COLL_ALLGATHER ? "sendcount" : "recvcount";
   /* The largest buffer is count * elem (all-reduce) or count * nranks * elem (the others). */
   size_t mult = coll == NSCCL_COLL_ALLREDUCE ? elem : elem * n;
-  if (count > SIZE_MAX / mult)
+  size_t largest;
+  if (__builtin_mul_overflow(count, mult, &largest)) /* not count > SIZE_MAX / mult: a division per call */
     NSCCL_FAIL(nscclInvalidArgument, "%s: %s %zu x %zu bytes%s overflows size_t", call, cname, count, elem,
                coll == NSCCL_COLL_ALLREDUCE ? "" : " x nranks");
   if (count > 0 && !sendbuff) NSCCL_FAIL(nscclInvalidArgument, "%s: sendbuff is NULL with %s %zu", call, cname, count);

@@ -39,6 +39,13 @@
 #define YIELD_CONTENDED_NS   5000
 #define CONTENDED_HOLD_NS    50000000
 #define SPIN_POLLS_CONTENDED 2
+/* ...but a slow yield says only that something ran on this core, not that it was the peer: on a
+ * machine busy with other work, same-host ranks on two cores saw such yields every few
+ * milliseconds, and each wait then paid a sched_yield (0.3-1 us, or a time slice of the other work)
+ * for a message that was a few hundred nanoseconds away. When a poll only reads shared memory
+ * (nsccl_transport_polls_memory_only: ~10-20 ns, not a system call), a contended wait still
+ * spins this many polls, a few microseconds, about what the yield itself costs, before yielding. */
+#define SPIN_POLLS_CONTENDED_MEM 256
 
 /* Ranks of several hosts on one machine, at most two per PU (2 "hosts" x 2 ranks, 4 x 1 on 2
  * cores: oversubscribed 2): the rank a wait depends on runs on the other core or is the only other
@@ -208,6 +215,10 @@ nscclResult_t nsccl_fabric_run_plan(nsccl_fabric_t *f, const nsccl_fabric_plan_t
       continue;
     }
     if (++idle <= spins) continue;
+    if (idle == spins + 1 && spins == SPIN_POLLS_CONTENDED && nsccl_transport_polls_memory_only(f->tp)) {
+      spins = SPIN_POLLS_CONTENDED_MEM; /* for the rest of this collective */
+      continue;
+    }
     int64_t now = nsccl_now_ns();
     if (idle == spins + 1)
       idle_since = now;

@@ -81,6 +81,46 @@ static void intra_ring(hm_t *h, int reduce_too, double *piece_journey) {
   nsccl_model_step_end(m, maxG - 1, 1);
 }
 
+/* One direct exchange in every group at once (composed schedules, algo/compose.h): every position
+ * sends each other position a set (its own in an all-gather, the receiver's in a reduce-scatter,
+ * which the receiver reduces). *piece_journey (if not NULL): a piece's trip to the other positions
+ * on its own (alpha and its messages on one edge). */
+static void intra_direct(hm_t *h, int reduce_too, double *piece_journey) {
+  nsccl_model_t *m = h->m;
+  const nsccl_hier_layout_t *L = h->L;
+  double journey = 0;
+  int any = 0;
+  for (int g = 0; g < L->ngroups; g++) {
+    int G = L->size[g];
+    if (G < 2) continue;
+    any = 1;
+    double b = 0, pc = 1;
+    for (int j = 0; j < G; j++) {
+      double bj, pj;
+      intra_set(h, g, j, &bj, &pj);
+      if (bj > b) b = bj, pc = pj;
+    }
+    double k = msgs(h, pc, b);
+    for (int j = 0; j < G; j++) {
+      int src = L->members[L->first[g] + j];
+      for (int d = 1; d < G; d++) nsccl_model_flow(m, src, L->members[L->first[g] + (j + d) % G], b, k);
+      if (reduce_too) nsccl_model_reduce(m, src, (G - 1) * b);
+    }
+    int a = L->members[L->first[g]], z = L->members[L->first[g] + 1];
+    if (k > 0) journey = fmax(journey, m->alpha + (k / pc) * nsccl_model_msg_seconds(m, a, z, b / k));
+  }
+  if (!any) return;
+  if (piece_journey) *piece_journey = journey;
+  nsccl_model_step_end(m, 1, 0);
+}
+
+static void intra_stage(hm_t *h, nsccl_algo_t intra, int reduce_too, double *piece_journey) {
+  if (intra == NSCCL_ALGO_DIRECT)
+    intra_direct(h, reduce_too, piece_journey);
+  else
+    intra_ring(h, reduce_too, piece_journey);
+}
+
 /* Bytes of one position's set in a column's team: a share of the column's block (all-reduce) or
  * one rank's block. */
 static double inter_set(const hm_t *h) {
@@ -134,7 +174,17 @@ static void inter_phase(hm_t *h, nsccl_algo_t inter, int reduce_too) {
   }
 }
 
-nscclResult_t nsccl_model_hier(nsccl_model_t *m, nsccl_coll_t coll, nsccl_algo_t inter, double n) {
+/* The inter-group phase: the family's own pattern (inter), or a composed chip-level collective
+ * that takes chip_seconds (inter < 0, algo/compose.h). */
+static void inter_or_chips(hm_t *h, int inter, double chip_seconds, int reduce_too) {
+  if (inter >= 0)
+    inter_phase(h, (nsccl_algo_t)inter, reduce_too);
+  else if (reduce_too || h->coll != NSCCL_COLL_ALLREDUCE)
+    h->m->total += chip_seconds; /* all-reduce: one chip-level all-reduce, told once */
+}
+
+static nscclResult_t price_hier(nsccl_model_t *m, nsccl_coll_t coll, nsccl_algo_t intra, int inter, double chip_seconds,
+                                double n) {
   nsccl_hier_layout_t L;
   NSCCL_CHECK(nsccl_hier_layout(m->t, &L));
   hm_t h = {m, &L, coll, n, malloc((size_t)L.nranks)};
@@ -144,10 +194,10 @@ nscclResult_t nsccl_model_hier(nsccl_model_t *m, nsccl_coll_t coll, nsccl_algo_t
   }
   switch (coll) {
   case NSCCL_COLL_ALLREDUCE:
-    intra_ring(&h, 1, NULL);
-    inter_phase(&h, inter, 1);
-    inter_phase(&h, inter, 0);
-    intra_ring(&h, 0, NULL);
+    intra_stage(&h, intra, 1, NULL);
+    inter_or_chips(&h, inter, chip_seconds, 1);
+    inter_or_chips(&h, inter, chip_seconds, 0);
+    intra_stage(&h, intra, 0, NULL);
     break;
   case NSCCL_COLL_ALLGATHER: {
     /* The intra ring sends every piece as soon as it is there (per-piece dependencies): its own
@@ -155,19 +205,28 @@ nscclResult_t nsccl_model_hier(nsccl_model_t *m, nsccl_coll_t coll, nsccl_algo_t
      * overlap: the intra ring alone, or the inter phase and then its last piece's trip around the
      * group ring, whichever is longer (docs/model.md, "Hierarchical (EFA)"). */
     double t0 = m->total, journey = 0;
-    inter_phase(&h, inter, 0);
+    inter_or_chips(&h, inter, chip_seconds, 0);
     double inter_end = m->total;
     m->total = t0;
-    intra_ring(&h, 0, &journey);
+    intra_stage(&h, intra, 0, &journey);
     m->total = fmax(m->total, inter_end + journey);
     break;
   }
   default:
-    intra_ring(&h, 1, NULL);
-    inter_phase(&h, inter, 1);
+    intra_stage(&h, intra, 1, NULL);
+    inter_or_chips(&h, inter, chip_seconds, 1);
     break;
   }
   free(h.mark);
   nsccl_hier_layout_free(&L);
   return nscclSuccess;
+}
+
+nscclResult_t nsccl_model_hier(nsccl_model_t *m, nsccl_coll_t coll, nsccl_algo_t inter, double n) {
+  return price_hier(m, coll, NSCCL_ALGO_RING, (int)inter, 0, n);
+}
+
+nscclResult_t nsccl_model_hier_chips(nsccl_model_t *m, nsccl_coll_t coll, nsccl_algo_t intra, double chip_seconds,
+                                     double n) {
+  return price_hier(m, coll, intra, -1, chip_seconds, n);
 }

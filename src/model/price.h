@@ -145,5 +145,9 @@ void nsccl_model_step_reset_latency(nsccl_model_t *m);
 
 /* Hierarchical schedules (algo/hier.h) whose inter-group phase is `inter`; cost_hier.c. */
 nscclResult_t nsccl_model_hier(nsccl_model_t *m, nsccl_coll_t coll, nsccl_algo_t inter, double n);
+/* The same with a composed chip-level collective (algo/compose.h) in place of the inter-group
+ * phase, priced on its own at chip_seconds, and intra (ring or direct) inside the groups. */
+nscclResult_t nsccl_model_hier_chips(nsccl_model_t *m, nsccl_coll_t coll, nsccl_algo_t intra, double chip_seconds,
+                                     double n);
 
 #endif

@@ -231,6 +231,14 @@ nscclResult_t nsccl_fp_isend(nsccl_fp_t *fp, int peer, const void *buf, size_t l
 nscclResult_t nsccl_fp_eager_isend(nsccl_fp_t *fp, int peer, const void *buf, size_t len, uint64_t tag,
                                    nsccl_xfer_t *x) {
   fp_peer_t *p = &fp->peers[peer];
+  /* One fragment and a free slot (the common case): no request record to fill. */
+  slot_hdr_t *s = !p->sq_head && len <= SLOT_PAYLOAD ? free_slot(p) : NULL;
+  if (s) {
+    if (len) memcpy((unsigned char *)s + SLOT_HDR, buf, len);
+    publish(p, s, tag, len, len);
+    fp_finish(x, nscclSuccess, len);
+    return nscclSuccess;
+  }
   fp_req_t local = {NULL, NULL, buf, len, 0, tag, x, 0, 0, {0}, {0}};
   if (!p->sq_head && try_write(p, &local)) {
     fp_finish(x, nscclSuccess, len);
@@ -261,13 +269,28 @@ static inline void consumed_one(fp_peer_t *p, unsigned char *ring) {
   }
 }
 
-/* If the next fragment from peer is a whole data message with r's tag, deliver it to r now. */
-static int take_head(nsccl_fp_t *fp, int peer, fp_peer_t *p, const fp_req_t *r) {
+/* If the next fragment from peer is a whole data message with this tag, deliver it now into buf
+ * (len bytes of room; reduced with red when red->fn is set) and complete x. The receive needs no
+ * request record: this is the common case of a small message that arrived first. */
+static int take_head(nsccl_fp_t *fp, int peer, fp_peer_t *p, void *buf, size_t len, uint64_t tag,
+                     const nsccl_recv_reduce_t *red, nsccl_xfer_t *x) {
   unsigned char *ring = ring_of(fp->seg, peer);
   const slot_hdr_t *s = slot_of(ring, p->tail);
   if (__atomic_load_n(&s->seq, __ATOMIC_ACQUIRE) != p->tail + 1) return 0;
-  if (s->tag != r->tag || (s->len & FP_CTRL_MASK) || s->len != s->total) return 0;
-  deliver(fp, r, (const unsigned char *)s + SLOT_HDR, s->len);
+  if (s->tag != tag || (s->len & FP_CTRL_MASK) || s->len != s->total) return 0;
+  const unsigned char *data = (const unsigned char *)s + SLOT_HDR;
+  size_t n = s->len;
+  nscclResult_t st = nscclInvalidUsage; /* truncation, as FI_ETRUNC */
+  if (n <= len) {
+    st = nscclSuccess;
+    if (red && red->fn) {
+      fp->stats.reduced++;
+      if (n) st = red->fn(red->ctx, buf, red->src, data, n);
+    } else if (n) {
+      memcpy(buf, data, n);
+    }
+  }
+  fp_finish(x, st, st == nscclSuccess ? n : 0);
   consumed_one(p, ring);
   return 1;
 }
@@ -275,6 +298,8 @@ static int take_head(nsccl_fp_t *fp, int peer, fp_peer_t *p, const fp_req_t *r) 
 nscclResult_t nsccl_fp_irecv(nsccl_fp_t *fp, int peer, void *buf, size_t len, uint64_t tag,
                              const nsccl_recv_reduce_t *red, nsccl_xfer_t *x) {
   fp_peer_t *p = &fp->peers[peer];
+  /* Nothing unexpected is queued from peer and its next message may be this one. */
+  if (!p->uq_head && !p->rx_busy && take_head(fp, peer, p, buf, len, tag, red, x)) return nscclSuccess;
   fp_req_t local = {NULL, buf, NULL, len, 0, tag, x, 0, 0, {0}, {0}};
   if (red && red->fn) local.red = *red;
   for (fp_msg_t **pm = &p->uq_head, *prev = NULL; *pm; prev = *pm, pm = &(*pm)->next) {
@@ -293,7 +318,7 @@ nscclResult_t nsccl_fp_irecv(nsccl_fp_t *fp, int peer, void *buf, size_t len, ui
   }
   /* The message may be next in the peer's ring already (the peer was a little ahead): take it
    * from its slot now, copied or reduced where it lies, with no receive record and no poll. */
-  if (!p->rx_busy && take_head(fp, peer, p, &local)) return nscclSuccess;
+  if (!p->rx_busy && take_head(fp, peer, p, buf, len, tag, red, x)) return nscclSuccess;
   fp_req_t *r = fp_req_get(fp);
   if (!r) NSCCL_FAIL(nscclSystemError, "transport: out of memory posting a receive from rank %d", peer);
   *r = local;

@@ -84,6 +84,10 @@ void nsccl_transport_deregister(nsccl_transport_t *t, uint64_t id);
  * seen (>= 0) or a negative nscclResult_t on a transport error (e.g. a peer went away). Never
  * blocks; callers that find nothing to do should yield (sched_yield) before polling again. */
 int nsccl_transport_progress(nsccl_transport_t *t);
+/* 1 when a progress call now only reads shared memory (the same-host fast path, nothing posted to
+ * libfabric): a poll then costs nanoseconds, not a system call, which the engine's idle policy
+ * weighs against a sched_yield. */
+int nsccl_transport_polls_memory_only(const nsccl_transport_t *t);
 /* A liveness check progress calls first, every time: a non-success result fails the call, so that
  * transfers with a peer known to be gone stop at once instead of waiting for the provider or the
  * timeout. check(ctx, record) must be cheap and thread-safe (bootstrap/liveness.h) and records its

@@ -365,13 +365,19 @@ nscclResult_t nsccl_transport_irecv_reduce(nsccl_transport_t *t, int peer, void 
   return post_xfer(t, NSCCL_FRAG_RECV, peer, dst, len, tag, red, 0, x);
 }
 
-static int progress_all(nsccl_transport_t *t, int quiet, nscclResult_t *err) {
-  int ncomp = nsccl_fp_progress(t->fp);
-  /* Nothing posted to libfabric: its completion queues have nothing for us (messages sent to us
-   * wait in the provider until we post their receives, which then get polled). */
+/* Nothing posted to libfabric: its completion queues have nothing for us (messages sent to us
+ * wait in the provider until we post their receives, which then get polled). */
+static int provider_idle(const nsccl_transport_t *t) {
   int idle = !t->posted;
   for (int i = 0; i < t->nprovs && idle; i++) idle = !t->provs[i].dq_head[0] && !t->provs[i].dq_head[1];
-  if (idle && t->fp) return ncomp;
+  return idle;
+}
+
+int nsccl_transport_polls_memory_only(const nsccl_transport_t *t) { return t && t->fp && provider_idle(t); }
+
+static int progress_all(nsccl_transport_t *t, int quiet, nscclResult_t *err) {
+  int ncomp = nsccl_fp_progress(t->fp);
+  if (t->fp && provider_idle(t)) return ncomp;
   for (int i = 0; i < t->nprovs; i++) {
     nsccl_tp_prov_t *p = &t->provs[i];
     nscclResult_t e = poll_cq(t, p, quiet, &ncomp);

@@ -45,6 +45,21 @@ static const struct {
      * all-gather phases, "Lanes ... and Mesh", "On a torus"; Bruck on trn3-u144, 38% high at
      * 1 MiB, since its last step runs beside the one whose blocks it sends, "Bruck's last step".) */
     {"trn2-16-lnc2", "tree/hier"},
+    /* trn2-16-lnc2, the composed chip variants (algo/compose.h; medians 1.4-6.5%): all-gather at
+     * 16 MiB priced low where the intra-chip exchange's messages take the DMA engines the chip
+     * variant's messages need (tree/swing-bw-chips 46.9 / 95.2 us, ring/kangaring-chips 62.4 /
+     * 110.5 us); all-reduce priced high at 16-128 MiB and 1 GiB, where the price adds the three
+     * stages one after another and the simulator pipelines them chunk by chunk
+     * (tree/rabenseifner-mapped-chips 333.5 / 229.3 us at 16 MiB, tree/rdh-chips 352.2 / 268.4,
+     * ring/dims-chips 2,618 / 1,961 us at 128 MiB), and tree/rdh-rd-chips low at 1 GiB (29,690 /
+     * 43,072 us: its whole-vector exchanges' scratch slots). docs/model.md, "Composed chip
+     * schedules". */
+    {"trn2-16-lnc2", "ring/dims-chips"},
+    {"trn2-16-lnc2", "ring/kangaring-chips"},
+    {"trn2-16-lnc2", "tree/rabenseifner-mapped-chips"},
+    {"trn2-16-lnc2", "tree/swing-bw-chips"},
+    {"trn2-16-lnc2", "tree/rdh-chips"},
+    {"trn2-16-lnc2", "tree/rdh-rd-chips"},
 };
 
 static int is_known(const char *preset, const char *variant) {
@@ -194,9 +209,11 @@ static const struct {
     {"trn2-16x4-efa", NSCCL_COLL_ALLREDUCE, (size_t)2 << 20},
     /* trn2-16-lnc2's all-reduce at 128 KiB: direct/mesh (priced 9.93 us, simulated 10.54) is
      * picked over direct/rsag (priced 10.40, simulated 9.95, 5.9% faster), both within 6% of the
-     * simulator. (Mesh priced high lost the 128 KiB and 16 MiB all-gathers and the 128 MiB and
-     * 1 GiB all-reduces until its all-gather became an all-gather phase; it is picked there now
-     * and is the best; this size, right while Mesh was priced high, turned then.) */
+     * simulator; right while Mesh was priced high, it turned when Mesh's all-gather became an
+     * all-gather phase. That took the 128 KiB, 512 KiB and 1 MiB all-gathers off this list (Mesh,
+     * priced high, lost to direct and tree/swing-bw-chips there; it is picked now, the best); the
+     * composed chip variants took the 16 MiB all-gather and the 128 MiB and 1 GiB all-reduces
+     * (docs/model.md, "Agreement with the simulator"). */
     {"trn2-16-lnc2", NSCCL_COLL_ALLREDUCE, (size_t)128 << 10},
 };
 

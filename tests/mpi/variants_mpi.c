@@ -3,7 +3,8 @@
  * the bytes over this machine's transport (shm or tcp). Each variant is forced through
  * nscclConfig_t.algo; all-gather, reduce-scatter and all-reduce of int32 sums and float max, several
  * sizes (not divisible by the ranks, several chunks), in place and out of place, are compared with
- * what MPI computes on the same inputs.
+ * what MPI computes on the same inputs. With several ranks per chip the composed chip variants
+ * (algo/compose.h) must be among them.
  *
  *   NSCCL_SCHED_TOPO=torus:dims=3x3,... mpirun -n 9 variants_mpi */
 #include <mpi.h>
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "algo/compose.h"
 #include "algo/variant.h"
 #include "nsccl.h"
 #include "topologies/topo.h"
@@ -83,7 +85,7 @@ int main(int argc, char **argv) {
     MPI_Abort(MPI_COMM_WORLD, 2);
   }
   nscclUniqueId id;
-  int ran = 0;
+  int ran = 0, composed = 0;
   for (int i = 0; i < nsccl_variant_count(); i++) {
     const nsccl_variant_t *v = nsccl_variant_at(i);
     if (!strchr(v->name, '/') || v->id == 0) continue; /* the families' defaults run in coll_mpi */
@@ -111,11 +113,19 @@ int main(int argc, char **argv) {
           for (int ip = 0; ip < 2; ip++) run(comm, v->name, coll, counts[c], fl, ip);
       nscclCommDestroy(comm);
       ran++;
+      composed += (v->id & NSCCL_VARIANT_CHIPS) != 0;
     }
+  }
+  /* Several ranks per chip: the composed chip variants must be among those that ran. */
+  if (t->ranks_per_chip > 1 && composed == 0) {
+    failures++;
+    if (rank == 0) fprintf(stderr, "variants_mpi: no composed chip variant applies to %s\n", t->name);
   }
   int all = 0;
   MPI_Allreduce(&failures, &all, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
-  if (rank == 0) printf("variants_mpi: %d (variant, collective) pairs on %s, %d failures\n", ran, t->name, all);
+  if (rank == 0)
+    printf("variants_mpi: %d (variant, collective) pairs (%d composed) on %s, %d failures\n", ran, composed, t->name,
+           all);
   nsccl_topo_free(t);
   MPI_Finalize();
   return all ? 1 : 0;

@@ -239,6 +239,64 @@ static int body_pull(pair_ctx_t *c) {
   return 0;
 }
 
+/* Messages already at the head of the ring when their receive is posted are taken from the slot
+ * by the post itself (no progress call in between): a plain one, one reduced into dst (checked
+ * byte by byte against the sum of the two patterns), an empty one and one longer than its receive
+ * (nscclInvalidUsage, and the pair stays usable). One slot holds 8160 bytes, so 8161 takes two
+ * fragments: it is not taken at the post, and arrives through progress. */
+enum { HEAD_N = 5 };
+static const size_t head_len[HEAD_N] = {24, 8160, 0, 100, 8161};
+static const size_t head_room[HEAD_N] = {24, 8160, 0, 50, 8161}; /* the receive's room */
+
+static int body_ring_head(pair_ctx_t *c) {
+  unsigned char *sb[HEAD_N], *mine[HEAD_N], *rb[HEAD_N];
+  nsccl_xfer_t x[HEAD_N];
+  if (enable(c)) return 1;
+  for (int k = 0; k < HEAD_N; k++) {
+    sb[k] = malloc(head_len[k] + 1), mine[k] = malloc(head_len[k] + 1), rb[k] = malloc(head_len[k] + 1);
+    pattern_fill(sb[k], head_len[k], c->rank, 1400 + (uint64_t)k);
+    pattern_fill(mine[k], head_len[k], c->rank, 1500 + (uint64_t)k);
+  }
+  if (c->rank == 1) {
+    for (int k = 0; k < HEAD_N; k++)
+      if (nsccl_transport_isend(c->t, 0, sb[k], head_len[k], 1400 + (uint64_t)k, &x[k])) return fail(c, "isend", k, 0);
+    int w = wait_xfers(c->t, x, HEAD_N, 10000);
+    if (w) return fail(c, "sends", w, 0);
+    if (pair_signal(c)) return fail(c, "signal", 0, 0);
+  } else {
+    if (pair_wait(c)) return fail(c, "wait for the sender", 0, 0);
+    nsccl_transport_stats_t before, after;
+    nsccl_transport_stats(c->t, &before);
+    for (int k = 0; k < HEAD_N; k++) {
+      nsccl_recv_reduce_t red = {add_u8, NULL, mine[k]};
+      int reduce = k == 1;
+      nscclResult_t rc =
+          reduce ? nsccl_transport_irecv_reduce(c->t, 1, rb[k], head_room[k], 1400 + (uint64_t)k, &red, &x[k])
+                 : nsccl_transport_irecv(c->t, 1, rb[k], head_room[k], 1400 + (uint64_t)k, &x[k]);
+      if (rc) return fail(c, "irecv", k, rc);
+      if (k < HEAD_N - 1 && !x[k].done) return fail(c, "a message at the ring head not taken by its post", k, 0);
+    }
+    int w = wait_xfers(c->t, x, HEAD_N, 10000);
+    if (w) return fail(c, "receives", w, 0);
+    nsccl_transport_stats(c->t, &after);
+    if (after.fp_reduced - before.fp_reduced != 1)
+      return fail(c, "reduced receives", (long)(after.fp_reduced - before.fp_reduced), 1);
+    if (x[3].status != nscclInvalidUsage)
+      return fail(c, "status of the truncated receive", x[3].status, nscclInvalidUsage);
+    for (int k = 0; k < HEAD_N; k++) {
+      if (k == 3) continue;
+      if (x[k].status || x[k].bytes != head_len[k]) return fail(c, "status / bytes of message", k, (long)x[k].bytes);
+      for (size_t b = 0; b < head_len[k]; b++) {
+        unsigned char want = pattern_byte(1, 1400 + (uint64_t)k, b);
+        if (k == 1) want = (unsigned char)(want + pattern_byte(0, 1500 + (uint64_t)k, b));
+        if (rb[k][b] != want) return fail(c, "wrong byte (message, index)", k, (long)b);
+      }
+    }
+  }
+  for (int k = 0; k < HEAD_N; k++) free(sb[k]), free(mine[k]), free(rb[k]);
+  return pair_exchange(c, 40, 1600); /* still usable */
+}
+
 /* Unawaited sends (nsccl_transport_isend_unawaited) go by CMA above NSCCL_SHM_RNDV_MIN (4 KiB
  * here) and awaited ones of the same size through the rings; contents intact either way. */
 static int body_unawaited(pair_ctx_t *c) {
@@ -343,6 +401,7 @@ Test(fastpath, unawaited_sends_by_rendezvous, .timeout = 60) {
   run(body_unawaited, 1);
   unsetenv("NSCCL_SHM_RNDV_MIN");
 }
+Test(fastpath, messages_taken_at_the_ring_head, .timeout = 60) { run(body_ring_head, 1); }
 Test(fastpath, pair_calibration_sets_thresholds, .timeout = 60) { run(body_pair_calibrate, 1); }
 Test(fastpath, eager_limit_override, .timeout = 60) {
   setenv("NSCCL_SHM_EAGER_MAX", "8192", 1);
