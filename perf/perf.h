@@ -31,6 +31,7 @@ typedef struct {
   int calibrate;
   const char *topo_out; /* --calibrate: where the host topology file goes */
   int quiet;            /* no progress line */
+  int silent;           /* the sweep prints no table (--calibrate prints its own, merged over rounds) */
   double time_budget;   /* seconds per (size, placement) before iterations are cut; 0: none */
   int median;           /* report the median iteration instead of the mean */
   int registered;       /* buffers from nscclMemAlloc, registered with the communicator */

@@ -15,6 +15,7 @@
  *   gamma: nsccl_reduce (the reduce kernels) summing two float arrays of 32 MiB, on every rank at
  *          once (ranks share the machine's cores and memory as in a collective), the median rank.
  * Every rank measures; times are the slowest rank's per iteration, the median over iterations.
+ * Probes and the sweep the model is checked against run in interleaved rounds (perf_calibrate).
  * Across several hosts (the bootstrap's host names) the probes run twice: on the ranks of each host
  * (all hosts at once) for the same-host keys, then on one rank per host for the network's latency
  * and NIC bandwidth (`network_latency`, `nic_bandwidth`), which the runtime's host topology takes
@@ -149,10 +150,14 @@ static nscclComm_t probe_comm(const char *algo, MPI_Comm mc, int rank, int nrank
   return c;
 }
 
-/* The probes of one crossbar (all ranks of one host) or of the network (one rank per host). */
+/* The probes of one crossbar (all ranks of one host) or of the network (one rank per host): their
+ * communicators stay open over every round, so that a round costs only its timings. */
 typedef struct {
   int n;                                   /* ranks probed */
-  double t_tree, t_direct, t_bw0, t_large; /* probe times, s */
+  MPI_Comm mc;                             /* their MPI communicator */
+  nscclComm_t ring, tree, direct;          /* n > 1: one communicator per probed algorithm */
+  double r[4][ROUNDS];                     /* per round: tree, direct, ring small, ring large (s) */
+  double t_tree, t_direct, t_bw0, t_large; /* probe times: medians of the round medians, s */
   double alpha, lat, bw;                   /* fitted: s per message, s per dependent step, B/s */
 } probe_t;
 
@@ -175,32 +180,51 @@ static void probe_fit(probe_t *f) {
   if (beta > 0) f->bw = 1.0 / beta;
 }
 
-/* Time the probes on the n ranks of mc (this one is `rank` of them), whatever --algo says. */
-static void probe_run(MPI_Comm mc, int rank, int n, probe_t *f) {
+/* The probes on the n ranks of mc (this one is `rank` of them), whatever --algo says. */
+static void probe_open(MPI_Comm mc, int rank, int n, probe_t *f) {
   memset(f, 0, sizeof(*f));
-  f->n = n;
-  if (n > 1) {
-    nscclComm_t ring = probe_comm("ring", mc, rank, n), tree = probe_comm("tree", mc, rank, n);
-    nscclComm_t direct = probe_comm("direct", mc, rank, n);
-    /* Interleaved rounds, the median of each probe's round medians: on a loaded machine a probe's
-     * median moves 2-4x from one second to the next (one or two context switches per step), and
-     * probes timed minutes apart would be fitted against each other on different machines. */
-    double r[4][ROUNDS];
-    for (int k = 0; k < ROUNDS; k++) {
-      r[0][k] = time_allgather(tree, mc, sizeof(float) * (size_t)n, 200 / ROUNDS, n);
-      r[1][k] = time_allgather(direct, mc, sizeof(float) * (size_t)n, 200 / ROUNDS, n);
-      r[2][k] = time_allgather(ring, mc, SMALL_BW, 50 / ROUNDS, n);
-      r[3][k] = time_allgather(ring, mc, LARGE_BW, 50 / ROUNDS, n);
-    }
-    f->t_tree = median(r[0], ROUNDS), f->t_direct = median(r[1], ROUNDS);
-    f->t_bw0 = median(r[2], ROUNDS), f->t_large = median(r[3], ROUNDS);
+  f->n = n, f->mc = mc;
+  if (n < 2) return;
+  f->ring = probe_comm("ring", mc, rank, n);
+  f->tree = probe_comm("tree", mc, rank, n);
+  f->direct = probe_comm("direct", mc, rank, n);
+}
+
+/* Round k of the probes (a fifth of their iterations). */
+static void probe_round(probe_t *f, int k) {
+  if (f->n < 2) return;
+  f->r[0][k] = time_allgather(f->tree, f->mc, sizeof(float) * (size_t)f->n, 200 / ROUNDS, f->n);
+  f->r[1][k] = time_allgather(f->direct, f->mc, sizeof(float) * (size_t)f->n, 200 / ROUNDS, f->n);
+  f->r[2][k] = time_allgather(f->ring, f->mc, SMALL_BW, 50 / ROUNDS, f->n);
+  f->r[3][k] = time_allgather(f->ring, f->mc, LARGE_BW, 50 / ROUNDS, f->n);
+}
+
+/* The median of each probe's round medians, the communicators closed, the fit. */
+static void probe_close(probe_t *f) {
+  if (f->n > 1) {
+    f->t_tree = median(f->r[0], ROUNDS), f->t_direct = median(f->r[1], ROUNDS);
+    f->t_bw0 = median(f->r[2], ROUNDS), f->t_large = median(f->r[3], ROUNDS);
     /* With 2 ranks both probes are the same exchange of one message: one estimate from both. */
-    if (n == 2) f->t_tree = f->t_direct = 0.5 * (f->t_tree + f->t_direct);
-    nscclCommDestroy(ring);
-    nscclCommDestroy(tree);
-    nscclCommDestroy(direct);
+    if (f->n == 2) f->t_tree = f->t_direct = 0.5 * (f->t_tree + f->t_direct);
+    nscclCommDestroy(f->ring);
+    nscclCommDestroy(f->tree);
+    nscclCommDestroy(f->direct);
   }
+  f->ring = f->tree = f->direct = NULL;
+  f->mc = MPI_COMM_NULL;
   probe_fit(f);
+}
+
+/* The sweep's rows of every round, merged into rounds[0]: per row and placement the median of the
+ * round times (rank 0; every round ran the same sizes with the same selector, so rows align). */
+static void merge_rounds(perf_rows_t *rounds) {
+  for (int i = 0; i < rounds[0].n; i++)
+    for (int ip = 0; ip < 2; ip++) {
+      double t[ROUNDS];
+      for (int k = 0; k < ROUNDS; k++) t[k] = rounds[k].v[i].time_us[ip];
+      rounds[0].v[i].time_us[ip] = median(t, ROUNDS);
+    }
+  for (int k = 1; k < ROUNDS; k++) free(rounds[k].v);
 }
 
 static void probe_print(const char *what, const probe_t *f) {
@@ -209,6 +233,12 @@ static void probe_print(const char *what, const probe_t *f) {
          "#   %s: ring all-gather of %zu KiB %.1f us, of %zu KiB %.1f us -> bandwidth %.3f GB/s\n",
          what, f->n, f->n, f->t_tree * 1e6, f->t_direct * 1e6, f->alpha * 1e6, f->lat * 1e6, what, SMALL_BW >> 10,
          f->t_bw0 * 1e6, LARGE_BW >> 10, f->t_large * 1e6, f->bw / 1e9);
+  /* probe_close sorted each probe's round medians: the spread is the first and the last. */
+  printf("#   %s: the %d round medians ranged over tree %.1f-%.1f us, direct %.1f-%.1f us, %zu KiB %.1f-%.1f us, "
+         "%zu KiB %.1f-%.1f us\n",
+         what, ROUNDS, f->r[0][0] * 1e6, f->r[0][ROUNDS - 1] * 1e6, f->r[1][0] * 1e6, f->r[1][ROUNDS - 1] * 1e6,
+         SMALL_BW >> 10, f->r[2][0] * 1e6, f->r[2][ROUNDS - 1] * 1e6, LARGE_BW >> 10, f->r[3][0] * 1e6,
+         f->r[3][ROUNDS - 1] * 1e6);
 }
 
 /* Ranks in equal contiguous blocks per host (how mpirun and the namespace harness place them)? */
@@ -231,27 +261,50 @@ int perf_calibrate(const perf_opts_t *o, nscclComm_t comm, int rank, int nranks)
     return 1;
   }
   /* Same host: the ranks of each host at once (as in a collective, hosts share what they share),
-   * the slowest host's times. Network: one rank per host (the first of each), alone. */
+   * the slowest host's times. Network: one rank per host (the first of each), alone. Then the
+   * sweep. All three in ROUNDS interleaved rounds (probes, then the sweep with a fifth of its
+   * iterations), each time the median of the round medians: on this kind of machine a probe's
+   * median moves 2-4x from one second to the next, and probes and rows timed minutes apart would
+   * compare two different machines (docs/performance.md, "Between hosts"). */
   probe_t local, net;
   memset(&net, 0, sizeof(net));
+  MPI_Comm lc = MPI_COMM_NULL, nc = MPI_COMM_NULL;
+  int lr = rank;
   if (nhosts == 1) {
-    probe_run(MPI_COMM_WORLD, rank, nranks, &local);
+    probe_open(MPI_COMM_WORLD, rank, nranks, &local);
   } else {
-    MPI_Comm lc, nc;
     MPI_Comm_split(MPI_COMM_WORLD, comm->host_of_rank[rank], rank, &lc);
-    int lr;
     MPI_Comm_rank(lc, &lr);
-    probe_run(lc, lr, rph, &local);
+    probe_open(lc, lr, rph, &local);
+    MPI_Comm_split(MPI_COMM_WORLD, lr == 0 ? 0 : MPI_UNDEFINED, rank, &nc);
+    if (lr == 0) probe_open(nc, rank / rph, nhosts, &net);
+  }
+  perf_opts_t so = *o;
+  so.silent = 1;
+  so.iters = (o->iters + ROUNDS - 1) / ROUNDS;
+  if (so.iters < 3) so.iters = 3;
+  so.time_budget = o->time_budget / ROUNDS;
+  perf_rows_t rounds[ROUNDS];
+  memset(rounds, 0, sizeof(rounds));
+  for (int k = 0; k < ROUNDS; k++) {
+    probe_round(&local, k);
+    if (nc != MPI_COMM_NULL) probe_round(&net, k);
+    MPI_Barrier(MPI_COMM_WORLD);
+    perf_sweep(&so, comm, rank, nranks, NULL, &rounds[k]);
+  }
+  probe_close(&local);
+  if (nhosts > 1) {
     MPI_Allreduce(MPI_IN_PLACE, &local.t_tree, 4, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
     probe_fit(&local);
     MPI_Comm_free(&lc);
-    MPI_Comm_split(MPI_COMM_WORLD, lr == 0 ? 0 : MPI_UNDEFINED, rank, &nc);
-    if (lr == 0) {
-      probe_run(nc, rank / rph, nhosts, &net);
+    if (nc != MPI_COMM_NULL) {
+      probe_close(&net);
       MPI_Comm_free(&nc);
     }
     MPI_Bcast(&net, sizeof(net), MPI_BYTE, 0, MPI_COMM_WORLD);
   }
+  if (rank == 0) merge_rounds(rounds);
+  perf_rows_t rows = rounds[0];
   double alpha = local.alpha, link_lat = local.lat;
   double link_bw = local.bw > 0 ? local.bw : NSCCL_HOST_DEFAULT_LINK_BW;
   double net_lat = NSCCL_HOST_DEFAULT_NET_LAT, net_bw = NSCCL_HOST_DEFAULT_NET_BW;
@@ -312,12 +365,12 @@ int perf_calibrate(const perf_opts_t *o, nscclComm_t comm, int rank, int nranks)
     }
   }
   MPI_Bcast(&ok, 1, MPI_INT, 0, MPI_COMM_WORLD);
-  if (!ok) return 1;
+  if (!ok) {
+    free(rows.v);
+    return 1;
+  }
 
-  /* The sweep, measured as without --calibrate; rank 0 then compares each row with the model. */
-  perf_rows_t rows;
-  memset(&rows, 0, sizeof(rows));
-  perf_sweep(o, comm, rank, nranks, NULL, &rows);
+  /* Rank 0 compares each row of the sweep with the model. */
   if (rank == 0) {
     nsccl_topo_t *topo = NULL;
     if (nsccl_topo_load(o->topo_out, &topo) != nscclSuccess) {
@@ -325,7 +378,10 @@ int perf_calibrate(const perf_opts_t *o, nscclComm_t comm, int rank, int nranks)
       free(rows.v);
       return 1;
     }
-    printf("#\n# Model against measurement (out-of-place and in-place rows; predicted for the algorithm run)\n");
+    printf(
+        "#\n# Model against measurement (out-of-place and in-place rows; predicted for the algorithm run; measured:\n"
+        "# per placement the median over %d rounds of %d iterations each, interleaved with the probes' rounds)\n",
+        ROUNDS, so.iters);
     printf("# %14s %10s %7s %12s %12s %12s %8s\n", "collective", "size(B)", "algo", "measured(us)", "model(us)",
            "runtime(us)", "error");
     for (int i = 0; i < rows.n; i++) {

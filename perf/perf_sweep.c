@@ -266,7 +266,7 @@ int perf_sweep(const perf_opts_t *o, nscclComm_t comm, int rank, int nranks, FIL
   rows->buffer_bytes = smax + rmax;
   perf_floor_t floor;
   perf_floor_measure(smax > rmax ? smax : rmax, rank, nranks, &floor);
-  if (rank == 0) perf_floor_print(&floor, nranks);
+  if (rank == 0 && !o->silent) perf_floor_print(&floor, nranks);
   prime(o, plans, nplan, sbuf, rbuf, comm, rank);
 
   int done = 0, tty = isatty(2);
@@ -275,7 +275,7 @@ int perf_sweep(const perf_opts_t *o, nscclComm_t comm, int rank, int nranks, FIL
     if (!nplan[k]) continue;
     nsccl_coll_t coll = perf_coll_order[k];
     double bf = perf_bus_factor(coll, nranks);
-    if (rank == 0) print_header(o, coll, nranks);
+    if (rank == 0 && !o->silent) print_header(o, coll, nranks);
     for (int i = 0; i < nplan[k]; i++) {
       const perf_shape_t *s = &plans[k][i];
       perf_row_t row;
@@ -295,6 +295,10 @@ int perf_sweep(const perf_opts_t *o, nscclComm_t comm, int rank, int nranks, FIL
         rows->v = realloc(rows->v, (size_t)rows->cap * sizeof(perf_row_t));
       }
       rows->v[rows->n++] = row;
+      if (o->silent) {
+        rows->wrong += row.wrong[0] + row.wrong[1];
+        continue;
+      }
       printf("  %10zu %12zu %8s %6s %6d", s->bytes, s->count, nsccl_type_name(o->dtype),
              coll == NSCCL_COLL_ALLGATHER ? "none" : nsccl_op_name(o->op), -1);
       for (int ip = 0; ip < 2; ip++) {

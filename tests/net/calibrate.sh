@@ -6,7 +6,9 @@
 # (the one-rank-per-host step, minus alpha and the same-host link latency, at least 1 ns); the
 # topology loader must take it (nsccl-model), and the runtime must price with it when
 # NSCCL_HOST_TOPO names it (its INIT log says so), and with 4 ranks on 2-3 PUs the INIT log must
-# say that waits yield (hosts sharing the machine). Exit 77 where namespaces cannot be made.
+# say that waits yield (hosts sharing the machine). The probes' rounds are interleaved with the
+# sweep's: the printed probe time must lie within its printed rounds. Exit 77 where namespaces
+# cannot be made.
 #   calibrate.sh NSCCL_PERF NSCCL_MODEL
 set -u
 perf=$1 model=$2
@@ -35,6 +37,17 @@ grep -q '^ranks_per_host = 2$' "$tmp/host.conf" || fail "the file does not descr
 for k in endpoint_overhead link_bandwidth reduce_bandwidth network_latency nic_bandwidth; do
   awk -v k="$k" '$1 == k && $3 + 0 > 0 { ok = 1 } END { exit !ok }' "$tmp/host.conf" || fail "$k missing or not > 0"
 done
+# The probes run in rounds interleaved with the sweep; each printed probe time is the median of its
+# round medians (at 2 ranks the mean of the tree and the direct probe's, the same exchange), so it
+# must lie within the printed range of those rounds.
+spread=$(sed -n 's/^#   network (one rank per host): the [0-9]* round medians ranged over tree \([0-9.]*\)-\([0-9.]*\) us, direct \([0-9.]*\)-\([0-9.]*\) us.*/\1 \2 \3 \4/p' "$tmp/out")
+[ -n "$spread" ] || fail "no range of the network probe's rounds"
+tree=$(sed -n 's/^#   network (one rank per host), 2 ranks: tree all-gather of 2 floats \([0-9.]*\) us.*/\1/p' "$tmp/out")
+awk -v t="$tree" -v s="$spread" 'BEGIN { split(s, r, " "); lo = r[1] < r[3] ? r[1] : r[3]; hi = r[2] > r[4] ? r[2] : r[4]
+  exit !(t + 0.06 >= lo && t - 0.06 <= hi) }' ||
+  fail "the network probe's time $tree us is outside its rounds' range (tree, direct: $spread us)"
+grep -q '^# per placement the median over [0-9]* rounds of [0-9]* iterations each' "$tmp/out" ||
+  fail "the model table does not say how the rows were measured"
 # The fit, from the printed network probe (2 hosts: one step = the tree probe) and the file's
 # alpha and link latency, to the printed precision (probe times to 0.01 us).
 step=$(sed -n 's/^#   network (one rank per host), 2 ranks: tree all-gather of 2 floats \([0-9.]*\) us.*/\1/p' "$tmp/out")
