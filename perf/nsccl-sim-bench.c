@@ -54,7 +54,8 @@ static int usage(FILE *f, int code) {
              "  --budget N        packets per run before packets grow, or unlimited\n"
              "  --chunk BYTES     the builders' pipelining chunk (default the library's)\n"
              "  --quiet           only the summary lines\n"
-             "  --model           time the cost model (every offered variant, then the selector) instead\n"
+             "  --model           time the cost model (every offered variant, then the selector) instead;\n"
+             "                    with --algo only that family or variant, and no selector row\n"
              "  -h, --help        this text\n"
              "\n"
              "Example: nsccl-sim-bench --topo trn2-u64 --coll allreduce --algo ring --sizes 10\n");
@@ -71,6 +72,7 @@ int main(int argc, char **argv) {
   const char *topo_name = "trn3-u144";
   int coll = NSCCL_COLL_ALLGATHER, algo = NSCCL_ALGO_DIRECT, nsizes = 30, quiet = 0, model = 0;
   const char *variant_name = NULL;
+  int algo_given = 0;
   double min_bytes = 8, max_bytes = 1073741824.0;
   nsccl_sim_opts_t opts;
   memset(&opts, 0, sizeof(opts));
@@ -86,6 +88,7 @@ int main(int argc, char **argv) {
     const char *valued = "--topo --coll --algo --sizes --min --max --budget --chunk --packet --max-packets";
     if (!nsccl_tool_value("nsccl-sim-bench", a, v, valued)) return 2;
     i++;
+    if (strcmp(a, "--algo") == 0) algo_given = 1;
     if (strcmp(a, "--topo") == 0)
       topo_name = v;
     else if (strcmp(a, "--coll") == 0)
@@ -138,7 +141,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < nsizes; i++)
       sizes[i] =
           (size_t)llround(nsizes == 1 ? min_bytes : min_bytes * pow(max_bytes / min_bytes, (double)i / (nsizes - 1)));
-    int mrc = nsccl_sim_bench_model(topo, (nsccl_coll_t)coll, sizes, nsizes);
+    int mrc = nsccl_sim_bench_model(topo, (nsccl_coll_t)coll, sizes, nsizes, algo_given ? algo : -1, variant_name);
     nsccl_topo_free(topo);
     return mrc;
   }

@@ -8,6 +8,8 @@
 #include "topologies/topo.h"
 
 /* Time the cost model and the selector for coll at each of sizes[0..nsizes) on topo; 0 on success. */
-int nsccl_sim_bench_model(const nsccl_topo_t *topo, nsccl_coll_t coll, const size_t *sizes, int nsizes);
+/* family >= 0: only that family's variants (only != NULL: only the variant of that name), no selector. */
+int nsccl_sim_bench_model(const nsccl_topo_t *topo, nsccl_coll_t coll, const size_t *sizes, int nsizes, int family,
+                          const char *only);
 
 #endif

@@ -41,10 +41,11 @@
 #define AR    NSCCL_COLLS_AR
 #define ALL   NSCCL_COLLS_ALL
 COMPOSED(ring_dims_chips, NSCCL_ALGO_RING, NSCCL_RING_DIMS, ALL, ALL, "ring/dims", ring_dims)
-/* KangaRing's all-gather and reduce-scatter are built by name only: its pipelined rings wait for
- * DMA engines behind the intra-chip stage's messages at every hop, which the price does not see
- * (trn2-u64-lnc2, 64 MiB all-gather: 128 us alone, 599 us composed, priced 186 us). */
-COMPOSED(ring_kangaring_chips, NSCCL_ALGO_RING, NSCCL_RING_KANGARING, ALL, AR, "ring/kangaring", ring_kangaring)
+/* KangaRing composed is built by name only, never offered: its pipelined rings wait for DMA engines
+ * behind the intra-chip stage's messages at every hop, which the price does not see
+ * (trn2-u64-lnc2, 64 MiB all-gather: 128 us alone, 599 us composed, priced 186 us; all-reduce
+ * priced 402 us, simulated 926 us, where tree/swing-bw-chips simulates 589 us). */
+COMPOSED(ring_kangaring_chips, NSCCL_ALGO_RING, NSCCL_RING_KANGARING, ALL, 0, "ring/kangaring", ring_kangaring)
 COMPOSED(tree_mapped_chips, NSCCL_ALGO_TREE, NSCCL_TREE_MAPPED, AG_RS, AG_RS, "tree/mapped", tree_mapped)
 COMPOSED(tree_rd_mapped_chips, NSCCL_ALGO_TREE, NSCCL_TREE_MAPPED | NSCCL_TREE_RD, AR, AR, "tree/rd-mapped",
          tree_rd_mapped)

@@ -40,10 +40,10 @@
 #define CONTENDED_HOLD_NS    50000000
 #define SPIN_POLLS_CONTENDED 2
 /* ...but a slow yield says only that something ran on this core, not that it was the peer: on a
- * machine busy with other work, same-host ranks on two cores saw such yields every few
- * milliseconds, and each wait then paid a sched_yield (0.3-1 us, or a time slice of the other work)
- * for a message that was a few hundred nanoseconds away. When a poll only reads shared memory
- * (nsccl_transport_polls_memory_only: ~10-20 ns, not a system call), a contended wait still
+ * machine busy with other work, same-host ranks on two cores kept being marked (up to 5 yields
+ * per 256 B-4 KiB all-reduce, counted with perf), and each wait then paid a sched_yield (0.3-1 us, or a time slice of
+ * the other work) for a message that was a few hundred nanoseconds away. When a poll only reads shared memory
+ * (nsccl_transport_polls_memory_only: nanoseconds, not a system call), a contended wait still
  * spins this many polls, a few microseconds, about what the yield itself costs, before yielding. */
 #define SPIN_POLLS_CONTENDED_MEM 256
 

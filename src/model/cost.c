@@ -44,7 +44,8 @@ static route_cost_t route_cost_of(const model_t *m, route_walk_t w, double per_m
   /* A storing chip receives a whole message, pays its overhead and sends it again. */
   if (t->forward == NSCCL_FORWARD_STORE) lat += w.forwards * (m->alpha + per_msg / minbw);
   double hop = per_msg / minbw;
-  if (t->dma_engine_bandwidth > 0) hop = fmax(hop, per_msg / (message_engines(t, per_msg) * t->dma_engine_bandwidth));
+  if (t->dma_engine_bandwidth > 0)
+    hop = nsccl_max(hop, per_msg / (message_engines(t, per_msg) * t->dma_engine_bandwidth));
   return (route_cost_t){lat, hop};
 }
 
@@ -185,7 +186,7 @@ static double queue_phase_end(model_t *m) {
     double sum = 0;
     int j = i;
     for (; j < n && from[j].key == from[i].key; j++) sum += from[j].seconds;
-    busiest = fmax(busiest, sum);
+    busiest = nsccl_max(busiest, sum);
     i = j;
   }
   /* The sort wrote only [0, n) of either array: notes of a step not yet closed move to the front. */
@@ -207,8 +208,14 @@ void nsccl_model_flow(model_t *m, int src, int dst, double bytes, double nmsgs) 
   if (bytes <= 0 || m->rc != nscclSuccess) return;
   src = phys(m, src), dst = phys(m, dst);
   if (src == dst) return;
-  double per_msg = nmsgs > 0 ? bytes / nmsgs : fmin(bytes, m->chunk);
-  double msgs = nmsgs > 0 ? nmsgs : fmax(1.0, ceil(bytes / m->chunk));
+  /* A step's flows mostly carry the same bytes: their message size and count are the last flow's. */
+  if (bytes != m->last_bytes || nmsgs != m->last_nmsgs || m->chunk != m->last_chunk) {
+    m->last_bytes = bytes, m->last_nmsgs = nmsgs, m->last_chunk = m->chunk;
+    m->last_per_msg = nmsgs > 0 ? bytes / nmsgs : fmin(bytes, m->chunk);
+    m->last_msgs = nmsgs > 0 ? nmsgs : nsccl_max(1.0, ceil(bytes / m->chunk));
+    m->last_queue = m->t->dma_engine_bandwidth > 0 ? queue_seconds(m, bytes, m->last_per_msg) : 0;
+  }
+  double per_msg = m->last_per_msg, msgs = m->last_msgs;
   int route[NSCCL_TOPO_MAX_ROUTE], n = 0;
   route_cost_t c;
   /* By translation where the topology allows (cost_translate.c): the route's cost is its
@@ -224,9 +231,9 @@ void nsccl_model_flow(model_t *m, int src, int dst, double bytes, double nmsgs) 
   }
   add_route_cost(m, c, 1);
   /* When the flow's bytes reach dst, relative to the clock: its sender's lag earlier, plus the route */
-  m->arrive[dst] = fmax(m->arrive[dst], c.lat - m->lag[src]);
-  m->arrive_fill[dst] = fmax(m->arrive_fill[dst], c.lat - m->lag_fill[src]);
-  if (m->in_phase && m->t->dma_engine_bandwidth > 0) queue_note(m, src, dst, queue_seconds(m, bytes, per_msg));
+  m->arrive[dst] = nsccl_max(m->arrive[dst], c.lat - m->lag[src]);
+  m->arrive_fill[dst] = nsccl_max(m->arrive_fill[dst], c.lat - m->lag_fill[src]);
+  if (m->in_phase && m->t->dma_engine_bandwidth > 0) queue_note(m, src, dst, m->last_queue);
   double count = msgs;
   /* The step's busiest pair queue: the flow's messages one after another, each for its own time
    * (its slowest link or its engines). */
@@ -366,11 +373,11 @@ void nsccl_model_step_reset_latency(model_t *m) {
 static double ready_step(model_t *m, double *lag, double *arrive, double U, double lat, int plain) {
   double top = 0;
   if (plain)
-    for (int r = 0; r < m->p; r++) top = fmax(top, fmax(-lag[r], arrive[r]));
+    for (int r = 0; r < m->p; r++) top = nsccl_max(top, nsccl_max(-lag[r], arrive[r]));
   else
     top = lat;
   for (int r = 0; r < m->p; r++) {
-    lag[r] = plain ? top - fmax(-lag[r], arrive[r]) : 0;
+    lag[r] = plain ? top - nsccl_max(-lag[r], arrive[r]) : 0;
     arrive[r] = -INFINITY;
   }
   return U + top;
@@ -396,7 +403,7 @@ void nsccl_model_step_end(model_t *m, double repeat, int ring) {
   }
   double kW = 1; /* messages crossing the busiest link */
   for (int i = 0; i < m->ntouched; i++) {
-    double l = m->load[m->touched[i]], km = fmax(1.0, m->load_msgs[m->touched[i]]);
+    double l = m->load[m->touched[i]], km = nsccl_max(1.0, m->load_msgs[m->touched[i]]);
     if (l > W * (1 + 1e-12)) /* equal loads: the one cut into the most messages (the busiest rank's) */
       W = l, kW = km;
     else if (l >= W * (1 - 1e-12) && km > kW)

@@ -179,8 +179,8 @@ static void inter_phase(hm_t *h, nsccl_algo_t inter, int reduce_too) {
 static void inter_or_chips(hm_t *h, int inter, double chip_seconds, int reduce_too) {
   if (inter >= 0)
     inter_phase(h, (nsccl_algo_t)inter, reduce_too);
-  else if (reduce_too || h->coll != NSCCL_COLL_ALLREDUCE)
-    h->m->total += chip_seconds; /* all-reduce: one chip-level all-reduce, told once */
+  else
+    h->m->total += chip_seconds;
 }
 
 static nscclResult_t price_hier(nsccl_model_t *m, nsccl_coll_t coll, nsccl_algo_t intra, int inter, double chip_seconds,
@@ -193,12 +193,25 @@ static nscclResult_t price_hier(nsccl_model_t *m, nsccl_coll_t coll, nsccl_algo_
     NSCCL_FAIL(nscclSystemError, "model: out of memory pricing a hierarchical schedule");
   }
   switch (coll) {
-  case NSCCL_COLL_ALLREDUCE:
+  case NSCCL_COLL_ALLREDUCE: {
+    double t0 = m->total;
     intra_stage(&h, intra, 1, NULL);
-    inter_or_chips(&h, inter, chip_seconds, 1);
-    inter_or_chips(&h, inter, chip_seconds, 0);
+    if (inter < 0) {
+      /* Composed: the chip-level all-reduce starts on the first chunk the intra reduce-scatter
+       * delivers and runs alongside it (its first step reads the column chunk by chunk), so of the
+       * shorter of the two only its first chunk's share, 1/K of it for a column of K chunks, adds
+       * to the longer; the intra all-gather waits for the chip stage's last writes, which
+       * halving-doubling and rings make over the whole column at the end (docs/model.md,
+       * "Composed chip schedules"). */
+      double rs = m->total - t0, col = n / L.width, K = isinf(m->chunk) ? 1 : fmax(1.0, ceil(col / m->chunk));
+      m->total = t0 + fmax(rs, chip_seconds) + fmin(rs, chip_seconds) / K;
+    } else {
+      inter_phase(&h, (nsccl_algo_t)inter, 1);
+      inter_phase(&h, (nsccl_algo_t)inter, 0);
+    }
     intra_stage(&h, intra, 0, NULL);
     break;
+  }
   case NSCCL_COLL_ALLGATHER: {
     /* The intra ring sends every piece as soon as it is there (per-piece dependencies): its own
      * group's pieces from the start, the others as the inter phase delivers them. So the phases

@@ -5,6 +5,11 @@
 
 #include "model/price.h"
 
+/* fmax as glibc computes it on x86-64 (maxsd: x when x > y, else y; a NaN loses to a number),
+ * inlined: the compiler leaves fmax a call into libm, and the loops over every flow and rank call
+ * it millions of times per selector row at thousands of ranks. Same results bit for bit. */
+static inline double nsccl_max(double x, double y) { return x > y || y != y ? x : y; }
+
 /* What a flow's route contributes besides its links' load: its latency (with the re-sends of
  * storing chips) and one message's own time on it (slowest link, or its engines' streaming). */
 typedef struct {

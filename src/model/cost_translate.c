@@ -37,6 +37,8 @@ typedef struct {
 
 typedef struct {
   route_walk_t walk;
+  double per_msg;    /* the last message size priced on it (-1: none) ... */
+  route_cost_t cost; /* ... and its cost */
   int first, nruns, links;
   unsigned classes; /* bit mask of the classes its runs use */
   int whole_line;   /* a run as long as its line: only the walk prices it */
@@ -64,6 +66,7 @@ struct nsccl_model_xlat {
   pend_t *pend;
   int npend, pend_cap;
   long crossings;   /* links the pending flows cross */
+  long pruns;       /* runs of the pending flows */
   unsigned used;    /* classes the pending flows cross */
   int whole_line;   /* some pending flow's run is as long as its line */
   int *cnt;         /* [K][p] difference arrays of flows (allocated on first use) */
@@ -114,7 +117,7 @@ static int classes(const nsccl_topo_t *t, xlat_t *x) {
     int dim = -1, up = 0;
     for (int d = 0; d < x->nd; d++) {
       if (cs[d] == cd[d]) continue;
-      int k = x->dims[d], diff = ((cd[d] - cs[d]) % k + k) % k;
+      int k = x->dims[d], diff = cd[d] - cs[d] < 0 ? cd[d] - cs[d] + k : cd[d] - cs[d];
       if (dim >= 0 || (diff != 1 && diff != k - 1)) return 0;
       dim = d, up = diff == 1;
     }
@@ -156,9 +159,11 @@ static xlat_t *xlat_new(const nsccl_model_t *m) {
   int ok = x->coord && x->at && x->cls_of && x->cdim && x->cbw && x->rep_of;
   if (ok) {
     x->cup = x->cdim + K;
-    for (int r = 0; r < p; r++) {
+    int c[NSCCL_TOPO_MAX_DIMS] = {0};
+    for (int r = 0; r < p; r++) { /* coordinates counted up, dimension 0 fastest (topo.h) */
       x->rep_of[r] = -1;
-      for (int d = 0; d < x->nd; d++) x->coord[(size_t)r * x->nd + d] = r / x->stride[d] % x->dims[d];
+      memcpy(x->coord + (size_t)r * x->nd, c, sizeof(int) * (size_t)x->nd);
+      for (int d = 0; d < x->nd && ++c[d] == x->dims[d]; d++) c[d] = 0;
     }
     ok = classes(t, x);
   }
@@ -189,7 +194,7 @@ static int add_rep(nsccl_model_t *m, xlat_t *x, int delta) {
       !grow((void **)&x->runs, &x->runs_cap, x->nruns + n, sizeof(run_t)))
     return -1;
   rep_t *r = &x->reps[x->nreps];
-  *r = (rep_t){nsccl_model_route_walk(m->t, route, n), x->nruns, 0, n, 0, 0};
+  *r = (rep_t){nsccl_model_route_walk(m->t, route, n), -1, {0, 0}, x->nruns, 0, n, 0, 0};
   for (int i = 0; i < n; i++) {
     int c = x->cls_of[route[i]];
     if (r->nruns > 0 && x->runs[r->first + r->nruns - 1].cls == c) {
@@ -223,10 +228,11 @@ int nsccl_model_xlat_flow(nsccl_model_t *m, int src, int dst, double bytes, doub
   int r = x->rep_of[delta];
   if (r < 0 && (r = add_rep(m, x, delta)) < 0) return 0;
   if (!grow((void **)&x->pend, &x->pend_cap, x->npend + 1, sizeof(pend_t))) return 0;
-  const rep_t *rep = &x->reps[r];
-  *c = nsccl_model_route_cost_of(m, rep->walk, per_msg);
+  rep_t *rep = &x->reps[r];
+  if (rep->per_msg != per_msg) rep->per_msg = per_msg, rep->cost = nsccl_model_route_cost_of(m, rep->walk, per_msg);
+  *c = rep->cost;
   x->pend[x->npend++] = (pend_t){src, r, bytes, msgs};
-  x->crossings += rep->links;
+  x->crossings += rep->links, x->pruns += rep->nruns;
   x->used |= rep->classes;
   x->whole_line |= rep->whole_line;
   return 1;
@@ -242,8 +248,10 @@ typedef struct {
   int cls, len, k, s, u, pos;
 } placed_t;
 
-/* Calls fn for every run of every pending flow, flows in the order they came, runs in route order. */
-static void each_run(nsccl_model_t *m, xlat_t *x, void (*fn)(nsccl_model_t *, xlat_t *, const pend_t *, placed_t)) {
+/* Calls fn for every run of every pending flow, flows in the order they came, runs in route order
+ * (inlined, so that fn is too). */
+static inline __attribute__((always_inline)) void
+each_run(nsccl_model_t *m, xlat_t *x, void (*fn)(nsccl_model_t *, xlat_t *, const pend_t *, placed_t)) {
   for (int i = 0; i < x->npend; i++) {
     const pend_t *f = &x->pend[i];
     const rep_t *rep = &x->reps[f->rep];
@@ -285,10 +293,12 @@ static void mark_run(nsccl_model_t *m, xlat_t *x, const pend_t *f, placed_t r) {
   cnt[base + e * r.s]--, ms[base + e * r.s] -= f->msgs;
 }
 
-/* tab[0..n]: 0, t, t + t, ... (each the previous plus t, as repeated additions give). */
-static void repeated_sums(double *tab, int n, double t) {
-  tab[0] = 0;
-  for (int j = 1; j <= n; j++) tab[j] = tab[j - 1] + t;
+/* tab[0..n]: 0, t, t + t, ... (each the previous plus t, as repeated additions give), extended from
+ * *have entries to n. */
+static void repeated_sums(double *tab, int *have, int n, double t) {
+  if (*have == 0) tab[0] = 0, *have = 1;
+  for (int j = *have; j <= n; j++) tab[j] = tab[j - 1] + t;
+  if (n + 1 > *have) *have = n + 1;
 }
 
 /* Difference arrays: each run marks its interval on its class's line; see the file's comment. */
@@ -303,7 +313,7 @@ static int flush_lines(nsccl_model_t *m, xlat_t *x, int same_msgs) {
   x->msum_tab = x->sum_tab + x->npend + 1;
   each_run(m, x, mark_run);
   double bytes = x->pend[0].bytes, msgs = x->pend[0].msgs;
-  repeated_sums(x->msum_tab, x->npend, msgs);
+  int mhave = 0;
   for (int c = 0; c < x->K; c++) {
     if (!(x->used >> c & 1)) continue;
     int d = x->cdim[c], k = x->dims[d], s = x->stride[d];
@@ -311,7 +321,7 @@ static int flush_lines(nsccl_model_t *m, xlat_t *x, int same_msgs) {
     int *cnt = x->cnt + (size_t)c * p;
     double *ms = x->msum + (size_t)c * p;
     double q = bytes / x->cbw[c];
-    repeated_sums(x->sum_tab, x->npend, q);
+    int have = 0;
     for (int hi = 0; hi < p; hi += s * k)
       for (int lo = 0; lo < s; lo++) {
         int n = 0;
@@ -323,6 +333,8 @@ static int flush_lines(nsccl_model_t *m, xlat_t *x, int same_msgs) {
           int l = at[v];
           touch(m, l);
           if (m->load[l] == 0 && n <= x->npend) {
+            if (n >= have) repeated_sums(x->sum_tab, &have, n, q);
+            if (same_msgs && n >= mhave) repeated_sums(x->msum_tab, &mhave, n, msgs);
             m->load[l] = x->sum_tab[n];
             m->load_msgs[l] = same_msgs ? x->msum_tab[n] : nm;
           } else { /* loaded before this batch: the terms one by one */
@@ -346,10 +358,12 @@ void nsccl_model_xlat_flush(nsccl_model_t *m) {
     x->npend = 0;
     return;
   }
-  /* The lines are worth sweeping when the flows cross several times the links of the classes they
-   * use; they need one term per link (equal bytes) and messages summed exactly. */
+  /* The lines are worth sweeping when the walk's work (about a dozen instructions a link crossed)
+   * exceeds theirs (two dozen a run, eight a link of each class used); they need one term per link
+   * (equal bytes) and messages summed exactly. */
   int same_bytes = 1, same_msgs = 1, whole_msgs = 1;
-  int lines = !x->whole_line && x->crossings > 4L * x->p && x->crossings > 4L * __builtin_popcount(x->used) * x->p;
+  int lines = !x->whole_line && 3 * x->crossings > 6 * x->pruns + 2L * x->p &&
+              3 * x->crossings > 6 * x->pruns + 2L * __builtin_popcount(x->used) * x->p;
   for (int i = 0; i < x->npend && lines; i++) {
     const pend_t *f = &x->pend[i];
     same_bytes &= f->bytes == x->pend[0].bytes;
@@ -361,5 +375,5 @@ void nsccl_model_xlat_flush(nsccl_model_t *m) {
     for (int c = 0; c < x->K; c++) x->qbytes[c] = -1;
     each_run(m, x, walk_run);
   }
-  x->npend = 0, x->crossings = 0, x->used = 0, x->whole_line = 0;
+  x->npend = 0, x->crossings = 0, x->pruns = 0, x->used = 0, x->whole_line = 0;
 }

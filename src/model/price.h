@@ -79,6 +79,8 @@ typedef struct nsccl_model {
    * is found not to allow it. Free with nsccl_model_xlat_free (cost_internal.h). */
   struct nsccl_model_xlat *xlat;
   int xlat_off;
+  /* nsccl_model_flow's last (bytes, nmsgs, chunk) and what it derived from them (cost.c) */
+  double last_bytes, last_nmsgs, last_chunk, last_per_msg, last_msgs, last_queue;
 } nsccl_model_t;
 
 /* A flow of `bytes` from src to dst in the current step, sent as nmsgs messages (0: one per chunk). */
