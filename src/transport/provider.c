@@ -105,10 +105,22 @@ static void list_names(struct fi_info *list, char *out, size_t len) {
   if (!used) snprintf(out, len, "none");
 }
 
+/* The same provider on the same interface: libfabric 1.17's net ignores the fabric and domain
+ * names of the hints and answers with all its entries, first the first interface it lists. */
+static int same_entry(const struct fi_info *a, const struct fi_info *b) {
+  const char *da = a->domain_attr ? a->domain_attr->name : NULL, *db = b->domain_attr ? b->domain_attr->name : NULL;
+  const char *fa = a->fabric_attr ? a->fabric_attr->name : NULL, *fb = b->fabric_attr ? b->fabric_attr->name : NULL;
+  return !strcmp(a->fabric_attr->prov_name, b->fabric_attr->prov_name) && (!da || (db && !strcmp(da, db))) &&
+         (!fa || (fb && !strcmp(fa, fb))) && a->addr_format == b->addr_format;
+}
+
 /* Ask again for the chosen entry with what we would like on top of the basics: FI_DIRECTED_RECV
  * (receives name their source, so tags need not carry the sender's rank) and FI_ORDER_SAS (sends
  * between two endpoints match in order, so the fragments of a message can share its tag). NULL
- * when the provider grants neither combination. */
+ * when the provider grants neither combination on the chosen interface. Only an answer on that
+ * interface counts: taking net's first answer put a root-namespace endpoint on whatever interface
+ * it listed first (eth0 with NSCCL_SOCKET_IFNAME=lo, or a veth of the namespace harness, whose
+ * removal then stranded every message in flight: docs/transport.md, "Known limit (net)"). */
 static struct fi_info *refine(const struct fi_info *chosen, uint64_t caps, uint64_t order) {
   struct fi_info *h = base_hints(caps);
   if (!h) return NULL;
@@ -122,8 +134,7 @@ static struct fi_info *refine(const struct fi_info *chosen, uint64_t caps, uint6
   if (fi_getinfo(NSCCL_FI_VERSION, NULL, NULL, 0, h, &res) == 0) {
     for (struct fi_info *i = res; i && !out; i = i->next)
       if ((i->caps & caps) == caps && (i->tx_attr->msg_order & order) == order &&
-          (i->rx_attr->msg_order & order) == order &&
-          !strcmp(i->fabric_attr->prov_name, chosen->fabric_attr->prov_name))
+          (i->rx_attr->msg_order & order) == order && same_entry(chosen, i))
         out = fi_dupinfo(i);
     fi_freeinfo(res);
   }
