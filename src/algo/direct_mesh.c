@@ -211,8 +211,10 @@ static void mesh_price_as(nsccl_model_t *m, nsccl_coll_t coll, double bytes, boo
     mesh_step(m, coll, bytes, L, true, true);
   }
   if (coll != NSCCL_COLL_REDUCESCATTER) {
+    if (L > 1) nsccl_model_phase_begin(m), nsccl_model_phase_gather(m);
     mesh_step(m, coll, bytes, L, true, false);
     if (L > 1) mesh_step(m, coll, bytes, L, false, false);
+    if (L > 1) nsccl_model_phase_end(m);
   }
 }
 

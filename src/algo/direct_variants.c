@@ -11,6 +11,23 @@
 
 typedef nsccl_model_t model_t;
 
+/* One half of the direct exchange: every rank sends a block to every other, blocks j < nhi of
+ * q + 1 bytes and the others of q: the destination's block (by_dst, reduce-scatter) or the
+ * source's (all-gather), one message per chunk. */
+static void direct_half(model_t *m, double q, int nhi, int by_dst) {
+  int p = m->p;
+  if (nhi == 0) {
+    nsccl_model_all_to_all(m, q, 0);
+    return;
+  }
+  if (nsccl_model_all_to_all_split(m, q, q + 1, nhi, by_dst)) return;
+  for (int r = 0; r < p; r++)
+    for (int j = 0; j < p; j++) {
+      double b = q + ((by_dst ? j : r) < nhi);
+      if (j != r && b > 0) nsccl_model_flow1(m, r, j, b);
+    }
+}
+
 static void model_direct(model_t *m, nsccl_coll_t coll, int variant, double n) {
   int p = m->p;
   double B = n / p;
@@ -20,13 +37,18 @@ static void model_direct(model_t *m, nsccl_coll_t coll, int variant, double n) {
     nsccl_model_oneshot(m, n);
     return;
   }
+  /* The all-reduce's halves move the builder's blocks of the vector (one-byte elements here): the
+   * first nhi hold q + 1 bytes, the others q, and empty ones send nothing (below p bytes most
+   * ranks own none, and the all-gather is the few owners' p - 1 messages each). */
+  double q = coll == NSCCL_COLL_ALLREDUCE ? floor(n / p) : B;
+  int nhi = coll == NSCCL_COLL_ALLREDUCE ? (int)(n - q * p) : 0;
   if (coll != NSCCL_COLL_ALLGATHER) {
-    nsccl_model_all_to_all(m, B, 0);
-    for (int r = 0; r < p; r++) nsccl_model_reduce(m, r, (p - 1) * B);
+    direct_half(m, q, nhi, 1);
+    for (int r = 0; r < p; r++) nsccl_model_reduce(m, r, (p - 1) * (q + (r < nhi)));
     nsccl_model_step(m, 1);
   }
   if (coll != NSCCL_COLL_REDUCESCATTER) {
-    nsccl_model_all_to_all(m, B, 0);
+    direct_half(m, q, nhi, 0);
     nsccl_model_step(m, 1);
   }
 }

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "algo/gather_walk.h"
 #include "algo/ring.h"
 #include "algo/topo_algo.h"
 #include "algo/variant.h"
@@ -56,10 +57,109 @@ static void dims_phase(model_t *m, int d, double bytes, double runs, int reduce_
   nsccl_model_step_end(m, m->t->dims[d] - 1, 2); /* one ring per line of the dimension, all at once */
 }
 
+/* The all-gather's phases as one walked all-gather phase (gather_walk.h): the builder sends every
+ * run of blocks once the blocks in it have arrived, so a phase's first step starts on what the
+ * phase before delivered first (its own line's blocks at once), and the phases overlap on their
+ * different links and pair queues. Step s of phase j (dimension d): rank r sends to its +1
+ * neighbour in d the blocks of the ranks whose coordinate in d is r's minus s and whose other
+ * coordinates equal r's outside the dimensions gathered before (S), as runs of consecutive ranks. */
+typedef struct {
+  const nsccl_topo_t *t;
+  const int *dims;
+  int nd, base[NSCCL_TOPO_MAX_DIMS]; /* base[j]: the walk's index of phase j's first step */
+} dims_walk_t;
+
+/* gather_walk.h's source: block q reached r in the latest phase whose dimension separates them,
+ * from r's -1 neighbour there, in the step that carried q's coordinate. */
+static int dims_source(const void *ctx, int r, int s, int q, int *step) {
+  const dims_walk_t *w = ctx;
+  int cr[NSCCL_TOPO_MAX_DIMS], cq[NSCCL_TOPO_MAX_DIMS];
+  (void)s;
+  if (q == r) return -1;
+  nsccl_topo_coord(w->t, r, cr);
+  nsccl_topo_coord(w->t, q, cq);
+  for (int j = w->nd - 1; j >= 0; j--) {
+    int d = w->dims[j], k = w->t->dims[d];
+    if (cr[d] == cq[d]) continue;
+    *step = w->base[j] + ((cr[d] - cq[d]) % k + k) % k - 1;
+    return torus_step(w->t, r, d, -1);
+  }
+  return -1;
+}
+
+static int by_rank(const void *a, const void *b) { return *(const int *)a - *(const int *)b; }
+
+/* The runs rank r sends in step s of the phase of dimension d, S the dimensions gathered before;
+ * ranks[] has room for the set (prod over S of the dimensions). Returns the number of runs. */
+static int dims_runs(const nsccl_topo_t *t, int r, int d, int s, unsigned S, int *ranks, int (*runs)[2]) {
+  int c[NSCCL_TOPO_MAX_DIMS], n = 1, nr = 0;
+  nsccl_topo_coord(t, r, c);
+  c[d] = ((c[d] - s) % t->dims[d] + t->dims[d]) % t->dims[d];
+  ranks[0] = nsccl_topo_rank_at(t, c);
+  for (int e = 0; e < t->ndims; e++) { /* every coordinate of a gathered dimension */
+    if (!(S >> e & 1)) continue;
+    for (int i = 0, m = n; i < m; i++)
+      for (int x = 1; x < t->dims[e]; x++) {
+        nsccl_topo_coord(t, ranks[i], c);
+        c[e] = (c[e] + x) % t->dims[e];
+        ranks[n++] = nsccl_topo_rank_at(t, c);
+      }
+  }
+  qsort(ranks, (size_t)n, sizeof(int), by_rank);
+  for (int i = 0; i < n; i++)
+    if (nr && runs[nr - 1][1] == ranks[i])
+      runs[nr - 1][1]++;
+    else
+      runs[nr][0] = ranks[i], runs[nr][1] = ranks[i] + 1, nr++;
+  return nr;
+}
+
+static void walk_dims_gather(model_t *m, const int *dims, int nd, double B) {
+  const nsccl_topo_t *t = m->t;
+  dims_walk_t w = {t, dims, nd, {0}};
+  int L = 0;
+  for (int j = 0; j < nd; j++) w.base[j] = L, L += t->dims[dims[j]] - 1;
+  int *ranks = malloc(sizeof(int) * (size_t)m->p);
+  int(*runs)[2] = malloc(sizeof(*runs) * (size_t)m->p);
+  double chunk = m->chunk;
+  m->chunk = INFINITY; /* the per-dimension builder sends every run as one message */
+  nsccl_gwalk_t *gw = ranks && runs ? nsccl_gwalk_new(m, L, B, dims_source, &w) : NULL;
+  if (!gw) {
+    m->rc = nscclSystemError;
+  } else {
+    nsccl_model_phase_begin(m);
+    nsccl_model_phase_gather(m);
+    unsigned S = 0;
+    for (int j = 0; j < nd && m->rc == nscclSuccess; j++) {
+      int d = dims[j];
+      for (int s = 0; s < t->dims[d] - 1; s++) {
+        for (int r = 0; r < m->p; r++) {
+          int nr = dims_runs(t, r, d, s, S, ranks, runs), to = torus_step(t, r, d, +1);
+          double blocks = 0;
+          for (int i = 0; i < nr; i++) blocks += runs[i][1] - runs[i][0];
+          nsccl_model_flow(m, r, to, blocks * B, nr);
+          nsccl_gwalk_send(gw, w.base[j] + s, r, to, (const int(*)[2])runs, nr);
+        }
+        nsccl_model_step(m, 1);
+      }
+      S |= 1u << d;
+    }
+    nsccl_model_phase_end(m);
+  }
+  m->chunk = chunk;
+  nsccl_gwalk_free(gw);
+  free(ranks);
+  free(runs);
+}
+
 static void model_ring_dims(model_t *m, nsccl_coll_t coll, double n) {
   const nsccl_topo_t *t = m->t;
   int dims[NSCCL_TOPO_MAX_DIMS], nd = nsccl_topo_dims_by_bandwidth(t, dims);
   double B = n / m->p, blocks;
+  if (coll == NSCCL_COLL_ALLGATHER) {
+    walk_dims_gather(m, dims, nd, B);
+    return;
+  }
   if (coll != NSCCL_COLL_ALLGATHER) {
     unsigned U = (1u << t->ndims) - 1; /* dimensions still unreduced */
     for (int j = nd - 1; j >= 0; j--) {

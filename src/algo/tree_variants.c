@@ -8,6 +8,7 @@
 #include "algo/topo_tree_blocks.h"
 #include "algo/tree.h"
 #include "algo/variant.h"
+#include "model/cost_rooted.h"
 #include "model/price.h"
 #include "topologies/topo.h"
 
@@ -77,10 +78,14 @@ static void doubling(model_t *m, const fold_t *f, double n) {
 }
 
 /* Binary trees (tree_allreduce.c): heap order over the ranks (mirror: reversed), chunk by chunk
- * up (reduced at the parent) and down. A chunk climbs the depth-D tree level by level and comes
- * back down (2D single-chunk steps: the pipeline fill), and each further chunk costs one stage in
- * which every edge carries a chunk each way (the steady state: an inner rank sends 3 chunks and
- * reduces 2 per stage). The double tree runs both trees at once, each with half the vector. */
+ * up (reduced at the parent) and down; the double tree runs both trees at once, each with half the
+ * vector. Their chunks do not move in steps: a rank sends a chunk up when its children's have
+ * arrived and are reduced, so leaves send at once and the levels overlap, and the trees' edges
+ * share links at moments no step describes. The model walks their messages as it walks the
+ * rooted trees' (model/cost_rooted.h). On one host, where the CPU does each copy (cpu_copies),
+ * nothing overlaps and the steps are priced level by level: a chunk climbs the depth-D tree and
+ * comes back down (2D steps), and each further chunk costs one stage in which every edge carries a
+ * chunk each way. docs/model.md, "Binary and double-binary trees". */
 static int heap_depth(int v) {
   int d = 0;
   while (v > 0) v = (v - 1) / 2, d++;
@@ -102,6 +107,13 @@ static void btree_flows(model_t *m, int trees, double c, int level, int up, int 
 }
 
 static void model_btree(model_t *m, int trees, double n) {
+  if (!m->serial) {
+    double s = 0;
+    nscclResult_t rc = nsccl_model_walk_heap_trees(m->t, m->p, trees, n, m->chunk, &s);
+    if (rc != nscclSuccess) m->rc = rc;
+    m->total += s;
+    return;
+  }
   double share = n / trees, c = fmin(share, m->chunk), k = ceil(share / c);
   int D = heap_depth(m->p - 1);
   for (int l = D; l >= 1; l--) {
@@ -135,6 +147,15 @@ static void model_tree(model_t *m, nsccl_coll_t coll, int variant, double n) {
   nsccl_model_phase_end(m);
 }
 
+/* Step k of Bruck's all-gather: every rank sends its run of min(2^k, p - 2^k) blocks to r - 2^k. */
+static void bruck_flows(model_t *m, int k, double B) {
+  int p = m->p, d = 1 << k, run = d < p - d ? d : p - d;
+  for (int r = 0; r < p; r++) {
+    double pieces = r + run > p ? 2 : 1; /* a run wrapping past block p-1 goes as two messages */
+    nsccl_model_flow(m, r, (r - d + p) % p, B * run, pieces * fmax(1.0, ceil(B * run / pieces / m->chunk)));
+  }
+}
+
 static void model_tree_steps(model_t *m, nsccl_coll_t coll, int variant, double n) {
   int p = m->p;
   fold_t f = fold_of(p);
@@ -146,12 +167,21 @@ static void model_tree_steps(model_t *m, nsccl_coll_t coll, int variant, double 
         nsccl_model_step(m, 1);
       }
     } else {
-      for (int k = 0; (1 << k) < p; k++) {
-        int d = 1 << k, run = d < p - d ? d : p - d;
-        for (int r = 0; r < p; r++) {
-          double pieces = r + run > p ? 2 : 1; /* a run wrapping past block p-1 goes as two messages */
-          nsccl_model_flow(m, r, (r - d + p) % p, B * run, pieces * fmax(1.0, ceil(B * run / pieces / m->chunk)));
-        }
+      /* Bruck. Its last step sends the first m = p - 2^(L-1) blocks of the run a rank holds, which
+       * it has after step ceil(lg m) - 1: the builder's byte-range dependencies send them then, so
+       * below a power of two that step runs beside step ceil(lg m), not after all the others
+       * (docs/model.md, "Tree phases"). */
+      int L = 0, early = -1;
+      while ((1 << L) < p) L++;
+      if (L > 0) {
+        int m_last = p - (1 << (L - 1)), lg = 0;
+        while ((1 << lg) < m_last) lg++;
+        if (lg < L - 1) early = lg;
+      }
+      for (int k = 0; k < L; k++) {
+        if (k == L - 1 && early >= 0) break; /* already told with step `early` */
+        bruck_flows(m, k, B);
+        if (k == early) bruck_flows(m, L - 1, B);
         nsccl_model_step(m, 1);
       }
     }

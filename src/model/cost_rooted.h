@@ -13,4 +13,12 @@
 nscclResult_t nsccl_model_predict_rooted(const nsccl_topo_t *topo, const nsccl_model_opts_t *opts, nsccl_coll_t coll,
                                          nsccl_algo_t algo, size_t bytes, int nranks, int root, double *seconds);
 
+/* The heap-ordered binary trees' all-reduce (tree_allreduce.c: `trees` = 1, tree/binary; 2, the
+ * double tree, the second mirrored, each with half of `bytes`), walked message by message as the
+ * rooted reduce and broadcast are: every chunk reduced up its tree and, from the root, sent back
+ * down, the trees sharing the ranks' engines and reduction, the links and the pair queues. chunk:
+ * the builders' chunk size. docs/model.md, "Binary and double-binary trees". */
+nscclResult_t nsccl_model_walk_heap_trees(const nsccl_topo_t *topo, int nranks, int trees, double bytes, double chunk,
+                                          double *seconds);
+
 #endif

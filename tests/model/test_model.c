@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "algo/direct.h"
 #include "algo/topo_algo.h"
@@ -58,11 +59,20 @@ Test(model, textbook_flat_switch) {
            2 * (p - 1) * a + 2 * f * n * b + f * n * g, "ring AR", p, n);
       /* recursive doubling (p = 2^k) and Bruck (any p) all-gather */
       /* Bruck as built: step k sends run = min(2^k, p - 2^k) blocks; a run that wraps past block p-1
-       * (rank p-1's, whenever run > 1) goes as two messages, so that step is a 2-message pipeline. */
+       * (rank p-1's, whenever run > 1) goes as two messages, so that step is a 2-message pipeline.
+       * Below a power of two the last step's m = p - 2^(L-1) blocks are held after step
+       * ceil(lg m) - 1, so its messages go with step ceil(lg m)'s (the byte-range dependencies
+       * allow it): that step is a pipeline of both steps' messages on the rank's one engine. */
       double bruck = 0;
-      for (int d = 1; d < p; d *= 2) {
-        double run = d < p - d ? d : p - d, w = run * (n / p) * b;
-        bruck += run > 1 ? a + w / 2 + fmax(a, w / 2) : a + w;
+      int L = (int)lg, last = p - (1 << (L - 1)), early = (int)ceil(log2(last));
+      if (early >= L - 1) early = -1;
+      for (int k = 0; k < L; k++) {
+        if (k == L - 1 && early >= 0) break;
+        int d = 1 << k;
+        double run = d < p - d ? d : p - d, msgs = run > 1 ? 2 : 1;
+        if (k == early) run += last, msgs += last > 1 ? 2 : 1;
+        double w = run * (n / p) * b;
+        bruck += a + w / msgs + (msgs - 1) * fmax(a, w / msgs);
       }
       near(predict(t, NSCCL_COLL_ALLGATHER, NSCCL_ALGO_TREE, NSCCL_TREE_BRUCK, n, SIZE_MAX), bruck, "Bruck AG", p, n);
       if ((p & (p - 1)) == 0) {
@@ -285,14 +295,25 @@ Test(model, efa_prefers_hierarchical_allreduce) {
   nsccl_topo_free(t);
 }
 
-/* Binary tree on 4 ranks of a flat switch (heap 0 <- 1 <- 3, 0 <- 2), one chunk: up level 2, up
- * level 1 (the root receives and reduces 2n), down level 1 (the root sends 2 messages), down 2. */
+/* Binary tree on 4 ranks of a flat switch (heap 0 <- 1 <- 3, 0 <- 2), one chunk, as its schedule
+ * runs: the leaves 2 and 3 send at once (arriving after a + nb); rank 1 reduces 3's chunk and sends
+ * it up (a + nb + ng later); the root reduces 1's and then 2's chunk (2ng: 2's arrived long before),
+ * so it has the sum at T0 = 2a + 2nb + 3ng. Down: the root sends to 1 and then to 2 on its one
+ * engine and one up-link (2's message streams after 1's: a + nb + max(a, nb) + nb), and 1 forwards
+ * to 3 (a + nb after its arrival), which is last: T0 + 2a + 2nb. The simulator runs the same. (The
+ * former level-by-level price charged the root's down-link both children's chunks at once and the
+ * levels one after another: 4a + 5nb + 3ng + max(a, nb).) */
 Test(model, binary_trees_priced) {
   const double a = ALPHA, b = 1 / BW, g = 1 / RBW;
   nsccl_topo_t *t = flat(4);
   double n = 1 << 16;
-  double want = (a + n * (b + g)) + (a + 2 * n * (b + g)) + (a + n * b + fmax(a, n * b)) + (a + n * b);
+  double want = (2 * a + 2 * n * b + 3 * n * g) + (2 * a + 2 * n * b);
   near(predict(t, NSCCL_COLL_ALLREDUCE, NSCCL_ALGO_TREE, NSCCL_TREE_BINARY, n, SIZE_MAX), want, "binary tree AR", 4, n);
+  nsccl_sim_result_t res;
+  memset(&res, 0, sizeof(res));
+  cr_assert_eq(nsccl_sim_collective(t, NSCCL_COLL_ALLREDUCE, NSCCL_ALGO_TREE, NSCCL_TREE_BINARY, (size_t)n, NULL, &res),
+               nscclSuccess, "%s", nsccl_last_error());
+  near(res.time_s, want, "binary tree AR, simulated", 4, n);
   /* the double tree halves what each tree carries: cheaper than one tree for large vectors */
   double one = predict(t, NSCCL_COLL_ALLREDUCE, NSCCL_ALGO_TREE, NSCCL_TREE_BINARY, 1 << 26, 0);
   double two = predict(t, NSCCL_COLL_ALLREDUCE, NSCCL_ALGO_TREE, NSCCL_TREE_DOUBLE_BINARY, 1 << 26, 0);
