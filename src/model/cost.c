@@ -190,7 +190,7 @@ static double queue_phase_end(model_t *m) {
     i = j;
   }
   /* The sort wrote only [0, n) of either array: notes of a step not yet closed move to the front. */
-  memmove(m->qstep, m->qstep + n, (size_t)(m->qstep_n - n) * sizeof(*m->qstep));
+  if (m->qstep_n > n) memmove(m->qstep, m->qstep + n, (size_t)(m->qstep_n - n) * sizeof(*m->qstep));
   m->qstep_n -= n;
   m->qn = 0;
   for (int i = 0; i < m->wcap; i++) m->wtab[i].key = -1; /* the walk's queues: free again */
