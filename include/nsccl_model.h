@@ -26,8 +26,8 @@ typedef enum {
 typedef enum { nscclModelRing = 0, nscclModelTree = 1, nscclModelDirect = 2, nscclModelNumAlgos = 3 } nscclModelAlgo_t;
 
 /* Load a topology by preset name (searched in $NSCCL_PRESET_DIR, then <datadir>/nsccl/presets, or
- * the source tree's presets for a library still in its build tree), file path or spec string. A bad file returns nscclInvalidArgument and
- * nscclGetLastError() names file:line. */
+ * the source tree's presets for a library still in its build tree), file path or spec string. A bad file returns
+ * nscclInvalidArgument and nscclGetLastError() names file:line. */
 nscclResult_t nscclModelTopoLoad(const char *nameOrPath, nscclTopo_t **topo);
 void nscclModelTopoFree(nscclTopo_t *topo);
 int nscclModelTopoRanks(const nscclTopo_t *topo);

@@ -131,7 +131,8 @@ typedef struct nsccl_topo_module {
 } nsccl_topo_module_t;
 
 /* Load a topology by preset name (topologies/presets/NAME.conf, searched in NSCCL_PRESET_DIR, then
- * the source tree from a build tree or the install data dir when installed), by file path, or by spec string "torus:dims=4x4,...". */
+ * the source tree from a build tree or the install data dir when installed), by file path, or by spec string
+ * "torus:dims=4x4,...". */
 nscclResult_t nsccl_topo_load(const char *name_or_path, nsccl_topo_t **out);
 void nsccl_topo_free(nsccl_topo_t *t);
 /* Convenience wrappers over the module. */

@@ -43,29 +43,18 @@ static int run_all(const nsccl_topo_t *t, const size_t *counts, int ncounts) {
 
 static const size_t counts[] = {1, 3, 37, 100};
 
-Test(compose, torus_2d_two_per_chip) {
-  nsccl_topo_t *t = torus("4x4", 2);
-  cr_assert_geq(run_all(t, counts, 4), 12, "too few composed variants ran on %s", t->name);
+/* Every composed variant on a torus of dims with rpc ranks per chip, the first ncounts counts; at
+ * least min (variant, collective) pairs must run there. */
+static void check_torus(const char *dims, int rpc, int ncounts, int min) {
+  nsccl_topo_t *t = torus(dims, rpc);
+  cr_assert_geq(run_all(t, counts, ncounts), min, "too few composed variants ran on %s", t->name);
   nsccl_topo_free(t);
 }
 
-Test(compose, torus_2d_four_per_chip) {
-  nsccl_topo_t *t = torus("4x4", 4);
-  cr_assert_geq(run_all(t, counts, 4), 12, "too few composed variants ran on %s", t->name);
-  nsccl_topo_free(t);
-}
-
-Test(compose, torus_3d_two_per_chip) {
-  nsccl_topo_t *t = torus("2x2x4", 2);
-  cr_assert_geq(run_all(t, counts, 4), 6, "too few composed variants ran on %s", t->name);
-  nsccl_topo_free(t);
-}
-
-Test(compose, torus_3d_four_per_chip) {
-  nsccl_topo_t *t = torus("2x2x2", 4);
-  cr_assert_geq(run_all(t, counts, 3), 6, "too few composed variants ran on %s", t->name);
-  nsccl_topo_free(t);
-}
+Test(compose, torus_2d_two_per_chip) { check_torus("4x4", 2, 4, 12); }
+Test(compose, torus_2d_four_per_chip) { check_torus("4x4", 4, 4, 12); }
+Test(compose, torus_3d_two_per_chip) { check_torus("2x2x4", 2, 4, 6); }
+Test(compose, torus_3d_four_per_chip) { check_torus("2x2x2", 4, 3, 6); }
 
 /* Not a power of two in every dimension: only what builds on those chips (ring/dims and the
  * hypercube variants refuse or accept as on one rank per chip). */
