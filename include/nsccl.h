@@ -70,6 +70,11 @@ typedef enum {
   nscclNumOps = 5
 } nscclRedOp_t;
 
+/* Where the scalar of nscclRedOpCreatePreMulSum lives. nsccl's buffers are host memory either way:
+ * HostImmediate copies the value when the operator is created; Device keeps the pointer and reads
+ * the value each time a collective with the operator runs (it must stay valid until then). */
+typedef enum { nscclScalarDevice = 0, nscclScalarHostImmediate = 1 } nscclScalarResidence_t;
+
 /* Communicator options. Start from NSCCL_CONFIG_INITIALIZER and set what you need; fields left at
  * their initial value fall back to the environment (NSCCL_TIMEOUT_MS, NSCCL_ALGO, NSCCL_PROVIDER). */
 typedef struct {
@@ -112,6 +117,14 @@ nscclResult_t nscclAllGather(const void *sendbuff, void *recvbuff, size_t sendco
  * In place when recvbuff == sendbuff + rank * recvcount (in elements). */
 nscclResult_t nscclReduceScatter(const void *sendbuff, void *recvbuff, size_t recvcount, nscclDataType_t datatype,
                                  nscclRedOp_t op, nscclComm_t comm, nscclStream_t stream);
+
+/* ---- custom reduction operators ---- */
+/* A sum whose every input is first multiplied by *scalar (of `datatype`, this rank's own value):
+ * result = sum over ranks r of scalar_r * x_r. The operator belongs to comm, may be used only with
+ * collectives of `datatype` on it, and lives until nscclRedOpDestroy or the communicator's end. */
+nscclResult_t nscclRedOpCreatePreMulSum(nscclRedOp_t *op, void *scalar, nscclDataType_t datatype,
+                                        nscclScalarResidence_t residence, nscclComm_t comm);
+nscclResult_t nscclRedOpDestroy(nscclRedOp_t op, nscclComm_t comm);
 
 /* ---- rooted collectives and point-to-point ---- */
 /* count elements of root's sendbuff land in every rank's recvbuff (sendbuff is read on the root

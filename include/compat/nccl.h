@@ -102,7 +102,8 @@ typedef nscclRedOp_t ncclRedOp_t;
 #define ncclMaxRedOp ((ncclRedOp_t)0x7fffffff)
 typedef enum { ncclNumOps_dummy = 5 } ncclRedOp_dummy_t;
 
-/* Where the scalar of ncclRedOpCreatePreMulSum lives (accepted; the call is not supported). */
+/* Where the scalar of ncclRedOpCreatePreMulSum lives (nsccl.h: host memory either way; Device is read
+ * when the collective runs, HostImmediate when the operator is made). */
 typedef enum { ncclScalarDevice = 0, ncclScalarHostImmediate = 1 } ncclScalarResidence_t;
 
 /* NCCL 2.30's config layout; converted to nscclConfig_t by ncclCommInitRankConfig / ncclCommSplit. */
@@ -240,20 +241,12 @@ static inline ncclResult_t ncclCommDeregister(const ncclComm_t comm, void *handl
   return nscclCommDeregister(comm, handle);
 }
 
-/* ---- custom reduction operators: not supported ---- */
+/* ---- custom reduction operators: PreMulSum (a sum of inputs each multiplied by its rank's scalar) ---- */
 static inline ncclResult_t ncclRedOpCreatePreMulSum(ncclRedOp_t *op, void *scalar, ncclDataType_t datatype,
                                                     ncclScalarResidence_t residence, ncclComm_t comm) {
-  (void)scalar, (void)datatype, (void)residence, (void)comm;
-  if (op) *op = ncclMaxRedOp;
-  return nsccl_compat_unsupported("ncclRedOpCreatePreMulSum",
-                                  "custom reduction operators are not implemented by nsccl");
+  return nscclRedOpCreatePreMulSum(op, scalar, datatype, (nscclScalarResidence_t)residence, comm);
 }
-static inline ncclResult_t ncclRedOpDestroy(ncclRedOp_t op, ncclComm_t comm) {
-  (void)op, (void)comm;
-  /* Only built-in operators exist, and those cannot be destroyed. */
-  nsccl_compat_unsupported("ncclRedOpDestroy", "only built-in operators exist, and they cannot be destroyed");
-  return ncclInvalidArgument;
-}
+static inline ncclResult_t ncclRedOpDestroy(ncclRedOp_t op, ncclComm_t comm) { return nscclRedOpDestroy(op, comm); }
 
 /* ---- group calls ---- */
 static inline ncclResult_t ncclGroupStart(void) { return nscclGroupStart(); }

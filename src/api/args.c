@@ -21,7 +21,7 @@ nscclResult_t nsccl_args_check_coll(const char *call, nsccl_coll_t coll, const v
     NSCCL_FAIL(nscclInvalidArgument, "%s: datatype %d is not an nscclDataType_t (valid: 0..%d)", call, (int)dtype,
                nscclNumTypes - 1);
   if (coll != NSCCL_COLL_ALLGATHER && (unsigned)op >= nscclNumOps)
-    NSCCL_FAIL(nscclInvalidArgument, "%s: op %d is not an nscclRedOp_t (valid: 0..%d)", call, (int)op, nscclNumOps - 1);
+    NSCCL_CHECK(nsccl_premul_check(comm, call, op, dtype));
   size_t elem = nsccl_type_size(dtype);
   size_t n = (size_t)comm->nranks;
   const char *cname = coll == NSCCL_COLL_ALLREDUCE ? "count" : coll == NSCCL_COLL_ALLGATHER ? "sendcount" : "recvcount";
@@ -67,8 +67,7 @@ nscclResult_t nsccl_args_check_rooted(const char *call, nsccl_coll_t coll, const
                                       const struct nscclComm *comm, bool *in_place) {
   NSCCL_CHECK(nsccl_comm_check(comm, call));
   NSCCL_CHECK(check_type_count(call, dtype, count));
-  if (coll == NSCCL_COLL_REDUCE && (unsigned)op >= nscclNumOps)
-    NSCCL_FAIL(nscclInvalidArgument, "%s: op %d is not an nscclRedOp_t (valid: 0..%d)", call, (int)op, nscclNumOps - 1);
+  if (coll == NSCCL_COLL_REDUCE && (unsigned)op >= nscclNumOps) NSCCL_CHECK(nsccl_premul_check(comm, call, op, dtype));
   if (root < 0 || root >= comm->nranks)
     NSCCL_FAIL(nscclInvalidArgument, "%s: root %d is outside [0, %d)", call, root, comm->nranks);
   int is_root = comm->rank == root;

@@ -103,6 +103,8 @@ nscclResult_t nsccl_coll_run(const nsccl_op_t *o) {
   args.root = o->root;
   if (coll == NSCCL_COLL_ALLGATHER || coll == NSCCL_COLL_BROADCAST)
     op = nscclSum; /* unused; keeps the engine's checks simple */
+  else if ((unsigned)op >= nscclNumOps)
+    return nsccl_premul_run(o); /* pre-multiplies, then comes back here as a sum */
 
   /* NSCCL_CHECK=1: every rank compares its call with everyone's before anything is sent. A
    * mismatch is seen alike by every rank, which all skip this sequence number and stay usable. */

@@ -93,6 +93,7 @@ static void comm_free(struct nscclComm *c) {
   nsccl_fabric_destroy(c->engine); /* after the transport: posted receives may point into staging */
   nsccl_bootstrap_close(c->bs);
   nsccl_comm_free_registrations(c);
+  nsccl_premul_free(c);
   for (int i = 0; i < NSCCL_PROG_CACHE; i++) {
     nsccl_fabric_plan_free(c->cache[i].plan);
     nsccl_prog_free(&c->cache[i].prog);

@@ -82,7 +82,18 @@ struct nscclComm {
   void **stale;
   int nstale;
   struct nsccl_reg *regs; /* nscclCommRegister's records (register.c) */
+  /* nscclRedOpCreatePreMulSum's operators, op = nscclNumOps + index (premulsum.c), and the scratch
+   * buffer that holds a collective's pre-multiplied input. */
+  struct nsccl_premul *premul;
+  int npremul;
+  void *premul_scratch;
+  size_t premul_scratch_bytes;
 };
+
+/* premulsum.c: is op one of comm's live PreMulSum operators, made for dtype? nscclInvalidArgument
+ * naming the call otherwise. nsccl_premul_free: the operators and the scratch, at teardown. */
+nscclResult_t nsccl_premul_check(const struct nscclComm *c, const char *call, nscclRedOp_t op, nscclDataType_t dtype);
+void nsccl_premul_free(struct nscclComm *c);
 
 /* register.c: free the registration records (after the transport is closed). */
 void nsccl_comm_free_registrations(struct nscclComm *c);

@@ -40,6 +40,10 @@ nscclResult_t nsccl_ops_run(const nsccl_op_t *ops, int n);
  * drive several ranks of one communicator (nscclCommInitAll). Returns the first error. */
 nscclResult_t nsccl_ops_run_group(const nsccl_op_t *ops, int n);
 
+/* premulsum.c: run a collective whose op is a PreMulSum operator (caller holds comm->lock): this
+ * rank's input multiplied by its scalar into the communicator's scratch, then the collective as a
+ * sum, out of place, from the scratch. */
+nscclResult_t nsccl_premul_run(const nsccl_op_t *op);
 /* collectives.c: run one checked collective (caller holds comm->lock). */
 nscclResult_t nsccl_coll_run(const nsccl_op_t *op);
 /* p2p.c: post a batch of sends and receives (across communicators) and progress them together

@@ -1,4 +1,4 @@
-/* The alpha-beta-gamma cost model (cost.c, derived in docs/model.md).
+/* The alpha-beta-gamma cost model (cost.c and the cost_*.c files beside it, derived in docs/model.md).
  *
  * A schedule is priced as a sequence of steps. In a step every rank sends some messages (the flows
  * of the step), and possibly reduces what it receives. With

@@ -1,5 +1,6 @@
-/* The step accumulator's own helpers (model/cost.c), shared with the model's other files that add
- * flows to a step in bulk (cost_symmetry.c). Not for variants: they use model/price.h. */
+/* The step accumulator's own helpers (model/cost.c and the cost_*.c files beside it), shared with
+ * the model's other files that add flows to a step in bulk (cost_symmetry.c). Not for variants:
+ * they use model/price.h. */
 #ifndef NSCCL_MODEL_COST_INTERNAL_H
 #define NSCCL_MODEL_COST_INTERNAL_H
 
@@ -9,6 +10,17 @@
  * inlined: the compiler leaves fmax a call into libm, and the loops over every flow and rank call
  * it millions of times per selector row at thousands of ranks. Same results bit for bit. */
 static inline double nsccl_max(double x, double y) { return x > y || y != y ? x : y; }
+
+/* The rank a virtual rank stands for (m->map: a mapped tree's relabelling). */
+static inline int nsccl_model_phys(const nsccl_model_t *m, int v) { return m->map ? m->map[v] : v; }
+
+/* A rank's DMA engines, and how many of them one message of per_msg bytes takes (one per
+ * NSCCL_DMA_SPREAD_BYTES, at most engines_per_message, at most all of them). */
+static inline int nsccl_model_rank_engines(const nsccl_topo_t *t) { return t->dma_engines > 0 ? t->dma_engines : 1; }
+static inline double nsccl_model_message_engines(const nsccl_topo_t *t, double per_msg) {
+  int E = nsccl_model_rank_engines(t), epm = t->engines_per_message > 0 ? t->engines_per_message : 1;
+  return nsccl_dma_engines_for(per_msg, epm < E ? epm : E);
+}
 
 /* What a flow's route contributes besides its links' load: its latency (with the re-sends of
  * storing chips) and one message's own time on it (slowest link, or its engines' streaming). */

@@ -58,7 +58,7 @@ typedef struct nsccl_model {
   /* DMA queues over a phase: seconds each (src, dst) pair's queue streams (its messages one after
    * another). qstep logs the phase's flows (qstep_n of them; the first qn belong to closed steps and
    * carry their step's repeat); the phase's end sorts them by pair into qtab (qcap entries) and
-   * takes the busiest pair's sum (cost.c, queue_phase_end). */
+   * takes the busiest pair's sum (cost_queue.c, nsccl_model_queue_phase_end). */
   struct nsccl_model_queue *qtab, *qstep;
   int qcap, qn, qstep_n, qstep_cap;
   /* The message walk of an all-gather phase (nsccl_model_walk_send): when each pair's queue is

@@ -24,6 +24,10 @@ nscclResult_t nsccl_reduce(void *dst, const void *a, const void *b, size_t count
 /* buf[i] /= nranks, for nscclAvg (integers: truncating division as C does). */
 nscclResult_t nsccl_reduce_avg_finish(void *buf, size_t count, nscclDataType_t dtype, int nranks);
 
+/* dst[i] = src[i] * *scalar (scalar in dtype's format) for i < count; dst may equal src. The
+ * pre-multiplication of nscclRedOpCreatePreMulSum's operators (reduce_scale.c). */
+nscclResult_t nsccl_reduce_scale(void *dst, const void *src, size_t count, nscclDataType_t dtype, const void *scalar);
+
 /* Scalar conversions, exposed for tests and tools. */
 float nsccl_half_to_float(uint16_t h);
 uint16_t nsccl_float_to_half(float f);

@@ -152,7 +152,7 @@ void check_runtime_surface() {
   cudaEventDestroy(start), cudaEventDestroy(stop);
 }
 
-// Calls that cannot run on host memory compile and fail clearly, naming themselves.
+// Calls that cannot run on host memory compile and fail clearly, naming themselves; PreMulSum runs.
 void check_unsupported_calls() {
   ncclUniqueId id;
   ncclComm_t comm = nullptr;
@@ -166,10 +166,16 @@ void check_unsupported_calls() {
         "ncclCommShrink");
   ncclParamHandle_t h;
   CHECK(ncclParamBind(&h, "NCCL_DEBUG") == ncclInvalidUsage, "ncclParamBind");
+  // PreMulSum is supported: on one rank the all-reduce is scalar * x (3 * 2.5 = 7.5, exact).
   ncclRedOp_t op;
-  float scalar = 2;
-  CHECK(ncclRedOpCreatePreMulSum(&op, &scalar, ncclFloat, ncclScalarHostImmediate, comm) == ncclInvalidUsage,
-        "ncclRedOpCreatePreMulSum");
+  float scalar = 3, in = 2.5f, out = 0;
+  CHECK(ncclRedOpCreatePreMulSum(&op, &scalar, ncclFloat, ncclScalarHostImmediate, comm) == ncclSuccess,
+        "ncclRedOpCreatePreMulSum: %s", ncclGetLastError(comm));
+  CHECK(ncclAllReduce(&in, &out, 1, ncclFloat, op, comm, nullptr) == ncclSuccess && out == 7.5f,
+        "PreMulSum all-reduce: %g, want 7.5", out);
+  CHECK(ncclRedOpDestroy(op, comm) == ncclSuccess, "ncclRedOpDestroy");
+  CHECK(ncclAllReduce(&in, &out, 1, ncclFloat, op, comm, nullptr) == ncclInvalidArgument,
+        "a destroyed operator must be refused");
   uint64_t bytes = 1;
   CHECK(ncclCommMemStats(comm, ncclStatGpuMemTotal, &bytes) == ncclSuccess && bytes == 0, "ncclCommMemStats");
   CHECK(ncclCommSuspend(comm, NCCL_SUSPEND_MEM) == ncclSuccess && ncclCommResume(comm) == ncclSuccess, "suspend");

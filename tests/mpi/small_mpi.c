@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/small_floats.h"
 #include "nsccl.h"
 
 #define ITERS     16
@@ -38,17 +39,6 @@ typedef struct {
 
 static int rank, nranks, failures;
 
-static uint16_t small_int_to_half(unsigned v) {
-  if (v == 0) return 0;
-  int e = 31 - __builtin_clz(v);
-  return (uint16_t)(((unsigned)(e + 15) << 10) | ((v << (10 - e)) & 0x3ffu));
-}
-static uint16_t small_int_to_bf16(unsigned v) {
-  float f = (float)v;
-  uint32_t u;
-  memcpy(&u, &f, sizeof(u));
-  return (uint16_t)(u >> 16);
-}
 
 /* Small non-negative integers: every partial sum, product, max and min is exact in every type and
  * independent of the order of reduction. prod: 1 or 2, so that products of 4 ranks stay below 16. */
