@@ -69,21 +69,25 @@ static nscclResult_t plan_steps(const nsccl_fabric_t *f, const nsccl_program_t *
  * hold back its successors; and bytes this run wrote are dirty in this core's cache, where the
  * receiver's single copy has to fetch them line by line after a system call (a 2-rank 64 KiB
  * all-reduce whose all-gather half went by rendezvous took 15 us against 9.5 through the rings).
- * In place, the send and receive buffers alias: not marked. Quadratic: small programs only. */
+ * Regions are compared where they lie (nsccl_prog_layout): in place, a write to the receive
+ * buffer may cover a send's bytes named through the send buffer, and an in-place all-gather's own
+ * block, which nothing writes, is as cold as out of place. Quadratic: small programs only. */
 #define UNAWAITED_MAX_STEPS 64
-static int writes_over(const nsccl_step_t *q, nsccl_region_t r) {
+static int writes_over(const nsccl_step_t *q, nsccl_region_t r, const size_t base[NSCCL_NUM_BUFS]) {
   nsccl_region_t d = q->dst;
-  return q->kind != NSCCL_STEP_SEND && d.bytes && r.bytes && d.buf == r.buf && d.offset < r.offset + r.bytes &&
-         r.offset < d.offset + d.bytes;
+  size_t dlo = base[d.buf] + d.offset, rlo = base[r.buf] + r.offset;
+  return q->kind != NSCCL_STEP_SEND && d.bytes && r.bytes && dlo < rlo + r.bytes && rlo < dlo + d.bytes;
 }
 
 static void mark_unawaited(const nsccl_program_t *p, nsccl_fabric_plan_t *pl) {
-  if (p->args.in_place || p->nsteps > UNAWAITED_MAX_STEPS) return;
+  if (p->nsteps > UNAWAITED_MAX_STEPS) return;
+  size_t base[NSCCL_NUM_BUFS];
+  nsccl_prog_layout(p, base);
   for (uint32_t s = 0; s < p->nsteps; s++) {
     const nsccl_step_t *st = &p->steps[s];
     if (st->kind != NSCCL_STEP_SEND || pl->succ_off[s + 1] != pl->succ_off[s]) continue;
     int cold = 1;
-    for (uint32_t q = 0; q < p->nsteps && cold; q++) cold = !writes_over(&p->steps[q], st->src);
+    for (uint32_t q = 0; q < p->nsteps && cold; q++) cold = !writes_over(&p->steps[q], st->src, base);
     pl->unawaited[s] = (unsigned char)cold;
   }
 }

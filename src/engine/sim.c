@@ -73,26 +73,23 @@ static inline double msg_bytes(const msg_t *m) { return (double)(m->npkts - 1) *
  * for alpha plus the message's bytes at their bandwidth. Returns 0 if none is free. */
 static int try_start(sim_t *s, int rank, uint32_t mi, uint32_t hop, double now, nscclResult_t *rc) {
   msg_t *m = &s->msgs[mi];
-  double *eng = s->eng_free + (size_t)rank * (size_t)s->engines;
-  int took[256], k = 0, want = nsccl_dma_engines_for(msg_bytes(m), s->epm);
-  for (int i = 0; i < s->engines && k < want && k < 256; i++)
-    if (eng[i] <= now) took[k++] = i;
+  eng_pool_t *pool = &s->eng[rank];
+  eng_group_t *groups = s->eng_group + (size_t)rank * (size_t)s->engines;
+  uint32_t k = eng_free_now(pool, groups, now), want = (uint32_t)nsccl_dma_engines_for(msg_bytes(m), s->epm);
+  if (k > want) k = want;
+  if (k > 256) k = 256;
   if (k == 0) return 0;
   m->t0 = now + s->alpha;
   m->rate_inv = s->eng_inv_bw / k;
   double release = m->t0 + msg_bytes(m) * m->rate_inv;
-  for (int i = 0; i < k; i++) eng[took[i]] = release;
+  eng_take(pool, groups, (uint32_t)s->engines, k, release);
   *rc = push(s, m->t0, m->t0, EV_PKT, hop, mi, 0);
   return 1;
 }
 
-/* When the first engine of `rank` frees after now (or now when one is free). */
+/* When the first engine of `rank` frees (none is free now: the rank's FIFO head could not start). */
 static double next_engine(const sim_t *s, int rank) {
-  const double *eng = s->eng_free + (size_t)rank * (size_t)s->engines;
-  double t = eng[0];
-  for (int i = 1; i < s->engines; i++)
-    if (eng[i] < t) t = eng[i];
-  return t;
+  return eng_next_release(&s->eng[rank], s->eng_group + (size_t)rank * (size_t)s->engines);
 }
 
 static nscclResult_t wake_later(sim_t *s, int rank) {

@@ -4,6 +4,7 @@
 #define NSCCL_ENGINE_SIM_INTERNAL_H
 
 #include "engine/sim.h"
+#include "engine/sim_engines.h"
 #include "engine/sim_observe.h"
 #include "engine/sim_queue.h"
 #include "topologies/topo.h"
@@ -88,8 +89,9 @@ typedef struct {
   uint32_t *stack; /* steps completed at the current instant, successors not yet released */
   uint32_t nstack;
 
-  double *eng_free; /* [issuers * engines]: when each engine is free again */
-  uint8_t *wake;    /* [issuers]: an EV_ENGINE is pending for this issuer */
+  eng_pool_t *eng;        /* [issuers]: each issuer's free engines and busy groups (sim_engines.h) */
+  eng_group_t *eng_group; /* [issuers * engines]: the groups */
+  uint8_t *wake;          /* [issuers]: an EV_ENGINE is pending for this issuer */
   double *red_free, *copy_free, *rank_time;
   /* Messages waiting for an engine, FIFO per issuer (an intrusive list through msgs). Keeping
    * them out of the event queue until their turn keeps the heap small. */

@@ -19,13 +19,42 @@ static int by_peer_then_step(const void *x, const void *y) {
   return a->step < b->step ? -1 : a->step > b->step;
 }
 
-/* Sort e[0..n) by (peer, step) unless it is already (builders emit most sends in peer order). */
-static void sort_ends(pend_t *e, size_t n) {
+/* Scratch for sort_ends: tmp holds as many entries as the longest list, count nranks + 1. */
+typedef struct {
+  pend_t *tmp;
+  uint32_t *count;
+  size_t nranks;
+} sort_space_t;
+
+/* e[0..n) by peer with a counting sort through w->tmp: stable, so (peer, step) order. */
+static void counting_sort(pend_t *e, size_t n, sort_space_t *w) {
+  memset(w->count, 0, (w->nranks + 1) * sizeof(uint32_t));
+  for (size_t i = 0; i < n; i++) w->count[e[i].peer + 1]++;
+  for (size_t p = 0; p < w->nranks; p++) w->count[p + 1] += w->count[p];
+  for (size_t i = 0; i < n; i++) w->tmp[w->count[e[i].peer]++] = e[i];
+  memcpy(e, w->tmp, n * sizeof(*e));
+}
+
+/* Sort e[0..n) by (peer, step); e comes in program (step) order, so sorting by peer alone keeping
+ * that order is the same. Builders emit most lists in peer order, or rotated (rank r's peers r+1,
+ * r+2, ..., 0, ..., r-1): those two are recognised in one pass, and a rotation is undone with one
+ * copy. Other lists (receives in descending order, chunks repeating the peers) go through a
+ * counting sort when they name a good share of the ranks, else qsort. */
+static void sort_ends(pend_t *e, size_t n, sort_space_t *w) {
+  size_t cut = 0, descents = 0; /* where the peers step down */
   for (size_t i = 1; i < n; i++)
-    if (e[i].peer < e[i - 1].peer) {
-      qsort(e, n, sizeof(*e), by_peer_then_step);
-      return;
-    }
+    if (e[i].peer < e[i - 1].peer) cut = i, descents++;
+  if (descents == 0) return;
+  if (descents == 1 && e[n - 1].peer < e[0].peer) {
+    /* e[cut..n) then e[0..cut): each part is sorted by (peer, step) and every peer of the first
+     * is below every peer of the second, so the result is what the sort gives. */
+    memcpy(w->tmp, e + cut, (n - cut) * sizeof(*e));
+    memcpy(w->tmp + (n - cut), e, cut * sizeof(*e));
+    memcpy(e, w->tmp, n * sizeof(*e));
+  } else if (n * 8 >= w->nranks)
+    counting_sort(e, n, w);
+  else
+    qsort(e, n, sizeof(*e), by_peer_then_step);
 }
 
 /* First index in e[0..n) whose peer is >= peer. */
@@ -45,12 +74,13 @@ static int is_recv(const nsccl_step_t *st) { return st->kind == NSCCL_STEP_RECV 
 
 /* The receives of rank r matched against the senders' sorted lists. On a mismatch, reports the
  * earliest offending step of r (in program order) and returns its error. */
-static nscclResult_t match_rank(sim_t *s, int r, const pend_t *sends, const uint32_t *soff, pend_t *rv) {
+static nscclResult_t match_rank(sim_t *s, int r, const pend_t *sends, const uint32_t *soff, pend_t *rv,
+                                sort_space_t *w) {
   const nsccl_program_t *p = &s->progs[r];
   size_t nr = 0;
   for (uint32_t i = 0; i < p->nsteps; i++)
     if (is_recv(&p->steps[i])) rv[nr++] = (pend_t){(uint32_t)p->steps[i].peer, i};
-  sort_ends(rv, nr);
+  sort_ends(rv, nr, w);
   uint32_t bad = UINT32_MAX; /* earliest offending step */
   for (size_t i = 0; i < nr;) {
     uint32_t q = rv[i].peer;
@@ -94,7 +124,7 @@ static nscclResult_t match_rank(sim_t *s, int r, const pend_t *sends, const uint
 }
 
 nscclResult_t nsccl_sim_match_messages(sim_t *s) {
-  size_t n = (size_t)s->n, total = 0, most_recv = 0;
+  size_t n = (size_t)s->n, total = 0, most_recv = 0, most = 0;
   uint32_t *soff = malloc((n + 1) * sizeof(uint32_t));
   if (!soff) NSCCL_FAIL(nscclSystemError, "simulator: out of memory matching messages of %zu ranks", n);
   for (size_t r = 0; r < n; r++) {
@@ -106,16 +136,19 @@ nscclResult_t nsccl_sim_match_messages(sim_t *s) {
     soff[r] = (uint32_t)total;
     total += ns;
     if (nr > most_recv) most_recv = nr;
+    if (ns > most) most = ns;
   }
   soff[n] = (uint32_t)total;
   s->nmsgs = (uint32_t)total;
   pend_t *sends = malloc((total ? total : 1) * sizeof(pend_t));
   pend_t *rv = malloc((most_recv ? most_recv : 1) * sizeof(pend_t));
+  if (most_recv > most) most = most_recv;
+  sort_space_t w = {malloc((most ? most : 1) * sizeof(pend_t)), malloc((n + 1) * sizeof(uint32_t)), n};
   /* one message per cache line (sim_internal.h) */
   s->msgs = aligned_alloc(64, (total ? total : 1) * sizeof(msg_t));
   if (s->msgs) memset(s->msgs, 0, (total ? total : 1) * sizeof(msg_t));
   nscclResult_t rc = nscclSuccess;
-  if (!sends || !rv || !s->msgs) {
+  if (!sends || !rv || !w.tmp || !w.count || !s->msgs) {
     rc = nscclSystemError;
     nsccl_set_error(__FILE__, __LINE__, rc, "simulator: out of memory for %zu messages", total);
     goto out;
@@ -126,7 +159,7 @@ nscclResult_t nsccl_sim_match_messages(sim_t *s) {
     size_t k = 0;
     for (uint32_t i = 0; i < p->nsteps; i++)
       if (p->steps[i].kind == NSCCL_STEP_SEND) e[k++] = (pend_t){(uint32_t)p->steps[i].peer, i};
-    sort_ends(e, k);
+    sort_ends(e, k, &w);
     for (size_t j = 0; j < k; j++) {
       uint32_t mi = soff[r] + (uint32_t)j;
       msg_t *m = &s->msgs[mi];
@@ -137,7 +170,7 @@ nscclResult_t nsccl_sim_match_messages(sim_t *s) {
       s->step_msg[m->send_g] = mi;
     }
   }
-  for (size_t r = 0; r < n && rc == nscclSuccess; r++) rc = match_rank(s, (int)r, sends, soff, rv);
+  for (size_t r = 0; r < n && rc == nscclSuccess; r++) rc = match_rank(s, (int)r, sends, soff, rv, &w);
   for (uint32_t mi = 0; mi < s->nmsgs && rc == nscclSuccess; mi++)
     if (s->msgs[mi].recv_g == UINT32_MAX) {
       const msg_t *m = &s->msgs[mi];
@@ -150,5 +183,7 @@ out:
   free(soff);
   free(sends);
   free(rv);
+  free(w.tmp);
+  free(w.count);
   return rc;
 }

@@ -35,7 +35,8 @@ void nsccl_sim_free_state(sim_t *s) {
   free(s->step_msg);
   free(s->stack);
   free(s->done);
-  free(s->eng_free);
+  free(s->eng);
+  free(s->eng_group);
   free(s->wake);
   free(s->red_free);
   free(s->copy_free);
@@ -138,17 +139,19 @@ nscclResult_t nsccl_sim_setup(sim_t *s, const nsccl_sim_opts_t *opts) {
   s->links = calloc(t->nlinks ? (size_t)t->nlinks : 1, sizeof(link_state_t));
   s->base = calloc(n + 1, sizeof(uint32_t));
   size_t nissuers = t->nranks > s->n ? (size_t)t->nranks : n; /* chips forward too */
-  s->eng_free = calloc(nissuers * (size_t)s->engines, sizeof(double));
+  s->eng = calloc(nissuers, sizeof(eng_pool_t));
+  s->eng_group = malloc(nissuers * (size_t)s->engines * sizeof(eng_group_t));
   s->wake = calloc(nissuers, 1);
   s->issue_head = malloc(nissuers * sizeof(uint32_t));
   s->issue_tail = malloc(nissuers * sizeof(uint32_t));
   s->red_free = calloc(n, sizeof(double));
   s->copy_free = calloc(n, sizeof(double));
   s->rank_time = calloc(n, sizeof(double));
-  if (!s->links || !s->base || !s->eng_free || !s->wake || !s->red_free || !s->copy_free || !s->rank_time ||
+  if (!s->links || !s->base || !s->eng || !s->eng_group || !s->wake || !s->red_free || !s->copy_free || !s->rank_time ||
       !s->issue_head || !s->issue_tail)
     NSCCL_FAIL(nscclSystemError, "simulator: out of memory for %zu ranks", n);
   memset(s->issue_head, 0xff, nissuers * sizeof(uint32_t));
+  for (size_t i = 0; i < nissuers; i++) s->eng[i].nfree = (uint32_t)s->engines;
   for (int i = 0; i < t->nlinks; i++) {
     const nsccl_link_t *l = &t->links[i];
     if (!(l->bandwidth > 0) || !(l->latency >= 0))
@@ -178,17 +181,31 @@ nscclResult_t nsccl_sim_setup(sim_t *s, const nsccl_sim_opts_t *opts) {
   if (!s->step_rank || !s->missing || !s->succ_off || !s->step_msg || !s->stack || !s->done)
     NSCCL_FAIL(nscclSystemError, "simulator: out of memory for %u steps", s->nsteps);
 
+  /* Successor lists. A step that names the same dependency several times (builders that list the
+   * last step touching each block of a run name it once per block) waits for it once: mark[d] ==
+   * g says d is already among g's dependencies. Waiting once is the same wait, and g's copies of
+   * one successor entry were adjacent in d's list, so drain() starts g at the same moment and in
+   * the same order as before; the lists only get shorter (ring/dims at 4,096 ranks named 50 M
+   * dependencies for 2 M steps). */
+  uint32_t *mark = s->stack; /* free until the event loop */
+  memset(mark, 0xff, G * sizeof(uint32_t));
   uint64_t nsucc = 0;
   for (size_t r = 0; r < n; r++) {
     const nsccl_program_t *p = &s->progs[r];
     for (uint32_t i = 0; i < p->nsteps; i++) {
       const nsccl_step_t *st = &p->steps[i];
-      uint32_t g = s->base[r] + i;
+      uint32_t g = s->base[r] + i, unique = 0;
       s->step_rank[g] = (int)r;
-      s->missing[g] = st->ndeps;
       const uint32_t *d = nsccl_step_deps(p, st);
-      for (uint32_t j = 0; j < st->ndeps; j++) s->succ_off[s->base[r] + d[j] + 1]++;
-      nsucc += st->ndeps;
+      for (uint32_t j = 0; j < st->ndeps; j++) {
+        uint32_t dg = s->base[r] + d[j];
+        if (mark[dg] == g) continue;
+        mark[dg] = g;
+        s->succ_off[dg + 1]++;
+        unique++;
+      }
+      s->missing[g] = unique;
+      nsucc += unique;
     }
   }
   for (size_t g = 0; g < s->nsteps; g++) s->succ_off[g + 1] += s->succ_off[g];
@@ -203,7 +220,12 @@ nscclResult_t nsccl_sim_setup(sim_t *s, const nsccl_sim_opts_t *opts) {
     const nsccl_program_t *p = &s->progs[r];
     for (uint32_t i = 0; i < p->nsteps; i++) {
       const uint32_t *d = nsccl_step_deps(p, &p->steps[i]);
-      for (uint32_t j = 0; j < p->steps[i].ndeps; j++) s->succ[fill[s->base[r] + d[j]]++] = s->base[r] + i;
+      uint32_t g = s->base[r] + i;
+      for (uint32_t j = 0; j < p->steps[i].ndeps; j++) {
+        uint32_t dg = s->base[r] + d[j];
+        if (fill[dg] > s->succ_off[dg] && s->succ[fill[dg] - 1] == g) continue; /* named already */
+        s->succ[fill[dg]++] = g;
+      }
     }
   }
   free(fill);

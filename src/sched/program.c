@@ -35,6 +35,29 @@ size_t nsccl_coll_recv_bytes(const nsccl_coll_args_t *args, int nranks) {
   }
 }
 
+void nsccl_prog_layout(const nsccl_program_t *p, size_t base[NSCCL_NUM_BUFS]) {
+  size_t S = p->buf_bytes[NSCCL_BUF_SEND], R = p->buf_bytes[NSCCL_BUF_RECV];
+  base[NSCCL_BUF_SEND] = 0;
+  base[NSCCL_BUF_RECV] = S;
+  base[NSCCL_BUF_SCRATCH] = S + R;
+  if (!p->args.in_place) return;
+  switch (p->args.coll) {
+  case NSCCL_COLL_ALLREDUCE:
+  case NSCCL_COLL_BROADCAST:
+  case NSCCL_COLL_REDUCE: base[NSCCL_BUF_RECV] = 0; break;
+  case NSCCL_COLL_ALLGATHER: /* sendbuff = recvbuff + rank * sendcount */
+    base[NSCCL_BUF_RECV] = 0;
+    base[NSCCL_BUF_SEND] = (size_t)p->rank * S;
+    base[NSCCL_BUF_SCRATCH] = R;
+    break;
+  case NSCCL_COLL_REDUCESCATTER: /* recvbuff = sendbuff + rank * recvcount */
+    base[NSCCL_BUF_RECV] = (size_t)p->rank * R;
+    base[NSCCL_BUF_SCRATCH] = S;
+    break;
+  default: break;
+  }
+}
+
 const char *nsccl_coll_name(nsccl_coll_t coll) {
   static const char *const names[] = {"allgather", "reducescatter", "allreduce", "broadcast", "reduce"};
   return (unsigned)coll < NSCCL_NUM_COLLS_ALL ? names[coll] : "?";

@@ -97,6 +97,12 @@ void nsccl_prog_reset(nsccl_program_t *p); /* drop steps, keep rank/args, keep c
 /* Byte sizes of the send and recv buffers that args imply for nranks ranks. */
 size_t nsccl_coll_send_bytes(const nsccl_coll_args_t *args, int nranks);
 size_t nsccl_coll_recv_bytes(const nsccl_coll_args_t *args, int nranks);
+/* Where each buffer of p starts in one address space of this rank's bytes: disjoint out of
+ * place; in place send and recv alias as NCCL's rule says (all-reduce, broadcast, reduce: send ==
+ * recv; all-gather: send = recv + rank * send bytes; reduce-scatter: recv = send + rank * recv
+ * bytes), scratch after them. Two regions overlap in memory iff their [base + offset, + bytes)
+ * ranges do. */
+void nsccl_prog_layout(const nsccl_program_t *p, size_t base[NSCCL_NUM_BUFS]);
 const char *nsccl_coll_name(nsccl_coll_t coll);
 /* Does this rank's recv buffer end up holding a reduction (so nscclAvg divides it)? All-reduce and
  * reduce-scatter: every rank; reduce: the root only; all-gather and broadcast: none. */

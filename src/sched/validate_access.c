@@ -82,30 +82,6 @@ static int list_accesses(const nsccl_step_t *s, access_t out[3]) {
   return m;
 }
 
-static void layout(acc_t *a) {
-  const nsccl_program_t *p = a->p;
-  size_t S = p->buf_bytes[NSCCL_BUF_SEND], R = p->buf_bytes[NSCCL_BUF_RECV];
-  a->base[NSCCL_BUF_SEND] = 0;
-  a->base[NSCCL_BUF_RECV] = S;
-  a->base[NSCCL_BUF_SCRATCH] = S + R;
-  if (!p->args.in_place) return;
-  switch (p->args.coll) {
-  case NSCCL_COLL_ALLREDUCE:
-  case NSCCL_COLL_BROADCAST:
-  case NSCCL_COLL_REDUCE: a->base[NSCCL_BUF_RECV] = 0; break;
-  case NSCCL_COLL_ALLGATHER:
-    a->base[NSCCL_BUF_RECV] = 0;
-    a->base[NSCCL_BUF_SEND] = (size_t)p->rank * S;
-    a->base[NSCCL_BUF_SCRATCH] = R;
-    break;
-  case NSCCL_COLL_REDUCESCATTER:
-    a->base[NSCCL_BUF_RECV] = (size_t)p->rank * R;
-    a->base[NSCCL_BUF_SCRATCH] = S;
-    break;
-  default: break;
-  }
-}
-
 static bool inside(size_t lo, size_t hi, size_t blo, size_t bhi) { return lo >= blo && hi <= bhi; }
 
 static nscclResult_t oom(acc_t *a) {
@@ -345,7 +321,7 @@ nscclResult_t nsccl_validate_accesses(nsccl_vctx_t *v, const nsccl_program_t *p)
   memset(&a, 0, sizeof(a));
   a.v = v;
   a.p = p;
-  layout(&a);
+  nsccl_prog_layout(a.p, a.base);
   nscclResult_t rc = build_segments(&a);
   if (rc == nscclSuccess) rc = build_ancestry(&a);
   for (uint32_t j = 0; rc == nscclSuccess && j < p->nsteps; j++) rc = check_step(&a, j);

@@ -83,6 +83,38 @@ Test(sim, ring_allgather_on_switch_matches_formula) {
   hand_free(h);
 }
 
+/* A dependency named several times is waited for once: the ring all-gather of the formula above,
+ * with every send naming its receive three times among its dependencies (and the rank's first
+ * copy twice), as builders that list a run's blocks one by one do. */
+Test(sim, repeated_dependency_waits_once) {
+  const int n = 8;
+  const size_t m = 1 << 20;
+  hand_topo_t *h = hand_star(n, BW, LAT, ALPHA);
+  nsccl_program_t progs[8];
+  nsccl_coll_args_t args = {NSCCL_COLL_ALLGATHER, m, nscclUint8, false};
+  for (int r = 0; r < n; r++) {
+    nsccl_program_t *p = &progs[r];
+    nsccl_prog_init(p, r, n, &args);
+    int right = (r + 1) % n, left = (r + n - 1) % n;
+    nsccl_step_id_t copy = nsccl_prog_copy(p, nsccl_region(NSCCL_BUF_SEND, 0, m),
+                                           nsccl_region(NSCCL_BUF_RECV, (size_t)r * m, m), NSCCL_NODEPS);
+    nsccl_step_id_t prev = NSCCL_NO_STEP;
+    for (int k = 0; k < n - 1; k++) {
+      int out = (r - k + n) % n, in = (r - k - 1 + n) % n;
+      nsccl_region_t src = k == 0 ? nsccl_region(NSCCL_BUF_SEND, 0, m) : nsccl_region(NSCCL_BUF_RECV, out * m, m);
+      nsccl_step_id_t deps[5] = {prev, copy, prev, copy, prev};
+      nsccl_prog_send(p, right, src, deps, 5);
+      prev = nsccl_prog_recv(p, left, nsccl_region(NSCCL_BUF_RECV, (size_t)in * m, m), NSCCL_NODEPS);
+    }
+  }
+  nsccl_sim_result_t res;
+  memset(&res, 0, sizeof(res));
+  cr_assert_eq(nsccl_sim_run(&h->t, progs, n, NULL, &res), nscclSuccess);
+  assert_close(res.time_s, (n - 1) * (ALPHA + 2 * LAT + (double)m / BW), 1e-9, "ring with repeated dependencies");
+  hand_progs_free(progs, n);
+  hand_free(h);
+}
+
 /* Ring all-gather on a two-level switch: edges within a leaf cross 2 links, edges between leaves 4.
  * Rank r's last receive ends a chain over every ring edge but its own outgoing one, so the
  * collective takes (sum of edge times) - (smallest edge time). */

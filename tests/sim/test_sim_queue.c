@@ -4,6 +4,7 @@
  * differ in their last bits only. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -37,44 +38,66 @@ static double later(double now, uint64_t *st) {
   }
 }
 
-Test(sim_queue, pops_in_time_then_push_order) {
-  enum { TOTAL = 200000 };
-  pushed_t *log = malloc(TOTAL * sizeof(*log));
-  uint32_t *popped = malloc(TOTAL * sizeof(*popped));
-  cr_assert(log && popped);
+/* A queue with a log of what was pushed and what popped, checked against a sort of the log. */
+typedef struct {
   simq_t q;
-  cr_assert(simq_init(&q, 16));
+  pushed_t *log;
+  uint32_t *popped;
+  uint32_t npushed, npopped, total;
+} run_t;
+
+static void run_init(run_t *r, uint32_t total) {
+  r->log = malloc(total * sizeof(*r->log));
+  r->popped = malloc(total * sizeof(*r->popped));
+  cr_assert(r->log && r->popped);
+  cr_assert(simq_init(&r->q, 16));
+  r->npushed = r->npopped = 0;
+  r->total = total;
+}
+
+/* Push an event at t, its payload its push number; false once the budget is used. */
+static bool run_push(run_t *r, double t) {
+  if (r->npushed == r->total) return false;
+  sim_event_t e = {t, 0, r->npushed, 0, 0, 0};
+  cr_assert_eq(simq_push(&r->q, &e), 1);
+  r->log[r->npushed] = (pushed_t){t, r->npushed};
+  r->npushed++;
+  return true;
+}
+
+static sim_event_t run_pop(run_t *r) {
+  sim_event_t e;
+  cr_assert_eq(simq_pop(&r->q, &e), 1);
+  r->popped[r->npopped++] = e.a;
+  return e;
+}
+
+/* Everything pushed came out, in the order of a sort by (time, push order). */
+static void run_check(run_t *r) {
+  cr_assert_eq(r->npopped, r->npushed);
+  qsort(r->log, r->npushed, sizeof(*r->log), by_time_then_order);
+  for (uint32_t i = 0; i < r->npushed; i++)
+    cr_assert_eq(r->popped[i], r->log[i].order, "pop %u: event %u, expected %u", i, r->popped[i], r->log[i].order);
+  simq_free(&r->q);
+  free(r->log);
+  free(r->popped);
+}
+
+Test(sim_queue, pops_in_time_then_push_order) {
+  run_t r;
+  run_init(&r, 200000);
   uint64_t st = 88172645463325252ull;
-  uint32_t npushed = 0, npopped = 0;
   double now = 0;
-  while (npushed < 1000) { /* a first burst at time 0 and just after */
-    sim_event_t e = {later(0, &st), 0, npushed, 0, 0, 0};
-    cr_assert_eq(simq_push(&q, &e), 1);
-    log[npushed] = (pushed_t){e.time, npushed};
-    npushed++;
-  }
-  while (q.n > 0) {
-    sim_event_t e;
-    cr_assert_eq(simq_pop(&q, &e), 1);
+  while (r.npushed < 1000) run_push(&r, later(0, &st)); /* a first burst at time 0 and just after */
+  while (r.q.n > 0) {
+    sim_event_t e = run_pop(&r);
     cr_assert(e.time >= now, "popped %.17g after %.17g", e.time, now);
     now = e.time;
-    popped[npopped++] = e.a;
     int children = (int)(next_rand(&st) % 3); /* 0, 1 or 2 follow-ups: the queue grows and shrinks */
-    for (int c = 0; c < children && npushed < TOTAL; c++) {
-      sim_event_t f = {later(now, &st), 0, npushed, 0, 0, 0};
-      cr_assert_eq(simq_push(&q, &f), 1);
-      log[npushed] = (pushed_t){f.time, npushed};
-      npushed++;
-    }
+    for (int c = 0; c < children; c++) run_push(&r, later(now, &st));
   }
-  cr_assert_eq(npopped, npushed);
-  cr_assert_gt(npushed, TOTAL / 2, "the workload should be large (%u events)", npushed);
-  qsort(log, npushed, sizeof(*log), by_time_then_order);
-  for (uint32_t i = 0; i < npushed; i++)
-    cr_assert_eq(popped[i], log[i].order, "pop %u: event %u, expected %u", i, popped[i], log[i].order);
-  simq_free(&q);
-  free(log);
-  free(popped);
+  cr_assert_gt(r.npushed, r.total / 2, "the workload should be large (%u events)", r.npushed);
+  run_check(&r);
 }
 
 Test(sim_queue, refuses_an_event_in_the_past) {
@@ -88,4 +111,29 @@ Test(sim_queue, refuses_an_event_in_the_past) {
   e.time = 2.0;
   cr_assert_eq(simq_push(&q, &e), 1);
   simq_free(&q);
+}
+
+/* Events of one future time pushed from many different instants (while the queue moves through
+ * the times before it) come out in push order after everything earlier: the FIFO of the current
+ * instant is filled from the one bucket that holds all events of a time. */
+Test(sim_queue, one_time_from_many_instants_keeps_push_order) {
+  static const double targets[3] = {1.0, 1.5, 3.0};
+  run_t r;
+  run_init(&r, 20000);
+  uint64_t st = 2463534242ull;
+  uint32_t at_targets = 0;
+  run_push(&r, 0.0);
+  while (r.q.n > 0) {
+    sim_event_t x = run_pop(&r);
+    at_targets += x.time == targets[0] || x.time == targets[1] || x.time == targets[2];
+    /* a follow-up a little later (walking the clock up to the targets) and, every other time,
+     * one at the next target still ahead */
+    double t = x.time + 1e-4 * (double)(next_rand(&st) % 7);
+    if (t <= 4.0) run_push(&r, t);
+    int k = 0;
+    while (k < 3 && targets[k] <= x.time) k++;
+    if (k < 3 && next_rand(&st) % 2) run_push(&r, targets[k]);
+  }
+  cr_assert_gt(at_targets, 100, "the workload should put many events on the target times (%u)", at_targets);
+  run_check(&r);
 }
