@@ -38,8 +38,10 @@
 
 #include "algo/bcast_reduce.h"
 #include "base/check.h"
+#include "engine/sim_queue.h"
 #include "model/cost_internal.h"
 #include "model/cost_rooted.h"
+#include "model/price_memo.h"
 
 /* Chunks walked one by one; beyond this the pipeline is in its steady state and the rest is
  * extrapolated from the mean increment of the last NSCCL_ALGO_WINDOW chunks (exact for a pipeline
@@ -80,6 +82,7 @@ typedef struct {
   double alpha, gamma, chunk, bytes; /* bytes: each tree's */
   double *issue_free;                /* [n * E]: when each DMA engine of a virtual rank is free (topo.h) */
   int E, epm;                        /* dma_engines, engines_per_message */
+  int *pick;                         /* [epm]: the engines a message takes */
   double eng_inv_bw;                 /* seconds per byte of one engine, 0: unlimited */
   double *red_free;                  /* [n] */
   double *link_free;                 /* [nlinks] */
@@ -95,6 +98,9 @@ typedef struct {
   double *sent;       /* reduce, [n * K]: when v's send of the chunk to its parent left, NAN until known */
   int slots, window;  /* reduce: the bounds above (0: none), the same for every rank */
   double *chunk_done; /* [K] */
+  int radix;          /* events in the radix queue q (else the binary heap below) */
+  int past;           /* the radix queue refused an event earlier than the last one served */
+  simq_t q;
   event_t *heap;
   size_t nheap, capheap;
   uint64_t seq;
@@ -110,6 +116,21 @@ static int rank_of(const walk_t *w, int g) {
 static int ev_less(const event_t *a, const event_t *b) { return a->t < b->t || (a->t == b->t && a->seq < b->seq); }
 
 static int push_hop(walk_t *w, int kind, int v, int chunk, int dir, double t, int hop, double tail) {
+  if (w->radix) {    /* the same event in the simulator's layout: a = node, b = chunk, kind with the direction */
+    if (!(t >= 0)) { /* the queue orders non-negative times only (by their bits) */
+      w->past = 1;
+      return 0;
+    }
+    sim_event_t ev = {.time = t,
+                      .tail = tail,
+                      .a = (uint32_t)v,
+                      .b = (uint32_t)chunk,
+                      .hop = (uint16_t)hop,
+                      .kind = (uint8_t)(kind | dir << 2)};
+    int rc = simq_push(&w->q, &ev);
+    w->past |= rc < 0;
+    return rc > 0;
+  }
   if (w->nheap == w->capheap) {
     size_t cap = w->capheap ? 2 * w->capheap : 1024;
     event_t *h = realloc(w->heap, cap * sizeof(event_t));
@@ -130,7 +151,16 @@ static int push(walk_t *w, int kind, int v, int chunk, double t) {
   return push_hop(w, kind, v, chunk, DIR_FIRST, t, 0, 0);
 }
 
-static event_t pop(walk_t *w) {
+static int pending_events(const walk_t *w) { return w->radix ? w->q.n > 0 : w->nheap > 0; }
+
+/* The earliest event into *out; 0 when the radix queue ran out of memory. */
+static int pop(walk_t *w, event_t *out) {
+  if (w->radix) {
+    sim_event_t ev;
+    if (!simq_pop(&w->q, &ev)) return 0;
+    *out = (event_t){ev.time, 0, ev.kind & 3, (int)ev.a, (int)ev.b, ev.kind >> 2, ev.hop, ev.tail};
+    return 1;
+  }
   event_t top = w->heap[0], last = w->heap[--w->nheap];
   size_t i = 0;
   for (;;) {
@@ -142,7 +172,8 @@ static event_t pop(walk_t *w) {
     i = c;
   }
   if (w->nheap) w->heap[i] = last;
-  return top;
+  *out = top;
+  return 1;
 }
 
 static nscclResult_t route_of(walk_t *w, int vsrc, int vdst, route_t *r) {
@@ -158,9 +189,13 @@ static nscclResult_t route_of(walk_t *w, int vsrc, int vdst, route_t *r) {
   return nscclSuccess;
 }
 
+/* fmin as glibc computes it on x86-64 (minsd: x when x < y, else y; a NaN loses to a number),
+ * inlined as nsccl_max is (cost_internal.h): the walk calls both for every event. */
+static inline double walk_min(double x, double y) { return x < y || y != y ? x : y; }
+
 static double chunk_len(const walk_t *w, int c) {
   if (w->K * w->chunk < w->bytes - 0.5) return w->chunk; /* extrapolated walks use equal chunks */
-  return fmin(w->chunk, w->bytes - c * w->chunk);
+  return walk_min(w->chunk, w->bytes - c * w->chunk);
 }
 
 static void note(walk_t *w, int c, double t) {
@@ -177,12 +212,12 @@ static double posted(const walk_t *w, int v, int c) {
   if (w->slots && w->parent[v] >= 0 && c >= w->slots) { /* the slot's previous chunk went up to the parent */
     double s = w->sent[(size_t)v * w->K + c - w->slots];
     if (isnan(s)) return NAN;
-    t = fmax(t, s);
+    t = nsccl_max(t, s);
   }
   if (w->window && c >= w->window) { /* chunk c - W's chain of receives completed */
     size_t j = (size_t)v * w->K + c - w->window;
     if (w->next_child[j] < nchildren(w, v)) return NAN;
-    t = fmax(t, w->acc[j]);
+    t = nsccl_max(t, w->acc[j]);
   }
   return t;
 }
@@ -195,11 +230,11 @@ static int advance(walk_t *w, int v, int c) {
   if (w->pending[i] || w->next_child[i] >= nchildren(w, v)) return 1;
   double a = w->arrival[(size_t)w->children[w->child_first[v] + w->next_child[i]] * w->K + c];
   if (isnan(a)) return 1;
-  double ready = fmax(a, w->acc[i]);
+  double ready = nsccl_max(a, w->acc[i]);
   if (w->next_child[i] == 0) { /* the chunk's later receives wait for its first anyway */
     double p = posted(w, v, c);
     if (isnan(p)) return 1;
-    ready = fmax(ready, p);
+    ready = nsccl_max(ready, p);
   }
   w->pending[i] = 1;
   return push(w, EV_RED_READY, v, c, ready);
@@ -222,27 +257,35 @@ static int handle(walk_t *w, event_t e) {
                      does (the free ones when the first frees, up to one per spread unit), pays alpha on them,
                      holds them while it streams at their bandwidth */
     int src = rank_of(w, w->mode == MODE_BCAST || back ? w->parent[v] : v);
-    double *eng = w->issue_free + (size_t)src * (size_t)w->E, start = eng[0];
-    for (int k = 1; k < w->E; k++) start = fmin(start, eng[k]);
-    start = fmax(e.t, start);
-    int want = nsccl_dma_engines_for(len, w->epm), took = 0;
-    for (int k = 0; k < w->E && took < want; k++) took += eng[k] <= start;
+    double *eng = w->issue_free + (size_t)src * (size_t)w->E;
+    int want = nsccl_dma_engines_for(len, w->epm), took = 0, *pick = w->pick;
+    /* start = max(now, the earliest free engine); the message takes the first `want` engines (by
+     * index) free by then. An engine free now makes start now: look for those first, and only
+     * when none is, for the earliest. */
+    double start = e.t;
+    for (int k = 0; k < w->E && took < want; k++)
+      if (eng[k] <= start) pick[took++] = k;
+    if (!took) {
+      start = eng[0];
+      for (int k = 1; k < w->E; k++) start = walk_min(start, eng[k]);
+      for (int k = 0; k < w->E && took < want; k++)
+        if (eng[k] <= start) pick[took++] = k;
+    }
     double issued = start + w->alpha, stream = len * w->eng_inv_bw / took;
-    for (int k = 0, left = took; k < w->E && left > 0; k++)
-      if (eng[k] <= start) eng[k] = issued + stream, left--;
+    for (int k = 0; k < took; k++) eng[pick[k]] = issued + stream;
     return push_hop(w, EV_HOP, v, c, e.dir, issued, 0, stream); /* at hop 0, tail carries the engines' streaming time */
   }
   case EV_HOP: { /* the message's head reached link e.hop of its route, which serves it when free */
     const route_t *r = back ? &w->down[v] : &w->up[v];
     const nsccl_link_t *l = &w->t->links[r->links[e.hop]];
-    double start = fmax(e.t, w->link_free[r->links[e.hop]]);
-    double end = fmax(start + len / l->bandwidth, e.tail);
+    double start = nsccl_max(e.t, w->link_free[r->links[e.hop]]);
+    double end = nsccl_max(start + len / l->bandwidth, e.tail);
     w->link_free[r->links[e.hop]] = end;
     if (e.hop == 0) {
       /* The sender's engines stream it at their pace, after the pair's previous message (one DMA
        * queue per pair, in order, as simulated); the link itself is busy only for its own time. */
       double *q = &w->edge_free[w->queue[e.dir * w->N + v]];
-      double streamed = fmax(e.t, *q) + e.tail;
+      double streamed = nsccl_max(e.t, *q) + e.tail;
       if (streamed > end) end = streamed;
       *q = end;
     }
@@ -264,7 +307,7 @@ static int handle(walk_t *w, event_t e) {
   }
   case EV_RED_READY: {
     int r = rank_of(w, v);
-    double end = fmax(e.t, w->red_free[r]) + len * w->gamma;
+    double end = nsccl_max(e.t, w->red_free[r]) + len * w->gamma;
     w->red_free[r] = end;
     return push(w, EV_RED_DONE, v, c, end);
   }
@@ -317,8 +360,8 @@ static nscclResult_t links_of(walk_t *w, nsccl_algo_t algo) {
   return nscclSuccess;
 }
 
-static nscclResult_t walk(walk_t *w, nsccl_algo_t algo, double *seconds) {
-  NSCCL_CHECK(links_of(w, algo));
+/* The walk itself, once the trees' links are known. */
+static nscclResult_t walk_events(walk_t *w, double *seconds) {
   double k = ceil(w->bytes / w->chunk);
   /* Walk every chunk if few; else enough for the steady state, and equal chunks to extrapolate. */
   int K = k <= ROOTED_MAX_WALKED_CHUNKS ? (int)k : ROOTED_MAX_WALKED_CHUNKS;
@@ -357,7 +400,9 @@ static nscclResult_t walk(walk_t *w, nsccl_algo_t algo, double *seconds) {
           if (nchildren(w, g) == 0) ok = push(w, EV_READY, g, c, 0);
       }
     }
-  while (ok && w->nheap) ok = handle(w, pop(w));
+  event_t e;
+  while (ok && pending_events(w)) ok = pop(w, &e) && handle(w, e);
+  if (!ok && w->past) return nscclInternalError; /* walk_on walks again with the binary heap */
   if (!ok) NSCCL_FAIL(nscclSystemError, "model: out of memory walking %d chunks on %d ranks", K, w->n);
   double t = w->done;
   /* The bounds make the steady state periodic over W chunks (a multiple of S), not one. */
@@ -367,8 +412,48 @@ static nscclResult_t walk(walk_t *w, nsccl_algo_t algo, double *seconds) {
   return nscclSuccess;
 }
 
-/* Set up the walk's state for topo (engines, rates) and walk it. */
-static nscclResult_t walk_on(walk_t *w, const nsccl_topo_t *topo, nsccl_algo_t algo, double chunk, double *seconds) {
+/* Everything the walk reads, for the price memo (model/price_memo.h): its shape (mode, trees, ranks,
+ * root, the tree family), the sizes, the endpoint's numbers and, for every edge of every tree in both
+ * directions, the route's links with the numbers the walk takes from them (index, bandwidth, latency,
+ * whether a storing chip re-sends after it). Two walks with equal keys are the same computation, so
+ * a price found under the key is the one this walk would give. */
+static void walk_key(const walk_t *w, nsccl_algo_t algo, nsccl_memo_key_t *k) {
+  const int head[] = {w->mode, w->ntrees, w->n, w->root, w->heap_order, (int)algo, w->E, w->epm, (int)w->t->forward};
+  const double nums[] = {w->bytes, w->chunk, w->alpha, w->gamma, w->eng_inv_bw};
+  nsccl_memo_key_add(k, head, sizeof(head));
+  nsccl_memo_key_add(k, nums, sizeof(nums));
+  for (int g = 0; g < w->N && k->ok; g++) {
+    if (w->parent[g] < 0) continue;
+    for (int d = 0; d < (w->mode == MODE_ALLREDUCE ? 2 : 1); d++) {
+      const route_t *r = d ? &w->down[g] : &w->up[g];
+      nsccl_memo_key_add(k, &r->nlinks, sizeof(r->nlinks));
+      for (int i = 0; i < r->nlinks; i++) {
+        const nsccl_link_t *l = &w->t->links[r->links[i]];
+        const int ints[] = {r->links[i], l->src < w->t->nranks};
+        const double dbl[] = {l->bandwidth, l->latency};
+        nsccl_memo_key_add(k, ints, sizeof(ints));
+        nsccl_memo_key_add(k, dbl, sizeof(dbl));
+      }
+    }
+  }
+}
+
+static nscclResult_t walk(walk_t *w, nsccl_algo_t algo, double *seconds) {
+  NSCCL_CHECK(links_of(w, algo));
+  nsccl_memo_key_t key = {.ok = 1};
+  walk_key(w, algo, &key);
+  if (key.ok && nsccl_price_memo_get(key.buf, key.len, seconds)) {
+    nsccl_memo_key_free(&key);
+    return nscclSuccess;
+  }
+  nscclResult_t rc = walk_events(w, seconds);
+  if (rc == nscclSuccess && key.ok) nsccl_price_memo_put(key.buf, key.len, *seconds);
+  nsccl_memo_key_free(&key);
+  return rc;
+}
+
+/* Set up the walk's state for topo (engines, rates) and walk it once. */
+static nscclResult_t walk_once(walk_t *w, const nsccl_topo_t *topo, nsccl_algo_t algo, double chunk, double *seconds) {
   int nranks = w->n, N = w->N = w->ntrees * w->n;
   w->t = topo;
   w->alpha = topo->endpoint_overhead;
@@ -387,10 +472,14 @@ static nscclResult_t walk_on(walk_t *w, const nsccl_topo_t *topo, nsccl_algo_t a
   w->parent = calloc((size_t)N, sizeof(int));
   w->child_first = calloc((size_t)N + 1, sizeof(int));
   w->children = calloc((size_t)N, sizeof(int)); /* N - ntrees edges in all */
+  w->pick = malloc((size_t)w->epm * sizeof(int));
   nscclResult_t rc = nscclSystemError;
-  if (w->issue_free && w->red_free && w->link_free && w->edge_free && w->queue && w->up &&
-      (w->down || w->mode != MODE_ALLREDUCE) && w->parent && w->child_first && w->children)
+  if (w->pick && w->issue_free && w->red_free && w->link_free && w->edge_free && w->queue && w->up &&
+      (w->down || w->mode != MODE_ALLREDUCE) && w->parent && w->child_first && w->children &&
+      (!w->radix || simq_init(&w->q, 1024)))
     rc = walk(w, algo, seconds);
+  if (w->radix) simq_free(&w->q);
+  free(w->pick);
   free(w->issue_free);
   free(w->red_free);
   free(w->link_free);
@@ -408,6 +497,24 @@ static nscclResult_t walk_on(walk_t *w, const nsccl_topo_t *topo, nsccl_algo_t a
   free(w->sent);
   free(w->chunk_done);
   free(w->heap);
+  return rc;
+}
+
+int nsccl_model_walk_radix = 1;
+
+/* The walk's events come in time order: each is scheduled at or after the one being handled (a
+ * message moves on, a reduction starts, once what it waits for is there), so the simulator's radix
+ * queue, which serves such events in exactly the binary heap's order at a fraction of its cost,
+ * holds them. Should an event ever come earlier than the last one served, the queue refuses it and
+ * the walk is done again with the binary heap, which orders anything. */
+static nscclResult_t walk_on(walk_t *w, const nsccl_topo_t *topo, nsccl_algo_t algo, double chunk, double *seconds) {
+  walk_t init = *w;
+  w->radix = nsccl_model_walk_radix;
+  nscclResult_t rc = walk_once(w, topo, algo, chunk, seconds);
+  if (rc != nscclSuccess && w->past) {
+    *w = init;
+    rc = walk_once(w, topo, algo, chunk, seconds);
+  }
   return rc;
 }
 

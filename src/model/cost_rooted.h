@@ -21,4 +21,9 @@ nscclResult_t nsccl_model_predict_rooted(const nsccl_topo_t *topo, const nsccl_m
 nscclResult_t nsccl_model_walk_heap_trees(const nsccl_topo_t *topo, int nranks, int trees, double bytes, double chunk,
                                           double *seconds);
 
+/* 1 (default): the walks keep their events in the simulator's radix queue (engine/sim_queue.h),
+ * falling back to a binary heap should an event come out of time order; 0: always the binary heap.
+ * Both serve events in the same order (tests compare the prices). */
+extern int nsccl_model_walk_radix;
+
 #endif
