@@ -15,7 +15,7 @@
  *   tree    0 auto, 1 rd, 2 rabenseifner, 3 binary, 4 double-binary, 5 bruck, 0x100 mapped,
  *           0x101 rd-mapped, 0x102 rabenseifner-mapped, 0x200 hier, 0x400 rdh, 0x401 swing-lat,
  *           0x402 swing-bw, 0x403 rdh-rd
- *   direct  0 auto, 1 oneshot, 2 rsag, 3 mesh, 4 mesh-oneshot, 0x200 hier,
+ *   direct  0 auto, 1 oneshot, 2 rsag, 3 mesh, 4 mesh-oneshot, 5 cross, 0x200 hier,
  *           0x800.. files loaded at run time ("msccl:PATH", algo/msccl_variant.c; not in this table)
  *   any     0x1000 | a chip variant's id: that variant composed under intra-chip stages (several ranks
  *           per chip, algo/compose.h; ring/dims, ring/kangaring, the mapped trees, Swing, RDH) */
@@ -44,6 +44,7 @@
   X(direct_rsag)                                                                                                       \
   X(direct_mesh)                                                                                                       \
   X(direct_mesh_oneshot)                                                                                               \
+  X(direct_cross)                                                                                                      \
   X(direct_hier)                                                                                                       \
   X(ring_dims_chips)                                                                                                   \
   X(ring_kangaring_chips)                                                                                              \
