@@ -260,11 +260,12 @@ if p.returncode == 0:
           "limited: all %d slices ending before %.3f us are kept" % (len(want), cut))
 
 # ---- the counter's own budget: downsampled to peaks, still >= 0 and back to 0 ----
-# (direct all-gather on trn3-u64 at 16 MiB: about 9,500 events, 1,500 distinct counter times)
-d, runs = trace_of(["--topo", "trn3-u64", "--coll", "allgather", "--algo", "direct", "-b", "16M", "-e", "16M",
-                    "--trace-limit", "10000"], "sampled", 1)
+# (direct RS + AG all-reduce on trn3-u64 at 1 MiB: about 21,000 events and 3,800 distinct counter
+# times, over the counter's budget of a tenth of the event limit)
+d, runs = trace_of(["--topo", "trn3-u64", "--coll", "allreduce", "--algo", "direct/rsag", "-b", "1M", "-e", "1M",
+                    "--trace-limit", "30000"], "sampled", 1)
 if runs:
-    check(runs[0]["counter_sampled"] and runs[0]["counter_points"] <= 1001,
+    check(runs[0]["counter_sampled"] and runs[0]["counter_points"] <= 3001,
           "sampled: the counter is downsampled to its budget (%d points)" % runs[0]["counter_points"])
 
 # ---- nsccl-claims: the peak point of each collective, both sides ----
