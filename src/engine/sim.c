@@ -2,13 +2,14 @@
  * links of a topology. docs/simulator.md states the semantics; in short:
  *  - a step starts when its dependencies are done;
  *  - a SEND takes up to engines_per_message of the rank's free DMA engines (dma_engines of them;
- *    it waits in the rank's FIFO when none is free), pays endpoint_overhead, then its packets enter
- *    the first link of the route one after another as the link drains them, no faster than the
- *    engines' bandwidth (so concurrent messages of one rank interleave packet by packet); the
- *    engines are held for alpha plus the message's bytes at their bandwidth (alpha only when
- *    unlimited). With one engine and no bandwidth figure this is one message issued per alpha.
- *    Messages to one peer then stream through the pair's DMA queue one at a time, in the order
- *    they reached it (a message not yet issued never holds back one that is);
+ *    it waits in the rank's FIFO when none is free) and pays endpoint_overhead on them. Messages to
+ *    one peer then stream through the pair's DMA queue one at a time, in the order they reached it
+ *    (a message not yet issued never holds back one that is); at its turn a message takes engines
+ *    again, which feed its bytes at their bandwidth (messages whose turn came go before new starts),
+ *    and its packets enter the first link of the route one after another as the link drains them,
+ *    no faster than the engines feed them (so concurrent messages of one rank interleave packet by
+ *    packet). A message waiting for its turn holds no engine. With one engine and no bandwidth
+ *    figure this is one message issued per alpha;
  *  - a link serves packets first come first served at its bandwidth and adds its latency; packets
  *    cut through switches and routed chips (the head moves on after the latency, the tail cannot
  *    leave before it arrived), while a store-and-forward chip waits for the whole message, pays its
@@ -69,8 +70,12 @@ static nscclResult_t recv_complete(sim_t *s, uint32_t g, double now) {
 static inline double msg_bytes(const msg_t *m) { return (double)(m->npkts - 1) * m->pkt_bytes + m->last_bytes; }
 
 /* Start message mi at `rank` now if an engine is free: take free engines, up to epm and one per
- * NSCCL_DMA_SPREAD_BYTES of the message (a small message is not spread), pay alpha, and hold them
- * for alpha plus the message's bytes at their bandwidth. Returns 0 if none is free. */
+ * NSCCL_DMA_SPREAD_BYTES of the message (a small message is not spread). A message that enters its
+ * pair's DMA queue (hop 0) takes engines twice: to start (they pay alpha and free again), and when
+ * its turn in the queue comes, to feed its bytes (held for the bytes at their bandwidth), so a
+ * message waiting behind its pair's earlier ones holds no engine (docs/simulator.md, "DMA engines
+ * and issue"). A storing chip's re-send (hop > 0) takes them once, for alpha plus the bytes.
+ * Returns 0 if none is free. */
 static int try_start(sim_t *s, int rank, uint32_t mi, uint32_t hop, double now, nscclResult_t *rc) {
   msg_t *m = &s->msgs[mi];
   eng_pool_t *pool = &s->eng[rank];
@@ -79,10 +84,17 @@ static int try_start(sim_t *s, int rank, uint32_t mi, uint32_t hop, double now, 
   if (k > want) k = want;
   if (k > 256) k = 256;
   if (k == 0) return 0;
+  if (hop == 0 && m->turn) { /* its turn: the engines feed it from now on */
+    m->fed = 1;
+    m->t0 = now;
+    m->rate_inv = s->eng_inv_bw / k;
+    eng_take(pool, groups, (uint32_t)s->engines, k, now + msg_bytes(m) * m->rate_inv);
+    *rc = push(s, now, now, EV_PKT, 0, mi, 0);
+    return 1;
+  }
   m->t0 = now + s->alpha;
   m->rate_inv = s->eng_inv_bw / k;
-  double release = m->t0 + msg_bytes(m) * m->rate_inv;
-  eng_take(pool, groups, (uint32_t)s->engines, k, release);
+  eng_take(pool, groups, (uint32_t)s->engines, k, hop == 0 ? m->t0 : m->t0 + msg_bytes(m) * m->rate_inv);
   *rc = push(s, m->t0, m->t0, EV_PKT, hop, mi, 0);
   return 1;
 }
@@ -93,11 +105,13 @@ static double next_engine(const sim_t *s, int rank) {
 }
 
 static nscclResult_t wake_later(sim_t *s, int rank) {
-  if (s->wake[rank] || s->issue_head[rank] == NONE) return nscclSuccess;
+  if (s->wake[rank] || (s->issue_head[rank] == NONE && s->feed_head[rank] == NONE)) return nscclSuccess;
   s->wake[rank] = 1;
   double t = next_engine(s, rank);
   return push(s, t, t, EV_ENGINE, 0, (uint32_t)rank, 0);
 }
+
+static nscclResult_t want_engines(sim_t *s, int rank, uint32_t mi, uint32_t hop, double now);
 
 /* Message mi asks `rank` (a sender, or a storing chip that re-sends it) to issue it at `hop`. With
  * unlimited engines it injects alpha later at full speed; otherwise it takes free engines
@@ -109,27 +123,40 @@ static nscclResult_t issue(sim_t *s, int rank, uint32_t mi, uint32_t hop, double
     m->rate_inv = 0;
     return push(s, m->t0, m->t0, EV_PKT, hop, mi, 0);
   }
+  return want_engines(s, rank, mi, hop, now);
+}
+
+/* Message mi wants engines of `rank` now: to start (the issue FIFO) or, its pair's turn come, to
+ * stream (the feed FIFO, served first: a started transfer's bytes go before new starts). Take them,
+ * or wait behind the messages already waiting in that FIFO. */
+static nscclResult_t want_engines(sim_t *s, int rank, uint32_t mi, uint32_t hop, double now) {
+  msg_t *m = &s->msgs[mi];
   nscclResult_t rc = nscclSuccess;
-  if (s->issue_head[rank] == NONE && try_start(s, rank, mi, hop, now, &rc)) return rc;
+  int feed = hop == 0 && m->turn;
+  uint32_t *head = feed ? s->feed_head : s->issue_head, *tail = feed ? s->feed_tail : s->issue_tail;
+  if (head[rank] == NONE && s->feed_head[rank] == NONE && try_start(s, rank, mi, hop, now, &rc)) return rc;
   m->queued_hop = hop;
   m->next_queued = NONE;
-  if (s->issue_head[rank] == NONE)
-    s->issue_head[rank] = mi;
+  if (head[rank] == NONE)
+    head[rank] = mi;
   else
-    s->msgs[s->issue_tail[rank]].next_queued = mi;
-  s->issue_tail[rank] = mi;
+    s->msgs[tail[rank]].next_queued = mi;
+  tail[rank] = mi;
   return wake_later(s, rank);
 }
 
-/* An engine of `rank` became free at `now`: start the waiting messages, in order, while engines last. */
+/* An engine of `rank` became free at `now`: feed the messages whose turn came, then start the
+ * waiting ones, in order, while engines last. */
 static nscclResult_t on_engine(sim_t *s, int rank, double now) {
   s->wake[rank] = 0;
   nscclResult_t rc = nscclSuccess;
-  for (uint32_t mi = s->issue_head[rank]; mi != NONE; mi = s->issue_head[rank]) {
-    if (!try_start(s, rank, mi, s->msgs[mi].queued_hop, now, &rc)) break;
-    NSCCL_CHECK(rc);
-    s->issue_head[rank] = s->msgs[mi].next_queued;
-  }
+  uint32_t *heads[2] = {s->feed_head, s->issue_head};
+  for (int f = 0; f < 2; f++)
+    for (uint32_t mi = heads[f][rank]; mi != NONE; mi = heads[f][rank]) {
+      if (!try_start(s, rank, mi, s->msgs[mi].queued_hop, now, &rc)) return wake_later(s, rank);
+      NSCCL_CHECK(rc);
+      heads[f][rank] = s->msgs[mi].next_queued;
+    }
   return wake_later(s, rank);
 }
 
@@ -229,6 +256,8 @@ static nscclResult_t on_packet(sim_t *s, const sim_event_t *e) {
       return push(s, q->free, q->free, EV_PKT, 0, mi, 0);
     }
   }
+  /* Its turn has come: engines to feed it (with engines limited; unlimited ones feed at once). */
+  if (hop == 0 && k == 0 && !m->fed && !s->unlimited) return want_engines(s, msg_src(s, m), mi, 0, e->time);
   L->free = end;
   L->busy += end - start;
   SIM_OBSERVE(s, link_busy, route[hop], start, end, bytes);

@@ -34,12 +34,13 @@ typedef struct {
   uint32_t send_g, recv_g; /* global step ids */
   uint32_t route;          /* links: route_pool[route .. route + nhops) */
   uint32_t npkts;
-  uint32_t next_queued; /* the rank's issue queue: next message waiting for a free DMA engine */
+  uint32_t next_queued; /* next in the FIFO it waits in: the rank's issue or feed FIFO, or its pair's queue */
   uint32_t pair;        /* its (src, dst) pair's DMA queue: s->pairs[pair] */
   uint16_t nhops;
   uint16_t queued_hop; /* hop it will start at once issued */
   uint8_t arrived : 1, posted : 1;
-  uint8_t turn : 1;                       /* its turn in the pair's DMA queue has come (it streams now) */
+  uint8_t turn : 1;                       /* its turn in the pair's DMA queue has come */
+  uint8_t fed : 1;                        /* ... and it has engines feeding its bytes (it streams now) */
   uint8_t quiet_send : 1, quiet_recv : 1; /* nothing waits for the send / the plain RECV: no completion event */
   double pkt_bytes, last_bytes;
   double t0;       /* when the segment being injected got its engines and paid alpha */
@@ -51,7 +52,8 @@ _Static_assert(sizeof(msg_t) == 64, "a message fills one cache line");
 
 /* The DMA queue of one (src, dst) pair: messages stream through it one at a time, in the order they
  * reach it (their engines paid alpha); the others wait in a FIFO through msg_t.next_queued (free
- * again then: a message leaves the rank's engine FIFO before it reaches its pair's queue). */
+ * again then: a message leaves the rank's issue FIFO before it reaches its pair's queue, and enters
+ * the rank's feed FIFO only after its turn here). */
 typedef struct {
   double free;         /* when the last message that streamed through it has left */
   uint32_t head, tail; /* waiting messages */
@@ -65,8 +67,9 @@ typedef struct {
   int store;
   double alpha, red_inv, copy_inv;
   /* DMA engines (topo.h): every rank (and storing chip) has `engines` of them; a message takes up
-   * to `epm` free ones, holds them for alpha + its bytes at their bandwidth, and waits in the
-   * rank's FIFO when none is free. unlimited: as many as messages (opts->overlap_overhead). */
+   * to `epm` free ones to pay alpha, and again at its pair queue's turn to stream its bytes at
+   * their bandwidth (a storing chip's re-send: once, for both), waiting in the rank's issue or feed
+   * FIFO when none is free. unlimited: as many as messages (opts->overlap_overhead). */
   int engines, epm, unlimited;
   double eng_inv_bw; /* seconds per byte of one engine; 0: unlimited */
 
@@ -96,6 +99,7 @@ typedef struct {
   /* Messages waiting for an engine, FIFO per issuer (an intrusive list through msgs). Keeping
    * them out of the event queue until their turn keeps the heap small. */
   uint32_t *issue_head, *issue_tail;
+  uint32_t *feed_head, *feed_tail; /* messages whose pair turn came, waiting for engines to feed them (served first) */
 
   simq_t q;
   uint64_t events, packets;

@@ -43,6 +43,8 @@ void nsccl_sim_free_state(sim_t *s) {
   free(s->rank_time);
   free(s->issue_head);
   free(s->issue_tail);
+  free(s->feed_head);
+  free(s->feed_tail);
   simq_free(&s->q);
 }
 
@@ -144,13 +146,16 @@ nscclResult_t nsccl_sim_setup(sim_t *s, const nsccl_sim_opts_t *opts) {
   s->wake = calloc(nissuers, 1);
   s->issue_head = malloc(nissuers * sizeof(uint32_t));
   s->issue_tail = malloc(nissuers * sizeof(uint32_t));
+  s->feed_head = malloc(nissuers * sizeof(uint32_t));
+  s->feed_tail = malloc(nissuers * sizeof(uint32_t));
   s->red_free = calloc(n, sizeof(double));
   s->copy_free = calloc(n, sizeof(double));
   s->rank_time = calloc(n, sizeof(double));
   if (!s->links || !s->base || !s->eng || !s->eng_group || !s->wake || !s->red_free || !s->copy_free || !s->rank_time ||
-      !s->issue_head || !s->issue_tail)
+      !s->issue_head || !s->issue_tail || !s->feed_head || !s->feed_tail)
     NSCCL_FAIL(nscclSystemError, "simulator: out of memory for %zu ranks", n);
   memset(s->issue_head, 0xff, nissuers * sizeof(uint32_t));
+  memset(s->feed_head, 0xff, nissuers * sizeof(uint32_t));
   for (size_t i = 0; i < nissuers; i++) s->eng[i].nfree = (uint32_t)s->engines;
   for (int i = 0; i < t->nlinks; i++) {
     const nsccl_link_t *l = &t->links[i];

@@ -65,7 +65,12 @@ static const struct {
      * links simulates 147.3; tree/swing-lat-chips 161.7 / 109.2; tree/rdh-rd-chips 122.4 / 90.4
      * at 1 MiB; tree/rdh-chips 217.0 / 158.9 at 8 MiB; tree/rabenseifner-mapped-chips 520.7 /
      * 384.1 at 16 MiB); ring/kangaring-chips' all-reduce low at 8-16 MiB (123.6 / 255.6 us: its
-     * rings wait for DMA engines behind the intra-chip stage, as on trn2-16-lnc2). */
+     * rings wait for DMA engines behind the intra-chip stage, as on trn2-16-lnc2; 196.4 us since
+     * waiting messages hold no engines, docs/simulator.md "DMA engines and issue"). ring/dims-chips
+     * joined them then: its 16 MiB all-reduce simulated 282.4 us and now 250.0 (priced 340.1 us),
+     * its stages overlapping more than the price's 1/K once the intra-chip stage's waiting
+     * messages stopped taking the chip stage's engines. */
+    {"trn2-u64-lnc2", "ring/dims-chips"},
     {"trn2-u64-lnc2", "ring/kangaring-chips"},
     {"trn2-u64-lnc2", "tree/rd-mapped-chips"},
     {"trn2-u64-lnc2", "tree/rabenseifner-mapped-chips"},
@@ -221,14 +226,8 @@ static const struct {
     {"trn2-16x4-efa", NSCCL_COLL_REDUCESCATTER, (size_t)2 << 20},
     {"trn2-16x4-efa", NSCCL_COLL_REDUCESCATTER, (size_t)4 << 20},
     {"trn2-16x4-efa", NSCCL_COLL_ALLREDUCE, (size_t)2 << 20},
-    /* trn2-16-lnc2's all-reduce at 128 KiB: direct/mesh (priced 9.93 us, simulated 10.54) is
-     * picked over direct/rsag (priced 10.40, simulated 9.95, 5.9% faster), both within 6% of the
-     * simulator; right while Mesh was priced high, it turned when Mesh's all-gather became an
-     * all-gather phase. That took the 128 KiB, 512 KiB and 1 MiB all-gathers off this list (Mesh,
-     * priced high, lost to direct and tree/swing-bw-chips there; it is picked now, the best); the
-     * composed chip variants took the 16 MiB all-gather and the 128 MiB and 1 GiB all-reduces
-     * (docs/model.md, "Agreement with the simulator"). */
-    {"trn2-16-lnc2", NSCCL_COLL_ALLREDUCE, (size_t)128 << 10},
+    /* (Left this list: trn2-16-lnc2's all-reduce at 128 KiB, direct/mesh picked at 10.42 us against
+     * direct/rsag's 9.95 since waiting messages hold no engines, 10.54 before.) */
 };
 
 static int is_known_choice(const char *preset, nsccl_coll_t c, size_t bytes) {
