@@ -63,13 +63,50 @@ static int cross_applies(const nsccl_topo_t *t, nsccl_coll_t coll, int nranks) {
   return count[0] >= 2 && count[1] >= 2;
 }
 
+/* How many blocks of its own switch a rank forwards to its partner over the direct link in the
+ * all-gather, x: then a rank's switch port carries 2 (m - 1) - x blocks and its direct link 1 + x,
+ * and x is the whole number that best balances the two at their bandwidths (the slowest rank's
+ * port and direct link, so every rank computes the same x). 0 when the direct link is too slow to
+ * take more than the own block, and 0 when the forwarded messages (`msg` bytes: a block, or a chunk
+ * of one) would stream slower than the direct link: the forwards go one after another through the
+ * pair's one DMA queue, each on the engines its size takes (topo.h, nsccl_dma_engines_for), so
+ * small ones would make the link wait (docs/algorithms.md, "Cross"). */
+static int cross_forward(const nsccl_topo_t *t, int m, double msg) {
+  double port = INFINITY, cross = INFINITY;
+  for (int r = 0; r < t->nranks; r++) {
+    double pr = 0, cr = 0;
+    for (int i = 0; i < t->nlinks; i++) {
+      const nsccl_link_t *l = &t->links[i];
+      if (l->src != r) continue;
+      if (l->dst < t->nranks)
+        cr += l->bandwidth;
+      else
+        pr += l->bandwidth;
+    }
+    port = fmin(port, pr), cross = fmin(cross, cr);
+  }
+  int epm = t->engines_per_message < t->dma_engines ? t->engines_per_message : t->dma_engines;
+  if (t->dma_engine_bandwidth > 0 && nsccl_dma_engines_for(msg, epm > 0 ? epm : 1) * t->dma_engine_bandwidth < cross)
+    return 0;
+  int best = 0;
+  double least = INFINITY;
+  for (int x = 0; x < m && port > 0 && cross > 0; x++) {
+    double T = fmax((2.0 * (m - 1) - x) / port, (1.0 + x) / cross);
+    if (T < least * (1 - 1e-12)) least = T, best = x;
+  }
+  return best;
+}
+
 typedef struct {
   nsccl_tree_ctx_t c;
   const nsccl_coll_args_t *a;
   int n, me, q; /* ranks, this rank, its partner */
   int *part;    /* [n]: every rank's partner */
   int *side;    /* [m]: the ranks of my switch in rank order (me among them) */
-  int m, pos;   /* how many, and my position */
+  int *oside;   /* [m]: the ranks of the other switch in rank order (my partner among them) */
+  int m, pos;   /* how many per switch, my position on mine */
+  int qpos;     /* my partner's position on its switch */
+  int x;        /* all-gather: blocks my partner forwards to me over the direct link (cross_forward) */
   size_t big;   /* bytes of the largest block (scratch slot size) */
 } cross_t;
 
@@ -86,39 +123,109 @@ static nsccl_region_t block(const cross_t *X, nsccl_buf_t buf, int j) {
 /* The i-th rank of my switch after (i > 0) or before (i < 0) me, cyclically. */
 static int side_at(const cross_t *X, int i) { return X->side[((X->pos + i) % X->m + X->m) % X->m]; }
 
-/* All-gather of the blocks in RECV (my block already in place). */
+/* The i-th rank of my partner's switch after (i > 0) my partner, cyclically. */
+static int oside_at(const cross_t *X, int i) { return X->oside[((X->qpos + i) % X->m + X->m) % X->m]; }
+
+typedef enum { PIECES_SEND, PIECES_RECV, PIECES_RECV_REDUCE } pieces_op_t;
+
+/* Regions a[0..n) sent to peer, received from it, or (recv-reduce) reduced with what it sends into
+ * b[0..n), chunk 0 of every region, then chunk 1, ...: a forwarded block goes on as its chunks
+ * arrive, and the blocks travel side by side, so the pair's one DMA queue is never held up by the
+ * one block whose next chunk is late. Both sides cut the same regions the same way. */
+static void interleaved(cross_t *X, int peer, const nsccl_region_t *a, const nsccl_region_t *b, int n, pieces_op_t op) {
+  size_t step = X->c.chunk / X->c.elem * X->c.elem, most = 0;
+  if (step == 0) step = X->c.elem;
+  for (int i = 0; i < n; i++) most = a[i].bytes > most ? a[i].bytes : most;
+  for (size_t off = 0; off < most; off += step)
+    for (int i = 0; i < n; i++) {
+      if (off >= a[i].bytes) continue;
+      size_t len = a[i].bytes - off < step ? a[i].bytes - off : step;
+      nsccl_region_t pa = nsccl_region((nsccl_buf_t)a[i].buf, a[i].offset + off, len);
+      if (op == PIECES_SEND)
+        nsccl_tree_send(&X->c, peer, pa);
+      else if (op == PIECES_RECV)
+        nsccl_tree_recv(&X->c, peer, pa);
+      else
+        nsccl_tree_recv_reduce(&X->c, peer, pa, nsccl_region((nsccl_buf_t)b[i].buf, b[i].offset + off, len));
+    }
+}
+
+/* All-gather of the blocks in RECV (my block already in place). With x > 0 my partner forwards me
+ * the blocks that the x ranks after me on my switch would have sent on (their partners' blocks,
+ * which reach my partner through its switch), and those x ranks do not send them. */
 static void cross_all_gather(cross_t *X) {
   nsccl_region_t mine = block(X, NSCCL_BUF_RECV, X->me), theirs = block(X, NSCCL_BUF_RECV, X->q);
+  int x = X->x;
+  nsccl_region_t fwd_out[X->m > 0 ? X->m : 1], fwd_in[X->m > 0 ? X->m : 1];
   nsccl_tree_send(&X->c, X->q, mine);
   nsccl_tree_recv(&X->c, X->q, theirs);
-  /* Own block first (it is here), the partner's once it has crossed; each pair's messages in
-   * that order on both sides. */
-  for (int i = 1; i < X->m; i++) nsccl_tree_send(&X->c, side_at(X, i), mine);
-  for (int i = 1; i < X->m; i++) nsccl_tree_send(&X->c, side_at(X, i), theirs);
+  /* Own block first (it is here); then what the switch brings, the partner's block once it has
+   * crossed; each pair's messages in that order on both sides. Receives are emitted before the
+   * sends that forward what they bring (the hazard tracking orders a send after the write it reads). */
+  /* The ranks that forward my block (those whose partners stand up to x before mine on the other
+   * switch) get it first: their direct links wait for it. */
+  char *first = calloc((size_t)X->n, 1);
+  if (!first) {
+    X->c.oom = true;
+    return;
+  }
+  for (int i = 1; i <= x; i++) {
+    int f = X->part[oside_at(X, -i)];
+    first[f] = 1;
+    nsccl_tree_send(&X->c, f, mine);
+  }
+  for (int i = 1; i < X->m; i++)
+    if (!first[side_at(X, i)]) nsccl_tree_send(&X->c, side_at(X, i), mine);
+  free(first);
   for (int i = 1; i < X->m; i++) {
     int from = side_at(X, -i);
     nsccl_tree_recv(&X->c, from, block(X, NSCCL_BUF_RECV, from));
-    nsccl_tree_recv(&X->c, from, block(X, NSCCL_BUF_RECV, X->part[from]));
+    if (i < X->m - x) nsccl_tree_recv(&X->c, from, block(X, NSCCL_BUF_RECV, X->part[from]));
   }
+  for (int i = 1; i <= x; i++)
+    fwd_out[i - 1] = block(X, NSCCL_BUF_RECV, X->part[oside_at(X, i)]),
+                fwd_in[i - 1] = block(X, NSCCL_BUF_RECV, X->part[side_at(X, i)]);
+  interleaved(X, X->q, fwd_out, NULL, x, PIECES_SEND);
+  for (int i = 1; i < X->m - x; i++) nsccl_tree_send(&X->c, side_at(X, i), theirs);
+  interleaved(X, X->q, fwd_in, NULL, x, PIECES_RECV);
 }
 
-/* Reduce-scatter onto the blocks (all-reduce: the result in RECV at my block's place). */
+/* Reduce-scatter onto the blocks (all-reduce: the result in RECV at my block's place). The mirror
+ * of the all-gather's forwarding: my inputs for the partners of the x ranks after me on my switch
+ * go to my partner over the direct link (not to those ranks), and my partner adds each into its
+ * own input for that block before it sends it through its switch; I do the same with the x inputs
+ * my partner sends me (into scratch slots 2.., then on to their blocks' ranks). Scratch: my block's
+ * partial sum at 0, my partner's at one block, the combined inputs after. */
 static void cross_reduce_scatter(cross_t *X) {
   bool rs = X->a->coll == NSCCL_COLL_REDUCESCATTER;
+  int x = X->x;
   nsccl_region_t in_me = block(X, NSCCL_BUF_SEND, X->me), in_q = block(X, NSCCL_BUF_SEND, X->q);
   nsccl_region_t acc_me = nsccl_region(NSCCL_BUF_SCRATCH, 0, in_me.bytes);
   nsccl_region_t acc_q = nsccl_region(NSCCL_BUF_SCRATCH, X->big, in_q.bytes);
+  nsccl_region_t off_out[X->m > 0 ? X->m : 1], mine_in[X->m > 0 ? X->m : 1], comb[X->m > 0 ? X->m : 1];
+  int comb_of[X->m > 0 ? X->m : 1]; /* comb_of[i]: the rank the i-th combined input goes to */
+  for (int i = 1; i <= x; i++) {
+    off_out[i - 1] = block(X, NSCCL_BUF_SEND, X->part[side_at(X, i)]);
+    comb_of[i - 1] = X->part[oside_at(X, i)];
+    mine_in[i - 1] = block(X, NSCCL_BUF_SEND, comb_of[i - 1]);
+    comb[i - 1] = nsccl_region(NSCCL_BUF_SCRATCH, (size_t)(i + 1) * X->big, mine_in[i - 1].bytes);
+  }
+  interleaved(X, X->q, off_out, NULL, x, PIECES_SEND);
+  interleaved(X, X->q, mine_in, comb, x, PIECES_RECV_REDUCE);
   for (int i = 1; i < X->m; i++) {
-    int to = side_at(X, i);
-    nsccl_tree_send(&X->c, to, block(X, NSCCL_BUF_SEND, to));
-    nsccl_tree_send(&X->c, to, block(X, NSCCL_BUF_SEND, X->part[to]));
+    int to = side_at(X, i), k = -1;
+    for (int j = 0; j < x; j++)
+      if (comb_of[j] == to) k = j;
+    nsccl_tree_send(&X->c, to, k >= 0 ? comb[k] : block(X, NSCCL_BUF_SEND, to));
+    if (i > x) nsccl_tree_send(&X->c, to, block(X, NSCCL_BUF_SEND, X->part[to]));
   }
   for (int i = 1; i < X->m; i++) {
     int from = side_at(X, -i);
     nsccl_tree_recv_reduce(&X->c, from, i == 1 ? in_me : acc_me, acc_me);
-    nsccl_tree_recv_reduce(&X->c, from, i == 1 ? in_q : acc_q, acc_q);
+    if (i > x) nsccl_tree_recv_reduce(&X->c, from, i == x + 1 ? in_q : acc_q, acc_q);
   }
-  nsccl_tree_send(&X->c, X->q, acc_q);
+  /* x = m - 1: nobody on my switch sends me my partner's block, its partial sum is my input. */
+  nsccl_tree_send(&X->c, X->q, x + 1 < X->m ? acc_q : in_q);
   nsccl_region_t out = rs ? nsccl_region(NSCCL_BUF_RECV, 0, in_me.bytes) : block(X, NSCCL_BUF_RECV, X->me);
   nsccl_tree_recv_reduce(&X->c, X->q, acc_me, out);
 }
@@ -134,27 +241,33 @@ static nscclResult_t cross_build(const nsccl_topo_t *t, const nsccl_algo_opts_t 
   cross_t X = {.a = a, .n = prog->nranks, .me = prog->rank};
   X.part = malloc(sizeof(int) * (size_t)X.n);
   X.side = malloc(sizeof(int) * (size_t)X.n);
-  if (!X.part || !X.side) {
-    free(X.part), free(X.side);
+  X.oside = malloc(sizeof(int) * (size_t)X.n);
+  if (!X.part || !X.side || !X.oside) {
+    free(X.part), free(X.side), free(X.oside);
     NSCCL_FAIL(nscclSystemError, "direct/cross: out of memory for the pairs of rank %d", X.me);
   }
+  int mo = 0;
+  X.q = partner_of(t, X.me);
   for (int r = 0; r < X.n; r++) {
     X.part[r] = partner_of(t, r);
     if (t->group_of_rank[r] == t->group_of_rank[X.me]) {
       if (r == X.me) X.pos = X.m;
       X.side[X.m++] = r;
+    } else {
+      if (r == X.q) X.qpos = mo;
+      X.oside[mo++] = r;
     }
   }
-  X.q = X.part[X.me];
   nscclResult_t rc = nsccl_tree_ctx_init(&X.c, prog, o);
   if (rc == nscclSuccess) {
     size_t elem = X.c.elem;
     X.big = (a->coll == NSCCL_COLL_ALLREDUCE ? (a->count + (size_t)X.n - 1) / (size_t)X.n : a->count) * elem;
+    X.x = cross_forward(t, X.m, (double)(X.big < X.c.chunk ? X.big : X.c.chunk));
     if (a->coll == NSCCL_COLL_ALLGATHER) {
       nsccl_tree_copy(&X.c, nsccl_region(NSCCL_BUF_SEND, 0, a->count * elem), block(&X, NSCCL_BUF_RECV, X.me));
       cross_all_gather(&X);
     } else {
-      nsccl_prog_need_scratch(prog, 2 * X.big);
+      nsccl_prog_need_scratch(prog, (size_t)(2 + X.x) * X.big);
       cross_reduce_scatter(&X);
       if (a->coll == NSCCL_COLL_ALLREDUCE) cross_all_gather(&X);
     }
@@ -162,6 +275,7 @@ static nscclResult_t cross_build(const nsccl_topo_t *t, const nsccl_algo_opts_t 
   }
   free(X.part);
   free(X.side);
+  free(X.oside);
   return rc;
 }
 
@@ -178,24 +292,6 @@ static double block_bytes(const nsccl_model_t *m, nsccl_coll_t coll, double byte
 
 static double msgs_of(const nsccl_model_t *m, double b) { return b > 0 ? (b / m->chunk > 1 ? ceil(b / m->chunk) : 1) : 0; }
 
-/* Rank r's flow to c of c's (reduce) or r's blocks together with the partner's, as two messages
- * per chunk; reduce: c reduces them. */
-static void side_flows(nsccl_model_t *m, nsccl_coll_t coll, double bytes, const int *part, int reduce, int second) {
-  const nsccl_topo_t *t = m->t;
-  for (int r = 0; r < m->p; r++)
-    for (int c = 0; c < m->p; c++) {
-      if (c == r || t->group_of_rank[c] != t->group_of_rank[r]) continue;
-      int a = reduce ? c : r;
-      double b1 = block_bytes(m, coll, bytes, a), b2 = block_bytes(m, coll, bytes, part[a]);
-      /* The all-gather's first step sends the own block, its second the partner's; a reduce-scatter
-       * step sends both at once. */
-      double b = reduce ? b1 + b2 : second ? b2 : b1, k = reduce ? msgs_of(m, b1) + msgs_of(m, b2) : msgs_of(m, b);
-      if (b <= 0) continue;
-      nsccl_model_flow(m, r, c, b, k);
-      if (reduce) nsccl_model_reduce(m, c, b);
-    }
-}
-
 static void cross_flows(nsccl_model_t *m, nsccl_coll_t coll, double bytes, const int *part, int reduce) {
   for (int r = 0; r < m->p; r++) {
     double b = block_bytes(m, coll, bytes, reduce ? part[r] : r);
@@ -205,63 +301,163 @@ static void cross_flows(nsccl_model_t *m, nsccl_coll_t coll, double bytes, const
   }
 }
 
-/* The all-gather as a message walk (price.h, nsccl_model_walk_send): the crossing and the own
- * block's sends are ready at once; each chunk of the partner's block is ready to go on to the switch
- * when it has crossed, and waits in each pair's queue behind the own block. The phase's link loads
- * (a rank's switch port carries 2 (m - 1) blocks) bound the walk. cross[r * K + j]: when chunk j of
- * r's block reached r's partner. */
-static void cross_gather_price(nsccl_model_t *m, nsccl_coll_t coll, double bytes, const int *part) {
+/* The two switches' ranks in rank order and every rank's place among its switch's (the builder's
+ * side / oside lists, for every rank at once). */
+typedef struct {
+  int m, *list[2], *pos;
+} layout_t;
+
+static int layout_at(const layout_t *L, int g, int pos, int i) { return L->list[g][((pos + i) % L->m + L->m) % L->m]; }
+
+/* The all-gather as a message walk (price.h, nsccl_model_walk_send), in the builder's order. Step 1:
+ * the crossing and the own block's sends (to its forwarders first), ready at once. Step 2: the
+ * partner's block to the switch, each chunk ready when it has crossed (behind the own block in
+ * each pair's queue), and the x forwarded blocks over the direct link, chunk by chunk, each ready
+ * when it has come through the switch. The phase's link loads (a rank's port carries 2 (m - 1) - x
+ * blocks, its direct link 1 + x) bound the walk. */
+static void cross_gather_price(nsccl_model_t *m, nsccl_coll_t coll, double bytes, const int *part, const layout_t *Lp,
+                               int x) {
   const nsccl_topo_t *t = m->t;
+  const layout_t L = *Lp;
   int p = m->p, K = 1;
   for (int r = 0; r < p; r++) K = (int)fmax(K, msgs_of(m, block_bytes(m, coll, bytes, r)));
-  double *cross = calloc((size_t)p * (size_t)K, sizeof(double));
-  if (!cross) {
+  /* crossed[r K + j]: chunk j of r's block at r's partner; fwd[(r x + i) K + j]: at the rank that
+   * forwards it as its (i+1)-th block. */
+  double *crossed = calloc((size_t)p * (size_t)K, sizeof(double));
+  double *fwd = calloc((size_t)p * (size_t)(x > 0 ? x : 1) * (size_t)K, sizeof(double));
+  if (!crossed || !fwd) {
     if (m->rc == nscclSuccess) m->rc = nscclSystemError;
-    return;
+    goto out;
   }
   nsccl_model_phase_begin(m);
   nsccl_model_phase_gather(m);
+  /* Step 1 in two: the crossing and the own block to its forwarders (issued first, they share the
+   * port among themselves), then to the rest of the switch. */
   cross_flows(m, coll, bytes, part, 0);
-  side_flows(m, coll, bytes, part, 0, 0);
   for (int r = 0; r < p; r++) {
+    int g = t->group_of_rank[r], q = part[r];
     double b = block_bytes(m, coll, bytes, r), k = msgs_of(m, b);
-    for (int j = 0; j < k; j++) cross[(size_t)r * K + j] = nsccl_model_walk_send(m, r, part[r], b / k, b, 0);
-    for (int c = 0; c < p; c++)
-      if (c != r && t->group_of_rank[c] == t->group_of_rank[r])
-        for (int j = 0; j < k; j++) nsccl_model_walk_send(m, r, c, b / k, b, 0);
+    for (int i = 1; i <= x && b > 0; i++) nsccl_model_flow(m, r, part[layout_at(&L, 1 - g, L.pos[q], -i)], b, k);
   }
-  nsccl_model_step(m, 1);
-  side_flows(m, coll, bytes, part, 0, 1);
   for (int r = 0; r < p; r++) {
-    int q = part[r];
-    double b = block_bytes(m, coll, bytes, q), k = msgs_of(m, b);
-    for (int c = 0; c < p; c++)
-      if (c != r && t->group_of_rank[c] == t->group_of_rank[r])
-        for (int j = 0; j < k; j++) nsccl_model_walk_send(m, r, c, b / k, b, cross[(size_t)q * K + j]);
+    int g = t->group_of_rank[r], q = part[r];
+    double b = block_bytes(m, coll, bytes, r), k = msgs_of(m, b);
+    for (int j = 0; j < k; j++) crossed[(size_t)r * K + j] = nsccl_model_walk_send(m, r, q, b / k, b, 0);
+    for (int i = 1; i <= x; i++) {
+      int f = part[layout_at(&L, 1 - g, L.pos[q], -i)];
+      for (int j = 0; j < k; j++)
+        fwd[((size_t)r * x + i - 1) * K + j] = nsccl_model_walk_send(m, r, f, b / k, b, 0);
+    }
+  }
+  if (x > 0) nsccl_model_step(m, 1);
+  for (int pass = 0; pass < 2; pass++) /* flows first (the walk reads the step's loads), then the walk */
+    for (int r = 0; r < p; r++) {
+      int g = t->group_of_rank[r], q = part[r];
+      double b = block_bytes(m, coll, bytes, r), k = msgs_of(m, b);
+      for (int i = 1; i < L.m && b > 0; i++) {
+        int c = layout_at(&L, g, L.pos[r], i), first = 0;
+        for (int f = 1; f <= x; f++) first |= part[layout_at(&L, 1 - g, L.pos[q], -f)] == c;
+        if (first) continue;
+        if (pass == 0)
+          nsccl_model_flow(m, r, c, b, k);
+        else
+          for (int j = 0; j < k; j++) nsccl_model_walk_send(m, r, c, b / k, b, 0);
+      }
+    }
+  nsccl_model_step(m, 1);
+  for (int r = 0; r < p; r++) {
+    int g = t->group_of_rank[r], q = part[r];
+    double bq = block_bytes(m, coll, bytes, q), kq = msgs_of(m, bq), out = 0, nout = 0;
+    for (int i = 1; i < L.m - x; i++)
+      if (bq > 0) nsccl_model_flow(m, r, layout_at(&L, g, L.pos[r], i), bq, kq);
+    for (int i = 1; i <= x; i++) {
+      double b = block_bytes(m, coll, bytes, part[layout_at(&L, 1 - g, L.pos[q], i)]);
+      out += b, nout += msgs_of(m, b);
+    }
+    if (out > 0) nsccl_model_flow(m, r, q, out, nout);
+  }
+  for (int r = 0; r < p; r++) {
+    int g = t->group_of_rank[r], q = part[r];
+    double out = 0;
+    for (int i = 1; i <= x; i++) out += block_bytes(m, coll, bytes, part[layout_at(&L, 1 - g, L.pos[q], i)]);
+    for (int j = 0; j < K; j++)
+      for (int i = 1; i <= x; i++) {
+        int jb = part[layout_at(&L, 1 - g, L.pos[q], i)];
+        double b = block_bytes(m, coll, bytes, jb), k = msgs_of(m, b);
+        if (j < k) nsccl_model_walk_send(m, r, q, b / k, out, fwd[((size_t)jb * x + i - 1) * K + j]);
+      }
+    double bq = block_bytes(m, coll, bytes, q), kq = msgs_of(m, bq);
+    for (int i = 1; i < L.m - x; i++)
+      for (int j = 0; j < kq; j++)
+        nsccl_model_walk_send(m, r, layout_at(&L, g, L.pos[r], i), bq / kq, bq, crossed[(size_t)q * K + j]);
   }
   nsccl_model_step(m, 1);
   nsccl_model_phase_end(m);
-  free(cross);
+out:
+  free(crossed);
+  free(fwd);
 }
 
-/* Reduce-scatter: the switch step (each rank reduces its switch's partial sums of its block and its
- * partner's), then the crossing (the partner's partial over, reduced into the output). All-reduce:
- * that, then the all-gather on the block partition. */
+/* Reduce-scatter: the switch step, then the crossing. In the switch step each rank sends each rank c
+ * of its switch its input for c (or, for the x ranks whose blocks its partner forwarded, that input
+ * combined with the partner's) and its input for c's partner unless c is one of the x after it, and
+ * its x forwarded inputs over the direct link, which its partner reduces; c reduces what it gets.
+ * One step: the direct link's x blocks and the port's 2 (m - 1) - x balance, and the combined inputs
+ * the port sends wait for the direct link's share (the builder sends them as they come). Then the
+ * crossing: each rank's partial sum of its partner's block, reduced there. */
+static void cross_scatter_price(nsccl_model_t *m, nsccl_coll_t coll, double bytes, const int *part, const layout_t *L,
+                                int x) {
+  const nsccl_topo_t *t = m->t;
+  for (int r = 0; r < m->p; r++) {
+    int g = t->group_of_rank[r], q = part[r];
+    double out = 0, nout = 0;
+    for (int i = 1; i <= x; i++) {
+      double b = block_bytes(m, coll, bytes, part[layout_at(L, g, L->pos[r], i)]);
+      out += b, nout += msgs_of(m, b);
+    }
+    if (out > 0) {
+      nsccl_model_flow(m, r, q, out, nout);
+      nsccl_model_reduce(m, q, out);
+    }
+    for (int i = 1; i < L->m; i++) {
+      int c = layout_at(L, g, L->pos[r], i);
+      double b1 = block_bytes(m, coll, bytes, c), b2 = i > x ? block_bytes(m, coll, bytes, part[c]) : 0;
+      if (b1 + b2 <= 0) continue;
+      nsccl_model_flow(m, r, c, b1 + b2, msgs_of(m, b1) + msgs_of(m, b2));
+      nsccl_model_reduce(m, c, b1 + b2);
+    }
+  }
+  nsccl_model_step(m, 1);
+  cross_flows(m, coll, bytes, part, 1);
+  nsccl_model_step(m, 1);
+}
+
+/* All-reduce: the reduce-scatter, then the all-gather on the block partition; x as the builder's
+ * (cross_forward of the largest block or chunk). */
 static void cross_price(nsccl_model_t *m, nsccl_coll_t coll, double bytes) {
-  int *part = malloc(sizeof(int) * (size_t)m->p);
-  if (!part) {
+  const nsccl_topo_t *t = m->t;
+  int p = m->p, n2[2] = {0, 0};
+  int *part = malloc(sizeof(int) * (size_t)p);
+  layout_t L = {0, {calloc((size_t)p, sizeof(int)), calloc((size_t)p, sizeof(int))}, calloc((size_t)p, sizeof(int))};
+  if (!part || !L.list[0] || !L.list[1] || !L.pos) {
     if (m->rc == nscclSuccess) m->rc = nscclSystemError;
-    return;
+    goto out;
   }
-  for (int r = 0; r < m->p; r++) part[r] = partner_of(m->t, r);
-  if (coll != NSCCL_COLL_ALLGATHER) {
-    side_flows(m, coll, bytes, part, 1, 0);
-    nsccl_model_step(m, 1);
-    cross_flows(m, coll, bytes, part, 1);
-    nsccl_model_step(m, 1);
+  double most = 0;
+  for (int r = 0; r < p; r++) {
+    int g = t->group_of_rank[r];
+    part[r] = partner_of(t, r);
+    L.pos[r] = n2[g];
+    L.list[g][n2[g]++] = r;
+    most = fmax(most, block_bytes(m, coll, bytes, r));
   }
-  if (coll != NSCCL_COLL_REDUCESCATTER) cross_gather_price(m, coll, bytes, part);
+  L.m = n2[0];
+  int x = cross_forward(t, L.m, fmin(most, m->chunk));
+  if (coll != NSCCL_COLL_ALLGATHER) cross_scatter_price(m, coll, bytes, part, &L, x);
+  if (coll != NSCCL_COLL_REDUCESCATTER) cross_gather_price(m, coll, bytes, part, &L, x);
+out:
   free(part);
+  free(L.list[0]), free(L.list[1]), free(L.pos);
 }
 
 const nsccl_variant_t nsccl_variant_direct_cross = {

@@ -45,15 +45,10 @@ static const struct {
   const char *preset;
   nsccl_coll_t coll;
 } known[] = {
-    /* trn3-u64 (two switches, servers 0-2 and 1-3 joined chip by chip): the pick is direct/cross
-     * (every block crosses its direct link once, the switch ports carry the rest): all-gather 995 us,
-     * reduce-scatter 1,027 us (1.21x and 1.24x the bound of 826 us from a chip's port and direct
-     * link), all-reduce 1,994 us (1.21x of 1,652 us). The ports carry 62 of a rank's 63 blocks
-     * (994 us at 1,047 GB/s); reaching the bound needs the direct link to carry about 11 blocks
-     * (the partner forwarding its switch's blocks), not built. */
-    {"trn3-u64", NSCCL_COLL_ALLGATHER},
-    {"trn3-u64", NSCCL_COLL_REDUCESCATTER},
-    {"trn3-u64", NSCCL_COLL_ALLREDUCE},
+    /* (Left this list: trn3-u64, two switches joined chip by chip, whose plain direct exchange sent
+     * every block across the 233 GB/s direct links once per destination on the other switch, 2.8x;
+     * direct/cross crosses once per block and forwards blocks over the direct links: 1.03x, 1.12x,
+     * 1.04x.) */
     /* trn3-u64-tray: the ring is picked, one flow per rank whose one DMA queue streams on at most
      * 16 engines (16 x 38.4 GB/s = 614 GB/s, under the 1.28 TB/s port): 1,722 us, 2.1x the bound
      * of 826 us; direct is bound by the plane trunks. */
