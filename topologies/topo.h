@@ -39,10 +39,12 @@ typedef struct nsccl_topo {
   nsccl_forward_t forward;  /* torus: how intermediate chips pass messages */
   /* Endpoint concurrency (docs/topologies.md, "Endpoint keys"; docs/model.md, "DMA engines"). A rank
    * moves at most dma_engines messages at once: a message takes up to engines_per_message free
-   * engines (at least one; it waits in FIFO order when none is free), pays endpoint_overhead once,
-   * then streams at (engines taken) x dma_engine_bandwidth, capped by its links; the engines are
-   * free again when its last byte has left the rank. Defaults: 1 engine, 1 per message, unlimited
-   * bandwidth (0), i.e. one message after another, each paying alpha. */
+   * engines (at least one; it waits in FIFO order when none is free) and pays endpoint_overhead on
+   * them once; when its turn in its (rank, peer) DMA queue comes it takes engines again and streams
+   * at (engines taken) x dma_engine_bandwidth, capped by its links, holding them until its last
+   * byte has left the rank (a message waiting for its turn holds none; docs/simulator.md).
+   * Defaults: 1 engine, 1 per message, unlimited bandwidth (0), i.e. one message after another,
+   * each paying alpha. */
   int dma_engines;
   int engines_per_message;     /* at most; and one per NSCCL_DMA_SPREAD_BYTES of the message */
   double dma_engine_bandwidth; /* bytes/s of one engine; 0: unlimited */
